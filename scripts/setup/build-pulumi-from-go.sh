@@ -24,6 +24,9 @@ export CGO_ENABLED=0
 # Keep Go's build and module caches outside the repository too, shared across versions.
 export GOMODCACHE=${GOMODCACHE:-$(go env GOMODCACHE)}
 clipboard_replace='github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e'
+repo_tools=$(cd "${here}/../../tools" && pwd)
+language_host_marker="${pulumi_dir}/bin/.language-host-source"
+project_host_hash=$(cat "${repo_tools}"/pulumi-language-nodejs/*.go "${repo_tools}"/pulumi-language-nodejs/go.* | sha256sum | cut -c1-16)
 version_ldflag="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}"
 
 # A throwaway main module: upstream's go.mod carries replace directives, which
@@ -49,31 +52,55 @@ build_cli() {
   mv "${pulumi_dir}/bin/pulumi.partial" "${pulumi_dir}/bin/pulumi"
 }
 
-build_language_host() {
+build_upstream_language_host() {
   local work="${pulumi_dir}/src-language-nodejs"
   wrapper_module "$work" languagenodejs
   (
     cd "$work"
-    # The language host is an untagged sub-module: pin it to the pkg tag's commit.
-    retry 3 5 go get \
-      "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@${PULUMI_PKG_COMMIT}" \
+    # An untagged sub-module: reachable only at the pkg tag's commit, which some proxies refuse.
+    go get "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@${PULUMI_PKG_COMMIT}" \
       "github.com/pulumi/pulumi/pkg/v3@v${PULUMI_VERSION}" \
       "github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}"
     GOFLAGS=-mod=mod go build -trimpath -tags osusergo,grpcnotrace \
       -ldflags "-s -w ${version_ldflag}" -o "${pulumi_dir}/bin/pulumi-language-nodejs.partial" \
       github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
   )
+}
+
+# Our own host (tools/pulumi-language-nodejs), built from the tagged sdk/v3 module.
+build_project_language_host() {
+  (
+    cd "${repo_tools}/pulumi-language-nodejs"
+    go build -trimpath -ldflags "-s -w -X main.version=${PULUMI_VERSION}-comfyume" \
+      -o "${pulumi_dir}/bin/pulumi-language-nodejs.partial" .
+  )
+}
+
+build_language_host() {
+  if build_upstream_language_host >"${pulumi_dir}/language-host-upstream.log" 2>&1; then
+    echo "upstream github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@${PULUMI_PKG_COMMIT}" >"${language_host_marker}"
+  else
+    warn "upstream language host unavailable: $(grep -m1 -E 'Forbidden|not available|invalid version|error' "${pulumi_dir}/language-host-upstream.log" || tail -n1 "${pulumi_dir}/language-host-upstream.log")"
+    log "building the project's language host from tools/pulumi-language-nodejs instead"
+    build_project_language_host
+    echo "project ${project_host_hash}" >"${language_host_marker}"
+  fi
   mv "${pulumi_dir}/bin/pulumi-language-nodejs.partial" "${pulumi_dir}/bin/pulumi-language-nodejs"
 }
 
 build_command_plugin() {
-  local tmpbin="${command_dir}/.gobin"
+  local tmpbin="${command_dir}/.gobin" logfile="${command_dir}/build.log"
   mkdir -p "$tmpbin"
-  GOBIN="$tmpbin" retry 3 5 go install -trimpath \
+  if GOBIN="$tmpbin" go install -trimpath \
     -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=${COMMAND_PLUGIN_VERSION}" \
-    "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@${COMMAND_PLUGIN_COMMIT}"
-  mv "${tmpbin}/pulumi-resource-command" "${command_dir}/pulumi-resource-command"
-  rmdir "$tmpbin"
+    "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@${COMMAND_PLUGIN_COMMIT}" >"$logfile" 2>&1; then
+    mv "${tmpbin}/pulumi-resource-command" "${command_dir}/pulumi-resource-command"
+  else
+    # Not fatal: the project runs remote scripts through its own ssh2 provider (infra/remote).
+    warn "command provider plugin unavailable: $(grep -m1 -E 'Forbidden|not available|invalid version|error' "$logfile" || tail -n1 "$logfile")"
+    date -u +%FT%TZ >"${command_dir}/unavailable"
+  fi
+  rmdir "$tmpbin" 2>/dev/null || true
 }
 
 if [[ -x "${pulumi_dir}/bin/pulumi" ]]; then
@@ -81,14 +108,28 @@ if [[ -x "${pulumi_dir}/bin/pulumi" ]]; then
 else
   step "build pulumi CLI v${PULUMI_VERSION}" build_cli
 fi
-if [[ -x "${pulumi_dir}/bin/pulumi-language-nodejs" ]]; then
-  log "pulumi-language-nodejs v${PULUMI_VERSION}: cached"
+# Rebuild the project's host when its source changed; keep an upstream one.
+if [[ -x "${pulumi_dir}/bin/pulumi-language-nodejs" ]] &&
+  { grep -q '^upstream' "${language_host_marker}" 2>/dev/null || grep -qx "project ${project_host_hash}" "${language_host_marker}" 2>/dev/null; }; then
+  log "pulumi-language-nodejs: cached ($(cat "${language_host_marker}"))"
 else
   step "build pulumi-language-nodejs" build_language_host
 fi
 if [[ -x "${command_dir}/pulumi-resource-command" ]]; then
   log "pulumi-resource-command v${COMMAND_PLUGIN_VERSION}: cached"
+elif [[ -f "${command_dir}/unavailable" && -z "${COMFYUME_RETRY_COMMAND_PLUGIN:-}" ]]; then
+  log "pulumi-resource-command v${COMMAND_PLUGIN_VERSION}: unavailable from the Go module proxy since $(cat "${command_dir}/unavailable") (COMFYUME_RETRY_COMMAND_PLUGIN=1 retries)"
 else
   step "build pulumi-resource-command v${COMMAND_PLUGIN_VERSION}" build_command_plugin
 fi
+# The dynamic-provider launcher is "bundled" next to the CLI, as in Pulumi's own tarball;
+# it resolves @pulumi/pulumi from the program's directory, so one copy serves every project.
+cat >"${pulumi_dir}/bin/pulumi-resource-pulumi-nodejs" <<'SH'
+#!/bin/sh
+PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))")
+if [ -n "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" ]; then
+    exec node "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" "$@"
+fi
+SH
+chmod +x "${pulumi_dir}/bin/pulumi-resource-pulumi-nodejs"
 step_summary

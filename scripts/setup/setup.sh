@@ -23,6 +23,7 @@ node_bin_dir=""
 pulumi_bin_dir=""
 command_plugin=""
 pulumi_source=""
+offline_toolchain=false
 
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
@@ -47,8 +48,16 @@ ensure_node() {
 }
 
 install_npm_dependencies() {
+  # Skip when node_modules was installed from this exact lockfile (keeps a warm setup fast).
+  local stamp="${repo}/node_modules/.comfyume-lock-sha256" want
+  want=$(sha256sum "${repo}/package-lock.json" | cut -d' ' -f1)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "npm dependencies: up to date with package-lock.json"
+    return
+  fi
   # Run npm with Node 22 first on PATH so engines checks and native parts match.
   PATH="${node_bin_dir}:${PATH}" retry 3 10 npm ci --no-audit --no-fund --loglevel=error --prefix "$repo"
+  echo "$want" >"$stamp"
 }
 
 official_pulumi_installer() {
@@ -70,9 +79,10 @@ ensure_pulumi() {
   if [[ -n "$existing" && "$existing" != "${COMFYUME_CACHE}"/* ]]; then
     pulumi_bin_dir=$(dirname "$(readlink -f "$existing")")
     pulumi_source="existing installation"
-  elif [[ -x "${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin/pulumi" && -x "${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command" ]]; then
+  elif [[ -x "${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin/pulumi" ]]; then
+    # Built from Go modules earlier; the build script checks the pieces and returns at once.
+    bash "${here}/build-pulumi-from-go.sh" "${COMFYUME_CACHE}"
     pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
-    command_plugin="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
     pulumi_source="cache (built from Go modules)"
   elif [[ -x "${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin/pulumi" ]] || official_pulumi_installer; then
     pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin"
@@ -81,17 +91,17 @@ ensure_pulumi() {
     log "pulumi: no installation and the official installer is unreachable; building from Go modules (first time: 20-40 min)"
     bash "${here}/build-pulumi-from-go.sh" "${COMFYUME_CACHE}"
     pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
-    command_plugin="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
     pulumi_source="built from Go modules"
+  fi
+  if [[ "$pulumi_source" == *"Go modules"* ]]; then
+    offline_toolchain=true
+    local built="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
+    [[ -x "$built" ]] && command_plugin=$built
   fi
   log "pulumi: $("${pulumi_bin_dir}/pulumi" version) from ${pulumi_source} at ${pulumi_bin_dir}"
 }
 
 register_plugins() {
-  # The dynamic-provider host ships inside @pulumi/pulumi; link it next to our tools.
-  local shim_dir="${repo}/.comfyume/bin"
-  mkdir -p "$shim_dir"
-  ln -sfn "${repo}/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "${shim_dir}/pulumi-resource-pulumi-nodejs"
   if [[ -n "$command_plugin" ]]; then
     local plugin_dir="${PULUMI_HOME:-${HOME}/.pulumi}/plugins/resource-command-v${COMMAND_PLUGIN_VERSION}"
     if [[ ! -x "${plugin_dir}/pulumi-resource-command" ]]; then
@@ -99,6 +109,8 @@ register_plugins() {
         "${COMMAND_PLUGIN_VERSION}" --file "$command_plugin"
     fi
     log "command plugin v${COMMAND_PLUGIN_VERSION}: ${plugin_dir}"
+  elif [[ "$offline_toolchain" == true ]]; then
+    log "command plugin: not available offline; remote scripts run through infra/remote (ssh2)"
   fi
 }
 
@@ -108,11 +120,14 @@ write_tools_env() {
     printf 'COMFYUME_NODE_BIN=%q\n' "$node_bin_dir"
     printf 'COMFYUME_PULUMI_BIN=%q\n' "$pulumi_bin_dir"
     printf 'COMFYUME_PULUMI_SOURCE=%q\n' "$pulumi_source"
-    printf 'COMFYUME_OFFLINE_PLUGINS=%q\n' "$([[ -n "$command_plugin" ]] && echo true || echo false)"
+    printf 'COMFYUME_OFFLINE_PLUGINS=%q\n' "$offline_toolchain"
   } >"$tools_env"
   log "tools: ${tools_env}"
 }
 
+if [[ -f "${here}/system-packages.sh" ]]; then
+  step "system packages" bash "${here}/system-packages.sh"
+fi
 step "node" ensure_node
 step "npm dependencies" install_npm_dependencies
 step "pulumi toolchain" ensure_pulumi
