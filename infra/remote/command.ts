@@ -1,0 +1,181 @@
+// RemoteCommand: run a script on a host over SSH at create/update/delete, as a Pulumi dynamic resource
+// (pulumi-nodejs:dynamic/remote:Command). Stands in for @pulumi/command remote.Command, whose provider
+// plugin cannot be built here; see docs/remote-commands.md for semantics and differences.
+import * as pulumi from "@pulumi/pulumi";
+import {
+  changedKeys, connectionFailures, type CheckFailure, type ConnectionArgs, type SshConnection, UNKNOWN,
+} from "./connection";
+import {
+  capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
+} from "./output";
+import { execOnce, type ExecResult, withSshSession } from "./ssh";
+
+export type { Logging } from "./output";
+
+export interface RemoteCommandInputs {
+  connection: SshConnection;
+  create?: string;
+  /** Runs when inputs change; default: `create` again. */
+  update?: string;
+  /** Runs at destroy (and on replace, for the old resource) with the connection and stdin from state. */
+  delete?: string;
+  /** Piped to the command: the channel for secrets (never argv or env). */
+  stdin?: string;
+  /** Any change replaces the resource (create the new one, then delete the old one). */
+  triggers?: unknown[];
+  /** Which streams land in the outputs and in failure messages. Default "stdoutAndStderr". */
+  logging?: Logging;
+  /** Hard deadline per run: remote `timeout` kills the command; the client disconnects shortly after. */
+  timeoutSeconds?: number;
+}
+
+export interface RemoteCommandOutputs extends RemoteCommandInputs {
+  stdout: string;
+  stderr: string;
+  /** Host key the server presented at the last run (authorized_keys format), for pinning as `hostKey`. */
+  presentedHostKey: string;
+}
+
+export type RemoteCommandArgs = {
+  connection: pulumi.Input<ConnectionArgs>;
+} & { [K in Exclude<keyof RemoteCommandInputs, "connection">]?: pulumi.Input<RemoteCommandInputs[K]> };
+
+export const COMMAND_INPUT_KEYS = [
+  "connection", "create", "update", "delete", "stdin", "triggers", "logging", "timeoutSeconds",
+] as const satisfies readonly (keyof RemoteCommandInputs)[];
+
+/** Changing only these records the new value without running anything (e.g. editing the backup-on-delete script). */
+const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds"];
+
+export function validateCommandInputs(news: RemoteCommandInputs): CheckFailure[] {
+  const failures = connectionFailures(news.connection);
+  const known = (value: unknown) => value !== undefined && value !== UNKNOWN;
+  for (const key of ["create", "update", "delete", "stdin"] as const) {
+    if (known(news[key]) && typeof news[key] !== "string") failures.push({ property: key, reason: "must be a string" });
+  }
+  if (known(news.logging) && !LOGGING_VALUES.includes(news.logging as Logging)) {
+    failures.push({ property: "logging", reason: `must be one of ${LOGGING_VALUES.join(", ")}` });
+  }
+  if (known(news.timeoutSeconds)) {
+    const seconds = news.timeoutSeconds as unknown;
+    if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1) {
+      failures.push({ property: "timeoutSeconds", reason: "must be a whole number of seconds, at least 1" });
+    }
+  }
+  if (known(news.triggers) && !Array.isArray(news.triggers)) failures.push({ property: "triggers", reason: "must be an array" });
+  return failures;
+}
+
+/** Only our own fields: inputs the engine adds (`__provider`) must not turn code edits into updates. */
+export function pickCommandInputs(values: Partial<RemoteCommandInputs>): RemoteCommandInputs {
+  const picked: Record<string, unknown> = {};
+  for (const key of COMMAND_INPUT_KEYS) if (values[key] !== undefined) picked[key] = values[key];
+  return picked as unknown as RemoteCommandInputs;
+}
+
+const UNREACHABLE_ON_DELETE_HINT =
+  " (the resource stays in state; if the host is gone for good, drop it with `pulumi state delete <urn>`)";
+
+/** Runs one command; throws a message that names the phase and exit code, never secret inputs. */
+export async function runCommandOrThrow(
+  phase: "create" | "update" | "delete", command: string, inputs: RemoteCommandInputs,
+): Promise<{ stdout: string; stderr: string; presentedHostKey: string }> {
+  const { result, presentedHostKey } = await withSshSession(inputs.connection, async (session) => ({
+    result: await execOnce(session.client, { command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds }),
+    presentedHostKey: session.presentedHostKey,
+  })).catch((error: Error) => {
+    const hint = phase === "delete" ? UNREACHABLE_ON_DELETE_HINT : "";
+    throw new Error(`remote ${phase} command on ${inputs.connection.host}: ${error.message}${hint}`);
+  });
+  const fragments = secretFragments(inputs.stdin, inputs.connection.privateKey);
+  const stdout = redact(capOutput(trimTrailingNewline(result.stdout)), fragments);
+  const stderr = redact(capOutput(trimTrailingNewline(result.stderr)), fragments);
+  if (result.exitCode !== 0) throw new Error(failureMessage(phase, inputs, result, stderr));
+  return { ...visibleOutputs(inputs.logging, stdout, stderr), presentedHostKey };
+}
+
+function failureMessage(phase: string, inputs: RemoteCommandInputs, result: ExecResult, redactedStderr: string): string {
+  const timeout = inputs.timeoutSeconds;
+  let what: string;
+  if (result.deadlineHit) what = `gave no result within its ${timeout}s timeout; the client closed the connection`;
+  else if (result.connectionError) what = `lost its connection (${result.connectionError})`;
+  else if (result.exitCode === null) what = `was killed by signal ${result.signal ?? "unknown"}`;
+  else if (timeout !== undefined && (result.exitCode === 124 || result.exitCode === 137)) {
+    what = `exited with code ${result.exitCode}: killed by the remote timeout after ${timeout}s`;
+  } else what = `exited with code ${result.exitCode}`;
+  const message = `remote ${phase} command on ${inputs.connection.host} ${what}`;
+  if (inputs.logging === "none" || redactedStderr === "") return message;
+  return `${message}\n--- last lines of stderr ---\n${lastLines(redactedStderr)}`;
+}
+
+function randomId(): string {
+  const { randomBytes } = require("crypto") as typeof import("crypto");
+  return randomBytes(8).toString("hex");
+}
+
+function emptyRunOutputs(): Pick<RemoteCommandOutputs, "stdout" | "stderr" | "presentedHostKey"> {
+  return { stdout: "", stderr: "", presentedHostKey: "" };
+}
+
+export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<RemoteCommandInputs, RemoteCommandOutputs> = {
+  async check(_olds, news) {
+    return { inputs: news, failures: validateCommandInputs(news) };
+  },
+
+  async diff(_id, olds, news) {
+    const changed = changedKeys(COMMAND_INPUT_KEYS, pickCommandInputs(olds), pickCommandInputs(news));
+    return { changes: changed.length > 0, replaces: changed.includes("triggers") ? ["triggers"] : [] };
+  },
+
+  async create(inputs) {
+    const own = pickCommandInputs(inputs);
+    const outputs = own.create ? await runCommandOrThrow("create", own.create, own) : emptyRunOutputs();
+    return { id: randomId(), outs: { ...own, ...outputs } };
+  },
+
+  async update(_id, olds, news) {
+    const own = pickCommandInputs(news);
+    const changed = changedKeys(COMMAND_INPUT_KEYS, pickCommandInputs(olds), own);
+    const command = own.update ?? own.create;
+    if (changed.every((key) => NO_RERUN_KEYS.includes(key)) || !command) {
+      const kept = command ? visibleOutputs(own.logging, olds.stdout ?? "", olds.stderr ?? "") : emptyRunOutputs();
+      return { outs: { ...own, ...kept, presentedHostKey: olds.presentedHostKey ?? "" } };
+    }
+    return { outs: { ...own, ...(await runCommandOrThrow("update", command, own)) } };
+  },
+
+  async delete(_id, props) {
+    // State, not program inputs: the host and stdin as they were when this resource last ran.
+    const own = pickCommandInputs(props);
+    if (own.delete) await runCommandOrThrow("delete", own.delete, own);
+  },
+
+  async read(id, props) {
+    return { id, props };
+  },
+};
+
+/**
+ * Runs `create` on the host at creation, `update` (or `create`) when inputs change, `delete` at destroy.
+ * `connection` and `stdin` are stored as secrets automatically (like @pulumi/command); wrapping them in
+ * `pulumi.secret(...)` yourself also keeps them out of previews. If the script prints secrets, add
+ * `additionalSecretOutputs: ["stdout", "stderr"]` or use `logging: "none"`.
+ */
+export class RemoteCommand extends pulumi.dynamic.Resource {
+  declare readonly stdout: pulumi.Output<string>;
+  declare readonly stderr: pulumi.Output<string>;
+  declare readonly presentedHostKey: pulumi.Output<string>;
+
+  constructor(name: string, args: RemoteCommandArgs, opts?: pulumi.CustomResourceOptions) {
+    const props = {
+      ...args,
+      connection: pulumi.secret(args.connection),
+      stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
+      stdout: undefined,
+      stderr: undefined,
+      presentedHostKey: undefined,
+    };
+    const secretOutputs = { additionalSecretOutputs: ["connection", "stdin"] };
+    super(remoteCommandProvider, name, props, pulumi.mergeOptions(opts, secretOutputs), "remote", "Command");
+  }
+}

@@ -1,0 +1,229 @@
+// SSH dialing (retries, host key pinning) and one-shot command execution on top of the ssh2 package.
+// Runs inside the dynamic-provider process: ssh2 is required by package name inside functions so the
+// serialized provider says `require("ssh2")` (see docs/remote-commands.md), and nothing here holds state.
+import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
+import {
+  DEFAULT_DIAL_ERROR_LIMIT, DEFAULT_PER_DIAL_TIMEOUT_SECONDS, DEFAULT_PORT, DEFAULT_USER, describeTarget,
+  type SshConnection,
+} from "./connection";
+import { authorizedKeyFromBlob, fingerprintSha256, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob } from "./hostkey";
+
+export interface DialOptions {
+  /** Progress lines (retries). Default: stderr of the provider process, which the engine keeps in its logs. */
+  log?: (line: string) => void;
+  firstBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface SshSession {
+  client: Client;
+  /** The key the server presented, authorized_keys format: what to pin as `hostKey`. */
+  presentedHostKey: string;
+}
+
+/** Errors that retrying cannot fix carry this flag (host key mismatch, unusable private key). */
+interface DialError extends Error {
+  permanent?: boolean;
+}
+
+const KEEPALIVE_INTERVAL_MS = 15_000;
+const KEEPALIVE_COUNT_MAX = 4;
+
+export function logToStderr(line: string): void {
+  process.stderr.write(`[remote] ${line}\n`);
+}
+
+/** Dials until connected or `dialErrorLimit` attempts failed; a host key mismatch fails at once. */
+export async function dialWithRetries(connection: SshConnection, options: DialOptions = {}): Promise<SshSession> {
+  const log = options.log ?? logToStderr;
+  const limit = connection.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
+  const attempts = limit === -1 ? Number.POSITIVE_INFINITY : Math.max(1, limit);
+  const firstBackoffMs = options.firstBackoffMs ?? 500;
+  const maxBackoffMs = options.maxBackoffMs ?? 8_000;
+  const target = describeTarget(connection);
+  let lastError: DialError = new Error("no attempt made");
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return await dialOnce(connection);
+    } catch (error) {
+      lastError = error as DialError;
+      if (lastError.permanent) throw lastError;
+      if (attempt >= attempts) break;
+      const waitMs = Math.min(firstBackoffMs * 2 ** (attempt - 1), maxBackoffMs);
+      const of = Number.isFinite(attempts) ? `/${attempts}` : "";
+      log(`dial ${target} attempt ${attempt}${of} failed (${lastError.message}); retrying in ${waitMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+  throw new Error(`could not connect to ${target} after ${attempts} attempt(s): ${lastError.message}`);
+}
+
+function dialOnce(connection: SshConnection): Promise<SshSession> {
+  const { Client: SshClient } = require("ssh2") as typeof import("ssh2");
+  const pinned = connection.hostKey ? parseAuthorizedKey(connection.hostKey) : undefined;
+  if (typeof pinned === "string") return Promise.reject(permanent(`connection.hostKey is invalid: ${pinned}`));
+  return new Promise<SshSession>((resolve, reject) => {
+    const client = new SshClient();
+    let presented: Buffer | undefined;
+    let settled = false;
+    const fail = (error: DialError) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(error);
+    };
+    client.on("ready", () => {
+      if (settled) return;
+      settled = true;
+      resolve({ client, presentedHostKey: presented ? authorizedKeyFromBlob(presented) : "" });
+    });
+    client.on("error", (error: Error) => {
+      if (pinned && presented && !presented.equals(pinned.blob)) fail(hostKeyMismatch(connection, pinned, presented));
+      // ssh2's messages describe the failure (ECONNREFUSED, auth methods failed, handshake timeout), not inputs.
+      else fail(new Error(error.message));
+    });
+    client.on("close", () => fail(new Error("connection closed before the SSH session was ready")));
+    const perDialSeconds = connection.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_SECONDS;
+    const config: ConnectConfig = {
+      host: connection.host,
+      port: connection.port ?? DEFAULT_PORT,
+      username: connection.user ?? DEFAULT_USER,
+      privateKey: connection.privateKey,
+      readyTimeout: perDialSeconds * 1000,
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      hostVerifier: (key: Buffer) => {
+        presented = Buffer.from(key);
+        return !pinned || presented.equals(pinned.blob);
+      },
+    };
+    try {
+      client.connect(config);
+    } catch (error) {
+      // Synchronous failures are configuration problems (e.g. an unparsable private key): no retry.
+      fail(permanent((error as Error).message));
+    }
+  });
+}
+
+function hostKeyMismatch(connection: SshConnection, pinned: PublicKeyBlob, presented: Buffer): DialError {
+  return permanent(
+    `host key mismatch for ${connection.host}:${connection.port ?? DEFAULT_PORT}: expected ${pinned.type} ` +
+      `${fingerprintSha256(pinned.blob)}, server presented ${keyTypeOfBlob(presented) ?? "unknown"} ` +
+      `${fingerprintSha256(presented)}; refusing to connect (update connection.hostKey only if the host was ` +
+      `legitimately rebuilt)`,
+  );
+}
+
+function permanent(message: string): DialError {
+  const error: DialError = new Error(message);
+  error.permanent = true;
+  return error;
+}
+
+export interface ExecRequest {
+  command: string;
+  stdin?: string;
+  /** Remote `timeout` kills the command after this; the client gives up `clientGraceMs` later. */
+  timeoutSeconds?: number;
+  clientGraceMs?: number;
+}
+
+export interface ExecResult {
+  /** null when no exit status arrived (killed by a signal, connection lost, client deadline). */
+  exitCode: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  /** The client deadline fired and closed the channel. */
+  deadlineHit: boolean;
+  /** Set when the connection failed mid-command. */
+  connectionError?: string;
+}
+
+/** Remote `timeout` sends TERM, then KILL this long after, to the whole process group. */
+export const REMOTE_KILL_AFTER_SECONDS = 10;
+const DEFAULT_CLIENT_GRACE_MS = (REMOTE_KILL_AFTER_SECONDS + 5) * 1000;
+
+/** POSIX single-quoting: safe for any text as one shell word. */
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Runs the command through the login shell (as sshd would) under coreutils `timeout`, which kills the
+ * command's process group: a client that disconnects does not stop a remote process on its own.
+ */
+export function wrapWithRemoteTimeout(command: string, timeoutSeconds?: number): string {
+  if (timeoutSeconds === undefined) return command;
+  return `exec timeout --kill-after=${REMOTE_KILL_AFTER_SECONDS}s ${timeoutSeconds}s "\${SHELL:-/bin/sh}" -c ${shellQuote(command)}`;
+}
+
+export function execOnce(client: Client, request: ExecRequest): Promise<ExecResult> {
+  return new Promise<ExecResult>((resolve) => {
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let exitCode: number | null = null;
+    let signal: string | undefined;
+    let channel: ClientChannel | undefined;
+    let deadline: NodeJS.Timeout | undefined;
+    let finished = false;
+    // Declared before `finish` on purpose: Pulumi's closure serializer treats a const referenced above its
+    // declaration as a missing free variable ("Unexpected missing variable in closure environment").
+    const listeners = { error: (_error: Error) => undefined as void, close: () => undefined as void };
+    const finish = (extra: { deadlineHit?: boolean; connectionError?: string } = {}) => {
+      if (finished) return;
+      finished = true;
+      if (deadline) clearTimeout(deadline);
+      client.removeListener("error", listeners.error);
+      client.removeListener("close", listeners.close);
+      resolve({
+        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError,
+        stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"),
+      });
+    };
+    listeners.error = (error: Error) => finish({ connectionError: error.message });
+    listeners.close = () => finish({ connectionError: "connection closed" });
+    client.on("error", listeners.error);
+    client.on("close", listeners.close);
+    if (request.timeoutSeconds !== undefined) {
+      const graceMs = request.clientGraceMs ?? DEFAULT_CLIENT_GRACE_MS;
+      deadline = setTimeout(() => {
+        channel?.close();
+        finish({ deadlineHit: true });
+      }, request.timeoutSeconds * 1000 + graceMs);
+    }
+    client.exec(wrapWithRemoteTimeout(request.command, request.timeoutSeconds), (error, opened) => {
+      if (error) return finish({ connectionError: `exec request refused: ${error.message}` });
+      if (finished) return void opened.close();
+      channel = opened;
+      opened.on("data", (chunk: Buffer) => stdout.push(chunk));
+      opened.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+      opened.on("exit", (code: number | null, signalName?: string) => {
+        exitCode = code;
+        signal = signalName ?? undefined;
+      });
+      opened.on("close", () => finish());
+      // Always send EOF so scripts that read stdin do not wait forever.
+      opened.end(request.stdin ?? "");
+    });
+  });
+}
+
+export function openSftp(client: Client): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => {
+    client.sftp((error, sftp) => (error ? reject(new Error(`SFTP unavailable: ${error.message}`)) : resolve(sftp)));
+  });
+}
+
+/** Dial, run `use`, always close the connection. */
+export async function withSshSession<T>(
+  connection: SshConnection, use: (session: SshSession) => Promise<T>, options?: DialOptions,
+): Promise<T> {
+  const session = await dialWithRetries(connection, options);
+  try {
+    return await use(session);
+  } finally {
+    session.client.end();
+  }
+}

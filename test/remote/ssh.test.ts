@@ -1,0 +1,112 @@
+// Dialing (host key pinning, retries) and deadlines against a real loopback SSH server.
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { remoteCommandProvider as provider } from "../../infra/remote/command";
+import { fingerprintSha256, parseAuthorizedKey, type PublicKeyBlob } from "../../infra/remote/hostkey";
+import { dialWithRetries, execOnce, withSshSession } from "../../infra/remote/ssh";
+import { generateKeyPair, type SshHost } from "../support/ssh-host";
+import { connectionTo, privateKeyBody, processGone, startHost } from "./fixtures";
+
+let host: SshHost;
+beforeAll(async () => {
+  host = await startHost();
+});
+afterAll(() => host.close());
+
+function blobOf(line: string): PublicKeyBlob {
+  const parsed = parseAuthorizedKey(line);
+  if (typeof parsed === "string") throw new Error(parsed);
+  return parsed;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+describe("host key pinning", () => {
+  it("connects when the pinned key matches", async () => {
+    const session = await dialWithRetries(connectionTo(host, { hostKey: `${host.hostKey} comment` }));
+    session.client.end();
+    expect(session.presentedHostKey).toBe(host.hostKey);
+  });
+
+  it("refuses another key at once, naming host and both fingerprints", async () => {
+    const impostor = generateKeyPair().publicKey;
+    const before = host.execLog.length;
+    const started = Date.now();
+    const error = await provider
+      .create({ connection: connectionTo(host, { hostKey: impostor, dialErrorLimit: 5 }), create: "echo should-not-run" })
+      .then(() => undefined, (caught: Error) => caught);
+    expect(error?.message).toBe(
+      `remote create command on 127.0.0.1: host key mismatch for 127.0.0.1:${host.port}: expected ssh-ed25519 ${fingerprintSha256(blobOf(impostor).blob)}, ` +
+        `server presented ssh-ed25519 ${fingerprintSha256(blobOf(host.hostKey).blob)}; refusing to connect ` +
+        "(update connection.hostKey only if the host was legitimately rebuilt)",
+    );
+    expect(error?.message).not.toContain(privateKeyBody());
+    expect(Date.now() - started).toBeLessThan(3000); // no retries
+    expect(host.execLog.length).toBe(before);
+  });
+});
+
+describe("dial retries", () => {
+  it("keeps dialing until a late-starting server answers", async () => {
+    const port = await freePort();
+    const logs: string[] = [];
+    const dialing = dialWithRetries(
+      { ...connectionTo(host), port, dialErrorLimit: 6 }, { log: (line) => logs.push(line), firstBackoffMs: 300, maxBackoffMs: 600 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    const late = await startHost({ port });
+    try {
+      const session = await dialing;
+      const result = await execOnce(session.client, { command: "echo late-but-fine" });
+      session.client.end();
+      expect(result.stdout).toBe("late-but-fine\n");
+      expect(logs.length).toBeGreaterThanOrEqual(1);
+      expect(logs[0]).toMatch(new RegExp(`^dial tester@127\\.0\\.0\\.1:${port} attempt 1/6 failed \\(.*ECONNREFUSED.*\\); retrying in 300 ms$`));
+    } finally {
+      await late.close();
+    }
+  });
+
+  it("gives up after dialErrorLimit attempts with the last error", async () => {
+    const stranger = generateKeyPair();
+    const logs: string[] = [];
+    const error = await dialWithRetries(
+      connectionTo(host, { privateKey: stranger.privateKey, dialErrorLimit: 2 }), { log: (line) => logs.push(line), firstBackoffMs: 50 },
+    ).then(() => undefined, (caught: Error) => caught);
+    expect(error?.message).toMatch(/^could not connect to tester@127\.0\.0\.1:\d+ after 2 attempt\(s\): All configured authentication methods failed$/);
+    expect(logs).toHaveLength(1);
+    expect(error?.message).not.toContain(stranger.privateKey.split("\n")[1]);
+  });
+});
+
+describe("timeouts", () => {
+  it("the remote timeout kills a hung script and its children", async () => {
+    const pidFile = path.join(host.root, "sleeper.pid");
+    const started = Date.now();
+    const error = await provider
+      .create({ connection: connectionTo(host), create: `sleep 30 & echo $! > ${pidFile}; wait`, timeoutSeconds: 1 })
+      .then(() => undefined, (caught: Error) => caught);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(error?.message).toBe("remote create command on 127.0.0.1 exited with code 124: killed by the remote timeout after 1s");
+    expect(await processGone(Number(readFileSync(pidFile, "utf8")))).toBe(true);
+  });
+
+  it("the client gives up and closes the connection when the remote side never finishes", async () => {
+    // A detached process keeps the output pipe open after `timeout` killed the script, so no exit arrives.
+    const pidFile = path.join(host.root, "holder.pid");
+    const started = Date.now();
+    const result = await withSshSession(connectionTo(host), (session) =>
+      execOnce(session.client, { command: `setsid sleep 8 & echo $! > ${pidFile}; sleep 30`, timeoutSeconds: 1, clientGraceMs: 500 }));
+    expect(result.deadlineHit).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000);
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+  });
+});
