@@ -1,0 +1,174 @@
+// The month's Verda shared file system (SFS: models, worker image, restore cache) and its seeding
+// from R2; optionally the scratch volume when scratch lives for the month.
+//
+// Seeding design: a cheap CPU "loader" instance exists only while `seed.loader` is true. It gets the
+// SFS at creation, then a command mounts it and runs seed-sfs (R2 -> SFS, resumable, ends with a
+// manifest check). `up` with seed.loader=true seeds; `up` with seed.loader=false deletes the loader
+// (the SFS stays). Why not one create-run-delete provider: every Verda call stays in the shared,
+// tested providers; a failed seed leaves the loader up to inspect or re-run (seed-sfs resumes); and
+// the flag is visible in the stack file and in every preview. The cost of forgetting the second `up`
+// is a CPU instance at cents per hour, and the stack warns on every run while the loader exists.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { Instance, Volume } from "../infra/providers";
+import { HostScripts } from "./host-scripts";
+import { firstContactHostKey } from "./host-identity";
+import { chain, connectionArgs, scriptCommand, secretStdin, type SshTarget } from "./remote";
+import { sfsMountTarget } from "./sfs-target";
+import type { BucketNames } from "./backups";
+
+export interface LoaderArgs {
+  instanceType: string;
+  image: string;
+  hostname: string;
+  osVolumeSizeGb: number;
+  sshKeyIds: pulumi.Input<pulumi.Input<string>[]>;
+  ssh: Omit<SshTarget, "host" | "hostKey">;
+  r2: { endpoint: pulumi.Input<string>; accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string>; buckets: pulumi.Input<BucketNames> };
+  scriptsDir: string;
+  sfsMount: string;
+  hostEnv: Record<string, string>;
+  /** SSH address to use instead of the loader's IP (loopback test hosts). */
+  sshHostOverride?: string;
+  timeouts: { mountSeconds: number; seedSeconds: number; hostKeyScanSeconds: number };
+}
+
+export interface SharedFilesystemArgs {
+  name: string;
+  sizeGb: number;
+  locationCode: string;
+  protect: boolean;
+  /** Present only while seeding (config `seed.loader`). */
+  loader?: LoaderArgs;
+  /** Present when scratch lives for the month. */
+  scratch?: { name: string; sizeGb: number; deletePermanently: boolean };
+}
+
+export class SharedFilesystem extends pulumi.ComponentResource {
+  public readonly volumeId: pulumi.Output<string>;
+  public readonly mountCommand: pulumi.Output<string | undefined>;
+  public readonly pseudoPath: pulumi.Output<string | undefined>;
+  /** `host:/path` for mount-sfs, derived from the API's mount command. */
+  public readonly mountTarget: pulumi.Output<string>;
+  public readonly sizeGb: pulumi.Output<number>;
+  public readonly locationCode: pulumi.Output<string>;
+  public readonly scratchVolumeId?: pulumi.Output<string>;
+  /** True once the seed command (seed-sfs, which verifies its manifest) succeeded in this run's state. */
+  public readonly seeded: pulumi.Output<boolean>;
+
+  constructor(name: string, args: SharedFilesystemArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("comfyume:verda:SharedFilesystem", name, {}, opts);
+    if (args.sizeGb <= 0) throw new Error(`SharedFilesystem ${name}: sizeGb must be positive`);
+
+    const sfs = new Volume(
+      `${name}-sfs`,
+      { type: "NVMe_Shared", name: args.name, size: args.sizeGb, locationCode: args.locationCode, permanent: false },
+      { parent: this, protect: args.protect },
+    );
+    this.volumeId = sfs.volumeId;
+    this.mountCommand = sfs.mountCommand;
+    this.pseudoPath = sfs.pseudoPath;
+    this.sizeGb = pulumi.output(args.sizeGb);
+    this.locationCode = pulumi.output(args.locationCode);
+    this.mountTarget = pulumi
+      .all([sfs.mountCommand, sfs.target, sfs.pseudoPath])
+      .apply(([mountCommand, target, pseudoPath]) => sfsMountTarget({ mountCommand, target, pseudoPath }, args.locationCode));
+
+    if (args.scratch) {
+      const scratch = new Volume(
+        `${name}-scratch`,
+        {
+          type: "NVMe",
+          name: args.scratch.name,
+          size: args.scratch.sizeGb,
+          locationCode: args.locationCode,
+          permanent: args.scratch.deletePermanently,
+        },
+        { parent: this },
+      );
+      this.scratchVolumeId = scratch.volumeId;
+    }
+
+    this.seeded = args.loader ? this.seed(name, args.loader, args.locationCode, sfs) : pulumi.output(false);
+
+    this.registerOutputs({
+      volumeId: this.volumeId,
+      mountCommand: this.mountCommand,
+      pseudoPath: this.pseudoPath,
+      mountTarget: this.mountTarget,
+      sizeGb: this.sizeGb,
+      locationCode: this.locationCode,
+      scratchVolumeId: this.scratchVolumeId,
+      seeded: this.seeded,
+    });
+  }
+
+  private seed(name: string, l: LoaderArgs, locationCode: string, sfs: Volume): pulumi.Output<boolean> {
+    const loader = new Instance(
+      `${name}-loader`,
+      {
+        instanceType: l.instanceType,
+        image: l.image,
+        hostname: l.hostname,
+        description: "comfyume SFS loader (temporary: seeds the SFS from R2)",
+        locationCode,
+        sshKeyIds: pulumi.output(l.sshKeyIds),
+        osVolume: { name: `${l.hostname}-os`, size: l.osVolumeSizeGb },
+        // An SFS (NFS) attaches at creation without any risk to its data.
+        existingVolumes: pulumi.all([sfs.volumeId]),
+        isSpot: false,
+      },
+      { parent: this },
+    );
+    const host = l.sshHostOverride ? pulumi.output(l.sshHostOverride) : loader.ip.apply((ip) => ip ?? "");
+    const hostKey = firstContactHostKey(
+      `${name}-loader-host-key`,
+      { host, port: l.ssh.port as number, timeoutSeconds: l.timeouts.hostKeyScanSeconds },
+      { parent: this, dependsOn: [loader] },
+    );
+    const target: SshTarget = { ...l.ssh, host, hostKey: hostKey.stdout };
+    const scripts = new HostScripts(
+      `${name}-loader-scripts`,
+      { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh"] },
+      { parent: this },
+    );
+    const mountTarget = this.mountTarget;
+    const seedCommand = pulumi.all([mountTarget, l.r2.endpoint, l.r2.buckets]).apply(([mt, endpoint, buckets]) =>
+      chain([
+        scriptCommand({
+          scriptsDir: l.scriptsDir,
+          script: "mount-sfs.sh",
+          args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab"],
+          timeoutSeconds: l.timeouts.mountSeconds,
+          env: l.hostEnv,
+        }),
+        scriptCommand({
+          scriptsDir: l.scriptsDir,
+          script: "seed-sfs.sh",
+          args: [
+            ["--r2-endpoint", endpoint],
+            ["--sfs", l.sfsMount],
+            ["--models-bucket", buckets.models],
+            ["--cache-bucket", buckets.cache],
+            ["--worker-bucket", buckets.workerContainer],
+          ],
+          timeoutSeconds: l.timeouts.seedSeconds,
+          env: l.hostEnv,
+          readsStdin: true,
+        }),
+      ]),
+    );
+    const seed = new command.remote.Command(
+      `${name}-seed`,
+      {
+        connection: connectionArgs(target),
+        create: seedCommand,
+        stdin: secretStdin({ R2_ACCESS_KEY_ID: l.r2.accessKeyId, R2_SECRET_ACCESS_KEY: l.r2.secretAccessKey }),
+        // Secret-bearing script: nothing in the engine log, outputs encrypted.
+        logging: "none",
+      },
+      { parent: this, dependsOn: scripts.copies, additionalSecretOutputs: ["stdout", "stderr"] },
+    );
+    return seed.stdout.apply(() => true);
+  }
+}

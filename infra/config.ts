@@ -1,0 +1,474 @@
+// The one place that reads `comfyume:*` configuration. Every setting of every stack file is
+// validated here before any resource is declared; all problems are collected and reported at once,
+// each naming its key and the command that fixes it.
+import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import { buildSchemas, type Settings, type SettingKey } from "./config/schema";
+import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES } from "./config/phase";
+import type { Phase, Layer, Environment } from "./config/phase";
+import {
+  secretSpecs,
+  looksLikeSecretName,
+  looksLikeSecretValue,
+  secretLookingPaths,
+  SecretValue,
+  type SecretKey,
+} from "./config/secrets";
+import { setCommand, secretSetCommand, removeCommand } from "./config/hints";
+import { MONEY_KEYS } from "./money/settings";
+
+export { SecretValue } from "./config/secrets";
+export type { Phase, Layer, Environment } from "./config/phase";
+export type { Settings, MelloSettings, BackupsSettings } from "./config/schema";
+
+export const NAMESPACE = "comfyume";
+
+/** Raw configuration as the engine hands it to the program. */
+export interface RawConfig {
+  stack: string;
+  /** Full keys (`comfyume:gpu`, `hcloud:token`) to raw strings (objects as JSON). */
+  values: Record<string, string>;
+  /** Full keys that were set with `--secret`. */
+  secretKeys: ReadonlySet<string>;
+  /** Environment variables that can stand in for provider credentials. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface ConfigIssue {
+  key: string;
+  problem: string;
+  fix: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly stack: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(formatIssues(stack, issues));
+    this.name = "ConfigError";
+  }
+}
+
+export function formatIssues(stack: string, issues: ConfigIssue[]): string {
+  const head = `Configuration of stack '${stack}' has ${issues.length} problem${issues.length === 1 ? "" : "s"}; nothing was created:`;
+  const lines = issues.map((i) => `  - ${i.key}: ${i.problem}\n      fix: ${i.fix}`);
+  return [head, ...lines].join("\n");
+}
+
+interface CommonConfig {
+  stack: string;
+  phase: Phase;
+  layer: Layer;
+  environment?: Environment;
+  /** Full StackReference names (`organization/comfyume/<stack>`) of the layers below. */
+  stackRefs: { idle: string; month?: string };
+  verda: Settings["verda"];
+  ssh: Settings["ssh"];
+  paths: Settings["paths"];
+  timeouts: Settings["timeouts"];
+  hostEnv: Settings["hostEnv"];
+  melloHostEnv: Settings["melloHostEnv"];
+  scratch: Settings["scratch"];
+  backup: Settings["backup"];
+  /** Cost guards; absent settings take their defaults (infra/money). */
+  money: Partial<Pick<Settings, (typeof MONEY_KEYS)[number]>>;
+}
+
+export interface IdleConfig extends CommonConfig {
+  layer: "idle";
+  mello: Settings["mello"];
+  backups: Settings["backups"];
+  sshKeys: Settings["sshKeys"];
+  /** Only for backups.mode = existing. */
+  r2Credentials?: { accessKeyId: SecretValue; secretAccessKey: SecretValue };
+}
+
+export interface MonthConfig extends CommonConfig {
+  layer: "month";
+  environment: Environment;
+  sfs: { name: string; sizeGb: number; location: string; protect: boolean };
+  seed: Settings["seed"];
+  /** Needed only while the seeding loader runs. */
+  sshPrivateKey?: SecretValue;
+}
+
+export interface GpuConfig {
+  instanceType: string;
+  image: string;
+  spot: boolean;
+  hostname: string;
+  description: string;
+  osVolumeSizeGb: number;
+  location: string;
+  hostPublicKey?: string;
+}
+
+export interface DayConfig extends CommonConfig {
+  layer: "day";
+  environment: Environment;
+  stackRefs: { idle: string; month: string };
+  gpu: GpuConfig;
+  restore: Settings["restore"] & { expectedTailscaleIp: string; redisHost: string };
+  sshPrivateKey: SecretValue;
+  redisPassword: SecretValue;
+  tailscaleAuthKey: SecretValue;
+}
+
+export type ComfyumeConfig = IdleConfig | MonthConfig | DayConfig;
+
+export type ValidationResult = { ok: true; config: ComfyumeConfig } | { ok: false; issues: ConfigIssue[] };
+
+const OBJECT_KEYS: readonly SettingKey[] = [
+  "stackRefs",
+  "verda",
+  "ssh",
+  "paths",
+  "timeouts",
+  "hostEnv",
+  "melloHostEnv",
+  "restore",
+  "mello",
+  "backups",
+  "sshKeys",
+  "sfs",
+  "seed",
+  "scratch",
+  "gpu",
+  "backup",
+  ...MONEY_KEYS,
+];
+
+/** Settings each layer cannot do without (the rest have defaults). */
+const REQUIRED_BY_LAYER: Record<Layer, readonly SettingKey[]> = {
+  idle: ["mello", "backups", "sshKeys"],
+  month: [],
+  day: [],
+};
+
+const SECRETS_BY_LAYER: Record<Layer, readonly SecretKey[]> = {
+  idle: [],
+  month: [],
+  day: ["sshPrivateKey", "redisPassword", "tailscaleAuthKey"],
+};
+
+/** Pure validation: no Pulumi runtime needed, so every message is unit-testable. */
+export function validateConfig(raw: RawConfig): ValidationResult {
+  const { stack } = raw;
+  const issues: ConfigIssue[] = [];
+  const add = (key: string, problem: string, fix: string) => issues.push({ key, problem, fix });
+  const specs = secretSpecs();
+  const secretNames = Object.keys(specs) as SecretKey[];
+  const known = new Set<string>(["phase", ...OBJECT_KEYS, ...secretNames]);
+
+  // 1. Secrets in plaintext, in any namespace, at any depth.
+  for (const [fullKey, value] of Object.entries(raw.values)) {
+    if (raw.secretKeys.has(fullKey)) continue;
+    const [ns, key = ""] = splitKey(fullKey);
+    const isOurSecret = ns === NAMESPACE && (secretNames as string[]).includes(key);
+    if (isOurSecret || looksLikeSecretName(key) || looksLikeSecretValue(value)) {
+      add(fullKey, "is a secret but is set in plaintext", plaintextFix(fullKey, stack));
+      continue;
+    }
+    const parsed = tryJson(value);
+    if (parsed.ok && parsed.value !== null && typeof parsed.value === "object") {
+      for (const path of secretLookingPaths(parsed.value)) {
+        add(`${fullKey}.${path}`, "looks like a secret inside a plaintext setting", `${removeCommand(`${fullKey}.${path}`, stack)}; secrets go in their own --secret keys`);
+      }
+    }
+  }
+
+  // 2. Unknown settings (typos) in our namespace.
+  for (const fullKey of Object.keys(raw.values)) {
+    const [ns, key = ""] = splitKey(fullKey);
+    if (ns === NAMESPACE && !known.has(key)) {
+      add(fullKey, `is not a known setting (known: ${[...known].sort().join(", ")})`, removeCommand(fullKey, stack));
+    }
+  }
+
+  // 3. The phase, and that it belongs to this stack.
+  const phaseRaw = raw.values[`${NAMESPACE}:phase`];
+  if (phaseRaw === undefined) {
+    add(`${NAMESPACE}:phase`, "is missing", setCommand("phase", stack).replace("workshop-day", guessPhase(stack)));
+    return { ok: false, issues };
+  }
+  if (!isPhase(phaseRaw)) {
+    add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, setCommand("phase", stack).replace("workshop-day", guessPhase(stack)));
+    return { ok: false, issues };
+  }
+  const phase = phaseRaw;
+  if (!stackMatchesPhase(stack, phase)) {
+    add(
+      `${NAMESPACE}:phase`,
+      `is '${phase}' but the stack is '${stack}': a stack runs the phase in its name`,
+      `select the right stack (--stack ${phase}) or fix stacks/Pulumi.${stack}.yaml`,
+    );
+  }
+  const layer = layerOf(phase);
+  const environment = environmentOf(phase);
+
+  // 4. Every non-secret setting against its schema (absent settings take their defaults).
+  const schemas = buildSchemas();
+  const settings: Partial<Settings> = {};
+  for (const key of OBJECT_KEYS) {
+    const fullKey = `${NAMESPACE}:${key}`;
+    const rawValue = raw.values[fullKey];
+    if (rawValue === undefined && REQUIRED_BY_LAYER[layer].includes(key)) {
+      add(fullKey, `is missing (the ${phase} stack needs it)`, `${setCommand(`${key}.<field>`, stack)} for each field; see stacks/Pulumi.${stack}.yaml`);
+      continue;
+    }
+    let input: unknown = {};
+    if (rawValue !== undefined) {
+      const parsed = tryJson(rawValue);
+      if (!parsed.ok || parsed.value === null || typeof parsed.value !== "object" || Array.isArray(parsed.value)) {
+        add(fullKey, "must be an object; set its fields one by one", setCommand(`${key}.<field>`, stack));
+        continue;
+      }
+      input = parsed.value;
+    }
+    const schema = schemas[key] as z.ZodType;
+    const result = schema.safeParse(input);
+    if (result.success) {
+      (settings as Record<string, unknown>)[key] = result.data;
+    } else if (rawValue === undefined) {
+      // Absent and without complete defaults: a setting of another layer (e.g. mello on a day stack).
+      continue;
+    } else {
+      for (const issue of result.error.issues) issues.push(...describeIssue(key, issue, input, stack));
+    }
+  }
+
+  // 5. Secrets this layer needs, and their shape.
+  const secrets: Partial<Record<SecretKey, SecretValue>> = {};
+  const requiredSecrets = new Set<SecretKey>(SECRETS_BY_LAYER[layer]);
+  if (layer === "month" && settings.seed?.loader) requiredSecrets.add("sshPrivateKey");
+  if (layer === "idle" && settings.backups?.mode === "existing") {
+    requiredSecrets.add("r2AccessKeyId");
+    requiredSecrets.add("r2SecretAccessKey");
+  }
+  for (const key of secretNames) {
+    const fullKey = `${NAMESPACE}:${key}`;
+    const value = raw.values[fullKey];
+    if (value === undefined || !raw.secretKeys.has(fullKey)) {
+      if (value === undefined && requiredSecrets.has(key)) {
+        add(fullKey, `is missing: ${specs[key].what}`, secretSetCommand(key, stack, specs[key].source));
+      }
+      continue;
+    }
+    const problem = specs[key].check?.(value);
+    if (problem) add(fullKey, problem, secretSetCommand(key, stack, specs[key].source));
+    else secrets[key] = new SecretValue(value);
+  }
+
+  // 6. Rules across settings.
+  crossChecks(phase, stack, raw, settings, add);
+
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, config: assemble(stack, phase, layer, environment, settings as Settings, secrets) };
+}
+
+function crossChecks(
+  phase: Phase,
+  stack: string,
+  raw: RawConfig,
+  s: Partial<Settings>,
+  add: (key: string, problem: string, fix: string) => void,
+): void {
+  const layer = layerOf(phase);
+  const env = raw.env ?? {};
+  const has = (fullKey: string, envName: string) => raw.values[fullKey] !== undefined || !!env[envName];
+
+  // Every layer declares Verda resources (idle: SSH keys); the providers read these settings.
+  if (!has("verda:clientId", "VERDA_CLIENT_ID")) {
+    add("verda:clientId", "is missing: the Verda API client id (console -> Keys -> API keys)", `scripts/pulumi config set verda:clientId <client-id> --stack ${stack}   (or export VERDA_CLIENT_ID)`);
+  }
+  if (!has("verda:clientSecret", "VERDA_CLIENT_SECRET")) {
+    add("verda:clientSecret", "is missing: the Verda API client secret", `scripts/pulumi config set --secret verda:clientSecret --stack ${stack} < verda-client-secret.txt   (or export VERDA_CLIENT_SECRET)`);
+  }
+  if (layer === "idle" && s.mello?.mode === "hetzner" && !has("hcloud:token", "HCLOUD_TOKEN")) {
+    add("hcloud:token", "is missing: mello.mode=hetzner manages the Hetzner server", `scripts/pulumi config set --secret hcloud:token --stack ${stack} < hcloud-token.txt   (or export HCLOUD_TOKEN)`);
+  }
+  const needsCloudflare = layer === "idle" && (s.backups?.mode === "managed" || (s.mello?.mode === "hetzner" && s.mello.dns !== undefined));
+  if (needsCloudflare && !has("cloudflare:apiToken", "CLOUDFLARE_API_TOKEN")) {
+    add("cloudflare:apiToken", "is missing: managed R2 buckets and the DNS record need a Cloudflare API token", `scripts/pulumi config set --secret cloudflare:apiToken --stack ${stack} < cloudflare-token.txt   (or export CLOUDFLARE_API_TOKEN)`);
+  }
+  if (layer === "idle" && s.backups?.mode === "existing" && !s.backups.accountId && !s.backups.endpoint) {
+    add(`${NAMESPACE}:backups.endpoint`, "is missing: existing buckets need the R2 endpoint or the account id", setCommand("backups.endpoint", stack));
+  }
+  if (layer === "day" && s.gpu) {
+    if (phase === "workshop-day" && !s.gpu.instanceType) {
+      add(`${NAMESPACE}:gpu.instanceType`, "is missing: the workshop day's Verda instance type", setCommand("gpu.instanceType", stack));
+    }
+    if (phase === "workshop-day" && !s.gpu.image) {
+      add(`${NAMESPACE}:gpu.image`, "is missing: the workshop worker's OS image (with CUDA and Docker)", setCommand("gpu.image", stack));
+    }
+    if (s.restore && !s.restore.expectedTailscaleIp) {
+      add(`${NAMESPACE}:restore.expectedTailscaleIp`, "is missing: the Tailscale address the worker must come back with", setCommand("restore.expectedTailscaleIp", stack));
+    }
+    if (s.restore && !s.restore.redisHost) {
+      add(`${NAMESPACE}:restore.redisHost`, "is missing: mello's Tailscale address, where the worker reaches Redis", setCommand("restore.redisHost", stack));
+    }
+    const type = s.gpu.instanceType;
+    if (phase === "testing-day" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
+      add(
+        `${NAMESPACE}:gpu.instanceType`,
+        `is the GPU type '${type}' on testing-day, which rehearses on a cheap CPU instance`,
+        `${setCommand("gpu.instanceType", stack)}   (or set gpu.allowGpuForTesting true)`,
+      );
+    }
+  }
+}
+
+function assemble(
+  stack: string,
+  phase: Phase,
+  layer: Layer,
+  environment: Environment | undefined,
+  s: Settings,
+  secrets: Partial<Record<SecretKey, SecretValue>>,
+): ComfyumeConfig {
+  const org = s.stackRefs.organization;
+  const ref = (name: string) => `${org}/${NAMESPACE}/${name}`;
+  const common = {
+    stack,
+    phase,
+    environment,
+    stackRefs: { idle: ref(s.stackRefs.idle ?? "idle"), month: ref(s.stackRefs.month ?? monthPhaseFor(phase) ?? "") },
+    verda: s.verda,
+    ssh: s.ssh,
+    paths: s.paths,
+    timeouts: s.timeouts,
+    hostEnv: s.hostEnv,
+    melloHostEnv: s.melloHostEnv,
+    scratch: s.scratch,
+    backup: s.backup,
+    money: Object.fromEntries(MONEY_KEYS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
+  };
+  if (layer === "idle") {
+    const r2 =
+      secrets.r2AccessKeyId && secrets.r2SecretAccessKey
+        ? { accessKeyId: secrets.r2AccessKeyId, secretAccessKey: secrets.r2SecretAccessKey }
+        : undefined;
+    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, r2Credentials: r2 };
+  }
+  const env = environment as Environment;
+  if (layer === "month") {
+    return {
+      ...common,
+      layer,
+      environment: env,
+      stackRefs: { idle: common.stackRefs.idle },
+      sfs: {
+        name: s.sfs.name ?? `comfyume-${env}-sfs`,
+        sizeGb: s.sfs.sizeGb,
+        location: s.sfs.location ?? s.verda.location,
+        protect: s.sfs.protect,
+      },
+      seed: s.seed,
+      sshPrivateKey: secrets.sshPrivateKey,
+    };
+  }
+  const g = s.gpu;
+  return {
+    ...common,
+    layer,
+    environment: env,
+    gpu: {
+      instanceType: g.instanceType ?? "CPU.4V.16G",
+      image: g.image ?? "ubuntu-24.04",
+      spot: g.spot,
+      hostname: g.hostname ?? `comfyume-${phase}`,
+      description: g.description ?? `comfyume ${phase} worker`,
+      osVolumeSizeGb: g.osVolumeSizeGb,
+      location: g.location ?? s.verda.location,
+      hostPublicKey: g.hostPublicKey,
+    },
+    restore: s.restore as DayConfig["restore"],
+    sshPrivateKey: secrets.sshPrivateKey as SecretValue,
+    redisPassword: secrets.redisPassword as SecretValue,
+    tailscaleAuthKey: secrets.tailscaleAuthKey as SecretValue,
+  };
+}
+
+function describeIssue(key: SettingKey, issue: z.core.$ZodIssue, input: unknown, stack: string): ConfigIssue[] {
+  const segments = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+  const path = `${key}${segments}`;
+  const fullKey = `${NAMESPACE}:${path}`;
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => ({
+      key: `${fullKey}.${k}`,
+      problem: "is not a known setting",
+      fix: removeCommand(`${fullKey}.${k}`, stack),
+    }));
+  }
+  if (issue.code === "invalid_union" && issue.path.length === 0) {
+    return [{ key: `${fullKey}.mode`, problem: issue.message, fix: setCommand(`${key}.mode`, stack) }];
+  }
+  if (issue.code === "invalid_key") {
+    const inner = issue.issues[0]?.message ?? issue.message;
+    return [{ key: fullKey, problem: inner, fix: removeCommand(fullKey, stack) }];
+  }
+  const missing = issue.code === "invalid_type" && valueAt(input, issue.path) === undefined;
+  const detail = /\(([^)]+)\)$/.exec(issue.message)?.[1];
+  const problem = missing ? `is missing${detail ? ` (${detail})` : ""}` : issue.message;
+  return [{ key: fullKey, problem, fix: setCommand(path, stack) }];
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function splitKey(fullKey: string): [string, string | undefined] {
+  const i = fullKey.indexOf(":");
+  return i < 0 ? [fullKey, undefined] : [fullKey.slice(0, i), fullKey.slice(i + 1)];
+}
+
+function tryJson(value: string): { ok: true; value: unknown } | { ok: false } {
+  const t = value.trim();
+  if (!t.startsWith("{") && !t.startsWith("[")) return { ok: false };
+  try {
+    return { ok: true, value: JSON.parse(t) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function plaintextFix(fullKey: string, stack: string): string {
+  return `${removeCommand(fullKey, stack)} && scripts/pulumi config set --secret '${fullKey}' --stack ${stack} < value-file`;
+}
+
+function guessPhase(stack: string): string {
+  return PHASES.find((p) => stackMatchesPhase(stack, p)) ?? "workshop-day";
+}
+
+/** Reads the engine's configuration: values plus which keys were set with --secret. */
+export function readRawConfig(): RawConfig {
+  const values = pulumi.runtime.allConfig();
+  return { stack: pulumi.getStack(), values, secretKeys: new Set(Object.keys(values).filter(isSecretKey)), env: process.env };
+}
+
+function isSecretKey(fullKey: string): boolean {
+  // `isConfigSecret` is internal to the SDK; it reads PULUMI_CONFIG_SECRET_KEYS, set by the language host.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean };
+  if (typeof runtimeConfig.isConfigSecret === "function") return runtimeConfig.isConfigSecret(fullKey);
+  const listed = JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS ?? "[]") as string[];
+  return listed.includes(fullKey);
+}
+
+/** Validates the whole configuration or throws one error listing every problem. */
+export function loadConfig(raw: RawConfig = readRawConfig()): ComfyumeConfig {
+  const result = validateConfig(raw);
+  if (!result.ok) throw new ConfigError(raw.stack, result.issues);
+  return result.config;
+}
+
+/** A config secret as a Pulumi secret Output: encrypted in state, masked in logs. */
+export function secretOutput(value: SecretValue): pulumi.Output<string> {
+  return pulumi.secret(value.reveal());
+}

@@ -1,0 +1,251 @@
+// Zod schemas for every non-secret `comfyume:*` setting. Built inside a function on purpose:
+// nothing here is a module-level object a dynamic provider could capture when it is serialized.
+import { z } from "zod";
+import { moneySchemas } from "../money/settings";
+
+/** Accepts a number or a numeric string (`pulumi config set --path x 50` may store either). */
+function intLike(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z.preprocess(
+    (v) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : v),
+    z.number("must be a whole number").int("must be a whole number").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`),
+  );
+}
+
+/** Accepts true/false or "true"/"false". */
+function boolLike() {
+  return z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean("must be true or false"));
+}
+
+function str(description: string) {
+  return z.string(`must be a string (${description})`).trim().min(1, `must not be empty (${description})`);
+}
+
+export function buildSchemas() {
+  const sshPublicKey = z
+    .string("must be an OpenSSH public key line")
+    .trim()
+    .regex(
+      /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( \S.*)?$/,
+      "must be an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nz... comment'",
+    );
+  const location = z
+    .string("must be a Verda location code")
+    .regex(/^[A-Z]{3}-\d{2}$/, "must be a Verda location code such as FIN-01");
+  const hostname = z
+    .string("must be a hostname")
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a lowercase hostname: letters, digits and '-', at most 63 characters");
+  const absPath = z.string("must be an absolute path").regex(/^\/[A-Za-z0-9._\/-]*$/, "must be an absolute path without spaces");
+  const cidr = z
+    .string("must be a CIDR range")
+    .regex(/^([0-9.]+\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/, "must be CIDR ranges such as 203.0.113.7/32 or ::/0");
+  const instanceType = z
+    .string("must be a Verda instance type")
+    .regex(/^[A-Za-z0-9]+(\.[A-Za-z0-9]+)+$/, "must be a Verda instance type such as 1A100.22V or CPU.4V.16G");
+  const bucketName = z
+    .string("must be a bucket name")
+    .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name: 3-63 lowercase letters, digits and '-'");
+  const port = intLike(1, 65535);
+
+  const stackRefs = z.strictObject({
+    organization: str("the file backend's organization").default("organization"),
+    idle: str("the idle stack's name").optional(),
+    month: str("the month stack's name").optional(),
+  });
+
+  const verda = z.strictObject({
+    location: location.default("FIN-01"),
+    // The day stack re-reads the SFS mount target from the Verda API on every run (off: use the
+    // month stack's recorded value, e.g. in unit tests without an API).
+    liveSfsRead: boolLike().default(true),
+  });
+
+  const ssh = z.strictObject({
+    user: str("the login user on Verda instances").default("root"),
+    port: port.default(22),
+    // A fresh instance is not SSH-ready for a while: generous dial retries (15 s each).
+    dialErrorLimit: intLike(1, 1000).default(40),
+    perDialTimeout: intLike(1, 600).default(15),
+    // Connect here instead of the instance's public IP (loopback test hosts, a bastion-less tunnel).
+    hostOverride: str("the SSH address to use instead of the instance IP").optional(),
+  });
+
+  const paths = z.strictObject({
+    sfsMount: absPath.default("/mnt/sfs"),
+    scratchMount: absPath.default("/mnt/scratch"),
+    scriptsDir: absPath.default("/opt/comfyume"),
+    // Where backup-mello.sh goes on mello (writable by mello.sshUser).
+    melloScriptsDir: absPath.default("/opt/comfyume"),
+    // restore-instance's log, kept on the instance; the restore report is read from it.
+    restoreLog: absPath.default("/var/log/comfyume/restore-instance.last.log"),
+  });
+
+  const timeouts = z.strictObject({
+    mountSeconds: intLike(10).default(600),
+    restoreSeconds: intLike(60).default(3600),
+    seedSeconds: intLike(60).default(6 * 3600),
+    backupSeconds: intLike(60).default(2 * 3600),
+    hostKeyScanSeconds: intLike(10).default(600),
+  });
+
+  const dns = z.strictObject({
+    zoneId: z.string("must be a Cloudflare zone id").regex(/^[0-9a-f]{32}$/, "must be a 32-character Cloudflare zone id"),
+    name: str("the record name, e.g. comfy.example.net"),
+    // Cloudflare v6 requires a TTL; 1 means automatic. 60 s keeps a blue-green switch quick.
+    ttl: intLike(1, 86400).refine((v) => v === 1 || v >= 60, "must be 1 (automatic) or 60-86400 seconds").default(60),
+    proxied: boolLike().default(false),
+  });
+
+  const melloCommon = {
+    sshUser: str("mello's SSH user").default("root"),
+    sshPort: port.default(22),
+    hostKey: sshPublicKey,
+  };
+
+  const mello = z.discriminatedUnion(
+    "mode",
+    [
+      z.strictObject({
+        mode: z.literal("hetzner"),
+        serverId: intLike(1),
+        name: str("the Hetzner server name"),
+        serverType: str("the Hetzner server type, e.g. cax31"),
+        location: str("the Hetzner location, e.g. hel1"),
+        image: str("the image the server was created from").default("ubuntu-24.04"),
+        address: str("mello's SSH address").optional(),
+        sshSourceIps: z.array(cidr, "must be a list of CIDR ranges").min(1, "must list at least one range").default(["0.0.0.0/0", "::/0"]),
+        dns: dns.optional(),
+        ...melloCommon,
+      }),
+      z.strictObject({
+        mode: z.literal("external"),
+        address: str("mello's SSH address"),
+        ...melloCommon,
+      }),
+    ],
+    { error: () => "mode must be 'hetzner' (adopt the Hetzner server) or 'external' (address and SSH user only)" },
+  );
+
+  const bucketNames = z.strictObject({
+    models: bucketName.default("comfyume-model-vault-backups"),
+    cache: bucketName.default("comfyume-cache-backups"),
+    workerContainer: bucketName.default("comfyume-worker-container-backups"),
+    userFiles: bucketName.default("comfyume-user-files-backups"),
+  });
+
+  const expiry = z.strictObject({
+    prefix: z.string("must be an object key prefix").default(""),
+    maxAgeDays: intLike(1, 3650),
+  });
+
+  const jurisdiction = z.enum(["default", "eu", "fedramp"], "must be default, eu or fedramp").default("eu");
+  const accountId = z.string("must be a Cloudflare account id").regex(/^[0-9a-f]{32}$/, "must be a 32-character Cloudflare account id");
+  const endpoint = z.url("must be an http(s) URL such as https://<account>.eu.r2.cloudflarestorage.com");
+
+  const backups = z.discriminatedUnion(
+    "mode",
+    [
+      z.strictObject({
+        mode: z.literal("managed"),
+        accountId,
+        jurisdiction,
+        buckets: bucketNames.default(bucketNames.parse({})),
+        lifecycle: z.strictObject({ cache: expiry.optional(), userFiles: expiry.optional() }).default({}),
+        tokenName: str("the R2 API token's name").default("comfyume-backups"),
+        // Cloudflare permission group "Workers R2 Storage Bucket Item Write"; verify with the API if it changes.
+        tokenPermissionGroupIds: z.array(str("a permission group id")).min(1).default(["2efd5506f9c8494dacb1fa10a3e7d5b6"]),
+        endpoint: endpoint.optional(),
+      }),
+      z.strictObject({
+        mode: z.literal("existing"),
+        accountId: accountId.optional(),
+        jurisdiction,
+        buckets: bucketNames.default(bucketNames.parse({})),
+        endpoint: endpoint.optional(),
+      }),
+    ],
+    { error: () => "mode must be 'managed' (create buckets and a token) or 'existing' (given buckets and credentials)" },
+  );
+
+  const sshKeys = z.strictObject({
+    admin: sshPublicKey,
+    mello: sshPublicKey,
+    adminName: str("the admin key's name at Verda").default("comfyume-admin"),
+    melloName: str("mello's key name at Verda").default("comfyume-mello"),
+  });
+
+  const sfs = z.strictObject({
+    name: str("the SFS name at Verda").optional(),
+    sizeGb: intLike(1, 100_000).default(220),
+    location: location.optional(),
+    protect: boolLike().default(true),
+  });
+
+  const seed = z.strictObject({
+    loader: boolLike().default(false),
+    instanceType: instanceType.default("CPU.4V.16G"),
+    image: str("the loader's OS image").default("ubuntu-24.04"),
+    osVolumeSizeGb: intLike(20, 2000).default(50),
+    hostname: hostname.optional(),
+  });
+
+  const scratch = z.strictObject({
+    lifetime: z.enum(["day", "month"], "must be 'day' (fresh scratch each day) or 'month' (kept for the month)").default("day"),
+    sizeGb: intLike(1, 100_000).default(50),
+    name: str("the scratch volume's name at Verda").optional(),
+    // Deleted volumes go to Verda's trash for 96 h (a safety net, billed) unless this is on.
+    deletePermanently: boolLike().default(false),
+  });
+
+  const gpu = z.strictObject({
+    instanceType: instanceType.optional(),
+    image: str("the instance's OS image").optional(),
+    spot: boolLike().default(false),
+    hostname: hostname.optional(),
+    description: z.string().optional(),
+    osVolumeSizeGb: intLike(20, 4000).default(100),
+    location: location.optional(),
+    hostPublicKey: sshPublicKey.optional(),
+    allowGpuForTesting: boolLike().default(false),
+  });
+
+  const ipv4 = z.string("must be an IPv4 address").regex(/^(\d{1,3}\.){3}\d{1,3}$/, "must be an IPv4 address such as 100.64.0.12");
+
+  // restore-instance settings (day layer). Both addresses are Tailscale addresses, not secrets.
+  const restore = z.strictObject({
+    expectedTailscaleIp: ipv4.optional(),
+    redisHost: str("Redis on mello over Tailscale").optional(),
+    redisPort: port.default(6379),
+    healthTimeoutSeconds: intLike(10, 3600).default(300),
+    skip: z
+      .array(z.enum(["tailscale", "ssh-host-keys", "project", "config", "worker-image", "worker", "health-comfyui", "health-redis"], "must be restore-instance steps: tailscale, ssh-host-keys, project, config, worker-image, worker, health-comfyui, health-redis"))
+      .default([]),
+  });
+
+  // Non-secret environment put in front of every host script (sandbox roots and shims in tests).
+  const hostEnv = z.record(
+    z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "names must be environment variable names such as COMFYUME_ROOT"),
+    z.string("values must be strings"),
+  );
+
+  const backup = z.strictObject({
+    /** backup-instance's set name in the SFS cache; stable across re-created instances. Default: the hostname. */
+    setName: hostname.optional(),
+    cronSchedule: z
+      .string("must be a cron schedule")
+      .regex(/^(\S+\s+){4}\S+$/, "must be a five-field cron schedule such as '17 * * * *'")
+      .default("17 * * * *"),
+  });
+
+  return {
+    stackRefs, verda, ssh, paths, timeouts, hostEnv, melloHostEnv: hostEnv, restore,
+    mello, backups, sshKeys, sfs, seed, scratch, gpu, backup,
+    // Cost guards (budget, forecast, capacity, watchdog), owned by infra/money.
+    ...moneySchemas(),
+  };
+}
+
+export type Schemas = ReturnType<typeof buildSchemas>;
+export type SettingKey = keyof Schemas;
+export type Settings = { [K in SettingKey]: z.output<Schemas[K]> };
+export type MelloSettings = Settings["mello"];
+export type BackupsSettings = Settings["backups"];

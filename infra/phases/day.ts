@@ -1,0 +1,84 @@
+// Layer `<env>-day`: the worker instance and its scratch, restored from the month's SFS cache,
+// with backup-before-delete hooks. Reads the idle and month layers through StackReferences.
+import * as pulumi from "@pulumi/pulumi";
+import { secretOutput, type DayConfig } from "../config";
+import { GpuWorker, type ScratchArgs } from "../../components/gpu-worker";
+import type { BucketNames } from "../../components/backups";
+import { liveSfsMountTarget, programVerdaCredentials } from "./live-sfs";
+
+export function dayLayer(cfg: DayConfig): Record<string, pulumi.Output<unknown>> {
+  const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
+  const month = new pulumi.StackReference("month", { name: cfg.stackRefs.month });
+  const out = <T>(ref: pulumi.StackReference, key: string) => ref.requireOutput(key) as pulumi.Output<T>;
+
+  const sfsId = out<string>(month, "sfsId");
+  const mountTarget = liveSfsMountTarget(sfsId, out<string>(month, "sfsMountTarget"), out<string>(month, "sfsLocation"), cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined);
+  const privateKey = secretOutput(cfg.sshPrivateKey);
+  const dial = { dialErrorLimit: cfg.ssh.dialErrorLimit, perDialTimeout: cfg.ssh.perDialTimeout };
+
+  const scratch: ScratchArgs =
+    cfg.scratch.lifetime === "month"
+      ? { lifetime: "month", volumeId: out<string>(month, "scratchVolumeId") }
+      : {
+          lifetime: "day",
+          name: cfg.scratch.name ?? `${cfg.gpu.hostname}-scratch`,
+          sizeGb: cfg.scratch.sizeGb,
+          deletePermanently: cfg.scratch.deletePermanently,
+        };
+
+  const worker = new GpuWorker("worker", {
+    instance: {
+      instanceType: cfg.gpu.instanceType,
+      image: cfg.gpu.image,
+      hostname: cfg.gpu.hostname,
+      description: cfg.gpu.description,
+      locationCode: cfg.gpu.location,
+      spot: cfg.gpu.spot,
+      osVolumeSizeGb: cfg.gpu.osVolumeSizeGb,
+      sshKeyIds: out<string[]>(idle, "verdaSshKeyIds"),
+    },
+    hostPublicKey: cfg.gpu.hostPublicKey,
+    sfs: { volumeId: sfsId, mountTarget },
+    scratch,
+    ssh: { user: cfg.ssh.user, port: cfg.ssh.port, privateKey, ...dial },
+    mello: {
+      host: out<string>(idle, "melloAddress"),
+      port: out<number>(idle, "melloSshPort"),
+      user: out<string>(idle, "melloSshUser"),
+      hostKey: out<string>(idle, "melloHostKey"),
+      privateKey,
+      ...dial,
+    },
+    r2: {
+      endpoint: out<string>(idle, "r2Endpoint"),
+      accessKeyId: out<string>(idle, "r2AccessKeyId"),
+      secretAccessKey: out<string>(idle, "r2SecretAccessKey"),
+      buckets: out<BucketNames>(idle, "bucketNames"),
+    },
+    secrets: { redisPassword: secretOutput(cfg.redisPassword), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey) },
+    restore: cfg.restore,
+    paths: cfg.paths,
+    backup: { setName: cfg.backup.setName ?? cfg.gpu.hostname, cronSchedule: cfg.backup.cronSchedule },
+    hostEnv: cfg.hostEnv,
+    melloHostEnv: cfg.melloHostEnv,
+    sshHostOverride: cfg.ssh.hostOverride,
+    timeouts: cfg.timeouts,
+  });
+
+  if (!cfg.gpu.hostPublicKey) {
+    pulumi.log.warn(
+      "gpu.hostPublicKey is not set: the worker's SSH host key is trusted on first contact. Once a backup holds its identity, " +
+        `pin it: scripts/pulumi config set --path 'comfyume:gpu.hostPublicKey' "$(scripts/pulumi stack output instanceHostKey --stack ${cfg.stack})" --stack ${cfg.stack}`,
+    );
+  }
+
+  return {
+    instanceId: worker.instanceId,
+    instanceIp: worker.ip,
+    pricePerHour: worker.pricePerHour,
+    scratchVolumeId: worker.scratchVolumeId,
+    instanceHostKey: worker.hostKey,
+    sfsMountTarget: mountTarget,
+    restoreReport: worker.restoreReport,
+  };
+}

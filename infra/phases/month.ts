@@ -1,0 +1,66 @@
+// Layer `<env>-month`: the SFS for the period (seeded from R2 by a temporary loader) and, when
+// scratch lives for the month, the scratch volume. Reads the idle layer through a StackReference.
+import * as pulumi from "@pulumi/pulumi";
+import { secretOutput, type MonthConfig } from "../config";
+import { SharedFilesystem, type LoaderArgs } from "../../components/shared-filesystem";
+import type { BucketNames } from "../../components/backups";
+
+export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unknown>> {
+  const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
+  let loader: LoaderArgs | undefined;
+  if (cfg.seed.loader) {
+    pulumi.log.warn(
+      `seed.loader is on: the loader instance ${cfg.seed.instanceType} bills until seeding is done and you run ` +
+        `'scripts/pulumi config set --path comfyume:seed.loader false --stack ${cfg.stack}' and 'scripts/pulumi up --stack ${cfg.stack}'.`,
+    );
+    loader = {
+      instanceType: cfg.seed.instanceType,
+      image: cfg.seed.image,
+      hostname: cfg.seed.hostname ?? `comfyume-${cfg.environment}-loader`,
+      osVolumeSizeGb: cfg.seed.osVolumeSizeGb,
+      sshKeyIds: idle.requireOutput("verdaSshKeyIds") as pulumi.Output<string[]>,
+      ssh: {
+        user: cfg.ssh.user,
+        port: cfg.ssh.port,
+        privateKey: secretOutput(cfg.sshPrivateKey!),
+        dialErrorLimit: cfg.ssh.dialErrorLimit,
+        perDialTimeout: cfg.ssh.perDialTimeout,
+      },
+      r2: {
+        endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
+        accessKeyId: idle.requireOutput("r2AccessKeyId") as pulumi.Output<string>,
+        secretAccessKey: idle.requireOutput("r2SecretAccessKey") as pulumi.Output<string>,
+        buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
+      },
+      scriptsDir: cfg.paths.scriptsDir,
+      sfsMount: cfg.paths.sfsMount,
+      hostEnv: cfg.hostEnv,
+      sshHostOverride: cfg.ssh.hostOverride,
+      timeouts: cfg.timeouts,
+    };
+  }
+  const sfs = new SharedFilesystem("shared-fs", {
+    name: cfg.sfs.name,
+    sizeGb: cfg.sfs.sizeGb,
+    locationCode: cfg.sfs.location,
+    protect: cfg.sfs.protect,
+    loader,
+    scratch:
+      cfg.scratch.lifetime === "month"
+        ? { name: cfg.scratch.name ?? `comfyume-${cfg.environment}-scratch`, sizeGb: cfg.scratch.sizeGb, deletePermanently: cfg.scratch.deletePermanently }
+        : undefined,
+  });
+
+  return {
+    sfsId: sfs.volumeId,
+    sfsMountCommand: sfs.mountCommand,
+    sfsPseudoPath: sfs.pseudoPath,
+    sfsMountTarget: sfs.mountTarget,
+    sfsSizeGb: sfs.sizeGb,
+    sfsLocation: sfs.locationCode,
+    scratchLifetime: pulumi.output(cfg.scratch.lifetime),
+    ...(sfs.scratchVolumeId ? { scratchVolumeId: sfs.scratchVolumeId } : {}),
+    loaderRunning: pulumi.output(cfg.seed.loader),
+    seeded: sfs.seeded,
+  };
+}

@@ -1,0 +1,70 @@
+// Pure helpers behind the components: mount targets, script command lines, host-key handling.
+import { describe, expect, it } from "vitest";
+import { sfsMountTarget } from "../../components/sfs-target";
+import { chain, scriptCommand, shellQuote } from "../../components/remote";
+import { firstBootScript, hostKeyScanCommand } from "../../components/host-identity";
+import { melloFirewallRules } from "../../components/mello";
+import { bucketResources, r2Endpoint, s3SecretFromTokenValue } from "../../components/backups";
+
+describe("sfsMountTarget", () => {
+  it("takes host:path from the API's mount command and makes the path absolute", () => {
+    expect(sfsMountTarget({ mountCommand: "mount -t nfs -o nconnect=16 nfs.fin-01.datacrunch.io:volume-88eb67d0 /mnt/volume" }, "FIN-01")).toBe(
+      "nfs.fin-01.datacrunch.io:/volume-88eb67d0",
+    );
+    expect(sfsMountTarget({ mountCommand: "sudo mount -t nfs -o nconnect=16 nfs.fin-01.datacrunch.io:/SFS-Model-Vault-22-Jan-01-4xR2NHBi-f8d2ff3a /mnt/sfs" }, "FIN-01")).toBe(
+      "nfs.fin-01.datacrunch.io:/SFS-Model-Vault-22-Jan-01-4xR2NHBi-f8d2ff3a",
+    );
+  });
+
+  it("falls back to the NFS target, then to the pseudo path in the location's NFS host", () => {
+    expect(sfsMountTarget({ target: "nfs.fin-03.datacrunch.io:/volume-1" }, "FIN-03")).toBe("nfs.fin-03.datacrunch.io:/volume-1");
+    expect(sfsMountTarget({ pseudoPath: "volume-2" }, "FIN-03")).toBe("nfs.fin-03.datacrunch.io:/volume-2");
+  });
+
+  it("fails clearly when the API gave nothing to mount", () => {
+    expect(() => sfsMountTarget({ target: "vdb" }, "FIN-01")).toThrow(/no mount command, NFS target or pseudo path/);
+  });
+});
+
+describe("script command lines", () => {
+  it("wraps each script in timeout, quotes every value and closes stdin unless the script reads secrets", () => {
+    expect(scriptCommand({ scriptsDir: "/opt/c", script: "mount-sfs.sh", args: [["--target", "h:/p q"], "--no-fstab"], timeoutSeconds: 60 })).toBe(
+      "timeout -k 30 60 bash '/opt/c/host/mount-sfs.sh' --target 'h:/p q' --no-fstab </dev/null",
+    );
+    expect(scriptCommand({ scriptsDir: "/opt/c", script: "seed-sfs.sh", timeoutSeconds: 9, env: { COMFYUME_ROOT: "/tmp/r" }, readsStdin: true })).toBe(
+      "timeout -k 30 9 env COMFYUME_ROOT='/tmp/r' bash '/opt/c/host/seed-sfs.sh'",
+    );
+    expect(shellQuote("it's")).toBe("'it'\\''s'");
+    expect(chain(["a", "b"])).toBe("set -e\na\nb");
+  });
+});
+
+describe("host identity", () => {
+  it("scans only ed25519 keys, retries within the timeout, and names the host when it gives up", () => {
+    const cmd = hostKeyScanCommand("203.0.113.10", 2222, 60);
+    expect(cmd).toContain("seq 1 6");
+    expect(cmd).toContain("ssh-keyscan -T 5 -p 2222 -t ed25519 '203.0.113.10'");
+    expect(cmd).toContain("no SSH host key from 203.0.113.10:2222 after 60s");
+  });
+
+  it("builds an ASCII first-boot script that restores the identity from the SFS cache", () => {
+    const script = firstBootScript({ sfsMountTarget: "nfs.fin-01.datacrunch.io:/v-1", sfsMount: "/mnt/sfs", backupSet: "worker" });
+    expect(script).toMatch(/^#!\/bin\/bash\n/);
+    expect(script).toMatch(/^[\x00-\x7f]*$/);
+    expect(script).toContain("archive='/mnt/sfs/cache/backups/worker/latest/ssh-host-keys.tar.gz'");
+    expect(script).toContain("install -m 600");
+  });
+});
+
+describe("mello and backups helpers", () => {
+  it("opens exactly SSH, HTTP, HTTPS and Tailscale", () => {
+    expect(melloFirewallRules(["10.0.0.1/32"]).map((r) => `${r.protocol}/${r.port}`)).toEqual(["tcp/22", "tcp/80", "tcp/443", "udp/41641"]);
+  });
+
+  it("derives R2 endpoints, token resources and S3 secrets", () => {
+    expect(r2Endpoint("abc", "eu")).toBe("https://abc.eu.r2.cloudflarestorage.com");
+    expect(r2Endpoint("abc", "default")).toBe("https://abc.r2.cloudflarestorage.com");
+    expect(bucketResources("abc", "eu", ["b1"])).toEqual({ "com.cloudflare.edge.r2.bucket.abc_eu_b1": "*" });
+    expect(s3SecretFromTokenValue("value")).toBe("cd42404d52ad55ccfa9aca4adc828aa5800ad9d385a0671fbcbf724118320619");
+  });
+});
