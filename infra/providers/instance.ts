@@ -1,0 +1,300 @@
+// Verda GPU/CPU instance as a Pulumi dynamic resource (pulumi-nodejs:dynamic/verda:Instance).
+import * as pulumi from "@pulumi/pulumi";
+import type { VerdaClient } from "../verda/client";
+import { isVerdaApiError } from "../verda/errors";
+import type { DeployInstanceBody, Instance as VerdaInstance } from "../verda/types";
+import { hasCredentials, makeClient } from "./client-factory";
+import { configureFromPulumi, providerSettings, type ProviderSettings } from "./runtime";
+import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil } from "./shared";
+import { catalogueFailures, checkHostname, checkOneOf, checkTags, requirePositiveSize, requireText } from "./validation";
+
+export const CONTRACTS = ["LONG_TERM", "PAY_AS_YOU_GO", "SPOT"] as const;
+
+export interface InstanceInputs {
+  instanceType: string;
+  image: string;
+  hostname: string;
+  description?: string;
+  locationCode: string;
+  sshKeyIds?: string[];
+  startupScriptId?: string;
+  osVolume?: { name: string; size: number };
+  /** IDs of detached volumes to attach at creation (block volumes can only be attached while offline). */
+  existingVolumes?: string[];
+  isSpot?: boolean;
+  contract?: (typeof CONTRACTS)[number];
+  tags?: Record<string, string>;
+}
+
+export interface InstanceOutputs extends InstanceInputs {
+  instanceId: string;
+  ip?: string;
+  status: string;
+  osVolumeId?: string;
+  pricePerHour?: number;
+}
+
+export interface InstanceArgs {
+  instanceType: pulumi.Input<string>;
+  image: pulumi.Input<string>;
+  hostname: pulumi.Input<string>;
+  description?: pulumi.Input<string>;
+  locationCode: pulumi.Input<string>;
+  sshKeyIds?: pulumi.Input<pulumi.Input<string>[]>;
+  startupScriptId?: pulumi.Input<string>;
+  osVolume?: pulumi.Input<{ name: pulumi.Input<string>; size: pulumi.Input<number> }>;
+  existingVolumes?: pulumi.Input<pulumi.Input<string>[]>;
+  isSpot?: pulumi.Input<boolean>;
+  contract?: pulumi.Input<(typeof CONTRACTS)[number]>;
+  tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+export const INSTANCE_INPUT_KEYS = [
+  "instanceType", "image", "hostname", "description", "locationCode", "sshKeyIds", "startupScriptId",
+  "osVolume", "existingVolumes", "isSpot", "contract", "tags",
+] as const satisfies readonly (keyof InstanceInputs)[];
+/** Verda has no in-place update for these (only actions and tags), so a change replaces the instance. */
+const REPLACE_KEYS = INSTANCE_INPUT_KEYS.filter((key) => key !== "tags");
+const UNORDERED_KEYS: (keyof InstanceInputs)[] = ["sshKeyIds", "existingVolumes"];
+
+/** Statuses after which waiting for `running` is pointless. */
+const FAILED_STATUSES = ["error", "no_capacity", "installation_failed", "discontinued", "notfound"];
+/** Statuses on the way to `running`. */
+const PENDING_STATUSES = ["new", "ordered", "provisioning", "validating", "pending", "unknown"];
+/** Statuses that mean the instance is gone (or going) for good. */
+const GONE_STATUSES = ["deleting", "discontinued", "notfound"];
+
+/** Our own input keys with explicit defaults, so `isSpot: false` and an omitted isSpot never differ. */
+export function withDefaults(inputs: Partial<InstanceInputs>): InstanceInputs {
+  return { isSpot: false, ...pick(inputs, INSTANCE_INPUT_KEYS) } as InstanceInputs;
+}
+
+export function validateInstanceInputs(news: InstanceInputs): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  requireText("instanceType", news.instanceType, failures);
+  requireText("image", news.image, failures);
+  requireText("locationCode", news.locationCode, failures);
+  checkHostname("hostname", news.hostname, failures);
+  checkOneOf("contract", news.contract, CONTRACTS, failures);
+  checkTags("tags", news.tags, failures);
+  if (news.osVolume !== undefined && !containsUnknown(news.osVolume)) {
+    requireText("osVolume.name", news.osVolume?.name, failures);
+    requirePositiveSize("osVolume.size", news.osVolume?.size, failures);
+  }
+  if (news.isSpot === false && news.contract === "SPOT") {
+    failures.push({ property: "contract", reason: 'contract "SPOT" needs isSpot: true (or choose PAY_AS_YOU_GO)' });
+  }
+  return failures;
+}
+
+export function deployBody(inputs: InstanceInputs): DeployInstanceBody {
+  const tags = Object.entries(inputs.tags ?? {}).map(([key, value]) => (value === "" ? { key } : { key, value }));
+  return plain({
+    instance_type: inputs.instanceType,
+    image: inputs.image,
+    hostname: inputs.hostname,
+    location_code: inputs.locationCode,
+    description: inputs.description ?? "",
+    ssh_key_ids: inputs.sshKeyIds ?? [],
+    startup_script_id: inputs.startupScriptId || undefined,
+    os_volume: inputs.osVolume ? { name: inputs.osVolume.name, size: inputs.osVolume.size } : undefined,
+    existing_volumes: inputs.existingVolumes?.length ? inputs.existingVolumes : undefined,
+    is_spot: inputs.isSpot ?? false,
+    contract: inputs.contract,
+    tags: tags.length ? tags : undefined,
+  });
+}
+
+function outputsFor(inputs: InstanceInputs, instance: VerdaInstance): InstanceOutputs {
+  return plain({
+    ...(pick(inputs, INSTANCE_INPUT_KEYS) as InstanceInputs),
+    instanceId: instance.id,
+    ip: instance.ip ?? undefined,
+    status: String(instance.status),
+    osVolumeId: instance.os_volume_id || undefined,
+    pricePerHour: typeof instance.price_per_hour === "number" ? instance.price_per_hour : Number(instance.price_per_hour) || undefined,
+  });
+}
+
+function where(inputs: InstanceInputs): string {
+  return `instance type ${inputs.instanceType} in location ${inputs.locationCode}`;
+}
+
+/** Turns Verda's deploy refusals into messages that say what to change. */
+export function explainDeployError(error: unknown, inputs: InstanceInputs): unknown {
+  if (!isVerdaApiError(error)) return error;
+  if (error.status === 503) {
+    return new Error(`No capacity for ${where(inputs)} (Verda ${error.status} ${error.code}: ${error.apiMessage}). Try another location or instance type, or retry later.`, { cause: error });
+  }
+  if (error.status === 402) {
+    return new Error(`Insufficient funds to deploy ${where(inputs)} (Verda ${error.code}: ${error.apiMessage}). Top up the Verda project balance.`, { cause: error });
+  }
+  return new Error(`Deploying ${inputs.hostname} (${where(inputs)}) failed: ${error.message}`, { cause: error });
+}
+
+/** Statuses after which the instance no longer holds volumes or bills. */
+const ENDED_STATUSES = ["discontinued", "notfound"];
+
+/**
+ * Deletes the instance together with its OS volume only (explicit `volume_ids`, so other attached
+ * volumes are detached and kept), then waits until it is gone so dependent volumes are free.
+ */
+export async function deleteInstance(client: VerdaClient, id: string, knownOsVolumeId: string | undefined, settings: ProviderSettings): Promise<void> {
+  const current = await client.getInstance(id);
+  if (!current || ENDED_STATUSES.includes(String(current.status))) return;
+  if (current.status !== "deleting") {
+    const osVolumeId = current.os_volume_id || knownOsVolumeId;
+    try {
+      const results = await client.instanceAction({
+        action: "delete",
+        id,
+        // Only the OS volume; without its id (never provisioned) nothing is deleted rather than too much.
+        volume_ids: osVolumeId ? [osVolumeId] : [],
+        delete_permanently: true,
+      });
+      const failed = results.find((r) => r.status === "error" && r.statusCode !== 404);
+      if (failed) throw new Error(`Verda refused to delete instance ${id}: ${failed.error ?? "unknown error"}`);
+    } catch (e) {
+      if (isVerdaApiError(e, 404)) return;
+      throw e;
+    }
+  }
+  await pollUntil(
+    () => client.getInstance(id),
+    (i) => !i || ENDED_STATUSES.includes(String(i.status)),
+    (i) => (i ? String(i.status) : "gone"),
+    { intervalMs: settings.pollIntervalMs, timeoutMs: settings.instanceTimeoutMs, what: `instance ${id} to be deleted` },
+  );
+}
+
+async function waitUntilRunning(client: VerdaClient, id: string, inputs: InstanceInputs, settings: ProviderSettings): Promise<VerdaInstance> {
+  const instance = await pollUntil(
+    () => client.getInstance(id),
+    (i) => !!i && (i.status === "running" || FAILED_STATUSES.includes(String(i.status))),
+    (i) => (i ? String(i.status) : "not visible yet"),
+    { intervalMs: settings.pollIntervalMs, timeoutMs: settings.instanceTimeoutMs, what: `instance ${inputs.hostname} (${id}) to reach running` },
+  );
+  return instance as VerdaInstance;
+}
+
+export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = {
+  async configure(req) {
+    await configureFromPulumi(req);
+  },
+
+  async check(_olds, news) {
+    const inputs = withDefaults(news);
+    const failures = validateInstanceInputs(inputs);
+    if (failures.length === 0 && hasCredentials()) {
+      failures.push(...(await catalogueFailures(makeClient(), { instanceType: inputs.instanceType, locationCode: inputs.locationCode })));
+    }
+    return { inputs, failures };
+  },
+
+  async diff(_id, oldOutputs, newInputs) {
+    const olds = withDefaults(oldOutputs);
+    const news = withDefaults(newInputs);
+    const replaces = changedKeys<InstanceInputs>(olds, news, REPLACE_KEYS, UNORDERED_KEYS);
+    const updates = changedKeys<InstanceInputs>(olds, news, ["tags"]);
+    // A block volume cannot be attached to old and new instance at once: free it first.
+    const holdsVolumes = (olds.existingVolumes?.length ?? 0) > 0 || (news.existingVolumes?.length ?? 0) > 0;
+    // A create that timed out left a not-yet-running instance in state: let update finish the wait.
+    const unfinished = PENDING_STATUSES.includes(String(oldOutputs.status));
+    return {
+      changes: replaces.length + updates.length > 0 || unfinished,
+      replaces: replaces as string[],
+      deleteBeforeReplace: replaces.length > 0 && holdsVolumes,
+    };
+  },
+
+  async create(inputs) {
+    const settings = providerSettings();
+    const client = makeClient(settings);
+    let id: string;
+    try {
+      id = await client.deployInstance(deployBody(inputs));
+    } catch (e) {
+      throw explainDeployError(e, inputs);
+    }
+    let instance: VerdaInstance;
+    try {
+      instance = await waitUntilRunning(client, id, inputs, settings);
+    } catch (e) {
+      // Still provisioning at the deadline: record the ID so Pulumi tracks (and can delete) it.
+      throw Object.assign(new Error(`${(e as Error).message}; the instance is kept in state, run \`pulumi up\` again or destroy it`), {
+        id,
+        properties: plain({ ...pick(inputs, INSTANCE_INPUT_KEYS), instanceId: id, status: "unknown" }),
+        reasons: [(e as Error).message],
+      });
+    }
+    if (instance.status !== "running") {
+      const status = String(instance.status);
+      // A failed deploy may still hold an OS volume: remove it so nothing keeps billing.
+      await deleteInstance(client, id, instance.os_volume_id || undefined, settings).catch(() => undefined);
+      throw new Error(`Instance ${inputs.hostname} (${where(inputs)}) ended in status "${status}" instead of running${status === "no_capacity" ? ": no capacity, try another location or type" : ""}`);
+    }
+    return { id, outs: outputsFor(inputs, instance) };
+  },
+
+  async read(id, props) {
+    const client = makeClient();
+    const instance = await client.getInstance(id);
+    if (!instance || GONE_STATUSES.includes(String(instance.status))) return { id: "" };
+    const stored = pick(props ?? ({} as InstanceOutputs), INSTANCE_INPUT_KEYS) as InstanceInputs;
+    // Reflect drift only for fields Verda reports verbatim; image/osVolume/existingVolumes stay as declared.
+    const inputs: InstanceInputs = plain({
+      ...stored,
+      instanceType: instance.instance_type ?? stored.instanceType,
+      hostname: instance.hostname ?? stored.hostname,
+      locationCode: instance.location ?? stored.locationCode,
+      isSpot: typeof instance.is_spot === "boolean" ? instance.is_spot : stored.isSpot,
+      tags: tagsFromInstance(instance) ?? stored.tags,
+    });
+    // ReadResult types `inputs` as Outputs; the engine stores it as the resource inputs.
+    return { id, props: outputsFor(inputs, instance), inputs: inputs as InstanceOutputs };
+  },
+
+  async update(id, olds, news) {
+    const settings = providerSettings();
+    const client = makeClient(settings);
+    if (changedKeys<InstanceInputs>(olds, news, ["tags"]).length > 0) await syncTags(client, id, news.tags ?? {});
+    let instance = await client.getInstance(id);
+    if (!instance) throw new Error(`Instance ${id} no longer exists at Verda; run \`pulumi refresh\``);
+    if (PENDING_STATUSES.includes(String(instance.status))) instance = await waitUntilRunning(client, id, news, settings);
+    return { outs: outputsFor(news, instance) };
+  },
+
+  async delete(id, props) {
+    const settings = providerSettings();
+    await deleteInstance(makeClient(settings), id, props.osVolumeId, settings);
+  },
+};
+
+function tagsFromInstance(instance: VerdaInstance): Record<string, string> | undefined {
+  if (!Array.isArray(instance.tags)) return undefined;
+  return Object.fromEntries(instance.tags.map((t) => [t.key, t.value ?? ""]));
+}
+
+/** Makes the instance's tags equal to `wanted` (tag IDs come from the instance itself). */
+async function syncTags(client: VerdaClient, id: string, wanted: Record<string, string>): Promise<void> {
+  const current = (await client.getInstance(id))?.tags ?? [];
+  for (const tag of current) {
+    if (!(tag.key in wanted) || wanted[tag.key] !== (tag.value ?? "")) await client.deleteInstanceTag(id, tag.id);
+  }
+  for (const [key, value] of Object.entries(wanted)) {
+    if (!current.some((t) => t.key === key && (t.value ?? "") === value)) await client.addInstanceTag(id, value === "" ? { key } : { key, value });
+  }
+}
+
+/** A Verda instance. Deleting it removes its OS volume too, but never detaches-and-deletes other volumes. */
+export class Instance extends pulumi.dynamic.Resource {
+  declare readonly instanceId: pulumi.Output<string>;
+  declare readonly ip: pulumi.Output<string | undefined>;
+  declare readonly status: pulumi.Output<string>;
+  declare readonly osVolumeId: pulumi.Output<string | undefined>;
+  declare readonly pricePerHour: pulumi.Output<number | undefined>;
+
+  constructor(name: string, args: InstanceArgs, opts?: pulumi.CustomResourceOptions) {
+    super(instanceProvider, name, { ...args, instanceId: undefined, ip: undefined, status: undefined, osVolumeId: undefined, pricePerHour: undefined }, opts, "verda", "Instance");
+  }
+}

@@ -1,0 +1,274 @@
+// Verda block volume (NVMe) or shared file system (NVMe_Shared) as a Pulumi dynamic resource
+// (pulumi-nodejs:dynamic/verda:Volume).
+import * as pulumi from "@pulumi/pulumi";
+import type { VerdaClient } from "../verda/client";
+import { isVerdaApiError } from "../verda/errors";
+import type { Volume as VerdaVolume } from "../verda/types";
+import { hasCredentials, makeClient } from "./client-factory";
+import { configureFromPulumi, providerSettings, type ProviderSettings } from "./runtime";
+import { changedKeys, type CheckFailure, pick, plain, pollUntil, UNKNOWN } from "./shared";
+import { catalogueFailures, checkOneOf, requirePositiveSize, requireText } from "./validation";
+
+export const VOLUME_TYPES = ["NVMe", "NVMe_Shared"] as const;
+export type VolumeKind = (typeof VOLUME_TYPES)[number];
+
+export interface VolumeInputs {
+  name: string;
+  /** GB; can grow in place, never shrink. */
+  size: number;
+  /** `NVMe` (block, default) or `NVMe_Shared` (SFS, NFS-mounted, attachable to several instances). */
+  type?: VolumeKind;
+  locationCode: string;
+  /** Instances to attach to. A block volume takes one, and Verda only attaches it while that instance is shut down. */
+  instanceIds?: string[];
+  /** Delete permanently instead of moving to Verda's 96 h trash. Default false. */
+  permanent?: boolean;
+}
+
+export interface VolumeOutputs extends VolumeInputs {
+  volumeId: string;
+  status: string;
+  mountCommand?: string;
+  pseudoPath?: string;
+  target?: string;
+  createDirectoryCommand?: string;
+  filesystemToFstabCommand?: string;
+  attachedInstanceIds: string[];
+}
+
+export interface VolumeArgs {
+  name: pulumi.Input<string>;
+  size: pulumi.Input<number>;
+  type?: pulumi.Input<VolumeKind>;
+  locationCode: pulumi.Input<string>;
+  instanceIds?: pulumi.Input<pulumi.Input<string>[]>;
+  permanent?: pulumi.Input<boolean>;
+}
+
+export const VOLUME_INPUT_KEYS = ["name", "size", "type", "locationCode", "instanceIds", "permanent"] as const satisfies readonly (keyof VolumeInputs)[];
+
+/** Statuses in which the volume exists and accepts actions. */
+const SETTLED = ["detached", "created", "attached", "exported"];
+const DEAD = ["deleted", "canceled", "canceling"];
+
+const kindOf = (inputs: Pick<VolumeInputs, "type">): VolumeKind => inputs.type ?? "NVMe";
+const isShared = (inputs: Pick<VolumeInputs, "type">): boolean => kindOf(inputs) === "NVMe_Shared";
+
+/** Our own input keys with explicit defaults, so `type: "NVMe"` and an omitted type never differ. */
+export function withDefaults(inputs: Partial<VolumeInputs>): VolumeInputs {
+  return { type: "NVMe", permanent: false, ...pick(inputs, VOLUME_INPUT_KEYS) } as VolumeInputs;
+}
+
+export function validateVolumeInputs(olds: Partial<VolumeInputs>, news: VolumeInputs): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  requireText("name", news.name, failures);
+  requireText("locationCode", news.locationCode, failures);
+  requirePositiveSize("size", news.size, failures);
+  checkOneOf("type", news.type, VOLUME_TYPES, failures);
+  const ids = news.instanceIds;
+  if (Array.isArray(ids) && !isShared(news) && ids.length > 1) {
+    failures.push({ property: "instanceIds", reason: `a block (NVMe) volume attaches to one instance, got ${ids.length}; use type "NVMe_Shared" to share it` });
+  }
+  const sameVolume = kindOf(olds) === kindOf(news) && olds.locationCode === news.locationCode;
+  if (sameVolume && typeof olds.size === "number" && typeof news.size === "number" && news.size < olds.size) {
+    failures.push({
+      property: "size",
+      reason: `size cannot shrink from ${olds.size} to ${news.size} GB: Verda volumes only grow. Keep size >= ${olds.size}, or create a new volume under another resource name and copy the data`,
+    });
+  }
+  return failures;
+}
+
+/** IDs of the instances the volume is attached to (`instances` holds IDs or summaries depending on source). */
+export function attachedInstanceIds(volume: VerdaVolume): string[] {
+  const ids = new Set<string>();
+  if (typeof volume.instance_id === "string" && volume.instance_id) ids.add(volume.instance_id);
+  for (const entry of (Array.isArray(volume.instances) ? volume.instances : []) as unknown[]) {
+    if (typeof entry === "string" && entry) ids.add(entry);
+    else if (entry && typeof entry === "object" && typeof (entry as { id?: unknown }).id === "string") ids.add((entry as { id: string }).id);
+  }
+  return [...ids].sort();
+}
+
+function outputsFor(inputs: VolumeInputs, volume: VerdaVolume): VolumeOutputs {
+  return plain({
+    ...(pick(inputs, VOLUME_INPUT_KEYS) as VolumeInputs),
+    volumeId: volume.id,
+    status: String(volume.status),
+    mountCommand: volume.mount_command ?? undefined,
+    pseudoPath: volume.pseudo_path ?? undefined,
+    target: volume.target ?? undefined,
+    createDirectoryCommand: volume.create_directory_command ?? undefined,
+    filesystemToFstabCommand: volume.filesystem_to_fstab_command ?? undefined,
+    attachedInstanceIds: attachedInstanceIds(volume),
+  });
+}
+
+async function waitFor(client: VerdaClient, id: string, settings: ProviderSettings, what: string, done: (v: VerdaVolume) => boolean): Promise<VerdaVolume> {
+  const volume = await pollUntil(
+    async () => {
+      const v = await client.getVolume(id);
+      if (v && DEAD.includes(String(v.status)) && !done(v)) throw new Error(`Volume ${id} is ${v.status} while waiting for ${what}`);
+      return v;
+    },
+    (v) => !!v && done(v),
+    (v) => (v ? String(v.status) : "not visible yet"),
+    { intervalMs: settings.pollIntervalMs, timeoutMs: settings.volumeTimeoutMs, what: `volume ${id} ${what}` },
+  );
+  return volume as VerdaVolume;
+}
+
+/** Explains Verda's 403 for block volumes on running instances. */
+function explainAttachError(error: unknown, volumeName: string, instanceIds: string[], verb: string): unknown {
+  if (isVerdaApiError(error, 403)) {
+    return new Error(
+      `Cannot ${verb} block volume ${volumeName} ${verb === "attach" ? "to" : "from"} ${instanceIds.join(", ")}: ${error.apiMessage}. Verda needs the instance shut down; attach block volumes at instance creation with Instance.existingVolumes, or use type NVMe_Shared`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+export async function attach(client: VerdaClient, volume: VerdaVolume, kind: VolumeInputs, instanceIds: string[], settings: ProviderSettings): Promise<void> {
+  if (instanceIds.length === 0) return;
+  try {
+    await client.volumeAction(isShared(kind) ? { action: "attach", id: volume.id, instance_ids: instanceIds } : { action: "attach", id: volume.id, instance_id: instanceIds[0] });
+  } catch (e) {
+    throw explainAttachError(e, volume.name, instanceIds, "attach");
+  }
+  await waitFor(client, volume.id, settings, "to attach", (v) => SETTLED.includes(String(v.status)) && instanceIds.every((i) => attachedInstanceIds(v).includes(i)));
+}
+
+export async function detach(client: VerdaClient, volume: VerdaVolume, kind: VolumeInputs, instanceIds: string[], settings: ProviderSettings): Promise<void> {
+  const attached = instanceIds.filter((i) => attachedInstanceIds(volume).includes(i));
+  if (attached.length === 0) return;
+  try {
+    await client.volumeAction(isShared(kind) ? { action: "detach", id: volume.id, instance_ids: attached } : { action: "detach", id: volume.id, instance_id: attached[0] });
+  } catch (e) {
+    if (isVerdaApiError(e, 404)) return;
+    throw explainAttachError(e, volume.name, attached, "detach");
+  }
+  await waitFor(client, volume.id, settings, "to detach", (v) => SETTLED.includes(String(v.status)) && !attached.some((i) => attachedInstanceIds(v).includes(i)));
+}
+
+export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, VolumeOutputs> = {
+  async configure(req) {
+    await configureFromPulumi(req);
+  },
+
+  async check(olds, news) {
+    const inputs = withDefaults(news);
+    const failures = validateVolumeInputs(pick(olds ?? {}, VOLUME_INPUT_KEYS), inputs);
+    if (failures.length === 0 && hasCredentials()) {
+      failures.push(...(await catalogueFailures(makeClient(), { locationCode: inputs.locationCode })));
+    }
+    return { inputs, failures };
+  },
+
+  async diff(_id, oldOutputs, newInputs) {
+    const olds = withDefaults(oldOutputs);
+    const news = withDefaults(newInputs);
+    const replaces = changedKeys<VolumeInputs>(olds, news, ["type", "locationCode"]);
+    const updates = changedKeys<VolumeInputs>(olds, news, ["name", "size", "instanceIds", "permanent"], ["instanceIds"]);
+    // An unknown or smaller size cannot be applied in place (check rejects a known shrink).
+    const shrinks = news.size !== (UNKNOWN as unknown) && typeof olds.size === "number" && news.size < olds.size;
+    if (shrinks) replaces.push("size");
+    return { changes: replaces.length + updates.length > 0, replaces: replaces as string[] };
+  },
+
+  async create(inputs) {
+    const settings = providerSettings();
+    const client = makeClient(settings);
+    const id = await client.createVolume({ type: kindOf(inputs), location_code: inputs.locationCode, size: inputs.size, name: inputs.name });
+    try {
+      let volume = await waitFor(client, id, settings, "to be ready", (v) => SETTLED.includes(String(v.status)));
+      if (inputs.instanceIds?.length) {
+        await attach(client, volume, inputs, inputs.instanceIds, settings);
+        volume = (await client.getVolume(id)) ?? volume;
+      }
+      return { id, outs: outputsFor(inputs, volume) };
+    } catch (e) {
+      // The volume exists: keep it in state so it is not leaked.
+      throw Object.assign(new Error(`Volume ${inputs.name} (${id}) was created but did not become usable: ${(e as Error).message}`), {
+        id,
+        properties: plain({ ...pick(inputs, VOLUME_INPUT_KEYS), volumeId: id, status: "unknown", attachedInstanceIds: [] }),
+        reasons: [(e as Error).message],
+      });
+    }
+  },
+
+  async read(id, props) {
+    const volume = await makeClient().getVolume(id);
+    if (!volume || String(volume.status) === "deleted" || volume.deleted_at) return { id: "" };
+    const stored = pick(props ?? ({} as VolumeOutputs), VOLUME_INPUT_KEYS) as VolumeInputs;
+    const inputs: VolumeInputs = plain({ ...stored, name: volume.name ?? stored.name, size: volume.size ?? stored.size, locationCode: volume.location ?? stored.locationCode });
+    return { id, props: outputsFor(inputs, volume), inputs: inputs as VolumeOutputs };
+  },
+
+  async update(id, olds, news) {
+    const settings = providerSettings();
+    const client = makeClient(settings);
+    let volume = await client.getVolume(id);
+    if (!volume || String(volume.status) === "deleted") throw new Error(`Volume ${id} no longer exists at Verda; run \`pulumi refresh\``);
+    if (news.name !== olds.name) await client.volumeAction({ action: "rename", id, name: news.name });
+    if (news.size > volume.size) {
+      await client.volumeAction({ action: "resize", id, size: news.size });
+      volume = await waitFor(client, id, settings, `to grow to ${news.size} GB`, (v) => v.size >= news.size && SETTLED.includes(String(v.status)));
+    }
+    const before = olds.instanceIds ?? [];
+    const after = news.instanceIds ?? [];
+    await detach(client, volume, news, before.filter((i) => !after.includes(i)), settings);
+    volume = (await client.getVolume(id)) ?? volume;
+    await attach(client, volume, news, after.filter((i) => !attachedInstanceIds(volume!).includes(i)), settings);
+    volume = (await client.getVolume(id)) ?? volume;
+    return { outs: outputsFor(news, volume) };
+  },
+
+  async delete(id, props) {
+    const settings = providerSettings();
+    const client = makeClient(settings);
+    const permanent = props.permanent ?? false;
+    const volume = await client.getVolume(id);
+    if (!volume) return;
+    if (String(volume.status) === "deleted" || volume.deleted_at) {
+      // Already in trash (or gone); only a permanent delete still has work to do.
+      if (!permanent || volume.is_permanently_deleted) return;
+    } else {
+      await detach(client, volume, props, attachedInstanceIds(volume), settings);
+    }
+    await client.deleteVolume(id, permanent);
+  },
+};
+
+/** A Verda volume: block storage (`NVMe`) or a shared file system (`NVMe_Shared`). Delete detaches first. */
+export class Volume extends pulumi.dynamic.Resource {
+  declare readonly volumeId: pulumi.Output<string>;
+  declare readonly status: pulumi.Output<string>;
+  declare readonly mountCommand: pulumi.Output<string | undefined>;
+  declare readonly pseudoPath: pulumi.Output<string | undefined>;
+  declare readonly target: pulumi.Output<string | undefined>;
+  declare readonly createDirectoryCommand: pulumi.Output<string | undefined>;
+  declare readonly filesystemToFstabCommand: pulumi.Output<string | undefined>;
+  declare readonly attachedInstanceIds: pulumi.Output<string[]>;
+
+  constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      volumeProvider,
+      name,
+      {
+        ...args,
+        volumeId: undefined,
+        status: undefined,
+        mountCommand: undefined,
+        pseudoPath: undefined,
+        target: undefined,
+        createDirectoryCommand: undefined,
+        filesystemToFstabCommand: undefined,
+        attachedInstanceIds: undefined,
+      },
+      opts,
+      "verda",
+      "Volume",
+    );
+  }
+}
