@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared library for every comfyume-infra shell script: logging, step timing,
 # retries, locks and a `die` that names the failing step.
-# Source it; it does not change shell options of the caller beyond strict mode.
+# Source it; it does not change shell options of the caller beyond strict mode,
+# and it installs ERR and EXIT traps (use on_exit to add exit work).
 
 set -euo pipefail
 
@@ -12,7 +13,14 @@ COMFYUME_STEP_ROWS=()
 
 _ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
-log() { printf '%s [%s] %s\n' "$(_ts)" "$COMFYUME_SCRIPT_NAME" "$*" >&2; }
+# Log lines go to stderr, and also to COMFYUME_LOG_FILE when a script sets one (log_to_file).
+# The file is written first: when stderr is gone (SSH connection dropped), the file still has it.
+log() {
+  local line
+  line="$(_ts) [${COMFYUME_SCRIPT_NAME}] $*"
+  if [[ -n ${COMFYUME_LOG_FILE:-} ]]; then printf '%s\n' "$line" >>"$COMFYUME_LOG_FILE" || true; fi
+  printf '%s\n' "$line" >&2 || true
+}
 warn() { log "WARN: $*"; }
 
 # die MESSAGE: exit non-zero, naming the step that failed.
@@ -29,25 +37,57 @@ _on_err() {
 trap _on_err ERR
 
 # step NAME CMD...: run CMD as a named, timed step; logs start, end and duration.
+# CMD runs with errexit still active (not behind `||`, which would switch it off
+# inside functions); a failure is recorded and summarised by the EXIT trap.
+# CMD may set COMFYUME_STEP_RESULT (e.g. "changed"/"unchanged") for the summary.
 step() {
   local name=$1
   shift
-  local previous=$COMFYUME_CURRENT_STEP start end rc=0
+  local previous=$COMFYUME_CURRENT_STEP end
   COMFYUME_CURRENT_STEP=$name
-  start=$(date +%s)
+  COMFYUME_STEP_START=$(date +%s)
+  COMFYUME_STEP_RESULT=ok
+  COMFYUME_IN_STEP=1
   log "step ${name}: start"
-  "$@" || rc=$?
+  "$@"
+  COMFYUME_IN_STEP=
   end=$(date +%s)
-  if ((rc != 0)); then
-    COMFYUME_STEP_ROWS+=("${name}	$((end - start))	FAILED")
-    log "step ${name}: FAILED after $((end - start))s (exit ${rc})"
-    step_summary
-    exit "$rc"
-  fi
-  COMFYUME_STEP_ROWS+=("${name}	$((end - start))	ok")
-  log "step ${name}: done in $((end - start))s"
+  COMFYUME_STEP_ROWS+=("${name}	$((end - COMFYUME_STEP_START))	${COMFYUME_STEP_RESULT}")
+  log "step ${name}: done in $((end - COMFYUME_STEP_START))s (${COMFYUME_STEP_RESULT})"
   COMFYUME_CURRENT_STEP=$previous
 }
+
+# on_exit CMD...: run CMD when the script exits (after failure accounting).
+COMFYUME_EXIT_HOOKS=()
+on_exit() { COMFYUME_EXIT_HOOKS+=("$*"); }
+
+_on_exit() {
+  local rc=$? hook
+  if ((rc != 0)) && [[ -n ${COMFYUME_IN_STEP:-} ]]; then
+    COMFYUME_IN_STEP=
+    local took=$(($(date +%s) - ${COMFYUME_STEP_START:-$(date +%s)}))
+    COMFYUME_STEP_ROWS+=("${COMFYUME_CURRENT_STEP}	${took}	FAILED")
+    log "step ${COMFYUME_CURRENT_STEP}: FAILED after ${took}s (exit ${rc})"
+    step_summary
+  fi
+  for hook in "${COMFYUME_EXIT_HOOKS[@]}"; do
+    COMFYUME_EXIT_CODE=$rc eval "$hook" || true
+  done
+  exit "$rc"
+}
+trap _on_exit EXIT
+
+# A dropped SSH connection shows up as SIGHUP, or as SIGPIPE on the next write to stderr;
+# either way: log it, run the exit hooks (status file, cleanup) and exit non-zero.
+_on_signal() {
+  trap '' PIPE
+  log "interrupted by SIG$1 (SSH connection dropped or stopped by an operator?)"
+  exit "$2"
+}
+trap '_on_signal HUP 129' HUP
+trap '_on_signal INT 130' INT
+trap '_on_signal TERM 143' TERM
+trap '_on_signal PIPE 141' PIPE
 
 # step_summary: a table of every step run so far.
 step_summary() {
@@ -59,7 +99,8 @@ step_summary() {
       IFS=$'\t' read -r n s r <<<"$row"
       printf '%-32s %8s  %s\n' "$n" "$s" "$r"
     done
-  } >&2
+  } | if [[ -n ${COMFYUME_LOG_FILE:-} ]]; then tee -a "$COMFYUME_LOG_FILE" >&2; else cat >&2; fi || true
+  # (|| true: with stderr gone, the table still reaches the log file and the exit hooks still run)
 }
 
 # retry ATTEMPTS DELAY CMD...: run CMD until it succeeds, doubling DELAY (capped at 60s).
@@ -95,4 +136,464 @@ require_cmd() {
   for c in "$@"; do
     command -v "$c" >/dev/null 2>&1 || die "required command '${c}' not found on PATH"
   done
+}
+
+# ---------------------------------------------------------------------------
+# Host-script helpers (scripts/host/*.sh). Everything below is opt-in: nothing
+# runs at source time, so scripts/setup/*.sh behave exactly as before.
+# ---------------------------------------------------------------------------
+
+# Per-step result shown in the summary ("ok" unless the step sets it, e.g. to
+# "changed" or "unchanged"); step() resets it before each step.
+COMFYUME_STEP_RESULT=ok
+
+# print_help FILE: the comment block at the top of FILE (after the shebang).
+print_help() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}
+
+# need_value FLAG VALUE: flags that take a value must get one.
+need_value() {
+  [[ $# -ge 2 && -n $2 && $2 != --* ]] || die "option $1 needs a value (see --help)"
+}
+
+# read_secrets PATTERN...: read KEY=value lines from stdin into shell variables
+# (not exported). Only names matching a PATTERN (glob, e.g. ENV_*) are accepted;
+# values are never logged. Secrets come on stdin so they never appear in argv,
+# in the remote command's environment, or in shell history.
+read_secrets() {
+  local line key value pattern matched
+  COMFYUME_SECRET_VALUES=()
+  COMFYUME_SECRET_NAMES=()
+  if [[ -t 0 ]]; then
+    die "secrets are read from stdin as KEY=value lines; pipe them in (e.g. printf 'R2_ACCESS_KEY_ID=...\n' | $COMFYUME_SCRIPT_NAME ...)"
+  fi
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    [[ -z $line || $line == \#* ]] && continue
+    [[ $line == *=* ]] || die "a stdin line is not KEY=value (value not shown); expected names: $*"
+    key=${line%%=*}
+    value=${line#*=}
+    [[ $key =~ ^[A-Z_][A-Z0-9_]*$ ]] || die "invalid secret name on stdin (must be UPPER_CASE); expected names: $*"
+    matched=false
+    for pattern in "$@"; do
+      # shellcheck disable=SC2053  # the pattern is a glob on purpose
+      if [[ $key == $pattern ]]; then matched=true; fi
+    done
+    if [[ $matched == true ]]; then
+      printf -v "$key" '%s' "$value"
+      COMFYUME_SECRET_NAMES+=("$key")
+      [[ -n $value ]] && COMFYUME_SECRET_VALUES+=("$value")
+    else
+      warn "ignoring unexpected stdin key ${key} (expected: $*)"
+    fi
+  done
+}
+
+# scrub TEXT: TEXT with every secret read by read_secrets replaced by ***.
+scrub() {
+  local text=$1 s
+  for s in "${COMFYUME_SECRET_VALUES[@]}"; do
+    text=${text//"$s"/***}
+  done
+  printf '%s' "$text"
+}
+COMFYUME_SECRET_VALUES=()
+COMFYUME_SECRET_NAMES=()
+
+# log_to_file FILE: append every log line (and the step summary) to FILE as well.
+log_to_file() {
+  mkdir -p "$(dirname "$1")" || die "cannot create the log directory for $1"
+  : >>"$1" || die "cannot write the log file $1"
+  COMFYUME_LOG_FILE=$1
+}
+
+# free_mb PATH: free space of the filesystem holding PATH, in MiB.
+free_mb() {
+  df -Pk -- "$1" | awk 'NR == 2 { print int($4 / 1024) }'
+}
+
+# require_free_mb PATH MIN_MB WHAT: die (visibly) when PATH's filesystem has less than MIN_MB free.
+require_free_mb() {
+  local path=$1 min=$2 what=$3 free
+  free=$(free_mb "$path") || die "cannot read free space of ${path}"
+  if ((free < min)); then
+    die "low disk space on ${path}: ${free} MiB free, ${min} MiB needed for ${what}; free space there or lower the threshold (MIN_FREE_MB)"
+  fi
+  log "disk: ${free} MiB free on ${path} (need ${min} MiB for ${what})"
+}
+
+# write_kv_file FILE KEY=VALUE...: atomically replace FILE with KEY=VALUE lines.
+write_kv_file() {
+  local file=$1 tmp
+  shift
+  mkdir -p "$(dirname "$file")"
+  tmp=$(mktemp "${file}.XXXXXX")
+  printf '%s\n' "$@" >"$tmp"
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$file"
+}
+
+# replace_if_changed SRC DEST [MODE]: move SRC over DEST only when the content differs.
+# Prints "changed" or "unchanged". DEST keeps a .comfyume-<ts>.bak copy when replaced.
+replace_if_changed() {
+  local src=$1 dest=$2 mode=${3:-}
+  if [[ -f $dest ]] && cmp -s "$src" "$dest"; then
+    rm -f "$src"
+    echo unchanged
+    return 0
+  fi
+  mkdir -p "$(dirname "$dest")"
+  [[ -f $dest ]] && cp -p "$dest" "${dest}.comfyume-$(date -u +%Y%m%dT%H%M%SZ).bak"
+  [[ -n $mode ]] && chmod "$mode" "$src"
+  mv -f "$src" "$dest"
+  echo changed
+}
+
+# ---- R2 through rclone's S3 backend, configured only by environment variables ----
+
+RCLONE_CMD=${RCLONE_CMD:-rclone}
+RCLONE_RETRIES=${RCLONE_RETRIES:-3}
+
+# r2_setup: define the rclone remote "r2:" from R2_ENDPOINT and the two keys read
+# from stdin. No rclone.conf is read or written.
+r2_setup() {
+  [[ -z ${COMFYUME_R2_READY:-} ]] || return 0
+  require_cmd "$RCLONE_CMD" jq sha256sum md5sum
+  [[ -n ${R2_ENDPOINT:-} ]] || die "R2_ENDPOINT is not set: pass --r2-endpoint https://<account-id>.eu.r2.cloudflarestorage.com"
+  [[ $R2_ENDPOINT =~ ^https?://[^/[:space:]]+/?$ ]] || die "R2_ENDPOINT '${R2_ENDPOINT}' is not a bare URL like https://<account-id>.eu.r2.cloudflarestorage.com"
+  # Two endpoint typos seen in the old .env files; both fail silently with some clients.
+  [[ $R2_ENDPOINT != *.com.eu* && $R2_ENDPOINT != *.eu.eu.* ]] || die "R2_ENDPOINT '${R2_ENDPOINT}' looks mistyped; the EU form is https://<account-id>.eu.r2.cloudflarestorage.com"
+  [[ -n ${R2_ACCESS_KEY_ID:-} ]] || die "R2_ACCESS_KEY_ID missing: send it on stdin as R2_ACCESS_KEY_ID=<key>"
+  [[ -n ${R2_SECRET_ACCESS_KEY:-} ]] || die "R2_SECRET_ACCESS_KEY missing: send it on stdin as R2_SECRET_ACCESS_KEY=<secret>"
+  export RCLONE_CONFIG=/dev/null
+  export RCLONE_CONFIG_R2_TYPE=s3 RCLONE_CONFIG_R2_PROVIDER=Cloudflare RCLONE_CONFIG_R2_REGION=auto
+  export RCLONE_CONFIG_R2_ENDPOINT=$R2_ENDPOINT
+  export RCLONE_CONFIG_R2_ACCESS_KEY_ID=$R2_ACCESS_KEY_ID
+  export RCLONE_CONFIG_R2_SECRET_ACCESS_KEY=$R2_SECRET_ACCESS_KEY
+  # Buckets are created by Pulumi; a scoped token may not create them, and a typo must not create a new one.
+  export RCLONE_CONFIG_R2_NO_CHECK_BUCKET=true
+  R2_EXTRA_FLAGS=()
+  # rclone's AWS SDK rejects AWS_CA_BUNDLE with its own HTTP transport; hand the bundle to --ca-cert instead.
+  if [[ -n ${AWS_CA_BUNDLE:-} ]]; then
+    R2_EXTRA_FLAGS+=(--ca-cert "$AWS_CA_BUNDLE")
+    unset AWS_CA_BUNDLE
+  fi
+  COMFYUME_R2_READY=1
+}
+
+# r2 ARGS...: rclone with bounded retries and timeouts.
+r2() {
+  "$RCLONE_CMD" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" \
+    --contimeout 10s --timeout 120s "${R2_EXTRA_FLAGS[@]}" "$@"
+}
+
+# r2_check_bucket BUCKET: fail clearly when the endpoint or the bucket cannot be listed.
+r2_check_bucket() {
+  local out
+  if ! out=$(r2 lsf --max-depth 1 "r2:$1" 2>&1 >/dev/null); then
+    die "cannot reach R2 bucket '$1' at ${R2_ENDPOINT}: $(scrub "$(tail -n 3 <<<"$out")"). Check the endpoint, the bucket name and the keys"
+  fi
+}
+
+# ---- manifests: "sha256<TAB>md5<TAB>size<TAB>relative path", sorted by path ----
+
+COMFYUME_MANIFEST_HEADER='# comfyume-manifest v1: sha256	md5	size	path'
+
+# build_manifest SRC OUT [HASH_CACHE]: manifest of every regular file under SRC
+# (or of SRC itself when it is a file). HASH_CACHE (size, mtime, hashes per path)
+# avoids re-reading unchanged files; it is rewritten after each run.
+build_manifest() {
+  local src=$1 out=$2 cache=${3:-} base rel size mtime sha md5 key
+  local -A cached=()
+  if [[ -n $cache && -f $cache ]]; then
+    while IFS=$'\t' read -r key size mtime sha md5; do
+      cached[$key]="${size}	${mtime}	${sha}	${md5}"
+    done <"$cache"
+  fi
+  local listing new_cache
+  listing=$(mktemp)
+  new_cache=$(mktemp)
+  if [[ -f $src ]]; then
+    base=$(dirname "$src")
+    find "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\n' >"$listing"
+  elif [[ -d $src ]]; then
+    base=$src
+    # Our own partial downloads and restore staging are never part of a manifest.
+    find "$src" -name .comfyume-staging -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
+      LC_ALL=C sort >"$listing"
+  else
+    rm -f "$listing" "$new_cache"
+    die "backup source ${src} does not exist"
+  fi
+  {
+    printf '%s\n' "$COMFYUME_MANIFEST_HEADER"
+    while IFS=$'\t' read -r rel size mtime; do
+      [[ $rel != *$'\n'* && $rel != *$'\t'* ]] || die "file name with a tab or newline under ${src}: rename it"
+      if [[ -n ${cached[$rel]:-} && ${cached[$rel]} == "${size}	${mtime}	"* ]]; then
+        IFS=$'\t' read -r _ _ sha md5 <<<"${cached[$rel]}"
+      else
+        sha=$(sha256sum <"${base}/${rel}") || die "cannot read ${base}/${rel}"
+        md5=$(md5sum <"${base}/${rel}") || die "cannot read ${base}/${rel}"
+        sha=${sha%% *}
+        md5=${md5%% *}
+      fi
+      printf '%s\t%s\t%s\t%s\n' "$sha" "$md5" "$size" "$rel"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$rel" "$size" "$mtime" "$sha" "$md5" >>"$new_cache"
+    done <"$listing"
+  } >"$out"
+  rm -f "$listing"
+  if [[ -n $cache ]]; then
+    mkdir -p "$(dirname "$cache")"
+    mv -f "$new_cache" "$cache"
+  else
+    rm -f "$new_cache"
+  fi
+}
+
+# manifest_entries FILE: the manifest without its header.
+manifest_entries() { grep -v '^#' "$1" || true; }
+
+# object_key SHA256: content-addressed key, so unchanged files are never sent twice
+# and an existing key is never overwritten with different bytes.
+object_key() { printf 'objects/%s/%s' "${1:0:2}" "$1"; }
+
+# r2_remote_listing BUCKET PREFIX OUT: "key<TAB>size<TAB>md5" of every object under PREFIX/objects.
+r2_remote_listing() {
+  local bucket=$1 prefix=$2 out=$3 json
+  json=$(mktemp)
+  if ! r2 lsjson -R --files-only --hash --hash-type MD5 "r2:${bucket}/${prefix}/objects" >"$json" 2>"${json}.err"; then
+    # A prefix with no objects yet lists as empty on S3; anything else is an error.
+    local err
+    err=$(cat "${json}.err")
+    rm -f "$json" "${json}.err"
+    die "cannot list r2:${bucket}/${prefix}/objects: $(scrub "$(tail -n 3 <<<"$err")")"
+  fi
+  jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+  rm -f "$json" "${json}.err"
+}
+
+# r2_backup_tree SRC BUCKET PREFIX STATE_DIR: incremental, append-only backup of SRC.
+# Sends only objects whose content key is absent, then the dated manifest, then verifies.
+# Sets R2_BYTES_SENT, R2_DATA_BYTES, R2_MANIFEST_KEY.
+r2_backup_tree() {
+  local src=$1 bucket=$2 prefix=$3 state=$4 stamp work manifest remote stage sha md5 size rel key
+  stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+  work=$(mktemp -d)
+  manifest="${work}/${stamp}.tsv"
+  remote="${work}/remote.tsv"
+  stage="${work}/stage"
+  mkdir -p "$stage"
+  log "hashing ${src}"
+  build_manifest "$src" "$manifest" "${state}/hash-cache-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
+  r2_remote_listing "$bucket" "$prefix" "$remote"
+  local base=$src
+  [[ -f $src ]] && base=$(dirname "$src")
+  local -A present=()
+  while IFS=$'\t' read -r key size md5; do present[$key]=1; done <"$remote"
+  local new_files=0 new_bytes=0
+  R2_DATA_BYTES=0
+  while IFS=$'\t' read -r sha md5 size rel; do
+    R2_DATA_BYTES=$((R2_DATA_BYTES + size))
+    key=$(object_key "$sha")
+    [[ -n ${present[$key]:-} || -e ${stage}/${key#objects/} ]] && continue
+    mkdir -p "$(dirname "${stage}/${key#objects/}")"
+    ln -s "${base}/${rel}" "${stage}/${key#objects/}"
+    new_files=$((new_files + 1))
+    new_bytes=$((new_bytes + size))
+  done < <(manifest_entries "$manifest")
+  log "${new_files} new object(s), ${new_bytes} bytes to send; data set ${R2_DATA_BYTES} bytes"
+  R2_BYTES_SENT=0
+  local jlog="${work}/rclone.jsonl"
+  if ((new_files > 0)); then
+    # --immutable: an existing key with other bytes is an error, never an overwrite.
+    if ! r2 copy -L --immutable --no-traverse --use-json-log -v --stats 1h \
+      "$stage" "r2:${bucket}/${prefix}/objects" 2>"$jlog"; then
+      die "upload to r2:${bucket}/${prefix} failed: $(scrub "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)")"
+    fi
+    R2_BYTES_SENT=$(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")
+  fi
+  R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
+  if ! r2 copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
+    die "upload of the manifest r2:${bucket}/${R2_MANIFEST_KEY} failed: $(scrub "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)")"
+  fi
+  R2_BYTES_SENT=$((R2_BYTES_SENT + $(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")))
+  r2_verify "$bucket" "$R2_MANIFEST_KEY" "$manifest"
+  mkdir -p "$state"
+  cp "$manifest" "${state}/last-manifest-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
+  rm -rf "$work"
+}
+
+# r2_verify BUCKET MANIFEST_KEY [LOCAL_MANIFEST]: read back the manifest and the remote
+# listing; every entry must exist with its size and MD5 (and, with R2_DEEP_VERIFY=1,
+# its SHA-256 after download). Names every missing or altered object.
+r2_verify() {
+  local bucket=$1 mkey=$2 local_manifest=${3:-} work prefix bad=0 sha md5 size rel key rsize rmd5
+  work=$(mktemp -d)
+  prefix=${mkey%/manifests/*}
+  if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
+    die "verification: cannot read back manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
+  fi
+  if [[ -n $local_manifest ]] && ! cmp -s "$local_manifest" "${work}/manifest.tsv"; then
+    die "verification: manifest r2:${bucket}/${mkey} differs from the one just written"
+  fi
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  local -A rsizes=() rmd5s=()
+  while IFS=$'\t' read -r key rsize rmd5; do
+    rsizes[$key]=$rsize
+    rmd5s[$key]=$rmd5
+  done <"${work}/remote.tsv"
+  local entries=0
+  while IFS=$'\t' read -r sha md5 size rel; do
+    entries=$((entries + 1))
+    key=$(object_key "$sha")
+    if [[ -z ${rsizes[$key]:-} ]]; then
+      log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
+      bad=$((bad + 1))
+    elif [[ ${rsizes[$key]} != "$size" ]]; then
+      log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsizes[$key]} bytes, manifest ${size}"
+      bad=$((bad + 1))
+    elif [[ -n ${rmd5s[$key]} && ${rmd5s[$key]} != "$md5" ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote md5 ${rmd5s[$key]}, manifest ${md5}"
+      bad=$((bad + 1))
+    elif [[ -z ${rmd5s[$key]} || ${R2_DEEP_VERIFY:-0} == 1 ]]; then
+      # No usable remote MD5 (multipart upload without metadata) or deep mode: hash the bytes.
+      local got
+      got=$(r2 cat "r2:${bucket}/${prefix}/${key}" | sha256sum) || got=unreadable
+      if [[ ${got%% *} != "$sha" ]]; then
+        log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote sha256 ${got%% *}, manifest ${sha}"
+        bad=$((bad + 1))
+      fi
+    fi
+  done < <(manifest_entries "${work}/manifest.tsv")
+  rm -rf "$work"
+  ((bad == 0)) || die "verification of r2:${bucket}/${mkey} failed: ${bad} of ${entries} object(s) missing or altered (listed above)"
+  log "verified r2:${bucket}/${mkey}: ${entries} object(s), sizes and hashes match"
+}
+
+# r2_latest_manifest BUCKET PREFIX: key of the newest manifest (dated names sort by time).
+r2_latest_manifest() {
+  local out
+  out=$(r2 lsf --files-only "r2:$1/$2/manifests" 2>&1) || die "cannot list r2:$1/$2/manifests: $(scrub "$(tail -n 2 <<<"$out")")"
+  out=$(grep -E '\.tsv$' <<<"$out" | LC_ALL=C sort | tail -n 1 || true)
+  [[ -n $out ]] || return 1
+  printf '%s/manifests/%s\n' "$2" "$out"
+}
+
+# r2_restore_tree BUCKET MANIFEST_KEY DEST [REPAIR]: bring DEST to the manifest's content.
+# Files already right are kept (resumable). Missing objects are fetched in one rclone run
+# into DEST/.comfyume-staging (same filesystem; survives an interruption, so a re-run only
+# fetches what is still missing), each is SHA-256-checked and only then moved into place.
+# A local file that differs is an error unless REPAIR=1, which moves it aside (never deletes
+# it). A bad or missing object is named and never installed.
+r2_restore_tree() {
+  local bucket=$1 mkey=$2 dest=$3 repair=${4:-0} work prefix sha md5 size rel key target got staging
+  work=$(mktemp -d)
+  prefix=${mkey%/manifests/*}
+  staging="${dest}/.comfyume-staging"
+  if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
+    die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
+  fi
+  local kept=0 failed=0 need=0 fetched=0
+  local -A wanted=()
+  : >"${work}/fetch.list"
+  while IFS=$'\t' read -r sha md5 size rel; do
+    target="${dest}/${rel}"
+    if [[ -f $target ]]; then
+      got=$(sha256sum <"$target")
+      if [[ ${got%% *} == "$sha" ]]; then
+        kept=$((kept + 1))
+        continue
+      fi
+      if [[ $repair != 1 ]]; then
+        log "MISMATCH: ${target} differs from the manifest (sha256 ${got%% *}, expected ${sha}); re-run with --repair to move it aside and fetch the R2 copy"
+        failed=$((failed + 1))
+        continue
+      fi
+      mv "$target" "${target}.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
+      log "moved aside the differing ${target}"
+    fi
+    printf '%s\t%s\t%s\n' "$sha" "$size" "$rel" >>"${work}/todo.tsv"
+    if [[ -z ${wanted[$sha]:-} ]]; then
+      wanted[$sha]=1
+      printf '%s/%s\n' "${sha:0:2}" "$sha" >>"${work}/fetch.list"
+      [[ -f ${staging}/${sha:0:2}/${sha} ]] || need=$((need + size))
+    fi
+  done < <(manifest_entries "${work}/manifest.tsv")
+  if [[ -s ${work}/fetch.list ]]; then
+    mkdir -p "$dest"
+    require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
+    mkdir -p "$staging"
+    log "fetching $(wc -l <"${work}/fetch.list") object(s) from r2:${bucket}/${prefix}"
+    # rclone's progress line every 30s stays visible; missing objects are named below.
+    r2 copy --files-from "${work}/fetch.list" --no-traverse --checksum --transfers 4 \
+      --stats 30s --stats-one-line --stats-log-level NOTICE \
+      "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee "${work}/err" >&2 || true
+  fi
+  if [[ -f ${work}/todo.tsv ]]; then
+    while IFS=$'\t' read -r sha size rel; do
+      target="${dest}/${rel}"
+      key=$(object_key "$sha")
+      local staged="${staging}/${sha:0:2}/${sha}"
+      if [[ ! -f $staged ]]; then
+        log "MISSING/UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel})"
+        failed=$((failed + 1))
+        continue
+      fi
+      got=$(sha256sum <"$staged")
+      if [[ ${got%% *} != "$sha" ]]; then
+        log "HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}) downloaded with sha256 ${got%% *}, manifest says ${sha}; not installed"
+        # Our own download, proven wrong: removing it is safe.
+        rm -f -- "$staged"
+        failed=$((failed + 1))
+        continue
+      fi
+      mkdir -p "$(dirname "$target")"
+      # A hard link keeps the staged copy for other paths with the same content; cp if links fail.
+      ln -f "$staged" "${target}.comfyume-partial" 2>/dev/null || cp -f "$staged" "${target}.comfyume-partial"
+      mv -f "${target}.comfyume-partial" "$target"
+      fetched=$((fetched + 1))
+    done <"${work}/todo.tsv"
+  fi
+  if ((failed == 0)) && [[ -d $staging ]]; then
+    # Everything is in place: the staging area only holds our own verified downloads.
+    rm -rf -- "$staging"
+  fi
+  # shellcheck disable=SC2034  # results read by the calling script
+  {
+    R2_RESTORED_MANIFEST=$(mktemp)
+    R2_RESTORE_FETCHED=$fetched
+    R2_RESTORE_KEPT=$kept
+  }
+  cp "${work}/manifest.tsv" "$R2_RESTORED_MANIFEST"
+  rm -rf "$work"
+  ((failed == 0)) || die "restore of r2:${bucket}/${mkey} into ${dest}: ${failed} file(s) failed (listed above); ${fetched} fetched, ${kept} already present"
+  log "restored r2:${bucket}/${mkey} into ${dest}: ${fetched} fetched, ${kept} already present"
+}
+
+# check_tree_against_manifest DIR MANIFEST: every entry present with its SHA-256.
+check_tree_against_manifest() {
+  local dir=$1 manifest=$2 sha md5 size rel got bad=0
+  while IFS=$'\t' read -r sha md5 size rel; do
+    if [[ ! -f ${dir}/${rel} ]]; then
+      log "MANIFEST CHECK: missing ${dir}/${rel}"
+      bad=$((bad + 1))
+      continue
+    fi
+    got=$(sha256sum <"${dir}/${rel}")
+    if [[ ${got%% *} != "$sha" ]]; then
+      log "MANIFEST CHECK: ${dir}/${rel} has sha256 ${got%% *}, expected ${sha}"
+      bad=$((bad + 1))
+    fi
+  done < <(manifest_entries "$manifest")
+  ((bad == 0)) || die "manifest check of ${dir} failed for ${bad} file(s)"
+}
+
+# take_lock LOCKFILE: hold an exclusive flock on LOCKFILE until this script exits;
+# fails at once (naming the lock) when another run holds it.
+take_lock() {
+  local lockfile=$1
+  mkdir -p "$(dirname "$lockfile")" || die "cannot create the lock directory for ${lockfile}"
+  exec {COMFYUME_LOCK_FD}>"$lockfile" || die "cannot open lock file ${lockfile}"
+  flock -n "$COMFYUME_LOCK_FD" || die "another run holds the lock ${lockfile}; overlapping runs are refused (wait for it, or check for a stuck process with: fuser ${lockfile})"
 }

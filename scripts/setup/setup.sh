@@ -125,9 +125,7 @@ write_tools_env() {
   log "tools: ${tools_env}"
 }
 
-if [[ -f "${here}/system-packages.sh" ]]; then
-  step "system packages" bash "${here}/system-packages.sh"
-fi
+step "system packages" bash "${here}/system-packages.sh"
 step "node" ensure_node
 step "npm dependencies" install_npm_dependencies
 step "pulumi toolchain" ensure_pulumi

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# backup-mello.sh: back up the workshop users' files on mello to R2, verified.
+#
+# Usage: printf 'R2_ACCESS_KEY_ID=...\nR2_SECRET_ACCESS_KEY=...\n' |
+#          backup-mello.sh --r2-endpoint https://<account-id>.eu.r2.cloudflarestorage.com [options]
+#
+#   --r2-endpoint URL   R2 S3 endpoint (env R2_ENDPOINT; required)
+#   --data-dir DIR      user data root (env DATA_DIR; default ${COMFYUME_ROOT}/home/dev/comfyume/data)
+#   --dirs LIST         comma-separated subdirectories to back up (env BACKUP_DIRS;
+#                       default user_data,outputs,inputs; missing ones are an error)
+#   --quick             leave out outputs (the biggest and least precious)
+#   --bucket B          (env R2_USER_FILES_BUCKET; default comfyume-user-files-backups)
+#   --prefix P          key prefix (env R2_PREFIX; default mello)
+#   --verify-only         upload nothing: verify the newest manifest of each set against R2
+#   --deep-verify       also download and SHA-256-check every object of the new manifests
+#   --state-dir DIR     (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
+#   --log FILE          (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-mello.log)
+#   --help
+# Secrets, on stdin only (KEY=value lines): R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
+#
+# Each directory D goes to <bucket>/<prefix>/D/ with the same append-only layout and
+# verification as backup-to-r2.sh: content-addressed objects/..., dated manifests/*.tsv,
+# unchanged files not sent again, every manifest entry checked after the upload.
+#
+# Exit codes: 0 uploaded and verified; 1 any failure (missing/altered objects are named).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/common.sh
+source "${here}/../lib/common.sh"
+
+ROOT=${COMFYUME_ROOT:-}
+R2_ENDPOINT=${R2_ENDPOINT:-}
+DATA_DIR=${DATA_DIR:-${ROOT}/home/dev/comfyume/data}
+BACKUP_DIRS=${BACKUP_DIRS:-user_data,outputs,inputs}
+R2_USER_FILES_BUCKET=${R2_USER_FILES_BUCKET:-comfyume-user-files-backups}
+R2_PREFIX=${R2_PREFIX:-mello}
+STATE_DIR=${STATE_DIR:-${ROOT}/var/lib/comfyume/r2}
+BACKUP_LOG=${BACKUP_LOG:-${ROOT}/var/log/comfyume/backup-mello.log}
+BACKUP_LOCK=${BACKUP_LOCK:-${ROOT}/run/lock/comfyume-backup-mello.lock}
+R2_DEEP_VERIFY=${R2_DEEP_VERIFY:-0}
+VERIFY_ONLY=false
+QUICK=false
+
+while (($#)); do
+  case $1 in
+    --r2-endpoint) need_value "$@"; R2_ENDPOINT=$2; shift 2 ;;
+    --data-dir) need_value "$@"; DATA_DIR=$2; shift 2 ;;
+    --dirs) need_value "$@"; BACKUP_DIRS=$2; shift 2 ;;
+    --quick) QUICK=true; shift ;;
+    --bucket) need_value "$@"; R2_USER_FILES_BUCKET=$2; shift 2 ;;
+    --prefix) need_value "$@"; R2_PREFIX=$2; shift 2 ;;
+    --deep-verify) R2_DEEP_VERIFY=1; shift ;;
+    --verify-only) VERIFY_ONLY=true; shift ;;
+    --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
+    --log) need_value "$@"; BACKUP_LOG=$2; shift 2 ;;
+    -h | --help) print_help "$0"; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+log_to_file "$BACKUP_LOG"
+[[ $R2_PREFIX =~ ^[A-Za-z0-9._/-]+$ && $R2_PREFIX != /* && $R2_PREFIX != */ ]] || die "R2_PREFIX '${R2_PREFIX}' must be a relative key prefix like mello"
+
+TOTAL_SENT=0
+TOTAL_DATA=0
+
+prepare() {
+  read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY
+  r2_setup
+  take_lock "$BACKUP_LOCK"
+  [[ $VERIFY_ONLY == true || -d $DATA_DIR ]] || die "DATA_DIR ${DATA_DIR} does not exist; pass --data-dir"
+  r2_check_bucket "$R2_USER_FILES_BUCKET"
+}
+
+backup_dir() {
+  local d=$1
+  [[ $d =~ ^[A-Za-z0-9._-]+$ ]] || die "directory name '${d}' in --dirs is not a plain name"
+  if [[ $VERIFY_ONLY == true ]]; then
+    local mkey
+    mkey=$(r2_latest_manifest "$R2_USER_FILES_BUCKET" "${R2_PREFIX}/${d}") || die "no manifest under r2:${R2_USER_FILES_BUCKET}/${R2_PREFIX}/${d}/manifests/ to verify"
+    r2_verify "$R2_USER_FILES_BUCKET" "$mkey"
+    COMFYUME_STEP_RESULT="verified ${mkey}"
+    return 0
+  fi
+  [[ -d ${DATA_DIR}/${d} ]] || die "${DATA_DIR}/${d} does not exist; fix --dirs or the data directory"
+  r2_backup_tree "${DATA_DIR}/${d}" "$R2_USER_FILES_BUCKET" "${R2_PREFIX}/${d}" "$STATE_DIR"
+  TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
+  TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
+  COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; ${R2_MANIFEST_KEY}"
+}
+
+step prepare prepare
+for d in ${BACKUP_DIRS//,/ }; do
+  if [[ $QUICK == true && $d == outputs ]]; then
+    log "--quick: leaving out outputs"
+    continue
+  fi
+  step "$d" backup_dir "$d"
+done
+step_summary
+log "BYTES_SENT=${TOTAL_SENT} DATA_BYTES=${TOTAL_DATA}"

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# backup-to-r2.sh: end-of-day backup of the SFS (models, instance cache, worker image) to R2.
+#
+# Usage: printf 'R2_ACCESS_KEY_ID=...\nR2_SECRET_ACCESS_KEY=...\n' |
+#          backup-to-r2.sh --r2-endpoint https://<account-id>.eu.r2.cloudflarestorage.com [options]
+#
+#   --r2-endpoint URL     R2 S3 endpoint (env R2_ENDPOINT; required)
+#   --sfs DIR             SFS mount point (env SFS_MOUNT; default ${COMFYUME_ROOT}/mnt/sfs)
+#   --only LIST           comma-separated sets to back up: models,cache,worker (default all)
+#   --models-bucket B     (env R2_MODELS_BUCKET; default comfyume-model-vault-backups)
+#   --cache-bucket B      (env R2_CACHE_BUCKET; default comfyume-cache-backups)
+#   --worker-bucket B     (env R2_WORKER_BUCKET; default comfyume-worker-container-backups)
+#   --worker-image FILE   worker image tarball (env WORKER_IMAGE_TARBALL; default <sfs>/worker-image.tar.gz)
+#   --verify-only         upload nothing: verify the newest manifest of each set against R2
+#   --deep-verify         also download every object of the new manifest and check its SHA-256
+#   --state-dir DIR       hash cache and last manifests (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
+#   --log FILE            (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-to-r2.log)
+#   --help
+# Secrets, on stdin only (KEY=value lines): R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
+#
+# Sets and keys (append-only: nothing is ever overwritten or deleted):
+#   models  <sfs>/models          -> <models-bucket>/models/...
+#   cache   <sfs>/cache           -> <cache-bucket>/cache/...
+#   worker  <worker-image>        -> <worker-bucket>/worker/...
+# Under each prefix, objects/<sha256[0:2]>/<sha256> holds file contents (a key is written
+# once; an existing key is never replaced: rclone --immutable) and manifests/<UTC stamp>.tsv
+# lists "sha256 md5 size path" for every file of this run. Unchanged files are not sent again.
+# After the upload the manifest is read back and every entry is checked against the remote
+# listing (present, size, MD5; SHA-256 with --deep-verify); any missing or altered object is
+# named and the exit code is 1.
+#
+# Exit codes: 0 every set uploaded and verified; 1 any failure.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/common.sh
+source "${here}/../lib/common.sh"
+
+ROOT=${COMFYUME_ROOT:-}
+R2_ENDPOINT=${R2_ENDPOINT:-}
+SFS_MOUNT=${SFS_MOUNT:-${ROOT}/mnt/sfs}
+ONLY=models,cache,worker
+R2_MODELS_BUCKET=${R2_MODELS_BUCKET:-comfyume-model-vault-backups}
+R2_CACHE_BUCKET=${R2_CACHE_BUCKET:-comfyume-cache-backups}
+R2_WORKER_BUCKET=${R2_WORKER_BUCKET:-comfyume-worker-container-backups}
+WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-}
+STATE_DIR=${STATE_DIR:-${ROOT}/var/lib/comfyume/r2}
+BACKUP_LOG=${BACKUP_LOG:-${ROOT}/var/log/comfyume/backup-to-r2.log}
+BACKUP_LOCK=${BACKUP_LOCK:-${ROOT}/run/lock/comfyume-backup-to-r2.lock}
+R2_DEEP_VERIFY=${R2_DEEP_VERIFY:-0}
+VERIFY_ONLY=false
+
+while (($#)); do
+  case $1 in
+    --r2-endpoint) need_value "$@"; R2_ENDPOINT=$2; shift 2 ;;
+    --sfs) need_value "$@"; SFS_MOUNT=$2; shift 2 ;;
+    --only) need_value "$@"; ONLY=$2; shift 2 ;;
+    --models-bucket) need_value "$@"; R2_MODELS_BUCKET=$2; shift 2 ;;
+    --cache-bucket) need_value "$@"; R2_CACHE_BUCKET=$2; shift 2 ;;
+    --worker-bucket) need_value "$@"; R2_WORKER_BUCKET=$2; shift 2 ;;
+    --worker-image) need_value "$@"; WORKER_IMAGE_TARBALL=$2; shift 2 ;;
+    --deep-verify) R2_DEEP_VERIFY=1; shift ;;
+    --verify-only) VERIFY_ONLY=true; shift ;;
+    --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
+    --log) need_value "$@"; BACKUP_LOG=$2; shift 2 ;;
+    -h | --help) print_help "$0"; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
+log_to_file "$BACKUP_LOG"
+
+TOTAL_SENT=0
+TOTAL_DATA=0
+
+prepare() {
+  read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY
+  r2_setup
+  take_lock "$BACKUP_LOCK"
+  local s
+  for s in ${ONLY//,/ }; do
+    case $s in models | cache | worker) ;; *) die "unknown set '${s}' in --only (use models, cache, worker)" ;; esac
+  done
+}
+
+# backup_set SRC BUCKET PREFIX
+backup_set() {
+  r2_check_bucket "$2"
+  if [[ $VERIFY_ONLY == true ]]; then
+    local mkey
+    mkey=$(r2_latest_manifest "$2" "$3") || die "no manifest under r2:$2/$3/manifests/ to verify"
+    r2_verify "$2" "$mkey"
+    COMFYUME_STEP_RESULT="verified r2:$2/${mkey}"
+    return 0
+  fi
+  [[ -e $1 ]] || die "backup source $1 does not exist (is the SFS mounted at ${SFS_MOUNT}?)"
+  r2_backup_tree "$1" "$2" "$3" "$STATE_DIR"
+  TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
+  TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
+  COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; r2:$2/${R2_MANIFEST_KEY}"
+}
+
+step prepare prepare
+for set in ${ONLY//,/ }; do
+  case $set in
+    models) step models backup_set "${SFS_MOUNT}/models" "$R2_MODELS_BUCKET" models ;;
+    cache) step cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache ;;
+    worker) step worker-image backup_set "$WORKER_IMAGE_TARBALL" "$R2_WORKER_BUCKET" worker ;;
+  esac
+done
+step_summary
+log "BYTES_SENT=${TOTAL_SENT} DATA_BYTES=${TOTAL_DATA}"

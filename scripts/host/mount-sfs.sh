@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# mount-sfs.sh: mount the Verda shared file system (SFS, NFS) and make it survive reboots.
+#
+# Usage: mount-sfs.sh --target HOST:/PSEUDO-PATH [options]
+#
+#   --target HOST:/PATH   NFS mount target as read from the Verda API for this run
+#                         (env SFS_TARGET; required, never hard-coded: the pseudo path
+#                         changes when the SFS is renamed or re-created)
+#   --mount-point DIR     where to mount (env SFS_MOUNT; default ${COMFYUME_ROOT}/mnt/sfs)
+#   --options OPTS        NFS options (env SFS_OPTIONS; default nconnect=16)
+#   --fstab FILE          fstab to maintain (env FSTAB; default ${COMFYUME_ROOT}/etc/fstab)
+#   --no-fstab            do not touch fstab
+#   --help                this text
+#
+# Steps: validate the target; mount it (3 attempts) unless already mounted from the same
+# target; write one fstab line "<target> <dir> nfs <opts>,nofail,_netdev 0 0" (idempotent;
+# an older line for the same mount point is replaced and the old fstab kept as a .bak);
+# verify with `mountpoint` and a write/read probe file.
+#
+# Environment for tests or unusual hosts: COMFYUME_ROOT (prefix for /etc and /mnt),
+# MOUNT_CMD (mount), MOUNTPOINT_CMD (mountpoint), PROC_MOUNTS (/proc/mounts),
+# SFS_MOUNT_ATTEMPTS (3), SFS_MOUNT_RETRY_DELAY (5).
+#
+# Exit codes: 0 mounted and verified; 1 any failure (the log names the step and the fix).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/common.sh
+source "${here}/../lib/common.sh"
+
+ROOT=${COMFYUME_ROOT:-}
+SFS_TARGET=${SFS_TARGET:-}
+SFS_MOUNT=${SFS_MOUNT:-${ROOT}/mnt/sfs}
+SFS_OPTIONS=${SFS_OPTIONS:-nconnect=16}
+FSTAB=${FSTAB:-${ROOT}/etc/fstab}
+WRITE_FSTAB=true
+MOUNT_CMD=${MOUNT_CMD:-mount}
+MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
+PROC_MOUNTS=${PROC_MOUNTS:-/proc/mounts}
+SFS_MOUNT_ATTEMPTS=${SFS_MOUNT_ATTEMPTS:-3}
+SFS_MOUNT_RETRY_DELAY=${SFS_MOUNT_RETRY_DELAY:-5}
+
+while (($#)); do
+  case $1 in
+    --target) need_value "$@"; SFS_TARGET=$2; shift 2 ;;
+    --mount-point) need_value "$@"; SFS_MOUNT=$2; shift 2 ;;
+    --options) need_value "$@"; SFS_OPTIONS=$2; shift 2 ;;
+    --fstab) need_value "$@"; FSTAB=$2; shift 2 ;;
+    --no-fstab) WRITE_FSTAB=false; shift ;;
+    -h | --help) print_help "$0"; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+
+validate() {
+  [[ -n $SFS_TARGET ]] || die "SFS_TARGET is empty: pass --target HOST:/PSEUDO-PATH from the Verda API (the SFS 'mount command' target)"
+  [[ $SFS_TARGET =~ ^[A-Za-z0-9.-]+:/[^[:space:]]+$ ]] ||
+    die "SFS_TARGET '${SFS_TARGET}' is not HOST:/PATH (e.g. nfs.fin-01.datacrunch.io:/SFS-Model-Vault-...-<hash>); pass only the target, not the whole mount command"
+  [[ $SFS_OPTIONS =~ ^[A-Za-z0-9_=,.-]+$ ]] || die "SFS_OPTIONS '${SFS_OPTIONS}' is not a comma-separated option list"
+  [[ $SFS_MOUNT == /* ]] || die "SFS_MOUNT '${SFS_MOUNT}' must be an absolute path"
+  require_cmd "$MOUNT_CMD" "$MOUNTPOINT_CMD"
+}
+
+# current_source: the device/target currently mounted at SFS_MOUNT, if any.
+current_source() {
+  awk -v mp="$SFS_MOUNT" '$2 == mp { src = $1 } END { if (src != "") print src }' "$PROC_MOUNTS" 2>/dev/null || true
+}
+
+do_mount() {
+  mkdir -p "$SFS_MOUNT"
+  if "$MOUNTPOINT_CMD" -q "$SFS_MOUNT"; then
+    local src
+    src=$(current_source)
+    if [[ -n $src && $src != "$SFS_TARGET" ]]; then
+      die "${SFS_MOUNT} is already mounted from '${src}', not from SFS_TARGET '${SFS_TARGET}' (pseudo path changed?); unmount it (umount ${SFS_MOUNT}) after checking nothing uses it, then re-run"
+    fi
+    log "${SFS_MOUNT} already mounted from ${src:-$SFS_TARGET}"
+    COMFYUME_STEP_RESULT=unchanged
+    return 0
+  fi
+  local attempt=1 out delay=$SFS_MOUNT_RETRY_DELAY
+  while true; do
+    if out=$("$MOUNT_CMD" -t nfs -o "$SFS_OPTIONS" "$SFS_TARGET" "$SFS_MOUNT" 2>&1); then
+      break
+    fi
+    if ((attempt >= SFS_MOUNT_ATTEMPTS)); then
+      die "cannot mount SFS ${SFS_TARGET} at ${SFS_MOUNT} after ${attempt} attempts: ${out:-no message}. Check: the SFS is shared with this instance (Verda console: SFS share settings), the pseudo path is current (re-read it from the Verda API), the instance reaches the NFS server (private network), nfs-common is installed"
+    fi
+    log "mount attempt ${attempt}/${SFS_MOUNT_ATTEMPTS} failed: ${out:-no message}; retrying in ${delay}s"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+  done
+  COMFYUME_STEP_RESULT=changed
+}
+
+write_fstab() {
+  if [[ $WRITE_FSTAB != true ]]; then
+    COMFYUME_STEP_RESULT=skipped
+    return 0
+  fi
+  local line tmp
+  line="${SFS_TARGET} ${SFS_MOUNT} nfs ${SFS_OPTIONS},nofail,_netdev 0 0"
+  mkdir -p "$(dirname "$FSTAB")"
+  [[ -f $FSTAB ]] || : >"$FSTAB"
+  tmp=$(mktemp "${FSTAB}.XXXXXX")
+  # Keep every other line as is; drop only earlier lines for this mount point.
+  awk -v mp="$SFS_MOUNT" '!($0 !~ /^[[:space:]]*#/ && $2 == mp)' "$FSTAB" >"$tmp"
+  printf '%s\n' "$line" >>"$tmp"
+  COMFYUME_STEP_RESULT=$(replace_if_changed "$tmp" "$FSTAB" 0644)
+  log "fstab ${FSTAB}: ${COMFYUME_STEP_RESULT}: ${line}"
+}
+
+verify() {
+  "$MOUNTPOINT_CMD" -q "$SFS_MOUNT" || die "${SFS_MOUNT} is not a mount point after mounting"
+  local probe token
+  probe="${SFS_MOUNT}/.comfyume-probe-$(hostname)-$$"
+  token="probe-$(date +%s%N)-${RANDOM}"
+  printf '%s\n' "$token" >"$probe" || die "cannot write to ${SFS_MOUNT} (read-only export or permissions?)"
+  sync "$probe" 2>/dev/null || true
+  [[ $(cat "$probe") == "$token" ]] || die "read-back of ${probe} returned other bytes"
+  # The probe is our own file, created above: removing it is safe.
+  rm -f "$probe"
+  log "SFS ${SFS_TARGET} mounted at ${SFS_MOUNT} and writable"
+}
+
+step validate validate
+step mount do_mount
+step fstab write_fstab
+step verify verify
+step_summary

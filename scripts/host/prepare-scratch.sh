@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# prepare-scratch.sh: find the scratch block volume, format it ONLY if it is blank,
+# mount it and create inputs/ outputs/ temp/.
+#
+# Usage: prepare-scratch.sh (--device PATH | --target NAME | --volume-id ID) [options]
+#
+#   --device PATH       the block device (env SCRATCH_DEVICE), e.g. /dev/vdb
+#   --target NAME       the volume's attachment target from the Verda API, e.g. vdb
+#                       (env SCRATCH_TARGET; resolved under ${DEV_DIR:-/dev})
+#   --volume-id ID      the Verda volume id (env SCRATCH_VOLUME_ID; resolved through
+#                       ${DEV_BY_ID_DIR:-/dev/disk/by-id}/*ID*, must match exactly one)
+#   --mount-point DIR   default ${COMFYUME_ROOT}/mnt/scratch (env SCRATCH_MOUNT)
+#   --fs-type TYPE      the only filesystem accepted or created (env SCRATCH_FS; default ext4)
+#   --label LABEL       label for a new filesystem (env SCRATCH_LABEL; default scratch)
+#   --fstab FILE        default ${COMFYUME_ROOT}/etc/fstab (env FSTAB); --no-fstab to skip
+#   --help
+#
+# Safety: the device is probed with `blkid -p`. It is formatted only when blkid finds no
+# filesystem and no partition table. A device holding the expected filesystem is mounted
+# as is (never formatted). Any other signature is refused with an error: nothing is wiped.
+# A device that is already mounted somewhere else is refused too.
+#
+# Environment for tests: COMFYUME_ROOT, BLKID_CMD, MKFS_CMD (mkfs.<fs-type>), MOUNT_CMD,
+# MOUNTPOINT_CMD, PROC_MOUNTS, SCRATCH_ALLOW_FILE=1 (accept a regular file as the device).
+#
+# Exit codes: 0 ready and verified; 1 any failure or refusal.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/common.sh
+source "${here}/../lib/common.sh"
+
+ROOT=${COMFYUME_ROOT:-}
+SCRATCH_DEVICE=${SCRATCH_DEVICE:-}
+SCRATCH_TARGET=${SCRATCH_TARGET:-}
+SCRATCH_VOLUME_ID=${SCRATCH_VOLUME_ID:-}
+SCRATCH_MOUNT=${SCRATCH_MOUNT:-${ROOT}/mnt/scratch}
+SCRATCH_FS=${SCRATCH_FS:-ext4}
+SCRATCH_LABEL=${SCRATCH_LABEL:-scratch}
+FSTAB=${FSTAB:-${ROOT}/etc/fstab}
+WRITE_FSTAB=true
+DEV_DIR=${DEV_DIR:-/dev}
+DEV_BY_ID_DIR=${DEV_BY_ID_DIR:-/dev/disk/by-id}
+BLKID_CMD=${BLKID_CMD:-blkid}
+MOUNT_CMD=${MOUNT_CMD:-mount}
+MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
+PROC_MOUNTS=${PROC_MOUNTS:-/proc/mounts}
+SCRATCH_ALLOW_FILE=${SCRATCH_ALLOW_FILE:-0}
+
+while (($#)); do
+  case $1 in
+    --device) need_value "$@"; SCRATCH_DEVICE=$2; shift 2 ;;
+    --target) need_value "$@"; SCRATCH_TARGET=$2; shift 2 ;;
+    --volume-id) need_value "$@"; SCRATCH_VOLUME_ID=$2; shift 2 ;;
+    --mount-point) need_value "$@"; SCRATCH_MOUNT=$2; shift 2 ;;
+    --fs-type) need_value "$@"; SCRATCH_FS=$2; shift 2 ;;
+    --label) need_value "$@"; SCRATCH_LABEL=$2; shift 2 ;;
+    --fstab) need_value "$@"; FSTAB=$2; shift 2 ;;
+    --no-fstab) WRITE_FSTAB=false; shift ;;
+    -h | --help) print_help "$0"; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+MKFS_CMD=${MKFS_CMD:-mkfs.${SCRATCH_FS}}
+
+find_device() {
+  require_cmd "$BLKID_CMD" "$MKFS_CMD" "$MOUNT_CMD" "$MOUNTPOINT_CMD"
+  if [[ -z $SCRATCH_DEVICE && -n $SCRATCH_TARGET ]]; then
+    [[ $SCRATCH_TARGET =~ ^[A-Za-z0-9]+$ ]] || die "SCRATCH_TARGET '${SCRATCH_TARGET}' is not a device name like vdb"
+    SCRATCH_DEVICE="${DEV_DIR}/${SCRATCH_TARGET}"
+  fi
+  if [[ -z $SCRATCH_DEVICE && -n $SCRATCH_VOLUME_ID ]]; then
+    local matches=()
+    shopt -s nullglob
+    matches=("${DEV_BY_ID_DIR}"/*"${SCRATCH_VOLUME_ID}"*)
+    shopt -u nullglob
+    ((${#matches[@]} == 1)) || die "SCRATCH_VOLUME_ID '${SCRATCH_VOLUME_ID}' matches ${#matches[@]} entries in ${DEV_BY_ID_DIR} (need exactly 1); is the volume attached? pass --device instead"
+    SCRATCH_DEVICE=$(readlink -f "${matches[0]}")
+  fi
+  [[ -n $SCRATCH_DEVICE ]] || die "no scratch device given: pass --device /dev/vdX, --target vdX or --volume-id ID (from the Verda API)"
+  if [[ -b $SCRATCH_DEVICE ]]; then
+    :
+  elif [[ -f $SCRATCH_DEVICE && $SCRATCH_ALLOW_FILE == 1 ]]; then
+    log "using the regular file ${SCRATCH_DEVICE} as the device (SCRATCH_ALLOW_FILE=1)"
+  else
+    die "scratch device ${SCRATCH_DEVICE} is not a block device; is the volume attached (attach it after first boot and shutdown), and is the name right?"
+  fi
+  local where
+  where=$(awk -v d="$SCRATCH_DEVICE" '$1 == d { print $2 }' "$PROC_MOUNTS" 2>/dev/null | head -n 1 || true)
+  if [[ -n $where && $where != "$SCRATCH_MOUNT" ]]; then
+    die "${SCRATCH_DEVICE} is already mounted at ${where}; refusing to use it as scratch at ${SCRATCH_MOUNT}"
+  fi
+  log "scratch device: ${SCRATCH_DEVICE}"
+}
+
+# probe: sets FS_TYPE and PT_TYPE from a low-level blkid probe (cache bypassed).
+probe() {
+  local out rc=0
+  out=$("$BLKID_CMD" -p -o export "$SCRATCH_DEVICE" 2>&1) || rc=$?
+  FS_TYPE=""
+  PT_TYPE=""
+  if ((rc == 2)); then
+    return 0 # blkid: nothing recognised
+  fi
+  ((rc == 0)) || die "blkid could not probe ${SCRATCH_DEVICE} (exit ${rc}): ${out}; refusing to touch the device"
+  FS_TYPE=$(sed -n 's/^TYPE=//p' <<<"$out" | head -n 1)
+  PT_TYPE=$(sed -n 's/^PTTYPE=//p' <<<"$out" | head -n 1)
+  if [[ -z $FS_TYPE && -z $PT_TYPE ]]; then
+    # Something was recognised (e.g. a RAID member or swap signature) under another key.
+    FS_TYPE="unknown($(tr '\n' ' ' <<<"$out"))"
+  fi
+}
+
+format_if_blank() {
+  probe
+  if [[ $FS_TYPE == "$SCRATCH_FS" ]]; then
+    log "${SCRATCH_DEVICE} already holds ${SCRATCH_FS}: keeping its data, not formatting"
+    COMFYUME_STEP_RESULT=kept
+    return 0
+  fi
+  if [[ -n $FS_TYPE ]]; then
+    die "${SCRATCH_DEVICE} holds a '${FS_TYPE}' filesystem, not ${SCRATCH_FS}; refusing to format it. If it is the wrong volume, attach the scratch volume instead; if its data is disposable, wipe it yourself (wipefs) and re-run"
+  fi
+  if [[ -n $PT_TYPE ]]; then
+    die "${SCRATCH_DEVICE} carries a '${PT_TYPE}' partition table; refusing to format it. Pass the partition (e.g. ${SCRATCH_DEVICE}1) or wipe the table yourself if it is disposable"
+  fi
+  log "${SCRATCH_DEVICE} carries no filesystem signature: formatting as ${SCRATCH_FS}"
+  local out
+  out=$("$MKFS_CMD" -q -L "$SCRATCH_LABEL" "$SCRATCH_DEVICE" 2>&1) || die "${MKFS_CMD} ${SCRATCH_DEVICE} failed: ${out}"
+  probe
+  [[ $FS_TYPE == "$SCRATCH_FS" ]] || die "after formatting, blkid reports '${FS_TYPE:-nothing}' on ${SCRATCH_DEVICE}, not ${SCRATCH_FS}"
+  COMFYUME_STEP_RESULT=formatted
+}
+
+mount_scratch() {
+  mkdir -p "$SCRATCH_MOUNT"
+  if "$MOUNTPOINT_CMD" -q "$SCRATCH_MOUNT"; then
+    local src
+    src=$(awk -v mp="$SCRATCH_MOUNT" '$2 == mp { s = $1 } END { print s }' "$PROC_MOUNTS" 2>/dev/null || true)
+    [[ -z $src || $src == "$SCRATCH_DEVICE" ]] || die "${SCRATCH_MOUNT} is already mounted from ${src}, not ${SCRATCH_DEVICE}"
+    COMFYUME_STEP_RESULT=unchanged
+    return 0
+  fi
+  local out
+  out=$("$MOUNT_CMD" -t "$SCRATCH_FS" -o defaults "$SCRATCH_DEVICE" "$SCRATCH_MOUNT" 2>&1) || die "mount ${SCRATCH_DEVICE} at ${SCRATCH_MOUNT} failed: ${out}"
+  COMFYUME_STEP_RESULT=changed
+}
+
+write_fstab() {
+  if [[ $WRITE_FSTAB != true ]]; then
+    COMFYUME_STEP_RESULT=skipped
+    return 0
+  fi
+  # Device path, not UUID: cloned volumes share UUIDs; nofail so a missing volume never blocks boot.
+  local line tmp
+  line="${SCRATCH_DEVICE} ${SCRATCH_MOUNT} ${SCRATCH_FS} defaults,nofail 0 2"
+  mkdir -p "$(dirname "$FSTAB")"
+  [[ -f $FSTAB ]] || : >"$FSTAB"
+  tmp=$(mktemp "${FSTAB}.XXXXXX")
+  awk -v mp="$SCRATCH_MOUNT" '!($0 !~ /^[[:space:]]*#/ && $2 == mp)' "$FSTAB" >"$tmp"
+  printf '%s\n' "$line" >>"$tmp"
+  COMFYUME_STEP_RESULT=$(replace_if_changed "$tmp" "$FSTAB" 0644)
+}
+
+make_dirs() {
+  mkdir -p "${SCRATCH_MOUNT}/inputs" "${SCRATCH_MOUNT}/outputs" "${SCRATCH_MOUNT}/temp"
+  # The queue manager and worker containers write outputs as uid 1000.
+  chmod 1777 "${SCRATCH_MOUNT}/outputs"
+}
+
+verify() {
+  "$MOUNTPOINT_CMD" -q "$SCRATCH_MOUNT" || die "${SCRATCH_MOUNT} is not a mount point"
+  local probe_file="${SCRATCH_MOUNT}/temp/.comfyume-probe-$$" token
+  token="probe-$(date +%s%N)"
+  printf '%s\n' "$token" >"$probe_file" || die "cannot write to ${SCRATCH_MOUNT}/temp"
+  [[ $(cat "$probe_file") == "$token" ]] || die "read-back of ${probe_file} returned other bytes"
+  rm -f "$probe_file"
+  [[ $(stat -c %a "${SCRATCH_MOUNT}/outputs") == 1777 ]] || die "${SCRATCH_MOUNT}/outputs is not mode 1777"
+}
+
+step device find_device
+step format-if-blank format_if_blank
+step mount mount_scratch
+step fstab write_fstab
+step directories make_dirs
+step verify verify
+step_summary

@@ -1,0 +1,176 @@
+// mount-sfs.sh and prepare-scratch.sh: real fstab files, real mkfs.ext4/mkfs.vfat/blkid/debugfs
+// on file images; only mount/mountpoint are shims (no loop devices or NFS here).
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanupTmp, makeShims, run, tmp, write } from "./helpers";
+
+afterAll(() => cleanupTmp());
+
+function image(path: string, mb = 16): void {
+  const r = spawnSync("truncate", ["-s", `${mb}M`, path]);
+  expect(r.status).toBe(0);
+}
+function blkidType(path: string): string {
+  return spawnSync("blkid", ["-p", "-o", "value", "-s", "TYPE", path], { encoding: "utf8" }).stdout.trim();
+}
+function blkidUuid(path: string): string {
+  return spawnSync("blkid", ["-p", "-o", "value", "-s", "UUID", path], { encoding: "utf8" }).stdout.trim();
+}
+
+describe("mount-sfs", () => {
+  const target = "nfs.fin-01.datacrunch.io:/SFS-Model-Vault-22-Jan-01-4xR2NHBi-f8d2ff3a";
+
+  it("mounts the target handed in, writes one fstab line with nofail and nconnect=16, idempotently", async () => {
+    const shims = makeShims();
+    const root = tmp("sfsroot");
+    write(join(root, "etc/fstab"), "# static\nUUID=abc / ext4 defaults 0 1\n");
+    write(join(shims.nfsExports, "nfs.fin-01.datacrunch.io/SFS-Model-Vault-22-Jan-01-4xR2NHBi-f8d2ff3a/.keep"), "");
+    const env = { ...shims.env, COMFYUME_ROOT: root, SFS_MOUNT_RETRY_DELAY: "0" };
+    const r1 = await run("mount-sfs.sh", ["--target", target], { env });
+    expect(r1.code, r1.stderr).toBe(0);
+    const fstab = readFileSync(join(root, "etc/fstab"), "utf8");
+    expect(fstab).toContain("UUID=abc / ext4 defaults 0 1");
+    const line = `${target} ${root}/mnt/sfs nfs nconnect=16,nofail,_netdev 0 0`;
+    expect(fstab.split("\n").filter((l) => l === line)).toHaveLength(1);
+    expect(shims.calls()).toContain(`mount -t nfs -o nconnect=16 ${target} ${root}/mnt/sfs`);
+    // The write/read probe cleaned up after itself.
+    expect(spawnSync("ls", ["-A", join(root, "mnt/sfs")], { encoding: "utf8" }).stdout).toBe("");
+
+    const r2 = await run("mount-sfs.sh", ["--target", target], { env });
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(readFileSync(join(root, "etc/fstab"), "utf8")).toBe(fstab);
+    expect(shims.calls().filter((c) => c.startsWith("mount "))).toHaveLength(1);
+    expect(r2.stderr).toMatch(/mount\s+\d+\s+unchanged/);
+    expect(r2.stderr).toMatch(/fstab\s+\d+\s+unchanged/);
+  });
+
+  it("replaces the fstab line of an old pseudo path (keeping a .bak)", async () => {
+    const shims = makeShims();
+    const root = tmp("sfsroot");
+    write(join(root, "etc/fstab"), `nfs.fin-01.datacrunch.io:/OLD-path ${root}/mnt/sfs nfs defaults 0 0\n`);
+    write(join(shims.nfsExports, "nfs.fin-01.datacrunch.io/SFS-Model-Vault-22-Jan-01-4xR2NHBi-f8d2ff3a/.keep"), "");
+    const r = await run("mount-sfs.sh", ["--target", target], { env: { ...shims.env, COMFYUME_ROOT: root } });
+    expect(r.code, r.stderr).toBe(0);
+    const fstab = readFileSync(join(root, "etc/fstab"), "utf8");
+    expect(fstab).not.toContain("OLD-path");
+    expect(spawnSync("sh", ["-c", `cat ${root}/etc/fstab.comfyume-*.bak`], { encoding: "utf8" }).stdout).toContain("OLD-path");
+  });
+
+  it("fails clearly when the share is unreachable (not shared with this instance)", async () => {
+    const shims = makeShims();
+    const root = tmp("sfsroot");
+    const r = await run("mount-sfs.sh", ["--target", target], {
+      env: { ...shims.env, COMFYUME_ROOT: root, SFS_MOUNT_RETRY_DELAY: "0" },
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/FAILED in step 'mount'/);
+    expect(r.stderr).toMatch(/access denied by server/);
+    expect(r.stderr).toMatch(/share settings/);
+    expect(existsSync(join(root, "etc/fstab")) ? readFileSync(join(root, "etc/fstab"), "utf8") : "").not.toContain(target);
+  });
+
+  it("rejects a whole mount command or an empty target, naming the setting", async () => {
+    const shims = makeShims();
+    const r1 = await run("mount-sfs.sh", ["--target", `sudo mount -t nfs -o nconnect=16 ${target} /mnt/sfs`], { env: { ...shims.env, COMFYUME_ROOT: tmp("r") } });
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/SFS_TARGET .* is not HOST:\/PATH/);
+    const r2 = await run("mount-sfs.sh", [], { env: { ...shims.env, COMFYUME_ROOT: tmp("r") } });
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/SFS_TARGET is empty/);
+  });
+});
+
+describe("prepare-scratch", () => {
+  function env(root: string, shims: ReturnType<typeof makeShims>) {
+    return { ...shims.env, COMFYUME_ROOT: root, SCRATCH_ALLOW_FILE: "1" };
+  }
+
+  it("formats a blank device, mounts it and creates inputs/ outputs/ (1777) temp/", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    image(dev);
+    expect(blkidType(dev)).toBe("");
+    const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(blkidType(dev)).toBe("ext4");
+    expect(r.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
+    for (const d of ["inputs", "outputs", "temp"]) expect(existsSync(join(root, "mnt/scratch", d))).toBe(true);
+    expect((statSync(join(root, "mnt/scratch/outputs")).mode & 0o7777).toString(8)).toBe("1777");
+    expect(readFileSync(join(root, "etc/fstab"), "utf8")).toContain(`${dev} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
+  });
+
+  it("NEVER formats a device that already holds ext4: its content survives, twice", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    image(dev);
+    expect(spawnSync("mkfs.ext4", ["-q", "-L", "scratch", dev]).status).toBe(0);
+    const payload = join(root, "payload.txt");
+    writeFileSync(payload, "user output that must survive\n");
+    expect(spawnSync("debugfs", ["-w", "-R", `write ${payload} precious.txt`, dev]).status).toBe(0);
+    const uuid = blkidUuid(dev);
+    for (let i = 0; i < 2; i++) {
+      const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims) });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
+    }
+    expect(blkidUuid(dev)).toBe(uuid);
+    const cat = spawnSync("debugfs", ["-R", "cat precious.txt", dev], { encoding: "utf8" });
+    expect(cat.stdout).toBe("user output that must survive\n");
+  });
+
+  it.each(["vfat", "an MBR partition table"])("refuses a device with %s and leaves it untouched", async (kind) => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdc.img");
+    image(dev, 40);
+    if (kind === "vfat") expect(spawnSync("mkfs.vfat", [dev]).status).toBe(0);
+    else {
+      // One Linux partition entry (start 2048, 8192 sectors) and the boot signature.
+      const mbr = Buffer.alloc(512);
+      mbr.writeUInt8(0x83, 446 + 4);
+      mbr.writeUInt32LE(2048, 446 + 8);
+      mbr.writeUInt32LE(8192, 446 + 12);
+      mbr.writeUInt16LE(0xaa55, 510);
+      const fd = openSync(dev, "r+");
+      writeSync(fd, mbr, 0, 512, 0);
+      closeSync(fd);
+      expect(spawnSync("blkid", ["-p", "-o", "value", "-s", "PTTYPE", dev], { encoding: "utf8" }).stdout.trim()).toBe("dos");
+    }
+    const before = spawnSync("sha256sum", [dev], { encoding: "utf8" }).stdout.split(" ")[0];
+    const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/refusing to format/);
+    expect(spawnSync("sha256sum", [dev], { encoding: "utf8" }).stdout.split(" ")[0]).toBe(before);
+    expect(shims.calls().filter((c) => c.startsWith("mount "))).toHaveLength(0);
+  });
+
+  it("refuses a missing device and a regular file (without the test switch)", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const r1 = await run("prepare-scratch.sh", ["--target", "vdz"], { env: { ...shims.env, COMFYUME_ROOT: root, DEV_DIR: root } });
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/is not a block device; is the volume attached/);
+    const dev = join(root, "x.img");
+    image(dev);
+    const r2 = await run("prepare-scratch.sh", ["--device", dev], { env: { ...shims.env, COMFYUME_ROOT: root } });
+    expect(r2.code).toBe(1);
+    expect(blkidType(dev)).toBe("");
+  });
+
+  it("resolves the device from the Verda volume id", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdd.img");
+    image(dev);
+    const byId = join(root, "by-id");
+    spawnSync("mkdir", ["-p", byId]);
+    spawnSync("ln", ["-s", dev, join(byId, "virtio-9f2c1e7a-volume")]);
+    const r = await run("prepare-scratch.sh", ["--volume-id", "9f2c1e7a"], { env: { ...env(root, shims), DEV_BY_ID_DIR: byId } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(blkidType(dev)).toBe("ext4");
+  });
+});
