@@ -8,16 +8,17 @@
 // scratch already holds data: it is attached the same way, and prepare-scratch never formats a
 // device that carries a filesystem (it mounts it as is, or refuses an unexpected signature).
 //
-// Destroy order: Pulumi deletes dependents first. Both backup hooks depend on the instance and the
+// Destroy order: Pulumi deletes dependents first. Both backup hooks (RemoteCommands whose `delete`
+// runs with the connection and stdin recorded in state) depend on the instance and the
 // scratch volume, so their `delete` (backup-to-r2 on the instance, backup-mello on mello, each
 // verifying its upload) runs while both still exist; a failure stops the destroy and the instance
 // stays up with its data. No deletedWith and no retainOnDelete here: either would skip the backup.
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
+import { RemoteCommand } from "../infra/remote";
 import { Instance, StartupScript, Volume } from "../infra/providers";
 import { HostScripts } from "./host-scripts";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
-import { chain, connectionArgs, scriptCommand, secretStdin, shellQuote, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, scriptCommand, secretStdin, shellQuote, type SshTarget } from "./remote";
 import type { BucketNames } from "./backups";
 
 export type ScratchArgs =
@@ -133,12 +134,12 @@ export class GpuWorker extends pulumi.ComponentResource {
     if (a.hostPublicKey) {
       this.hostKey = pulumi.output(a.hostPublicKey);
     } else {
-      const scan = firstContactHostKey(
+      const firstContact = firstContactHostKey(
         `${name}-host-key`,
-        { host: a.sshHostOverride ?? this.ip, port: a.ssh.port as number, timeoutSeconds: a.timeouts.hostKeyScanSeconds },
+        { target: { ...a.ssh, host: a.sshHostOverride ?? this.ip }, waitSeconds: a.timeouts.hostKeyScanSeconds, triggers: [instance.instanceId] },
         { parent: this, dependsOn: [instance] },
       );
-      this.hostKey = scan.stdout;
+      this.hostKey = firstContact.presentedHostKey;
     }
     const sshHost = a.sshHostOverride ? pulumi.output(a.sshHostOverride) : this.ip;
     const target: SshTarget = { ...a.ssh, host: sshHost, hostKey: this.hostKey };
@@ -159,16 +160,17 @@ export class GpuWorker extends pulumi.ComponentResource {
     const runOnMello = runOn(a.paths.melloScriptsDir, a.melloHostEnv);
 
     // The mount target is an input: when the SFS pseudo path changes, this re-runs and re-mounts.
-    const mountSfs = new command.remote.Command(
+    const mountSfs = new RemoteCommand(
       `${name}-mount-sfs`,
       {
         connection,
         triggers: perInstance,
         create: pulumi.output(a.sfs.mountTarget).apply((t) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount]], a.timeouts.mountSeconds)),
+        timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
-      { parent: this, dependsOn: scripts.copies },
+      { parent: this, dependsOn: [scripts.files] },
     );
-    const prepareScratch = new command.remote.Command(
+    const prepareScratch = new RemoteCommand(
       `${name}-prepare-scratch`,
       {
         connection,
@@ -176,6 +178,7 @@ export class GpuWorker extends pulumi.ComponentResource {
         create: this.scratchVolumeId.apply((id) =>
           run("prepare-scratch.sh", [["--volume-id", id], ["--mount-point", a.paths.scratchMount]], a.timeouts.mountSeconds),
         ),
+        timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
       { parent: this, dependsOn: [mountSfs] },
     );
@@ -202,7 +205,7 @@ export class GpuWorker extends pulumi.ComponentResource {
         a.paths.restoreLog,
       ),
     );
-    const restore = new command.remote.Command(
+    const restore = new RemoteCommand(
       `${name}-restore`,
       {
         connection,
@@ -215,10 +218,11 @@ export class GpuWorker extends pulumi.ComponentResource {
           R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey,
         }),
         logging: "none",
+        timeoutSeconds: commandDeadline(a.timeouts.restoreSeconds),
       },
       { parent: this, dependsOn: [prepareScratch], additionalSecretOutputs: ["stdout", "stderr"] },
     );
-    const report = new command.remote.Command(
+    const report = new RemoteCommand(
       `${name}-restore-report`,
       {
         connection,
@@ -227,11 +231,12 @@ export class GpuWorker extends pulumi.ComponentResource {
         // Re-read whenever restore ran again (a new instance or a changed restore command); the
         // triggers stay non-secret so the report is a plain output.
         triggers: [instance.instanceId, restoreScript],
+        timeoutSeconds: 60,
       },
       { parent: this, dependsOn: [restore] },
     );
     this.restoreReport = report.stdout;
-    const backupCron = new command.remote.Command(
+    const backupCron = new RemoteCommand(
       `${name}-backup-cron`,
       {
         connection,
@@ -241,6 +246,7 @@ export class GpuWorker extends pulumi.ComponentResource {
           [["--schedule", a.backup.cronSchedule], "--", ["--name", a.backup.setName], ["--sfs", a.paths.sfsMount]],
           a.timeouts.mountSeconds,
         ),
+        timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
       { parent: this, dependsOn: [restore] },
     );
@@ -248,7 +254,7 @@ export class GpuWorker extends pulumi.ComponentResource {
     // 6. Backup-before-delete hooks. mello's runs after the instance's (it is deleted later).
     const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: a.mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh"] }, { parent: this });
     const r2Stdin = secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey });
-    const backupMello = new command.remote.Command(
+    const backupMello = new RemoteCommand(
       `${name}-backup-mello-before-delete`,
       {
         connection: connectionArgs(a.mello),
@@ -258,17 +264,19 @@ export class GpuWorker extends pulumi.ComponentResource {
         ),
         stdin: r2Stdin,
         logging: "none",
+        // One deadline for the pre-flight and the backup; the delete's is the one that matters.
+        timeoutSeconds: commandDeadline(a.timeouts.backupSeconds),
       },
       {
         parent: this,
-        dependsOn: [...volumesReady, ...melloScripts.copies],
+        dependsOn: [...volumesReady, melloScripts.files],
         additionalSecretOutputs: ["stdout", "stderr"],
         // If the instance is ever replaced, the old one is backed up first (delete runs, then the new hook).
         replaceWith: [instance],
         deleteBeforeReplace: true,
       },
     );
-    new command.remote.Command(
+    new RemoteCommand(
       `${name}-backup-before-delete`,
       {
         connection,
@@ -290,10 +298,11 @@ export class GpuWorker extends pulumi.ComponentResource {
         ),
         stdin: r2Stdin,
         logging: "none",
+        timeoutSeconds: commandDeadline(a.timeouts.backupSeconds),
       },
       {
         parent: this,
-        dependsOn: [...volumesReady, restore, backupCron, backupMello, ...scripts.copies],
+        dependsOn: [...volumesReady, restore, backupCron, backupMello, scripts.files],
         additionalSecretOutputs: ["stdout", "stderr"],
         replaceWith: [instance],
         deleteBeforeReplace: true,

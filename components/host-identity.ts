@@ -8,12 +8,13 @@
 // needs one earlier backup of the identity, and a first-boot failure surfaces as a host-key mismatch.
 //
 // First-contact mode (no gpu.hostPublicKey; the first day ever, and the throwaway seeding loader):
-// `ssh-keyscan` records the key the fresh host presents (trust on first use) and every later command
-// pins it. Trade-off: whoever answers on that IP in the first seconds is trusted; acceptable only to
-// bootstrap. The recorded key is exported so the operator can pin it from then on.
+// one RemoteCommand connects without a pinned key, runs `true`, and records the key the fresh host
+// presented (trust on first use); every later connection to that host pins it. Trade-off: whoever
+// answers on that address in the first seconds is trusted; acceptable only to bootstrap. The
+// recorded key is exported so the operator can pin it from then on.
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
-import { shellQuote } from "./remote";
+import { RemoteCommand } from "../infra/remote";
+import { shellQuote, type SshTarget } from "./remote";
 
 export interface FirstBootArgs {
   sfsMountTarget: string;
@@ -58,34 +59,47 @@ fi
 `;
 }
 
-export interface HostKeyScanArgs {
-  host: pulumi.Input<string>;
-  port: number;
-  timeoutSeconds: number;
+export interface FirstContactArgs {
+  /** How to reach the fresh host; `hostKey` is what this resource finds out. */
+  target: Omit<SshTarget, "hostKey">;
+  /** How long to keep dialing a host that is still booting (config `timeouts.hostKeyScanSeconds`). */
+  waitSeconds: number;
+  /** Record the key again when these change (the instance id: a replaced host has new keys). */
+  triggers: pulumi.Input<unknown[]>;
 }
 
-/** Shell for the first-contact scan: retries until the host answers, prints `ssh-ed25519 AAAA...`. */
-export function hostKeyScanCommand(host: string, port: number, timeoutSeconds: number): string {
-  const attempts = Math.max(1, Math.ceil(timeoutSeconds / 10));
-  const h = shellQuote(host);
-  return [
-    `for attempt in $(seq 1 ${attempts}); do`,
-    `  key=$(ssh-keyscan -T 5 -p ${port} -t ed25519 ${h} 2>/dev/null | awk '$2 == "ssh-ed25519" { print $2 " " $3; exit }')`,
-    `  if [ -n "$key" ]; then echo "$key"; exit 0; fi`,
-    `  sleep 5`,
-    `done`,
-    `echo "no SSH host key from ${host.replace(/[^A-Za-z0-9.:-]/g, "")}:${port} after ${timeoutSeconds}s" >&2`,
-    `exit 1`,
-  ].join("\n");
+/** Longest pause between two dials (infra/remote/ssh.ts backs off 0.5 s, doubling, up to 8 s). */
+const MAX_DIAL_BACKOFF_SECONDS = 8;
+
+/**
+ * Dial attempts for first contact: enough that a host refusing connections while it boots is tried
+ * for at least `waitSeconds`, and never fewer than the other connections get.
+ */
+export function firstContactDialLimit(waitSeconds: number, dialErrorLimit: number): number {
+  return Math.max(dialErrorLimit, Math.ceil(waitSeconds / MAX_DIAL_BACKOFF_SECONDS));
 }
 
-/** First-contact host key as a local command resource; `stdout` is the key. */
-export function firstContactHostKey(name: string, args: HostKeyScanArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
-  return new command.local.Command(
+/**
+ * The first-contact connection: authenticates (the key may arrive through cloud-init after sshd is
+ * up; retries cover that) and accepts whatever host key is presented. `presentedHostKey` is the key.
+ */
+export function firstContactHostKey(name: string, args: FirstContactArgs, opts: pulumi.CustomResourceOptions): RemoteCommand {
+  const t = args.target;
+  return new RemoteCommand(
     name,
     {
-      create: pulumi.output(args.host).apply((h) => hostKeyScanCommand(h, args.port, args.timeoutSeconds)),
-      logging: "stderr",
+      // No hostKey: the one connection that accepts any key.
+      connection: {
+        host: t.host,
+        port: t.port,
+        user: t.user,
+        privateKey: pulumi.secret(t.privateKey),
+        dialErrorLimit: firstContactDialLimit(args.waitSeconds, t.dialErrorLimit),
+        perDialTimeout: t.perDialTimeout,
+      },
+      create: "true",
+      triggers: args.triggers,
+      timeoutSeconds: 60,
     },
     opts,
   );

@@ -1,8 +1,8 @@
-// Helpers for running the host scripts over SSH with @pulumi/command: pinned host keys, secrets on
-// stdin (never argv or `environment`, which sshd refuses without AcceptEnv), and a remote `timeout`
-// around every script (the command provider cannot kill a hung remote process).
+// Helpers for running the host scripts over SSH with the project's RemoteCommand (infra/remote):
+// pinned host keys, secrets on stdin (never argv or env, which sshd refuses without AcceptEnv), and a
+// remote `timeout` around every script, inside the resource's own `timeoutSeconds` deadline.
 import * as pulumi from "@pulumi/pulumi";
-import type * as command from "@pulumi/command";
+import type { ConnectionArgs } from "../infra/remote";
 
 /** How to reach one host. `privateKey` must be a Pulumi secret. */
 export interface SshTarget {
@@ -16,7 +16,7 @@ export interface SshTarget {
   perDialTimeout: number;
 }
 
-export function connectionArgs(t: SshTarget): command.types.input.remote.ConnectionArgs {
+export function connectionArgs(t: SshTarget): ConnectionArgs {
   return {
     host: t.host,
     port: t.port,
@@ -32,6 +32,9 @@ export function connectionArgs(t: SshTarget): command.types.input.remote.Connect
 export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
+
+/** Seconds between a script's `timeout -k 30 <secs>` TERM and its KILL. */
+export const SCRIPT_KILL_AFTER_SECONDS = 30;
 
 export interface ScriptCall {
   /** Remote directory holding host/ and lib/. */
@@ -56,7 +59,7 @@ export function scriptCommand(call: ScriptCall): string {
   const parts = [
     "timeout",
     "-k",
-    "30",
+    String(SCRIPT_KILL_AFTER_SECONDS),
     String(call.timeoutSeconds),
     ...(env.length ? ["env", ...env] : []),
     "bash",
@@ -64,6 +67,15 @@ export function scriptCommand(call: ScriptCall): string {
     ...args,
   ];
   return parts.join(" ") + (call.readsStdin ? "" : " </dev/null");
+}
+
+/**
+ * `timeoutSeconds` for a RemoteCommand running these scripts one after another: each script's own
+ * timeout (TERM, then KILL 30 s later) fires first, so a hung script reports which one hung; the
+ * resource deadline only catches what the per-script wrapper cannot (a hung shell or connection).
+ */
+export function commandDeadline(...scriptSeconds: number[]): number {
+  return scriptSeconds.reduce((sum, s) => sum + s + SCRIPT_KILL_AFTER_SECONDS, 0) + 60;
 }
 
 /** Several script calls run in order; the first failure stops the chain with its exit code. */

@@ -9,11 +9,11 @@
 // the flag is visible in the stack file and in every preview. The cost of forgetting the second `up`
 // is a CPU instance at cents per hour, and the stack warns on every run while the loader exists.
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
+import { RemoteCommand } from "../infra/remote";
 import { Instance, Volume } from "../infra/providers";
 import { HostScripts } from "./host-scripts";
 import { firstContactHostKey } from "./host-identity";
-import { chain, connectionArgs, scriptCommand, secretStdin, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, scriptCommand, secretStdin, type SshTarget } from "./remote";
 import { sfsMountTarget } from "./sfs-target";
 import type { BucketNames } from "./backups";
 
@@ -121,12 +121,12 @@ export class SharedFilesystem extends pulumi.ComponentResource {
       { parent: this },
     );
     const host = l.sshHostOverride ? pulumi.output(l.sshHostOverride) : loader.ip.apply((ip) => ip ?? "");
-    const hostKey = firstContactHostKey(
+    const firstContact = firstContactHostKey(
       `${name}-loader-host-key`,
-      { host, port: l.ssh.port as number, timeoutSeconds: l.timeouts.hostKeyScanSeconds },
+      { target: { ...l.ssh, host }, waitSeconds: l.timeouts.hostKeyScanSeconds, triggers: [loader.instanceId] },
       { parent: this, dependsOn: [loader] },
     );
-    const target: SshTarget = { ...l.ssh, host, hostKey: hostKey.stdout };
+    const target: SshTarget = { ...l.ssh, host, hostKey: firstContact.presentedHostKey };
     const scripts = new HostScripts(
       `${name}-loader-scripts`,
       { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh"] },
@@ -158,16 +158,17 @@ export class SharedFilesystem extends pulumi.ComponentResource {
         }),
       ]),
     );
-    const seed = new command.remote.Command(
+    const seed = new RemoteCommand(
       `${name}-seed`,
       {
         connection: connectionArgs(target),
         create: seedCommand,
         stdin: secretStdin({ R2_ACCESS_KEY_ID: l.r2.accessKeyId, R2_SECRET_ACCESS_KEY: l.r2.secretAccessKey }),
-        // Secret-bearing script: nothing in the engine log, outputs encrypted.
+        // Secret-bearing script: no output kept, outputs encrypted.
         logging: "none",
+        timeoutSeconds: commandDeadline(l.timeouts.mountSeconds, l.timeouts.seedSeconds),
       },
-      { parent: this, dependsOn: scripts.copies, additionalSecretOutputs: ["stdout", "stderr"] },
+      { parent: this, dependsOn: [scripts.files], additionalSecretOutputs: ["stdout", "stderr"] },
     );
     return seed.stdout.apply(() => true);
   }

@@ -1,8 +1,9 @@
 // Pure helpers behind the components: mount targets, script command lines, host-key handling.
 import { describe, expect, it } from "vitest";
 import { sfsMountTarget } from "../../components/sfs-target";
-import { chain, scriptCommand, shellQuote } from "../../components/remote";
-import { firstBootScript, hostKeyScanCommand } from "../../components/host-identity";
+import { chain, commandDeadline, scriptCommand, shellQuote } from "../../components/remote";
+import { firstBootScript, firstContactDialLimit } from "../../components/host-identity";
+import { hostScriptFiles, LOCAL_SCRIPTS_DIR } from "../../components/host-scripts";
 import { melloFirewallRules } from "../../components/mello";
 import { bucketResources, r2Endpoint, s3SecretFromTokenValue } from "../../components/backups";
 
@@ -37,14 +38,33 @@ describe("script command lines", () => {
     expect(shellQuote("it's")).toBe("'it'\\''s'");
     expect(chain(["a", "b"])).toBe("set -e\na\nb");
   });
+
+  it("gives each RemoteCommand a deadline past every script's own timeout and kill grace", () => {
+    expect(commandDeadline(600)).toBe(600 + 30 + 60);
+    expect(commandDeadline(600, 21600)).toBe(600 + 30 + 21600 + 30 + 60);
+  });
+});
+
+describe("host script uploads", () => {
+  it("maps the named scripts and every shared lib file to remote paths, with the repository's content", () => {
+    const files = hostScriptFiles(LOCAL_SCRIPTS_DIR, "/opt/c", ["mount-sfs.sh"]);
+    const paths = Object.keys(files);
+    expect(paths[0]).toBe("/opt/c/host/mount-sfs.sh");
+    expect(paths).toContain("/opt/c/lib/common.sh");
+    expect(paths.slice(1).every((p) => p.startsWith("/opt/c/lib/") && p.endsWith(".sh"))).toBe(true);
+    expect(files["/opt/c/host/mount-sfs.sh"]).toMatch(/^#!/);
+  });
+
+  it("names a missing script instead of uploading a partial set", () => {
+    expect(() => hostScriptFiles(LOCAL_SCRIPTS_DIR, "/opt/c", ["nope.sh"])).toThrow(/missing host script\(s\) nope\.sh/);
+  });
 });
 
 describe("host identity", () => {
-  it("scans only ed25519 keys, retries within the timeout, and names the host when it gives up", () => {
-    const cmd = hostKeyScanCommand("203.0.113.10", 2222, 60);
-    expect(cmd).toContain("seq 1 6");
-    expect(cmd).toContain("ssh-keyscan -T 5 -p 2222 -t ed25519 '203.0.113.10'");
-    expect(cmd).toContain("no SSH host key from 203.0.113.10:2222 after 60s");
+  it("keeps dialing a booting host for the configured wait at first contact, never less than other connections", () => {
+    // Refused dials back off up to 8 s each: 600 s of waiting takes at least 75 attempts.
+    expect(firstContactDialLimit(600, 40)).toBe(75);
+    expect(firstContactDialLimit(60, 40)).toBe(40);
   });
 
   it("builds an ASCII first-boot script that restores the identity from the SFS cache", () => {

@@ -14,7 +14,7 @@ beforeAll(async () => {
 
 describe("month without loader, with a month scratch", () => {
   it("creates only the SFS and the scratch volume", () => {
-    const custom = run.resources.filter((r) => isVerda(r, "Volume") || isVerda(r, "Instance") || r.type.startsWith("command:"));
+    const custom = run.resources.filter((r) => isVerda(r, "Volume") || isVerda(r, "Instance") || r.type.includes("dynamic/remote:") || r.type.startsWith("command:"));
     expect(custom.map((r) => r.name)).toEqual(["shared-fs-sfs", "shared-fs-scratch"]);
     expect(run.byName("shared-fs-sfs").opts.protect).toBe(false);
     expect(run.byName("shared-fs-sfs").inputs).toMatchObject({ size: 50, locationCode: "FIN-03", name: "comfyume-testing-sfs" });

@@ -1,14 +1,13 @@
 // Phase `workshop-month` with seeding on: the SFS, the temporary loader and the seed command.
 import { beforeAll, describe, expect, it } from "vitest";
-import { MONTH_SECRET_KEYS, SECRETS, monthValues } from "../support/fixtures";
-import { STACK_OUTPUTS, isSecretWrapped, isVerda, plaintextView, promiseOf, runProgram, type ProgramRun } from "../support/mock-program";
+import { FIRST_CONTACT_HOST_KEY, MONTH_SECRET_KEYS, SECRETS, monthValues } from "../support/fixtures";
+import { REMOTE_COMMAND, REMOTE_FILES, STACK_OUTPUTS, isSecretWrapped, isVerda, plaintextView, promiseOf, runProgram, unwrapSecret as unwrap, type ProgramRun } from "../support/mock-program";
 
 let run: ProgramRun;
 beforeAll(async () => {
   run = await runProgram("workshop-month", monthValues("workshop", true), MONTH_SECRET_KEYS);
 });
 
-const unwrap = (v: unknown) => (isSecretWrapped(v) ? (v as { value: unknown }).value : v) as Record<string, unknown>;
 
 describe("the SFS", () => {
   it("reads the idle layer through a StackReference", () => {
@@ -54,16 +53,26 @@ describe("seeding with the loader", () => {
   });
 
   it("pins the loader's host key from first contact", () => {
-    const scan = run.byName("shared-fs-loader-host-key");
-    expect(scan.type).toBe("command:local:Command");
-    expect(String(scan.inputs.create)).toContain("ssh-keyscan -T 5 -p 22 -t ed25519 '203.0.113.10'");
-    const seed = run.byName("shared-fs-seed");
-    expect(unwrap(seed.inputs.connection).hostKey).toMatch(/^ssh-ed25519 /);
+    const firstContact = run.byName("shared-fs-loader-host-key");
+    expect(firstContact.type).toBe(REMOTE_COMMAND);
+    expect(firstContact.inputs.create).toBe("true");
+    expect(unwrap(firstContact.inputs.connection)).toMatchObject({ host: "203.0.113.10", port: 22 });
+    expect(unwrap(firstContact.inputs.connection).hostKey).toBeUndefined();
+    expect(firstContact.opts.dependsOn).toContain(run.byName("shared-fs-loader").resource);
+    expect(firstContact.inputs.triggers).toEqual(["inst-shared-fs-loader"]);
+    for (const name of ["shared-fs-seed", "shared-fs-loader-scripts-files"]) {
+      expect(unwrap(run.byName(name).inputs.connection).hostKey, name).toBe(FIRST_CONTACT_HOST_KEY);
+    }
   });
 
   it("copies the scripts and the shared library to the loader", () => {
-    const copies = run.resources.filter((r) => r.type === "command:remote:CopyToRemote" && r.name.startsWith("shared-fs-loader-scripts-"));
-    expect(copies.map((c) => c.inputs.remotePath).sort()).toEqual(["/opt/comfyume/host/mount-sfs.sh", "/opt/comfyume/host/seed-sfs.sh", "/opt/comfyume/lib/common.sh"]);
+    const uploads = run.resources.filter((r) => r.type === REMOTE_FILES);
+    expect(uploads.map((u) => u.name)).toEqual(["shared-fs-loader-scripts-files"]);
+    const paths = Object.keys(uploads[0].inputs.files as object);
+    expect(paths).toEqual(expect.arrayContaining(["/opt/comfyume/host/mount-sfs.sh", "/opt/comfyume/host/seed-sfs.sh", "/opt/comfyume/lib/common.sh"]));
+    expect(paths.filter((p) => p.includes("/host/")).sort()).toEqual(["/opt/comfyume/host/mount-sfs.sh", "/opt/comfyume/host/seed-sfs.sh"]);
+    expect(uploads[0].inputs.mode).toBe(0o755);
+    expect(run.byName("shared-fs-seed").opts.dependsOn).toContain(uploads[0].resource);
   });
 
   it("mounts the SFS from its API target, then seeds from R2 with secrets on stdin, each under a timeout", () => {
@@ -77,6 +86,8 @@ describe("seeding with the loader", () => {
     expect(String((seed.inputs.stdin as { value: string }).value)).toContain(`R2_ACCESS_KEY_ID=${STACK_OUTPUTS.idle.r2AccessKeyId}\n`);
     expect(seed.inputs.logging).toBe("none");
     expect(seed.opts.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+    // The resource deadline covers both scripts' own timeouts and their kill grace.
+    expect(seed.inputs.timeoutSeconds).toBe(600 + 30 + 21600 + 30 + 60);
     expect(isSecretWrapped(seed.inputs.connection)).toBe(true);
     expect(unwrap(seed.inputs.connection)).toMatchObject({ host: "203.0.113.10", user: "root", dialErrorLimit: 40 });
   });

@@ -1,7 +1,7 @@
 // Phase `testing-day`: cheap CPU default, first-contact host key, scratch kept for the month.
 import { beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_PUB, DAY_SECRET_KEYS, SECRETS, dayValues } from "../support/fixtures";
-import { STACK_OUTPUTS, isSecretWrapped, isVerda, plaintextView, promiseOf, runProgram, type ProgramRun } from "../support/mock-program";
+import { DAY_SECRET_KEYS, FIRST_CONTACT_HOST_KEY, SECRETS, dayValues } from "../support/fixtures";
+import { REMOTE_COMMAND, REMOTE_FILES, STACK_OUTPUTS, isSecretWrapped, isVerda, plaintextView, promiseOf, runProgram, unwrapSecret as unwrap, type ProgramRun } from "../support/mock-program";
 
 let run: ProgramRun;
 beforeAll(async () => {
@@ -21,8 +21,7 @@ beforeAll(async () => {
   );
 });
 
-const unwrap = (v: unknown) => (isSecretWrapped(v) ? (v as { value: unknown }).value : v) as Record<string, unknown>;
-const firstContactKey = ADMIN_PUB.split(" ").slice(0, 2).join(" "); // what the mocked ssh-keyscan printed
+const firstContactKey = FIRST_CONTACT_HOST_KEY; // what the fresh (mocked) host presented
 
 describe("testing-day", () => {
   it("rehearses on a cheap CPU spot instance by default", () => {
@@ -42,13 +41,22 @@ describe("testing-day", () => {
   it("without a configured identity, records the host key at first contact and pins it everywhere", async () => {
     expect(run.resources.some((r) => r.name === "worker-first-boot")).toBe(false);
     expect(run.byName("worker-instance").inputs.startupScriptId).toBeUndefined();
-    const scan = run.byName("worker-host-key");
-    expect(scan.type).toBe("command:local:Command");
-    expect(scan.parentName).toBe("worker");
-    expect(String(scan.inputs.create)).toContain("ssh-keyscan -T 5 -p 2201 -t ed25519 '127.0.0.1'");
-    for (const c of run.resources.filter((r) => r.type.startsWith("command:remote:") && r.name.startsWith("worker-") && !r.name.includes("mello"))) {
-      expect(unwrap(c.inputs.connection).hostKey, c.name).toBe(firstContactKey);
-    }
+    const firstContact = run.byName("worker-host-key");
+    expect(firstContact.type).toBe(REMOTE_COMMAND);
+    expect(firstContact.parentName).toBe("worker");
+    expect(firstContact.inputs.create).toBe("true");
+    // The one connection without a pinned key; it waits out the boot (600 s / 8 s backoff = 75 dials).
+    expect(isSecretWrapped(firstContact.inputs.connection)).toBe(true);
+    const connection = unwrap(firstContact.inputs.connection);
+    expect(connection).toMatchObject({ host: "127.0.0.1", port: 2201, user: "root", privateKey: SECRETS.sshPrivateKey, dialErrorLimit: 75 });
+    expect(connection.hostKey).toBeUndefined();
+    expect(firstContact.opts.dependsOn).toContain(run.byName("worker-instance").resource);
+    expect(firstContact.inputs.triggers).toEqual(["inst-worker-instance"]);
+    const pinned = run.resources.filter(
+      (r) => (r.type === REMOTE_COMMAND || r.type === REMOTE_FILES) && r.name.startsWith("worker-") && !r.name.includes("mello") && r !== firstContact,
+    );
+    expect(pinned.length).toBe(7);
+    for (const c of pinned) expect(unwrap(c.inputs.connection).hostKey, c.name).toBe(firstContactKey);
     expect(await promiseOf(run.outputs.instanceHostKey)).toBe(firstContactKey);
   });
 
@@ -57,7 +65,9 @@ describe("testing-day", () => {
     expect(String(run.byName("worker-mount-sfs").inputs.create)).toContain("timeout -k 30 600 env COMFYUME_ROOT='/tmp/host-worker' bash '/opt/comfyume/host/mount-sfs.sh'");
     expect(String(run.byName("worker-backup-mello-before-delete").inputs.delete)).toContain("env COMFYUME_ROOT='/tmp/host-mello' bash '/home/dev/comfyume-scripts/host/backup-mello.sh'");
     expect(unwrap(run.byName("worker-backup-mello-before-delete").inputs.connection)).toMatchObject({ host: "comfy.example.net", port: 22 });
-    expect(run.byName("worker-mello-scripts-host-backup-mello").inputs.remotePath).toBe("/home/dev/comfyume-scripts/host/backup-mello.sh");
+    const melloFiles = run.byName("worker-mello-scripts-files");
+    expect(Object.keys(melloFiles.inputs.files as object)).toContain("/home/dev/comfyume-scripts/host/backup-mello.sh");
+    expect(unwrap(melloFiles.inputs.connection)).toMatchObject({ host: "comfy.example.net", hostKey: STACK_OUTPUTS.idle.melloHostKey });
   });
 
   it("tells restore-instance to keep the instance's own host keys in first-contact mode", () => {

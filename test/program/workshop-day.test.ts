@@ -1,16 +1,18 @@
 // Phase `workshop-day`, identity pinned from config, day-scoped scratch: the worker, the restore
 // chain and the backup-before-delete hooks.
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { LOCAL_SCRIPTS_DIR } from "../../components/host-scripts";
 import { DAY_SECRET_KEYS, SECRETS, WORKER_HOST_KEY, dayValues } from "../support/fixtures";
-import { STACK_OUTPUTS, isSecretWrapped, isVerda, plaintextView, isSecretOutput, plaintextOutputs, promiseOf, runProgram, type ProgramRun, type Recorded } from "../support/mock-program";
+import { REMOTE_COMMAND, REMOTE_FILES, STACK_OUTPUTS, isSecretWrapped, isVerda, plaintextView, isSecretOutput, plaintextOutputs, promiseOf, runProgram, unwrapSecret as unwrap, type ProgramRun, type Recorded } from "../support/mock-program";
 
 let run: ProgramRun;
 beforeAll(async () => {
   run = await runProgram("workshop-day", dayValues("workshop"), DAY_SECRET_KEYS);
 });
 
-const unwrap = (v: unknown) => (isSecretWrapped(v) ? (v as { value: unknown }).value : v) as Record<string, unknown>;
-const remoteCommands = () => run.resources.filter((r) => r.type === "command:remote:Command");
+const remoteCommands = () => run.resources.filter((r) => r.type === REMOTE_COMMAND);
 const dependsOn = (r: Recorded) => ([] as unknown[]).concat(r.opts.dependsOn ?? []);
 const SFS_TARGET = String(STACK_OUTPUTS.month.sfsMountTarget);
 
@@ -72,8 +74,21 @@ describe("restore", () => {
     expect(dependsOn(chain[1])).toContain(chain[0].resource);
     expect(dependsOn(chain[2])).toContain(chain[1].resource);
     expect(dependsOn(chain[3])).toContain(chain[2].resource);
-    const copies = run.resources.filter((r) => r.name.startsWith("worker-scripts-"));
-    for (const c of copies) expect(dependsOn(chain[0])).toContain(c.resource);
+    expect(dependsOn(chain[0])).toContain(run.byName("worker-scripts-files").resource);
+  });
+
+  it("uploads the instance's scripts and the shared library in one executable RemoteFiles", () => {
+    const upload = run.byName("worker-scripts-files");
+    expect(upload.type).toBe(REMOTE_FILES);
+    expect(upload.parentName).toBe("worker-scripts");
+    expect(upload.inputs.mode).toBe(0o755);
+    const files = upload.inputs.files as Record<string, string>;
+    for (const script of ["mount-sfs", "prepare-scratch", "restore-instance", "install-backup-cron", "backup-instance", "backup-to-r2"]) {
+      expect(files[`/opt/comfyume/host/${script}.sh`], script).toMatch(/^#!/);
+    }
+    expect(files["/opt/comfyume/lib/common.sh"]).toBe(readFileSync(path.join(LOCAL_SCRIPTS_DIR, "lib/common.sh"), "utf8"));
+    expect(unwrap(upload.inputs.connection)).toMatchObject({ host: "203.0.113.10", hostKey: WORKER_HOST_KEY });
+    expect(run.resources.filter((r) => r.type === REMOTE_FILES).map((r) => r.name)).toEqual(["worker-scripts-files", "worker-mello-scripts-files"]);
   });
 
   it("mounts the SFS with the target from its API outputs", () => {
@@ -139,7 +154,7 @@ describe("backup before delete", () => {
       expect(run.byName(name).opts.deleteBeforeReplace, name).toBe(true);
     }
     // A replaced instance starts empty: scripts are copied and the restore chain runs again.
-    for (const name of ["worker-mount-sfs", "worker-prepare-scratch", "worker-restore", "worker-backup-cron", "worker-scripts-host-mount-sfs"]) {
+    for (const name of ["worker-mount-sfs", "worker-prepare-scratch", "worker-restore", "worker-backup-cron", "worker-scripts-files"]) {
       expect(run.byName(name).inputs.triggers, name).toEqual(["inst-worker-instance"]);
     }
   });
@@ -161,6 +176,10 @@ describe("every remote command", () => {
     const commands = remoteCommands();
     expect(commands.length).toBe(7);
     for (const c of commands) {
+      // The resource's own deadline comes after every script's `timeout -k 30 <secs>` could fire.
+      const scriptSeconds = [c.inputs.create, c.inputs.delete].flatMap((s) => [...String(s ?? "").matchAll(/timeout -k 30 (\d+) /g)].map((m) => Number(m[1])));
+      expect(Number.isInteger(c.inputs.timeoutSeconds), c.name).toBe(true);
+      for (const seconds of scriptSeconds) expect(c.inputs.timeoutSeconds as number, c.name).toBeGreaterThan(seconds + 30);
       expect(isSecretWrapped(c.inputs.connection), c.name).toBe(true);
       const conn = unwrap(c.inputs.connection);
       expect(conn.hostKey, c.name).toMatch(/^ssh-ed25519 /);
@@ -171,6 +190,10 @@ describe("every remote command", () => {
         }
       }
     }
+  });
+
+  it("runs through the project's SSH resources only: no @pulumi/command plugin is needed", () => {
+    expect(run.resources.filter((r) => r.type.startsWith("command:"))).toEqual([]);
   });
 
   it("keeps every secret out of plaintext inputs (command lines, startup script, copies)", () => {

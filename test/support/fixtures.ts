@@ -5,6 +5,8 @@ export const ADMIN_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdminAdminAdminAd
 export const MELLO_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMelloMelloMelloMelloMelloMelloMelloMello dev@mello";
 export const MELLO_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostHostHostHostHostHostHostHostHostHost";
 export const WORKER_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWorkerWorkerWorkerWorkerWorkerWorkerWork";
+/** What a fresh host presents at first contact under mocks (no key pinned). */
+export const FIRST_CONTACT_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstFirstFirstFirstFirstFirstFirstFirst";
 export const ACCOUNT_ID = "0123456789abcdef0123456789abcdef";
 export const ZONE_ID = "fedcba9876543210fedcba9876543210";
 

@@ -1,7 +1,7 @@
 // Runs the Pulumi program under mocks and records every resource: its type, name, inputs as the
 // engine would receive them, its parent and its options (protect, ignoreChanges, dependsOn, ...).
 import * as pulumi from "@pulumi/pulumi";
-import { ADMIN_PUB, WORKER_HOST_KEY } from "./fixtures";
+import { FIRST_CONTACT_HOST_KEY, WORKER_HOST_KEY } from "./fixtures";
 
 export interface Recorded {
   type: string;
@@ -49,6 +49,21 @@ export const STACK_SECRET_OUTPUTS = ["r2AccessKeyId", "r2SecretAccessKey"];
 /** Type tokens end with these for the Verda dynamic resources, e.g. `pulumi-nodejs:dynamic/verda:Instance`. */
 export const isVerda = (r: Recorded, kind: string) => r.type.endsWith(`verda:${kind}`);
 
+/** The project's SSH resources (infra/remote), dynamic like the Verda ones. */
+export const REMOTE_COMMAND = "pulumi-nodejs:dynamic/remote:Command";
+export const REMOTE_FILES = "pulumi-nodejs:dynamic/remote:Files";
+
+/** A secret-wrapped input's value (connection and stdin arrive wrapped). */
+export function unwrapSecret<T = Record<string, unknown>>(v: unknown): T {
+  return (isSecretWrapped(v) ? (v as { value: unknown }).value : v) as T;
+}
+
+/** The key a host presents: the pinned one if the connection pins one, else a fresh host's own. */
+function presentedHostKey(inputs: Record<string, unknown>): string {
+  const hostKey = unwrapSecret(inputs.connection)?.hostKey;
+  return typeof hostKey === "string" && hostKey !== "" ? hostKey : FIRST_CONTACT_HOST_KEY;
+}
+
 function fakeState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   if (type === "pulumi:pulumi:StackReference") {
     const ref = String(inputs.name);
@@ -73,8 +88,8 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
   if (type.endsWith("verda:StartupScript")) return { ...inputs, scriptId: `script-${name}` };
   if (type === "hcloud:index/server:Server") return { ...inputs, ipv4Address: "198.51.100.5" };
   if (type === "cloudflare:index/accountToken:AccountToken") return { ...inputs, value: "cf-token-value-secret" };
-  if (type === "command:local:Command") return { ...inputs, stdout: ADMIN_PUB.split(" ").slice(0, 2).join(" "), stderr: "" };
-  if (type === "command:remote:Command") return { ...inputs, stdout: "STEP  SECONDS  RESULT", stderr: "" };
+  if (type === REMOTE_COMMAND) return { ...inputs, stdout: "STEP  SECONDS  RESULT", stderr: "", presentedHostKey: presentedHostKey(inputs) };
+  if (type === REMOTE_FILES) return { ...inputs, fileHashes: {}, presentedHostKey: presentedHostKey(inputs) };
   return { ...inputs };
 }
 
