@@ -155,6 +155,10 @@ enable_timer() {
 }
 
 disable_timer() {
+  if [[ ! -f ${UNIT_DIR}/${TIMER} ]]; then
+    COMFYUME_STEP_RESULT="not installed"
+    return 0
+  fi
   "$SYSTEMCTL" disable --now "$TIMER" || die "could not disable ${TIMER}"
 }
 

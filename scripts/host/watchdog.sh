@@ -17,7 +17,8 @@
 #   --active-cmd CMD      prints something non-empty while the day stack has an instance (env
 #                         WATCHDOG_ACTIVE_CMD; default scripts/pulumi stack output instanceId --stack <day>)
 #   --teardown-cmd CMD    the verified end-of-day teardown (env WATCHDOG_TEARDOWN_CMD; default
-#                         scripts/pulumi destroy --stack <day> --run-program --yes --non-interactive)
+#                         COMFYUME_PULUMI_COMMAND=destroy scripts/pulumi destroy --stack <day> --run-program
+#                         --yes --non-interactive)
 #   --day-stack NAME      (env WATCHDOG_DAY_STACK; default workshop-day)
 #   --workdir DIR         checkout the commands run in (env WATCHDOG_WORKDIR; default /opt/comfyume-infra)
 #   --webhook URL         notifications: POST with curl, ntfy style (env WATCHDOG_WEBHOOK_URL; optional)
@@ -33,7 +34,9 @@
 # after the idle time) it runs the teardown command, which backs up and verifies before it
 # deletes anything. The watchdog never deletes anything itself: when the teardown fails (the
 # backup failed), the instance is kept, "backup failed, instance kept" is sent to the webhook
-# and the exit code is 1. Idempotent: once the stack is down, later runs do nothing.
+# and the exit code is 1. Idempotent: once the stack is down, later runs do nothing. A state
+# check that fails for any other reason than "no such stack/output" is notified and exits 1
+# (never read as "nothing up").
 # WATCHDOG_NOW (epoch seconds) fixes the clock for tests.
 #
 # Exit codes: 0 nothing to do, or torn down and verified; 1 teardown failed or not verified.
@@ -98,7 +101,8 @@ done
 
 QUEUE_CMD=${QUEUE_CMD:-redis-cli -h ${REDIS_HOST:-127.0.0.1} -p ${REDIS_PORT:-6379} LLEN ${QUEUE_KEY}}
 ACTIVE_CMD=${ACTIVE_CMD:-scripts/pulumi stack output instanceId --stack ${DAY_STACK} --non-interactive}
-TEARDOWN_CMD=${TEARDOWN_CMD:-scripts/pulumi destroy --stack ${DAY_STACK} --run-program --yes --non-interactive}
+# COMFYUME_PULUMI_COMMAND tells the program's money gate it is a destroy (never blocked by a budget).
+TEARDOWN_CMD=${TEARDOWN_CMD:-COMFYUME_PULUMI_COMMAND=destroy scripts/pulumi destroy --stack ${DAY_STACK} --run-program --yes --non-interactive}
 export TZ=$TZ_NAME
 
 validate() {
@@ -150,20 +154,38 @@ notify() {
 # in_workdir CMD-STRING: run a configured command line in the checkout.
 in_workdir() { (cd "$WORKDIR" && bash -c "$1"); }
 
-stack_is_active() {
-  local out
-  out=$(in_workdir "$ACTIVE_CMD" 2>/dev/null) || return 1
-  [[ -n ${out//[[:space:]\"]/} && $out != null ]]
+# probe_stack sets STACK_STATE: "up" (the stack has an instance), "down" (no stack, or no
+# instanceId output), or "unknown" (the command failed otherwise: state backend unreachable,
+# passphrase missing, ...). Unknown is never read as down: a forgotten instance must not hide
+# behind a broken check.
+probe_stack() {
+  local out err rc=0
+  err=$(mktemp)
+  out=$(in_workdir "$ACTIVE_CMD" 2>"$err") || rc=$?
+  STACK_PROBE_ERROR=$(tail -n 3 "$err")
+  rm -f "$err"
+  if ((rc == 0)); then
+    if [[ -n ${out//[[:space:]\"]/} && $out != null ]]; then STACK_STATE=up; else STACK_STATE=down; fi
+  elif [[ $STACK_PROBE_ERROR == *"does not have output property"* || $STACK_PROBE_ERROR == *"no stack named"* ]]; then
+    STACK_STATE=down
+  else
+    STACK_STATE=unknown
+  fi
 }
 
 check_active() {
-  if stack_is_active; then
-    ACTIVE=true
-  else
-    ACTIVE=false
-    rm -f "${STATE_DIR}/idle-since" "${STATE_DIR}/last-failure"
-    COMFYUME_STEP_RESULT="no instance"
-  fi
+  probe_stack
+  case $STACK_STATE in
+    up) ;;
+    down)
+      rm -f "${STATE_DIR}/idle-since" "${STATE_DIR}/last-failure"
+      COMFYUME_STEP_RESULT="no instance"
+      ;;
+    *)
+      notify high "watchdog cannot tell whether ${DAY_STACK} is up (${ACTIVE_CMD} failed: $(tail -n 1 <<<"$STACK_PROBE_ERROR")); a forgotten instance may be billing. Check mello."
+      die "cannot read the state of ${DAY_STACK}"
+      ;;
+  esac
 }
 
 # Sets QUEUE_LENGTH (a number, or "unknown") and keeps ${STATE_DIR}/idle-since up to date.
@@ -215,7 +237,8 @@ teardown() {
 }
 
 verify() {
-  if stack_is_active; then
+  probe_stack
+  if [[ $STACK_STATE != down ]]; then
     printf '%s\n' "$NOW" >"${STATE_DIR}/last-failure"
     notify high "teardown of ${DAY_STACK} reported success but the stack still has an instance; it is still billing. See ${WATCHDOG_LOG} on mello."
     die "the stack still has an instance after the teardown"
@@ -230,7 +253,7 @@ mkdir -p "$STATE_DIR"
 NOW=${WATCHDOG_NOW:-$(date +%s)}
 step validate validate
 step active check_active
-if [[ $ACTIVE == false ]]; then
+if [[ $STACK_STATE == down ]]; then
   log "${DAY_STACK} has no instance: nothing to do"
   exit 0
 fi

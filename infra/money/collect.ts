@@ -1,0 +1,71 @@
+// Gathers what a cost report needs for one stack: its config and outputs (and its sibling
+// month/day stacks' config for the whole-environment forecast), Verda prices and the stack's
+// running resources. Used by `npm run cost`; the data sources are injectable.
+import { instanceResource, volumeResource, type BilledResource } from "./model";
+import { externalCosts } from "./external";
+import { loadPriceBook } from "./prices";
+import { costReport, type CostReport } from "./report";
+import { moneySettingsOf, phaseOf, planFromConfigs, layerAndEnvironment, type ConfigValues } from "./plan-from-config";
+import type { MoneyApi } from "./verda-reads";
+import type { VerdaClient } from "../verda/client";
+import type { Layer, PriceBook } from "./types";
+
+export interface StackSource {
+  config(stack: string): ConfigValues | undefined;
+  outputs(stack: string): Record<string, unknown>;
+}
+
+const str = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : undefined);
+
+/** This stack's resources billing now, found from its outputs (ids) and looked up at Verda. */
+async function runningResources(layer: Layer, outputs: Record<string, unknown>, client: VerdaClient, book: PriceBook): Promise<BilledResource[]> {
+  const found: BilledResource[] = [];
+  const volume = async (id: string | undefined) => {
+    const v = id ? await client.getVolume(id) : undefined;
+    if (v && v.status !== "deleted") found.push(volumeResource(layer, v, book));
+  };
+  if (layer === "day") {
+    const id = str(outputs.instanceId);
+    const instance = id ? await client.getInstance(id) : undefined;
+    if (instance) {
+      found.push(instanceResource(layer, instance, book));
+      await volume(instance.os_volume_id ?? undefined);
+    }
+    await volume(str(outputs.scratchVolumeId));
+  }
+  if (layer === "month") {
+    await volume(str(outputs.sfsId));
+    await volume(str(outputs.scratchVolumeId));
+  }
+  return found;
+}
+
+export async function collectCostReport(stack: string, deps: { source: StackSource; api: MoneyApi; client: VerdaClient; now?: Date }): Promise<CostReport> {
+  const own = deps.source.config(stack);
+  if (!own) throw new Error(`cannot read the config of stack '${stack}' (does it exist? scripts/pulumi stack ls)`);
+  const phase = phaseOf(stack, own);
+  const { layer, environment } = layerAndEnvironment(phase);
+  const env = environment ?? "workshop";
+  const sibling = (kind: "day" | "month") => {
+    const ref = own[`comfyume:stackRefs`] as { month?: string } | undefined;
+    const name = kind === "month" && ref?.month ? ref.month : `${env}-${kind}`;
+    return deps.source.config(name);
+  };
+  const plan = planFromConfigs({ day: layer === "day" ? own : sibling("day"), month: layer === "month" ? own : sibling("month") });
+  const settings = moneySettingsOf(own);
+  const balance = await deps.api.balance();
+  const book = await loadPriceBook(deps.api, balance.currency);
+  const running = await runningResources(layer, deps.source.outputs(stack), deps.client, book);
+  return costReport({
+    stack,
+    layer,
+    book,
+    external: externalCosts(settings.forecast, balance.currency),
+    plan,
+    schedule: { workshopDays: settings.forecast.workshopDays, hoursPerDay: settings.forecast.hoursPerDay, periodHours: settings.forecast.periodHours, trashHours: settings.forecast.trashHours },
+    budget: settings.budget,
+    running,
+    now: deps.now ?? new Date(),
+    balance: balance.amount,
+  });
+}

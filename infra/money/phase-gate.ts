@@ -1,0 +1,68 @@
+// The money gate for the phase programs, run before any resource is declared (the program awaits
+// it): preflight when the stack creates or replaces its billed resource, the budget guard always,
+// figures logged; failures become pulumi.RunError so preview/up stop with the message only.
+import * as pulumi from "@pulumi/pulumi";
+import type { DayConfig, MonthConfig } from "../config";
+import { BudgetExceededError } from "./budget";
+import { phaseMoneyCheck, type PhaseCheckInput } from "./phase-check";
+import { PreflightError } from "./preflight";
+import type { CostReport } from "./report";
+import { verdaForMoney, type MoneyApi } from "./verda-reads";
+
+export interface GateCredentials {
+  clientId: string;
+  clientSecret: string;
+  baseUrl?: string;
+}
+
+/** The plain input of phaseMoneyCheck from a validated month/day config. */
+export function phaseCheckInput(cfg: MonthConfig | DayConfig, monthSfs?: { id?: string; sizeGb?: number }): PhaseCheckInput {
+  const common = { stack: cfg.stack, money: cfg.money, scratch: { sizeGb: cfg.scratch.sizeGb, lifetime: cfg.scratch.lifetime, deletePermanently: cfg.scratch.deletePermanently } };
+  if (cfg.layer === "month") {
+    return { ...common, layer: "month", sfsName: cfg.sfs.name, sfsGb: cfg.sfs.sizeGb };
+  }
+  return {
+    ...common,
+    layer: "day",
+    hostname: cfg.gpu.hostname,
+    placement: { instanceType: cfg.gpu.instanceType, location: cfg.gpu.location, spot: cfg.gpu.spot },
+    osVolumeGb: cfg.gpu.osVolumeSizeGb,
+    sfsGb: monthSfs?.sizeGb,
+    // The live SFS must be at least what the month stack was asked for (a re-created or shrunk SFS fails here).
+    requiredSfs: monthSfs?.id ? { id: monthSfs.id, minSizeGb: monthSfs.sizeGb ?? 1 } : undefined,
+  };
+}
+
+/** Reads the month stack's SFS id and size (day stacks) through a StackReference of its own. */
+async function monthSfsOf(cfg: DayConfig): Promise<{ id?: string; sizeGb?: number }> {
+  const ref = new pulumi.StackReference("money-month", { name: cfg.stackRefs.month });
+  const [id, size] = await Promise.all([ref.getOutputDetails("sfsId"), ref.getOutputDetails("sfsSizeGb")]);
+  return { id: typeof id.value === "string" ? id.value : undefined, sizeGb: typeof size.value === "number" ? size.value : undefined };
+}
+
+export async function moneyGate(
+  cfg: MonthConfig | DayConfig,
+  credentials: GateCredentials | undefined,
+  deps: { api?: MoneyApi; monthSfs?: { id?: string; sizeGb?: number } } = {},
+): Promise<CostReport | undefined> {
+  // `destroy --run-program` runs the program too: a gate must never stand between a stack and its teardown.
+  if (process.env.COMFYUME_PULUMI_COMMAND === "destroy") {
+    pulumi.log.info(`${cfg.stack}: destroy: money checks skipped`);
+    return undefined;
+  }
+  if (!deps.api && !credentials) {
+    pulumi.log.warn(`${cfg.stack}: no Verda credentials in the program: balance, capacity and budget checks skipped`);
+    return undefined;
+  }
+  const api = deps.api ?? verdaForMoney(credentials!).api;
+  const monthSfs = cfg.layer === "day" ? (deps.monthSfs ?? (await monthSfsOf(cfg))) : undefined;
+  try {
+    const check = await phaseMoneyCheck(api, phaseCheckInput(cfg, monthSfs));
+    for (const line of check.info) pulumi.log.info(line);
+    for (const line of check.warnings) pulumi.log.warn(line);
+    return check.report;
+  } catch (e) {
+    if (e instanceof PreflightError || e instanceof BudgetExceededError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}
