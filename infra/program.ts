@@ -5,8 +5,14 @@ import { ConfigError, loadConfig, type RawConfig } from "./config";
 import { idleLayer } from "./phases/idle";
 import { monthLayer } from "./phases/month";
 import { dayLayer } from "./phases/day";
+import { programVerdaCredentials } from "./phases/live-sfs";
+import { moneyGate } from "./money/phase-gate";
 
-export function buildProgram(raw?: RawConfig): Record<string, pulumi.Output<unknown>> {
+/**
+ * Month and day stacks pass the money gate (balance, capacity with fallbacks, budget) before any
+ * resource is declared; a day stack then uses the placement the preflight chose.
+ */
+export async function buildProgram(raw?: RawConfig): Promise<Record<string, pulumi.Output<unknown>>> {
   let cfg;
   try {
     cfg = loadConfig(raw);
@@ -15,12 +21,10 @@ export function buildProgram(raw?: RawConfig): Record<string, pulumi.Output<unkn
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
   }
-  switch (cfg.layer) {
-    case "idle":
-      return idleLayer(cfg);
-    case "month":
-      return monthLayer(cfg);
-    case "day":
-      return dayLayer(cfg);
-  }
+  if (cfg.layer === "idle") return idleLayer(cfg);
+  const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials()) : undefined;
+  const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
+  if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
+  const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
+  return { ...dayLayer({ ...cfg, gpu }), ...costEstimate };
 }

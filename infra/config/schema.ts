@@ -57,6 +57,9 @@ export function buildSchemas() {
     // The day stack re-reads the SFS mount target from the Verda API on every run (off: use the
     // month stack's recorded value, e.g. in unit tests without an API).
     liveSfsRead: boolLike().default(true),
+    // Month/day stacks check balance, capacity (with fallbacks) and budget against the Verda API
+    // before declaring anything (off: offline unit tests only; the budget override is for people).
+    moneyGate: boolLike().default(true),
   });
 
   const ssh = z.strictObject({

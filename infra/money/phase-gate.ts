@@ -7,6 +7,7 @@ import { BudgetExceededError } from "./budget";
 import { phaseMoneyCheck, type PhaseCheckInput } from "./phase-check";
 import { PreflightError } from "./preflight";
 import type { CostReport } from "./report";
+import type { Placement } from "./types";
 import { verdaForMoney, type MoneyApi } from "./verda-reads";
 
 export interface GateCredentials {
@@ -40,11 +41,17 @@ async function monthSfsOf(cfg: DayConfig): Promise<{ id?: string; sizeGb?: numbe
   return { id: typeof id.value === "string" ? id.value : undefined, sizeGb: typeof size.value === "number" ? size.value : undefined };
 }
 
+export interface GateResult {
+  report: CostReport;
+  /** The placement the preflight chose (a configured fallback when the first choice has no capacity). */
+  placement?: Placement;
+}
+
 export async function moneyGate(
   cfg: MonthConfig | DayConfig,
   credentials: GateCredentials | undefined,
   deps: { api?: MoneyApi; monthSfs?: { id?: string; sizeGb?: number } } = {},
-): Promise<CostReport | undefined> {
+): Promise<GateResult | undefined> {
   // `destroy --run-program` runs the program too: a gate must never stand between a stack and its teardown.
   if (process.env.COMFYUME_PULUMI_COMMAND === "destroy") {
     pulumi.log.info(`${cfg.stack}: destroy: money checks skipped`);
@@ -60,7 +67,9 @@ export async function moneyGate(
     const check = await phaseMoneyCheck(api, phaseCheckInput(cfg, monthSfs));
     for (const line of check.info) pulumi.log.info(line);
     for (const line of check.warnings) pulumi.log.warn(line);
-    return check.report;
+    const choice = check.guard?.preflight.choice;
+    const placement = choice ? { instanceType: choice.instanceType, location: choice.location, spot: choice.spot } : undefined;
+    return { report: check.report, placement };
   } catch (e) {
     if (e instanceof PreflightError || e instanceof BudgetExceededError) throw new pulumi.RunError(e.message);
     throw e;

@@ -130,6 +130,7 @@ step "node" ensure_node
 step "npm dependencies" install_npm_dependencies
 step "pulumi toolchain" ensure_pulumi
 step "plugins" register_plugins
+step "actionlint" bash "${here}/build-actionlint.sh" "${COMFYUME_CACHE}" >/dev/null
 step "tools.env" write_tools_env
 step_summary
 log "ready: run the tests with 'npm test', Pulumi with 'scripts/pulumi'"

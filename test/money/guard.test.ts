@@ -104,7 +104,7 @@ describe("moneyGate (what the phase programs await)", () => {
     } as never;
     expect(phaseCheckInput(month)).toMatchObject({ layer: "month", sfsName: "comfyume-workshop-sfs", sfsGb: 220 });
 
-    const report = await moneyGate(month, undefined, { api: rig.api });
+    const report = (await moneyGate(month, undefined, { api: rig.api }))?.report;
     expect(report?.forecast.phaseTotal).toBeCloseTo(44, 6);
     expect(report?.budget.verdict).toBe("warn"); // $44 of $50
 

@@ -19,7 +19,7 @@ it("throws one RunError listing every problem, and declares nothing", async () =
   const { buildProgram } = await import("../../infra/program");
   let error: unknown;
   try {
-    buildProgram();
+    await buildProgram();
   } catch (e) {
     error = e;
   }

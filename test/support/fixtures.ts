@@ -66,6 +66,7 @@ export function monthValues(env: "testing" | "workshop" = "workshop", loader = t
   return {
     ...verda,
     "comfyume:phase": `${env}-month`,
+    "comfyume:verda": { moneyGate: false },
     "comfyume:sfs": { sizeGb: 220, protect: true },
     "comfyume:seed": { loader },
     "comfyume:scratch": { lifetime: "day" },
@@ -78,7 +79,7 @@ export function dayValues(env: "testing" | "workshop" = "workshop"): Record<stri
   return {
     ...verda,
     "comfyume:phase": `${env}-day`,
-    "comfyume:verda": { liveSfsRead: false },
+    "comfyume:verda": { liveSfsRead: false, moneyGate: false },
     "comfyume:gpu":
       env === "workshop"
         ? { instanceType: "1A100.22V", image: "ubuntu-24.04-cuda-12.8-open-docker", hostPublicKey: WORKER_HOST_KEY }

@@ -133,7 +133,7 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
       return undefined;
     });
     const { buildProgram } = await import("../../infra/program");
-    outputs = buildProgram();
+    outputs = await buildProgram();
     return outputs;
   });
   // Let pending registrations reach the mock monitor.

@@ -256,7 +256,12 @@ func (h *languageHost) RunPlugin(req *pulumirpc.RunPluginRequest,
 	if dir == "" {
 		dir = req.GetProgram()
 	}
-	args := append(append([]string{}, opts.nodeargs...), dir)
+	// Resolve the package's entry ourselves: `node <dir>` would prefer a sibling <dir>.js/.json.
+	entry, err := resolveFrom(node, dir, "./")
+	if err != nil {
+		return err
+	}
+	args := append(append([]string{}, opts.nodeargs...), entry)
 	args = append(args, req.GetArgs()...)
 	cmd := exec.Command(node, args...)
 	cmd.Dir = req.GetPwd()
