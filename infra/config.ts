@@ -82,6 +82,9 @@ export interface IdleConfig extends CommonConfig {
   sshKeys: Settings["sshKeys"];
   /** Only for backups.mode = existing. */
   r2Credentials?: { accessKeyId: SecretValue; secretAccessKey: SecretValue };
+  /** Only when watchdog.enabled: the idle stack installs the watchdog on mello over SSH. */
+  sshPrivateKey?: SecretValue;
+  redisPassword?: SecretValue;
 }
 
 export interface MonthConfig extends CommonConfig {
@@ -242,6 +245,7 @@ export function validateConfig(raw: RawConfig): ValidationResult {
   const secrets: Partial<Record<SecretKey, SecretValue>> = {};
   const requiredSecrets = new Set<SecretKey>(SECRETS_BY_LAYER[layer]);
   if (layer === "month" && settings.seed?.loader) requiredSecrets.add("sshPrivateKey");
+  if (layer === "idle" && settings.watchdog?.enabled === true) requiredSecrets.add("sshPrivateKey");
   if (layer === "idle" && settings.backups?.mode === "existing") {
     requiredSecrets.add("r2AccessKeyId");
     requiredSecrets.add("r2SecretAccessKey");
@@ -349,7 +353,7 @@ function assemble(
       secrets.r2AccessKeyId && secrets.r2SecretAccessKey
         ? { accessKeyId: secrets.r2AccessKeyId, secretAccessKey: secrets.r2SecretAccessKey }
         : undefined;
-    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, r2Credentials: r2 };
+    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, r2Credentials: r2, sshPrivateKey: secrets.sshPrivateKey, redisPassword: secrets.redisPassword };
   }
   const env = environment as Environment;
   if (layer === "month") {

@@ -4,6 +4,8 @@ import { secretOutput, type IdleConfig } from "../config";
 import { SshKey } from "../providers";
 import { Mello } from "../../components/mello";
 import { Backups } from "../../components/backups";
+import { Watchdog } from "../../components/watchdog";
+import { parseMoneySettings } from "../money/settings";
 
 export function idleLayer(cfg: IdleConfig): Record<string, pulumi.Output<unknown>> {
   const mello = new Mello("mello", { settings: cfg.mello });
@@ -18,7 +20,26 @@ export function idleLayer(cfg: IdleConfig): Record<string, pulumi.Output<unknown
   const adminKey = new SshKey("verda-ssh-admin", { name: cfg.sshKeys.adminName, publicKey: cfg.sshKeys.admin });
   const melloKey = new SshKey("verda-ssh-mello", { name: cfg.sshKeys.melloName, publicKey: cfg.sshKeys.mello });
 
+  const watchdog = parseMoneySettings(cfg.money).watchdog;
+  if (watchdog.enabled) {
+    new Watchdog("watchdog", {
+      settings: watchdog,
+      scriptsDir: "/opt/comfyume",
+      redisPassword: cfg.redisPassword && secretOutput(cfg.redisPassword),
+      mello: {
+        host: mello.address,
+        port: mello.sshPort,
+        user: mello.sshUser,
+        hostKey: mello.hostKey,
+        privateKey: secretOutput(cfg.sshPrivateKey!),
+        dialErrorLimit: 10,
+        perDialTimeout: 15,
+      },
+    });
+  }
+
   return {
+    watchdogEnabled: pulumi.output(watchdog.enabled),
     melloAddress: mello.address,
     melloSshUser: mello.sshUser,
     melloSshPort: mello.sshPort,

@@ -301,3 +301,11 @@ describe("all problems at once", () => {
     expect(e.message).not.toContain("tiny-pw");
   });
 });
+
+describe("watchdog on the idle stack", () => {
+  it("needs the SSH private key secret to install the watchdog on mello", () => {
+    const issue = only(idle({ "comfyume:watchdog": { enabled: true } }));
+    expect(issue.key).toBe("comfyume:sshPrivateKey");
+    expect(issue.fix).toContain("--secret");
+  });
+});
