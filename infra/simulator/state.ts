@@ -32,11 +32,12 @@ export const DEFAULT_TIMING: Timing = {
 const MAX_EXCHANGES = 20_000;
 
 export type ResolvedOptions = Required<
-  Omit<SimulatorOptions, "onInstanceRunning" | "log" | "capacity" | "startTime" | "timing" | "rateLimits" | "faults">
+  Omit<SimulatorOptions, "onInstanceRunning" | "ipAllocator" | "log" | "capacity" | "startTime" | "timing" | "rateLimits" | "faults">
 > & {
   timing: Timing;
   capacity: Record<string, string[]> | null;
   onInstanceRunning: SimulatorOptions["onInstanceRunning"];
+  ipAllocator: SimulatorOptions["ipAllocator"];
   log: (line: string) => void;
   startTime: string | number | undefined;
   initialFaults: FaultRule[];
@@ -66,6 +67,7 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
     discontinueAtZeroBalance: opts.discontinueAtZeroBalance ?? false,
     capacity: opts.capacity ?? null,
     onInstanceRunning: opts.onInstanceRunning,
+    ipAllocator: opts.ipAllocator,
     recordExchanges: opts.recordExchanges ?? true,
     log: opts.log ?? (() => undefined),
   };
@@ -132,6 +134,7 @@ export class Sim {
   }
 
   nextIp(): string {
+    if (this.opts.ipAllocator) return this.opts.ipAllocator();
     // TEST-NET-3 addresses: never routable, obviously simulated.
     return `203.0.113.${(this.ipCounter++ % 254) + 1}`;
   }

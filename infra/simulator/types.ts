@@ -207,6 +207,8 @@ export interface SimulatorOptions {
   discontinueAtZeroBalance?: boolean;
   /** Types available per location; default: every type everywhere. */
   capacity?: Record<string, string[]>;
+  /** Picks the IP of each new instance (default: 203.0.113.x, TEST-NET-3); e.g. loopback addresses for local SSH hosts. */
+  ipAllocator?: () => string;
   /** Called once when an instance reaches `running`. */
   onInstanceRunning?: (instance: InstanceView) => void | Promise<void>;
   /** Keep every API request/response for conformance checks (default true; capped). */

@@ -20,6 +20,10 @@ export interface SshHostOptions {
   cwd?: string;
   /** Local directory that SFTP paths are mapped under ("/opt/x" → `${root}/opt/x`). Default: a temp dir. */
   root?: string;
+  /** Loopback address to listen on (any of 127.0.0.0/8, one per simulated host). Default 127.0.0.1. */
+  bindAddress?: string;
+  /** Program and arguments run instead of `bash -c`, with the command string appended (e.g. a namespace wrapper). */
+  execWrapper?: string[];
 }
 
 export interface ExecRecord {
@@ -28,7 +32,7 @@ export interface ExecRecord {
 }
 
 export interface SshHost {
-  host: "127.0.0.1";
+  host: string;
   port: number;
   /** Public host key, authorized_keys format ("ssh-ed25519 AAAA..."): what clients pin. */
   hostKey: string;
@@ -91,7 +95,8 @@ export async function startSshHost(options: SshHostOptions): Promise<SshHost> {
       const session = acceptSession();
       session.on("exec", (accept, _reject, info) => {
         execLog.push({ user, command: info.command });
-        runExec(accept(), info.command, { cwd: options.cwd ?? root, env: { ...env, USER: user } }, children);
+        const argv = options.execWrapper ? [...options.execWrapper, info.command] : ["bash", "-c", info.command];
+        runExec(accept(), argv, { cwd: options.cwd ?? root, env: { ...env, USER: user } }, children);
       });
       session.on("sftp", (accept) => serveSftp(accept(), root));
       session.on("env", (_accept, reject) => reject?.());
@@ -100,15 +105,16 @@ export async function startSshHost(options: SshHostOptions): Promise<SshHost> {
     });
   });
 
+  const bindAddress = options.bindAddress ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+    server.listen(options.port ?? 0, bindAddress, () => resolve());
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
 
   return {
-    host: "127.0.0.1",
+    host: bindAddress,
     port,
     hostKey: publicKeyLine(hostPrivateKey),
     root,
@@ -133,11 +139,11 @@ function isAuthorized(ctx: PublicKeyAuthContext, authorized: ReturnType<typeof u
 }
 
 function runExec(
-  channel: ServerChannel, command: string, spawnOptions: { cwd: string; env: Record<string, string> },
+  channel: ServerChannel, argv: string[], spawnOptions: { cwd: string; env: Record<string, string> },
   children: Set<ChildProcess>,
 ): void {
   // Own process group, so closing the channel can kill the script and everything it started.
-  const child = spawn("bash", ["-c", command], { ...spawnOptions, detached: true, stdio: "pipe" });
+  const child = spawn(argv[0]!, argv.slice(1), { ...spawnOptions, detached: true, stdio: "pipe" });
   children.add(child);
   let done = false;
   child.stdin.on("error", () => undefined); // the script may exit without reading stdin

@@ -1,0 +1,58 @@
+// Test helpers for the local cloud: a Verda client against its simulator, and a real OpenSSH
+// client that pins the simulated host's key through a known_hosts file.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import type { LocalCloud } from "../../infra/local-cloud";
+import { VerdaClient } from "../../infra/verda/client";
+
+export function verdaClient(cloud: LocalCloud): VerdaClient {
+  return new VerdaClient({ clientId: cloud.env.VERDA_CLIENT_ID!, clientSecret: cloud.env.VERDA_CLIENT_SECRET!, baseUrl: cloud.env.VERDA_BASE_URL });
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface SshResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command` on host:port with OpenSSH, accepting only `hostKey` (StrictHostKeyChecking=yes). */
+export function ssh(cloud: LocalCloud, target: { host: string; port: number; hostKey: string }, command: string, stdin = ""): Promise<SshResult> {
+  const dir = mkdtempSync(path.join(tmpdir(), "comfyume-known-hosts-"));
+  const knownHosts = path.join(dir, "known_hosts");
+  writeFileSync(knownHosts, `[${target.host}]:${target.port} ${target.hostKey}\n`);
+  const args = [
+    "-F", "/dev/null", "-i", cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE!, "-p", String(target.port),
+    "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+    "-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes", `root@${target.host}`, command,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`ssh ${command} timed out\n${stderr}`));
+    }, 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(stdin);
+  });
+}

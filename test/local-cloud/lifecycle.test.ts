@@ -1,0 +1,48 @@
+// The local cloud starts, serves and closes leaving nothing behind: its directory is gone, its
+// loopback ports are free, and a second cloud on the same addresses starts right after.
+import { existsSync } from "node:fs";
+import { connect } from "node:net";
+import { describe, expect, it } from "vitest";
+import { startLocalCloud } from "../../infra/local-cloud";
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+describe("local cloud lifecycle", () => {
+  it("closes cleanly and can start again at once on the same addresses", async () => {
+    const opts = { loopbackNet: "127.79.0", modelSizesMiB: [1, 1, 1] as [number, number, number] };
+    const first = await startLocalCloud(opts);
+    const s3Url = new URL(first.s3.endpoint);
+    const endpoints = [
+      { host: first.mello.host, port: first.mello.port },
+      { host: first.env.COMFYUME_SIM_REDIS_HOST!, port: Number(first.env.COMFYUME_SIM_REDIS_PORT) },
+      { host: "127.0.0.1", port: first.verda.port },
+      { host: s3Url.hostname, port: Number(s3Url.port) },
+    ];
+    for (const e of endpoints) expect(await portOpen(e.host, e.port), `${e.host}:${e.port}`).toBe(true);
+    expect(first.seed.objects).toBeGreaterThan(10);
+    expect(first.env.COMFYUME_SIM_R2_ACCESS_KEY_ID).toMatch(/^[0-9a-f]{32}$/);
+    expect(first.env.COMFYUME_SIM_R2_SECRET_ACCESS_KEY).toMatch(/^[0-9a-f]{64}$/);
+    await first.close();
+    expect(existsSync(first.dir)).toBe(false);
+    for (const e of endpoints) expect(await portOpen(e.host, e.port), `${e.host}:${e.port} after close`).toBe(false);
+
+    const second = await startLocalCloud(opts);
+    try {
+      expect(second.mello.host).toBe(first.mello.host);
+      expect(second.mello.port).toBe(first.mello.port);
+      expect(await portOpen(second.mello.host, second.mello.port)).toBe(true);
+    } finally {
+      await second.close();
+    }
+    expect(existsSync(second.dir)).toBe(false);
+  });
+});

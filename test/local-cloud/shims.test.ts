@@ -1,0 +1,19 @@
+// The local cloud's shell pieces (shims on the hosts' PATH, the namespace wrapper) pass shellcheck
+// like every other script of the project.
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const DIR = path.resolve(__dirname, "../../infra/local-cloud");
+
+describe("local cloud shell scripts", () => {
+  it("report no shellcheck finding", () => {
+    const files = [...readdirSync(path.join(DIR, "shims")).map((f) => path.join(DIR, "shims", f)), path.join(DIR, "host-namespace.sh")];
+    expect(files.length).toBeGreaterThanOrEqual(9);
+    const r = spawnSync("shellcheck", ["-x", "-P", "SCRIPTDIR", "--severity=style", "--shell=bash", ...files], { encoding: "utf8" });
+    expect(r.error).toBeUndefined();
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+});
