@@ -1,0 +1,239 @@
+// `npm run rehearse`: the whole workshop cycle on the local simulated cloud, driven through the
+// real Pulumi CLI: idle up → month up (SFS seeded from R2) → day up (restored) → user activity →
+// day destroy (verified backup) → day up again (yesterday's work back, byte for byte) → day
+// destroy → month destroy → idle only. Every check that fails makes the run fail.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { startLocalCloud, type LocalCloud } from "../local-cloud";
+import { simulateUsers, verifyWork, type WorkFile } from "./activity";
+import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
+import type { SshHost } from "./hosts";
+import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
+import { phaseTable, type PhaseRecord } from "./report";
+import { dayStack, idleStack, monthStack, stackFile } from "./stack-files";
+
+export interface RehearsalOptions {
+  /** Simulated provisioning (ordered + provisioning) in ms. */
+  provisioningMs: number;
+  /** Billing clock speed (simulated ms per real ms). */
+  speed: number;
+  say: (line: string) => void;
+}
+
+export interface RehearsalResult {
+  phases: PhaseRecord[];
+  table: string;
+  benchmark: { dayUpMs: number; provisioningMs: number; restoreCopyMs: number; ratio: number; diskMBps: number; restoreBytes: number };
+  ok: boolean;
+}
+
+const MONTH = "testing-month";
+const DAY = "workshop-day";
+
+class Check extends Error {}
+const must = (cond: boolean, what: string) => {
+  if (!cond) throw new Check(what);
+  return what;
+};
+
+export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
+  const orderedMs = Math.round(o.provisioningMs / 4);
+  const cloud = await startLocalCloud({ timing: { orderedMs, provisioningMs: o.provisioningMs - orderedMs }, speed: o.speed });
+  o.say(`local cloud up in ${(cloud.startupMs / 1000).toFixed(1)} s: Verda simulator, mello, S3 seeded with ${cloud.seed.objects} objects (${(cloud.seed.dataBytes / 1048576).toFixed(1)} MiB)`);
+  const phases: PhaseRecord[] = [];
+  try {
+    const logDir = path.join(REPO_ROOT, ".comfyume/rehearsal");
+    fs.rmSync(logDir, { recursive: true, force: true });
+    const projectDir = cloud.env.COMFYUME_SIM_PROJECT_DIR;
+    const pulumi = pulumiRunner(projectDir, cloud.env, logDir, o.say);
+    const ctx = new Context(cloud, pulumi, projectDir, phases, o.say);
+    const benchmark = await ctx.cycle(o.provisioningMs);
+    return { phases, table: phaseTable(phases, cloud.verda.state().currency), benchmark, ok: phases.every((p) => p.ok) };
+  } finally {
+    await cloud.close();
+  }
+}
+
+class Context {
+  private readonly keyFile: string;
+  private readonly mello: SshHost;
+  private work: WorkFile[] = [];
+
+  constructor(
+    private readonly cloud: LocalCloud,
+    private readonly pulumi: PulumiRunner,
+    private readonly projectDir: string,
+    private readonly phases: PhaseRecord[],
+    private readonly say: (line: string) => void,
+  ) {
+    this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
+    this.mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
+  }
+
+  /** Times a phase, its cloud waits and simulated cost; a failed check is recorded, then rethrown. */
+  private async phase(name: string, body: () => Promise<string[]>): Promise<void> {
+    this.say(`▶ ${name}`);
+    const started = Date.now();
+    const waited = this.cloud.waitedOnCloudMs();
+    const cost = this.cloud.verda.state().total_cost;
+    const record = (verified: string[], ok: boolean) => {
+      const r: PhaseRecord = {
+        phase: name,
+        wallMs: Date.now() - started,
+        cloudWaitMs: this.cloud.waitedOnCloudMs() - waited,
+        cost: this.cloud.verda.state().total_cost - cost,
+        verified,
+        ok,
+      };
+      this.phases.push(r);
+      this.say(`${ok ? "✔" : "✘"} ${name} in ${(r.wallMs / 1000).toFixed(1)} s${verified.length ? `: ${verified.join("; ")}` : ""}`);
+    };
+    try {
+      record(await body(), true);
+    } catch (e) {
+      record([`FAILED: ${(e as Error).message}`], false);
+      throw e;
+    }
+  }
+
+  private writeStack(stack: string, config: object): void {
+    fs.writeFileSync(path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`), stackFile(`rehearsal: ${stack}`, config));
+  }
+
+  private async initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
+    await this.pulumi.run(`init ${stack}`, ["stack", "init", stack]);
+    // Written after init: `stack init` adds the encryption salt to the file.
+    const salt = fs.readFileSync(path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`), "utf8").match(/^encryptionsalt: .*$/m)?.[0];
+    this.writeStack(stack, config);
+    if (salt) fs.appendFileSync(path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`), `${salt}\n`);
+    for (const [key, value] of Object.entries(secrets)) {
+      await this.pulumi.run(`secret ${key}`, ["config", "set", "--stack", stack, "--secret", key], { stdin: value });
+    }
+  }
+
+  private async reconfigure(stack: string, config: object): Promise<void> {
+    const file = path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`);
+    const kept = fs.readFileSync(file, "utf8").split("\n").filter((l) => /^encryptionsalt:|^  comfyume:(sshPrivateKey|redisPassword|tailscaleAuthKey|r2AccessKeyId|r2SecretAccessKey):|^    secure:/.test(l));
+    // Secrets and salt are kept as written by the CLI; plain settings are replaced.
+    this.writeStack(stack, config);
+    const body = fs.readFileSync(file, "utf8");
+    const secretLines = kept.filter((l) => !l.startsWith("encryptionsalt"));
+    const salt = kept.find((l) => l.startsWith("encryptionsalt"));
+    fs.writeFileSync(file, body.replace(/^config:\n/m, `config:\n${secretLines.join("\n")}${secretLines.length ? "\n" : ""}`) + (salt ? `${salt}\n` : ""));
+  }
+
+  private worker(): SshHost & { id: string } {
+    const live = this.cloud.verda.state().instances.filter((i) => i.hostname === `comfyume-${DAY}` && i.status === "running");
+    must(live.length === 1, `exactly one running ${DAY} instance (found ${live.length})`);
+    const host = this.cloud.instances().get(live[0].id);
+    if (!host) throw new Check(`no SSH host for instance ${live[0].id}`);
+    return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
+  }
+
+  private manifests(): number {
+    return this.cloud.s3.events().filter((e) => e.key.includes("/manifests/") && !e.event.includes("Removed")).length;
+  }
+
+  private liveVolumes() {
+    return this.cloud.verda.state().volumes.filter((v) => !("deleted_at" in v));
+  }
+
+  async cycle(provisioningMs: number): Promise<RehearsalResult["benchmark"]> {
+    const env = this.cloud.env;
+    const sshKey = fs.readFileSync(this.keyFile, "utf8");
+    await this.phase("idle up", async () => {
+      await this.initStack("idle", idleStack(env), {
+        "comfyume:r2AccessKeyId": env.COMFYUME_SIM_R2_ACCESS_KEY_ID,
+        "comfyume:r2SecretAccessKey": env.COMFYUME_SIM_R2_SECRET_ACCESS_KEY,
+      });
+      await this.pulumi.run("idle up", ["up", "--stack", "idle", "--yes"]);
+      return [must(this.cloud.verda.state().ssh_keys.length === 2, "2 Verda SSH keys"), must(this.cloud.verda.state().instances.length === 0, "no instance")];
+    });
+
+    await this.phase(`${MONTH} up (seeded)`, async () => {
+      await this.initStack(MONTH, monthStack(env, MONTH, { loader: true, protect: true }), { "comfyume:sshPrivateKey": sshKey });
+      await this.pulumi.run("month up (loader)", ["up", "--stack", MONTH, "--yes"]);
+      const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
+      if (!sfs) throw new Check("an SFS exists");
+      const models = fs.readdirSync(path.join(this.cloud.sfsDir(sfs.id), "models"), { recursive: true }).length;
+      must(models > 0, "SFS holds the models");
+      await this.reconfigure(MONTH, monthStack(env, MONTH, { loader: false, protect: true }));
+      await this.pulumi.run("month up (loader off)", ["up", "--stack", MONTH, "--yes"]);
+      return [`SFS seeded from R2 (${models} model entries, manifest checked by seed-sfs)`, must(this.cloud.verda.state().instances.length === 0, "loader instance deleted")];
+    });
+
+    const daySecrets = {
+      "comfyume:sshPrivateKey": sshKey,
+      "comfyume:redisPassword": env.COMFYUME_SIM_REDIS_PASSWORD,
+      "comfyume:tailscaleAuthKey": env.COMFYUME_SIM_TAILSCALE_AUTH_KEY,
+    };
+    let dayUpMs = 0;
+    let restoreSourceBytes = 0;
+    await this.phase(`${DAY} up (restored)`, async () => {
+      await this.initStack(DAY, dayStack(env, DAY, MONTH), daySecrets);
+      const started = Date.now();
+      await this.pulumi.run("day up", ["up", "--stack", DAY, "--yes"]);
+      dayUpMs = Date.now() - started;
+      const w = this.worker();
+      const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
+      restoreSourceBytes = sfs ? restoreBytes(this.cloud.sfsDir(sfs.id)) : 0;
+      return [`instance ${w.id.slice(0, 8)} running`, "restore-instance health checks passed (ComfyUI, Redis over the tailnet)"];
+    });
+
+    await this.phase("user activity", async () => {
+      this.work = simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.mello);
+      const bytes = this.work.reduce((n, f) => n + f.bytes, 0);
+      return [`${this.work.length} files (${(bytes / 1024).toFixed(0)} KiB) on scratch and mello`];
+    });
+
+    const teardown = async (label: string) =>
+      this.phase(label, async () => {
+        const before = this.manifests();
+        const id = this.worker().id;
+        await this.pulumi.run(label, ["destroy", "--stack", DAY, "--yes", "--run-program"]);
+        const state = this.cloud.verda.state();
+        return [
+          must(this.manifests() > before, `backup verified in R2 (${this.manifests() - before} new manifests)`),
+          must(!state.instances.some((i) => i.id === id), "instance deleted after the backup"),
+          must(!this.liveVolumes().some((v) => v.is_os_volume), "its OS volume deleted"),
+          must(this.liveVolumes().filter((v) => v.type === "NVMe_Shared").length === 1, "SFS kept"),
+          must(this.liveVolumes().filter((v) => v.type === "NVMe" && !v.is_os_volume).length === 1, "scratch kept"),
+        ];
+      });
+    await teardown(`${DAY} destroy`);
+
+    await this.phase(`${DAY} up again`, async () => {
+      await this.pulumi.run("day up again", ["up", "--stack", DAY, "--yes"]);
+      const problems = verifyWork(this.cloud.dir, this.keyFile, this.worker(), this.mello, this.work);
+      must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);
+      return [`yesterday's ${this.work.length} files back byte for byte (SHA-256)`];
+    });
+    await teardown(`${DAY} destroy again`);
+
+    await this.phase(`${MONTH} destroy`, async () => {
+      await this.reconfigure(MONTH, monthStack(env, MONTH, { loader: false, protect: false }));
+      await this.pulumi.run("month unprotect", ["up", "--stack", MONTH, "--yes"]);
+      await this.pulumi.run("month destroy", ["destroy", "--stack", MONTH, "--yes", "--run-program"]);
+      const state = this.cloud.verda.state();
+      return [
+        must(this.liveVolumes().length === 0, "no volume left"),
+        must(state.instances.length === 0, "no instance left"),
+        must(state.ssh_keys.length === 2, "idle's SSH keys remain"),
+        must(state.burn_rate_per_hour === 0, "nothing billing"),
+      ];
+    });
+
+    const diskBytesPerSecond = measureDiskBytesPerSecond(this.cloud.dir);
+    const bytes = restoreSourceBytes;
+    const restoreCopyMs = (bytes / diskBytesPerSecond) * 1000;
+    return {
+      dayUpMs,
+      provisioningMs,
+      restoreCopyMs,
+      ratio: dayUpMs / (provisioningMs + restoreCopyMs),
+      diskMBps: diskBytesPerSecond / 1e6,
+      restoreBytes: bytes,
+    };
+  }
+
+}

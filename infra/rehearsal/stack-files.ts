@@ -1,0 +1,58 @@
+// Stack settings for the rehearsal, from the local cloud's environment (docs/rehearsal.md maps
+// each COMFYUME_SIM_* variable to its setting). Production paths are kept: each simulated host
+// runs its commands in a mount namespace that maps them to its own root.
+import { stringify } from "yaml";
+
+type Env = Record<string, string>;
+
+export function idleStack(env: Env): object {
+  return {
+    "comfyume:phase": "idle",
+    "comfyume:mello": {
+      mode: "external",
+      address: env.COMFYUME_SIM_MELLO_ADDRESS,
+      sshPort: Number(env.COMFYUME_SIM_MELLO_SSH_PORT),
+      sshUser: env.COMFYUME_SIM_MELLO_SSH_USER,
+      hostKey: env.COMFYUME_SIM_MELLO_HOST_KEY,
+    },
+    "comfyume:backups": { mode: "existing", endpoint: env.COMFYUME_SIM_R2_ENDPOINT },
+    "comfyume:sshKeys": { admin: env.COMFYUME_SIM_ADMIN_PUBLIC_KEY, mello: env.COMFYUME_SIM_MELLO_PUBLIC_KEY },
+  };
+}
+
+const ssh = (env: Env) => ({ port: Number(env.COMFYUME_SIM_SSH_PORT), perDialTimeout: 5 });
+
+export function monthStack(env: Env, month: string, opts: { loader: boolean; protect: boolean }): object {
+  return {
+    "comfyume:phase": month,
+    "comfyume:sfs": { sizeGb: 10, protect: opts.protect },
+    "comfyume:seed": { loader: opts.loader },
+    // The scratch volume lives for the month: users' inputs and outputs survive the nightly teardown.
+    "comfyume:scratch": { lifetime: "month", sizeGb: 10 },
+    "comfyume:ssh": ssh(env),
+    "comfyume:timeouts": { hostKeyScanSeconds: 60 },
+  };
+}
+
+export function dayStack(env: Env, day: string, month: string): object {
+  return {
+    "comfyume:phase": day,
+    "comfyume:stackRefs": { idle: "idle", month },
+    "comfyume:gpu": { instanceType: "1H100.80S.32V", image: "ubuntu-24.04-cuda-12.8-open-docker" },
+    "comfyume:scratch": { lifetime: "month", sizeGb: 10 },
+    "comfyume:backup": { setName: env.COMFYUME_SIM_WORKER_BACKUP_SET },
+    "comfyume:restore": {
+      expectedTailscaleIp: env.COMFYUME_SIM_WORKER_TAILSCALE_IP,
+      redisHost: env.COMFYUME_SIM_REDIS_HOST,
+      redisPort: Number(env.COMFYUME_SIM_REDIS_PORT),
+      healthTimeoutSeconds: 30,
+    },
+    "comfyume:ssh": ssh(env),
+    "comfyume:timeouts": { hostKeyScanSeconds: 60 },
+  };
+}
+
+/** A Pulumi.<stack>.yaml body; secrets are added afterwards with `config set --secret`. */
+export function stackFile(comment: string, config: object): string {
+  return `# ${comment}\n${stringify({ config })}`;
+}

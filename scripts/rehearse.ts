@@ -1,0 +1,39 @@
+// npm run rehearse [-- --provisioning-ms N --speed N]: the whole workshop cycle on the local
+// simulated cloud with the real Pulumi CLI; prints a table and exits non-zero on any failed check.
+import { parseArgs } from "node:util";
+import { rehearse } from "../infra/rehearsal/run";
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      "provisioning-ms": { type: "string", default: "4000" },
+      speed: { type: "string", default: "60" },
+    },
+  });
+  const provisioningMs = Number(values["provisioning-ms"]);
+  const speed = Number(values.speed);
+  if (!(provisioningMs > 0) || !(speed > 0)) {
+    console.error("rehearse: --provisioning-ms and --speed must be positive numbers");
+    return 2;
+  }
+  const started = Date.now();
+  const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+  say(`rehearsal: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
+  let result;
+  try {
+    result = await rehearse({ provisioningMs, speed, say });
+  } catch (e) {
+    console.error(`\nrehearsal FAILED: ${(e as Error).message}`);
+    return 1;
+  }
+  const b = result.benchmark;
+  console.log(`\n${result.table}\n`);
+  console.log(
+    `day-up benchmark: ${(b.dayUpMs / 1000).toFixed(1)} s wall / (${(b.provisioningMs / 1000).toFixed(1)} s provisioning + ` +
+      `${(b.restoreCopyMs / 1000).toFixed(2)} s restore copy of ${(b.restoreBytes / 1048576).toFixed(1)} MiB at ${b.diskMBps.toFixed(0)} MB/s) = ${b.ratio.toFixed(2)} (target <= 1.10)`,
+  );
+  console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return result.ok ? 0 : 1;
+}
+
+main().then((code) => process.exit(code));
