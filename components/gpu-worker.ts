@@ -182,9 +182,12 @@ export class GpuWorker extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [mountSfs] },
     );
+    // restore-instance logs to RESTORE_LOG: the configured path, which the report reads back. The
+    // setting wins over a RESTORE_LOG in hostEnv, or the report would read another file.
+    const runRestore = runOn(a.paths.scriptsDir, { ...a.hostEnv, RESTORE_LOG: a.paths.restoreLog });
     const restoreScript = pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
-      keepStderr(
-        run(
+      withFreshLog(
+        runRestore(
           "restore-instance.sh",
           [
             ["--sfs", a.paths.sfsMount],
@@ -322,15 +325,14 @@ export class GpuWorker extends pulumi.ComponentResource {
 
 type ScriptArgs = (string | [string, string])[];
 
-/** Runs a script keeping its stderr in `log` as well (for the report), and keeps its exit code. */
-function keepStderr(cmd: string, log: string): string {
+/**
+ * Empties `log` before running `cmd`, which appends its log lines and step table there itself
+ * (RESTORE_LOG): the file then holds the last run only, so the report shows one table, and it
+ * survives a dropped connection. stderr still streams to the command; the exit code is cmd's.
+ */
+function withFreshLog(cmd: string, log: string): string {
   const l = shellQuote(log);
-  return chain([
-    `mkdir -p "$(dirname ${l})"`,
-    `rc=0; ${cmd} 2>${l} || rc=$?`,
-    `cat ${l} >&2`,
-    `exit $rc`,
-  ]);
+  return chain([`mkdir -p "$(dirname ${l})"`, `: >${l}`, cmd]);
 }
 
 function validate(name: string, a: GpuWorkerArgs): void {

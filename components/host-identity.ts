@@ -19,43 +19,75 @@ import { shellQuote, type SshTarget } from "./remote";
 export interface FirstBootArgs {
   sfsMountTarget: string;
   sfsMount: string;
-  /** backup-instance's set name: the identity lives in <sfs>/cache/backups/<set>/latest/. */
+  /**
+   * backup-instance's set name. Its layout under <sfs>/cache/backups/<set>/: one directory per
+   * snapshot (<stamp>/ with ssh-host-keys.tar.gz and MANIFEST.sha256) and `latest`, a FILE holding
+   * the stamp of the newest snapshot.
+   */
   backupSet: string;
 }
 
-/** The first-boot script (ASCII only: Verda's startup-script field rejected non-ASCII before). */
+/**
+ * The first-boot script (ASCII only: Verda's startup-script field rejected non-ASCII before). It
+ * holds no secrets: Verda stores it in plaintext. COMFYUME_ROOT and the *_CMD variables are unset at
+ * a real first boot; they exist so tests can run this exact text in a sandbox, like the host scripts.
+ */
 export function firstBootScript(a: FirstBootArgs): string {
-  const archive = `${a.sfsMount}/cache/backups/${a.backupSet}/latest/ssh-host-keys.tar.gz`;
+  const setDir = `${a.sfsMount}/cache/backups/${a.backupSet}`;
   return `#!/bin/bash
 # comfyume first boot: present the worker's long-lived SSH host identity (kept in the SFS cache)
 # before any SSH client connects, so the deployment can pin it. Holds no secrets.
-set -u
+# Exit 0: identity installed; 1: not installed, this instance keeps its own keys (pinned SSH fails).
+set -euo pipefail
 target=${shellQuote(a.sfsMountTarget)}
 mnt=${shellQuote(a.sfsMount)}
-archive=${shellQuote(archive)}
-log() { logger -t comfyume-first-boot "$*" 2>/dev/null; echo "comfyume-first-boot: $*"; }
-command -v mount.nfs >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nfs-common; }
+set_dir=${shellQuote(setDir)}
+etc_ssh="\${COMFYUME_ROOT:-}/etc/ssh"
+mount_cmd=\${MOUNT_CMD:-mount}
+mountpoint_cmd=\${MOUNTPOINT_CMD:-mountpoint}
+systemctl_cmd=\${SYSTEMCTL_CMD:-systemctl}
+log() {
+  logger -t comfyume-first-boot "$*" 2>/dev/null || true
+  echo "comfyume-first-boot: $*"
+}
+give_up() {
+  log "$*; keeping this instance's own keys"
+  exit 1
+}
+if ! command -v mount.nfs >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nfs-common; } ||
+    give_up "cannot install nfs-common"
+fi
 mkdir -p "$mnt"
 for attempt in $(seq 1 30); do
-  mountpoint -q "$mnt" && break
-  mount -t nfs -o nconnect=16 "$target" "$mnt" && break
+  "$mountpoint_cmd" -q "$mnt" && break
+  "$mount_cmd" -t nfs -o nconnect=16 "$target" "$mnt" && break
   log "SFS mount attempt $attempt failed; retrying"
   sleep 10
 done
-if [ -s "$archive" ]; then
-  tmp=$(mktemp -d)
-  if tar -xzf "$archive" -C "$tmp" && ls "$tmp"/ssh_host_*_key >/dev/null 2>&1; then
-    install -m 600 "$tmp"/ssh_host_*_key /etc/ssh/
-    install -m 644 "$tmp"/ssh_host_*_key.pub /etc/ssh/
-    systemctl restart ssh 2>/dev/null || systemctl restart sshd
-    log "restored the SSH host identity from $archive"
-  else
-    log "unreadable identity archive $archive; keeping this instance's own keys"
-  fi
-  rm -rf "$tmp"
-else
-  log "no identity at $archive; keeping this instance's own keys"
-fi
+"$mountpoint_cmd" -q "$mnt" || give_up "SFS $target not mounted at $mnt"
+# backup-instance writes each snapshot to <set>/<stamp>/ and the newest stamp into the file <set>/latest.
+[ -f "$set_dir/latest" ] || give_up "no snapshot of this backup set: $set_dir/latest is missing"
+stamp=$(head -n 1 "$set_dir/latest")
+[[ $stamp =~ ^[A-Za-z0-9][A-Za-z0-9._:-]*$ ]] || give_up "$set_dir/latest does not name a snapshot"
+snap="$set_dir/$stamp"
+archive="$snap/ssh-host-keys.tar.gz"
+[ -s "$archive" ] || give_up "no identity at $archive"
+# Only keys whose bytes match the snapshot's manifest are installed (a torn copy would lock us out).
+(cd "$snap" && grep -E '^[0-9a-f]{64} [ *]ssh-host-keys[.]tar[.]gz$' MANIFEST.sha256 | sha256sum --quiet -c -) ||
+  give_up "$archive does not match $snap/MANIFEST.sha256"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar -xzf "$archive" -C "$tmp" || give_up "unreadable identity archive $archive"
+compgen -G "$tmp/ssh_host_*_key" >/dev/null || give_up "no ssh_host_*_key in $archive"
+for key in "$tmp"/ssh_host_*_key; do
+  [ -s "$key.pub" ] || give_up "$archive holds $(basename "$key") without its .pub"
+done
+install -m 600 "$tmp"/ssh_host_*_key "$etc_ssh"/
+install -m 644 "$tmp"/ssh_host_*_key.pub "$etc_ssh"/
+"$systemctl_cmd" restart ssh 2>/dev/null || "$systemctl_cmd" restart sshd 2>/dev/null ||
+  log "sshd not restarted; it reads the restored keys when it starts"
+log "restored the SSH host identity of snapshot $stamp from $archive"
 `;
 }
 

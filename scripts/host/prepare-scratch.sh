@@ -7,8 +7,10 @@
 #   --device PATH       the block device (env SCRATCH_DEVICE), e.g. /dev/vdb
 #   --target NAME       the volume's attachment target from the Verda API, e.g. vdb
 #                       (env SCRATCH_TARGET; resolved under ${DEV_DIR:-/dev})
-#   --volume-id ID      the Verda volume id (env SCRATCH_VOLUME_ID; resolved through
-#                       ${DEV_BY_ID_DIR:-/dev/disk/by-id}/*ID*, must match exactly one)
+#   --volume-id ID      the Verda volume id (env SCRATCH_VOLUME_ID), e.g. a UUID. Verda names
+#                       the disk virtio-<last 12 hex digits of the id> in
+#                       ${DEV_BY_ID_DIR:-/dev/disk/by-id}; every other entry there ending
+#                       in those digits must be the same disk, else it is refused as ambiguous
 #   --mount-point DIR   default ${COMFYUME_ROOT}/mnt/scratch (env SCRATCH_MOUNT)
 #   --fs-type TYPE      the only filesystem accepted or created (env SCRATCH_FS; default ext4)
 #   --label LABEL       label for a new filesystem (env SCRATCH_LABEL; default scratch)
@@ -62,6 +64,32 @@ while (($#)); do
 done
 MKFS_CMD=${MKFS_CMD:-mkfs.${SCRATCH_FS}}
 
+# device_of_volume ID: sets SCRATCH_DEVICE to the block device of Verda volume ID. Verda's
+# virtio serial for a disk is the last 12 hex digits of the volume id (verda-api.md section 10,
+# item 5), so the full id never appears in /dev/disk/by-id.
+device_of_volume() {
+  local hex suffix link device other present
+  hex=${1//-/}
+  hex=${hex,,}
+  [[ $hex =~ ^[0-9a-f]{12,}$ ]] || die "SCRATCH_VOLUME_ID '${1}' is not a Verda volume id (hex digits and dashes, e.g. a UUID)"
+  suffix=${hex: -12}
+  link="${DEV_BY_ID_DIR}/virtio-${suffix}"
+  if [[ ! -e $link ]]; then
+    present=$(find "$DEV_BY_ID_DIR" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)
+    die "no ${link} for volume ${1} (present: ${present:-nothing}); is the volume attached to this instance? pass --device instead"
+  fi
+  device=$(readlink -f "$link")
+  # Another name ending in the same digits (not a -partN) on another disk: two volumes look alike.
+  shopt -s nullglob
+  for other in "${DEV_BY_ID_DIR}"/*"${suffix}"; do
+    [[ $(readlink -f "$other") == "$device" ]] ||
+      die "volume ${1} is ambiguous: ${link} is ${device} but ${other} is $(readlink -f "$other"); refusing to guess, pass --device instead"
+  done
+  shopt -u nullglob
+  log "volume ${1} is ${link} -> ${device}"
+  SCRATCH_DEVICE=$device
+}
+
 find_device() {
   require_cmd "$BLKID_CMD" "$MKFS_CMD" "$MOUNT_CMD" "$MOUNTPOINT_CMD"
   if [[ -z $SCRATCH_DEVICE && -n $SCRATCH_TARGET ]]; then
@@ -69,12 +97,7 @@ find_device() {
     SCRATCH_DEVICE="${DEV_DIR}/${SCRATCH_TARGET}"
   fi
   if [[ -z $SCRATCH_DEVICE && -n $SCRATCH_VOLUME_ID ]]; then
-    local matches=()
-    shopt -s nullglob
-    matches=("${DEV_BY_ID_DIR}"/*"${SCRATCH_VOLUME_ID}"*)
-    shopt -u nullglob
-    ((${#matches[@]} == 1)) || die "SCRATCH_VOLUME_ID '${SCRATCH_VOLUME_ID}' matches ${#matches[@]} entries in ${DEV_BY_ID_DIR} (need exactly 1); is the volume attached? pass --device instead"
-    SCRATCH_DEVICE=$(readlink -f "${matches[0]}")
+    device_of_volume "$SCRATCH_VOLUME_ID"
   fi
   [[ -n $SCRATCH_DEVICE ]] || die "no scratch device given: pass --device /dev/vdX, --target vdX or --volume-id ID (from the Verda API)"
   if [[ -b $SCRATCH_DEVICE ]]; then

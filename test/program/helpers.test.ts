@@ -71,7 +71,12 @@ describe("host identity", () => {
     const script = firstBootScript({ sfsMountTarget: "nfs.fin-01.datacrunch.io:/v-1", sfsMount: "/mnt/sfs", backupSet: "worker" });
     expect(script).toMatch(/^#!\/bin\/bash\n/);
     expect(script).toMatch(/^[\x00-\x7f]*$/);
-    expect(script).toContain("archive='/mnt/sfs/cache/backups/worker/latest/ssh-host-keys.tar.gz'");
+    // `latest` is a file naming the snapshot (backup-instance.sh), never a directory to read from.
+    expect(script).toContain("set_dir='/mnt/sfs/cache/backups/worker'");
+    expect(script).toContain('stamp=$(head -n 1 "$set_dir/latest")');
+    expect(script).toContain('archive="$snap/ssh-host-keys.tar.gz"');
+    expect(script).not.toContain("latest/");
+    expect(script).toContain("set -euo pipefail");
     expect(script).toContain("install -m 600");
   });
 });

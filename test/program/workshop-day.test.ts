@@ -50,7 +50,10 @@ describe("the worker and its volumes", () => {
   it("installs the pinned identity at first boot with a startup script that holds no secret", () => {
     const script = String(run.byName("worker-first-boot").inputs.script);
     expect(script).toContain(`target='${SFS_TARGET}'`);
-    expect(script).toContain("/mnt/sfs/cache/backups/comfyume-workshop-day/latest/ssh-host-keys.tar.gz");
+    // The snapshot is resolved through the file `latest` (test/scripts/first-boot.test.ts runs it).
+    expect(script).toContain("set_dir='/mnt/sfs/cache/backups/comfyume-workshop-day'");
+    expect(script).toContain('"$set_dir/latest"');
+    expect(script).not.toContain("latest/");
     expect(script).toMatch(/^[\x00-\x7f]*$/);
     for (const secret of Object.values(SECRETS)) expect(script).not.toContain(secret);
     expect(run.resources.some((r) => r.name === "worker-host-key")).toBe(false);
@@ -106,7 +109,14 @@ describe("restore", () => {
   it("restores with secrets on stdin only, logging off and secret outputs", () => {
     const restore = run.byName("worker-restore");
     const create = String(restore.inputs.create);
-    expect(create).toContain("timeout -k 30 3600 bash '/opt/comfyume/host/restore-instance.sh' --sfs '/mnt/sfs' --name 'comfyume-workshop-day'");
+    // It logs to paths.restoreLog (emptied first: the last run only), where the report reads its table.
+    expect(create.split("\n")).toEqual([
+      "set -e",
+      `mkdir -p "$(dirname '/var/log/comfyume/restore-instance.last.log')"`,
+      ": >'/var/log/comfyume/restore-instance.last.log'",
+      expect.stringMatching(/^timeout -k 30 3600 env RESTORE_LOG='\/var\/log\/comfyume\/restore-instance\.last\.log' bash '\/opt\/comfyume\/host\/restore-instance\.sh' --sfs '\/mnt\/sfs' --name 'comfyume-workshop-day' /),
+    ]);
+    expect(String(run.byName("worker-restore-report").inputs.create)).toBe("sed -n '/^STEP /,$p' '/var/log/comfyume/restore-instance.last.log'");
     expect(create).toContain("--expected-tailscale-ip '100.64.0.12' --redis-host '100.64.0.2'");
     expect(create).not.toContain("--skip 'ssh-host-keys'");
     const stdin = String((restore.inputs.stdin as { value: string }).value);

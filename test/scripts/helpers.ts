@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 
 export const REPO = resolve(__dirname, "../..");
 export const HOST = join(REPO, "scripts/host");
@@ -18,7 +18,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a host script with bash; env is added to a minimal, secret-free environment. */
+/**
+ * Runs a host script (a name under scripts/host, or an absolute path to any script) with bash; env
+ * is added to a minimal, secret-free environment.
+ */
 export function run(
   script: string,
   args: string[],
@@ -33,7 +36,7 @@ export function run(
       ...opts.env,
     };
     // Own process group, like a remote command under sshd: a "dropped connection" signals the group.
-    const child = spawn("bash", [join(HOST, script), ...args], { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn("bash", [isAbsolute(script) ? script : join(HOST, script), ...args], { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
     if (opts.onSpawn && child.pid) opts.onSpawn(child.pid);
     let stdout = "";
     let stderr = "";

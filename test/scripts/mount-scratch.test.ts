@@ -1,7 +1,7 @@
 // mount-sfs.sh and prepare-scratch.sh: real fstab files, real mkfs.ext4/mkfs.vfat/blkid/debugfs
 // on file images; only mount/mountpoint are shims (no loop devices or NFS here).
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTmp, makeShims, run, tmp, write } from "./helpers";
@@ -161,16 +161,79 @@ describe("prepare-scratch", () => {
     expect(blkidType(dev)).toBe("");
   });
 
-  it("resolves the device from the Verda volume id", async () => {
+  // Verda names an attached volume /dev/disk/by-id/virtio-<last 12 hex digits of its id>
+  // (verda-api.md section 10, item 5); infra/local-cloud/volumes.ts lays out the same name.
+  const VOLUME_ID = "4c7d1a3e-9b2f-4e61-a8d5-0f3b6c2e9a17";
+  const VIRTIO = "virtio-0f3b6c2e9a17";
+  function byIdDir(root: string, links: Record<string, string>): string {
+    const byId = join(root, "dev/disk/by-id");
+    mkdirSync(byId, { recursive: true });
+    for (const [name, target] of Object.entries(links)) symlinkSync(target, join(byId, name));
+    return byId;
+  }
+
+  it("resolves the device from the full Verda volume id through its virtio-<last 12 digits> name", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdd.img");
+    const part = join(root, "vdd1.img");
+    const other = join(root, "vde.img");
+    image(dev);
+    image(part);
+    image(other);
+    // A partition link of the same disk and another volume sit next to it, as on a real host.
+    const byId = byIdDir(root, { [VIRTIO]: dev, [`${VIRTIO}-part1`]: part, "virtio-111122223333": other });
+    for (const id of [VOLUME_ID, VOLUME_ID.toUpperCase()]) {
+      const r = await run("prepare-scratch.sh", ["--volume-id", id], { env: { ...env(root, shims), DEV_BY_ID_DIR: byId } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`scratch device: ${dev}`);
+    }
+    expect(blkidType(dev)).toBe("ext4");
+    expect(blkidType(part)).toBe("");
+    expect(blkidType(other)).toBe("");
+  });
+
+  it("finds nothing under the full id or its first 12 digits, and touches no device", async () => {
     const shims = makeShims();
     const root = tmp("scr");
     const dev = join(root, "vdd.img");
     image(dev);
-    const byId = join(root, "by-id");
-    spawnSync("mkdir", ["-p", byId]);
-    spawnSync("ln", ["-s", dev, join(byId, "virtio-9f2c1e7a-volume")]);
-    const r = await run("prepare-scratch.sh", ["--volume-id", "9f2c1e7a"], { env: { ...env(root, shims), DEV_BY_ID_DIR: byId } });
-    expect(r.code, r.stderr).toBe(0);
-    expect(blkidType(dev)).toBe("ext4");
+    const byId = byIdDir(root, { [`virtio-${VOLUME_ID}`]: dev, "virtio-4c7d1a3e9b2f": dev });
+    const r = await run("prepare-scratch.sh", ["--volume-id", VOLUME_ID], { env: { ...env(root, shims), DEV_BY_ID_DIR: byId } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no ${byId}/${VIRTIO} for volume ${VOLUME_ID}`);
+    expect(r.stderr).toMatch(/is the volume attached/);
+    expect(blkidType(dev)).toBe("");
+    expect(shims.calls().filter((c) => c.startsWith("mount "))).toHaveLength(0);
+  });
+
+  it("refuses a volume id whose digits name two different disks, and touches neither", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const mine = join(root, "vdd.img");
+    const foreign = join(root, "vde.img");
+    image(mine);
+    image(foreign);
+    const byId = byIdDir(root, { [VIRTIO]: mine, "scsi-0QEMU_QEMU_HARDDISK_0f3b6c2e9a17": foreign });
+    const r = await run("prepare-scratch.sh", ["--volume-id", VOLUME_ID], { env: { ...env(root, shims), DEV_BY_ID_DIR: byId } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/is ambiguous/);
+    expect(blkidType(mine)).toBe("");
+    expect(blkidType(foreign)).toBe("");
+  });
+
+  it("rejects something that is not a volume id before looking for devices", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdd.img");
+    image(dev);
+    // A glob-shaped value must not select every disk.
+    const byId = byIdDir(root, { [VIRTIO]: dev });
+    for (const id of ["*", "vol-worker-scratch", "0f3b6c2e9a1"]) {
+      const r = await run("prepare-scratch.sh", ["--volume-id", id], { env: { ...env(root, shims), DEV_BY_ID_DIR: byId } });
+      expect(r.code, id).toBe(1);
+      expect(r.stderr).toMatch(/is not a Verda volume id/);
+    }
+    expect(blkidType(dev)).toBe("");
   });
 });
