@@ -13,30 +13,30 @@ export interface WorkFile {
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** Writes one file per (user, place) with random content and returns what was written. */
-export function simulateUsers(dir: string, keyFile: string, worker: SshHost, mello: SshHost, users = 3): WorkFile[] {
+export async function simulateUsers(dir: string, keyFile: string, worker: SshHost, mello: SshHost, users = 3): Promise<WorkFile[]> {
   const files: WorkFile[] = [];
-  const put = (host: "worker" | "mello", target: SshHost, file: string, bytes: number) => {
+  const put = async (host: "worker" | "mello", target: SshHost, file: string, bytes: number) => {
     const content = randomBytes(bytes);
-    sshRun(dir, keyFile, target, `mkdir -p "$(dirname '${file}')" && base64 -d > '${file}'`, content.toString("base64"));
+    await sshRun(dir, keyFile, target, `mkdir -p "$(dirname '${file}')" && base64 -d > '${file}'`, content.toString("base64"));
     files.push({ host, path: file, sha256: sha(content), bytes });
   };
   for (let u = 1; u <= users; u++) {
     const user = `user${String(u).padStart(3, "0")}`;
-    put("worker", worker, `/mnt/scratch/inputs/${user}/reference.png`, 48 * 1024);
-    put("worker", worker, `/mnt/scratch/outputs/${user}/ComfyUI_0000${u}_.mp4`, 512 * 1024);
-    put("mello", mello, `/home/dev/comfyume/data/user_data/${user}/workflow.json`, 4 * 1024);
-    put("mello", mello, `/home/dev/comfyume/data/outputs/${user}/final_cut.mp4`, 256 * 1024);
+    await put("worker", worker, `/mnt/scratch/inputs/${user}/reference.png`, 48 * 1024);
+    await put("worker", worker, `/mnt/scratch/outputs/${user}/ComfyUI_0000${u}_.mp4`, 512 * 1024);
+    await put("mello", mello, `/home/dev/comfyume/data/user_data/${user}/workflow.json`, 4 * 1024);
+    await put("mello", mello, `/home/dev/comfyume/data/outputs/${user}/final_cut.mp4`, 256 * 1024);
   }
   return files;
 }
 
 /** Names every file that is missing or differs on the given hosts; empty when all match. */
-export function verifyWork(dir: string, keyFile: string, worker: SshHost, mello: SshHost, files: WorkFile[]): string[] {
+export async function verifyWork(dir: string, keyFile: string, worker: SshHost, mello: SshHost, files: WorkFile[]): Promise<string[]> {
   const problems: string[] = [];
   for (const host of ["worker", "mello"] as const) {
     const mine = files.filter((f) => f.host === host);
     if (!mine.length) continue;
-    const out = sshRun(dir, keyFile, host === "worker" ? worker : mello, `sha256sum ${mine.map((f) => `'${f.path}'`).join(" ")} 2>&1 || true`);
+    const out = await sshRun(dir, keyFile, host === "worker" ? worker : mello, `sha256sum ${mine.map((f) => `'${f.path}'`).join(" ")} 2>&1 || true`);
     for (const f of mine) {
       const line = out.split("\n").find((l) => l.endsWith(` ${f.path}`) || l.endsWith(`  ${f.path}`));
       if (!line) problems.push(`${host}:${f.path} missing`);

@@ -7,7 +7,7 @@ import * as path from "node:path";
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 
 export interface PulumiRunner {
-  run(label: string, args: string[], opts?: { stdin?: string; timeoutMs?: number; allowFailure?: boolean }): Promise<PulumiResult>;
+  run(label: string, args: string[], opts?: { stdin?: string; timeoutMs?: number; allowFailure?: boolean; env?: Record<string, string> }): Promise<PulumiResult>;
 }
 
 export interface PulumiResult {
@@ -26,7 +26,7 @@ export function pulumiRunner(projectDir: string, env: Record<string, string>, lo
       const log = fs.createWriteStream(logFile);
       log.write(`$ pulumi ${args.join(" ")}\n`);
       const child = spawn(path.join(REPO_ROOT, "scripts/pulumi"), ["-C", projectDir, ...args, "--non-interactive"], {
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...env, ...opts.env },
         stdio: ["pipe", "pipe", "pipe"],
       });
       child.stdin.end(opts.stdin ?? "");
