@@ -62,6 +62,7 @@ const INSTANCE_SCRIPTS = [
   "install-backup-cron.sh",
   "backup-instance.sh",
   "backup-to-r2.sh",
+  "backup-mello.sh",
 ];
 
 export class GpuWorker extends pulumi.ComponentResource {
@@ -285,23 +286,40 @@ export class GpuWorker extends pulumi.ComponentResource {
         connection,
         // Pre-flight on create: the script is in place and runs.
         create: run("backup-to-r2.sh", ["--help"], 60).replace(/ <\/dev\/null$/, " >/dev/null </dev/null"),
+        // Two verified backups from one stdin: the SFS sets, then the users' inputs and outputs on
+        // scratch (a day-scoped scratch goes with the instance). The secrets stay in a shell variable.
         delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
-          run(
-            "backup-to-r2.sh",
-            [
-              ["--r2-endpoint", endpoint],
-              ["--sfs", a.paths.sfsMount],
-              ["--models-bucket", buckets.models],
-              ["--cache-bucket", buckets.cache],
-              ["--worker-bucket", buckets.workerContainer],
-            ],
-            a.timeouts.backupSeconds,
-            true,
-          ),
+          chain([
+            "secrets=$(cat)",
+            `printf '%s\\n' "$secrets" | ${run(
+              "backup-to-r2.sh",
+              [
+                ["--r2-endpoint", endpoint],
+                ["--sfs", a.paths.sfsMount],
+                ["--models-bucket", buckets.models],
+                ["--cache-bucket", buckets.cache],
+                ["--worker-bucket", buckets.workerContainer],
+              ],
+              a.timeouts.backupSeconds,
+              true,
+            )}`,
+            `printf '%s\\n' "$secrets" | ${run(
+              "backup-mello.sh",
+              [
+                ["--r2-endpoint", endpoint],
+                ["--data-dir", a.paths.scratchMount],
+                ["--dirs", "inputs,outputs"],
+                ["--bucket", buckets.userFiles],
+                ["--prefix", "scratch"],
+              ],
+              a.timeouts.backupSeconds,
+              true,
+            )}`,
+          ]),
         ),
         stdin: r2Stdin,
         logging: "none",
-        timeoutSeconds: commandDeadline(a.timeouts.backupSeconds),
+        timeoutSeconds: commandDeadline(a.timeouts.backupSeconds, a.timeouts.backupSeconds),
       },
       {
         parent: this,

@@ -32,6 +32,7 @@ async function main(): Promise<number> {
     `day-up benchmark: ${(b.dayUpMs / 1000).toFixed(1)} s wall / (${(b.provisioningMs / 1000).toFixed(1)} s provisioning + ` +
       `${(b.restoreCopyMs / 1000).toFixed(2)} s restore copy of ${(b.restoreBytes / 1048576).toFixed(1)} MiB at ${b.diskMBps.toFixed(0)} MB/s) = ${b.ratio.toFixed(2)} (target <= 1.10)`,
   );
+  console.log(`  slowest day-up steps: ${b.slowest.map((t) => `${t.resource} ${(t.ms / 1000).toFixed(1)} s`).join(", ")}`);
   console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return result.ok ? 0 : 1;
 }

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
 import { simulateUsers, verifyWork, type WorkFile } from "./activity";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
+import { slowestSteps, type StepTime } from "./event-log";
 import type { SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { phaseTable, type PhaseRecord } from "./report";
@@ -23,7 +24,16 @@ export interface RehearsalOptions {
 export interface RehearsalResult {
   phases: PhaseRecord[];
   table: string;
-  benchmark: { dayUpMs: number; provisioningMs: number; restoreCopyMs: number; ratio: number; diskMBps: number; restoreBytes: number };
+  benchmark: {
+    dayUpMs: number;
+    provisioningMs: number;
+    restoreCopyMs: number;
+    ratio: number;
+    diskMBps: number;
+    restoreBytes: number;
+    /** The day up's slowest resource steps (engine event log). */
+    slowest: StepTime[];
+  };
   ok: boolean;
 }
 
@@ -130,8 +140,8 @@ class Context {
     return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
   }
 
-  private manifests(): number {
-    return this.cloud.s3.events().filter((e) => e.key.includes("/manifests/") && !e.event.includes("Removed")).length;
+  private manifests(prefix = ""): number {
+    return this.cloud.s3.events().filter((e) => e.key.startsWith(prefix) && e.key.includes("/manifests/") && !e.event.includes("Removed")).length;
   }
 
   private liveVolumes() {
@@ -178,10 +188,13 @@ class Context {
     };
     let dayUpMs = 0;
     let restoreSourceBytes = 0;
+    const dayUpEvents = path.join(this.cloud.dir, "day-up.events.jsonl");
     await this.phase(`${DAY} up (restored)`, async () => {
       await this.initStack(DAY, dayStack(env, DAY, MONTH), daySecrets);
       const started = Date.now();
-      await this.pulumi.run("day up", ["up", "--stack", DAY, "--yes"]);
+      // --json streams the engine's events (with timestamps): the benchmark's breakdown comes from them.
+      const up = await this.pulumi.run("day up", ["up", "--stack", DAY, "--yes", "--json"]);
+      fs.writeFileSync(dayUpEvents, up.stdout);
       dayUpMs = Date.now() - started;
       const w = this.worker();
       const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
@@ -198,11 +211,13 @@ class Context {
     const teardown = async (label: string) =>
       this.phase(label, async () => {
         const before = this.manifests();
+        const scratchBefore = this.manifests("scratch/");
         const id = this.worker().id;
         await this.pulumi.run(label, ["destroy", "--stack", DAY, "--yes", "--run-program"]);
         const state = this.cloud.verda.state();
         return [
           must(this.manifests() > before, `backup verified in R2 (${this.manifests() - before} new manifests)`),
+          must(this.manifests("scratch/") - scratchBefore === 2, "scratch inputs and outputs in R2"),
           must(!state.instances.some((i) => i.id === id), "instance deleted after the backup"),
           must(!this.liveVolumes().some((v) => v.is_os_volume), "its OS volume deleted"),
           must(this.liveVolumes().filter((v) => v.type === "NVMe_Shared").length === 1, "SFS kept"),
@@ -244,6 +259,7 @@ class Context {
       ratio: dayUpMs / (provisioningMs + restoreCopyMs),
       diskMBps: diskBytesPerSecond / 1e6,
       restoreBytes: bytes,
+      slowest: slowestSteps(dayUpEvents),
     };
   }
 

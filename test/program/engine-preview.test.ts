@@ -168,7 +168,7 @@ describe.runIf(pulumiToolchainReady())("the program under the real engine", () =
     for (const [hook, script] of [["worker-backup-before-delete", "backup-to-r2.sh"], ["worker-backup-mello-before-delete", "backup-mello.sh"]]) {
       const state = dayPreview.steps.find((s) => nameOf(s) === hook)?.newState;
       expect(state?.type, hook).toBe(REMOTE_COMMAND);
-      expect(String(state?.inputs.delete), hook).toMatch(new RegExp(`^timeout -k 30 7200 bash '/opt/comfyume/host/${script.replace(".", "\\.")}' --r2-endpoint`));
+      expect(String(state?.inputs.delete), hook).toMatch(new RegExp(`(^|\\| )timeout -k 30 7200 bash '/opt/comfyume/host/${script.replace(".", "\\.")}' --r2-endpoint`, "m"));
       expect(state?.inputs.timeoutSeconds as number, hook).toBeGreaterThan(7200 + 30);
       expect(state?.inputs.stdin, hook).toBe("[secret]");
       expect(state?.dependencies, hook).toEqual(expect.arrayContaining([urnOf("worker-instance"), urnOf("worker-scratch")]));

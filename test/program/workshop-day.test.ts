@@ -136,10 +136,15 @@ describe("restore", () => {
 });
 
 describe("backup before delete", () => {
-  it("runs verified backup-to-r2 on the instance in its delete step, with R2 keys on stdin", () => {
+  it("runs verified backup-to-r2 and the scratch backup on the instance in its delete step, with R2 keys on stdin", () => {
     const hook = run.byName("worker-backup-before-delete");
     const del = String(hook.inputs.delete);
-    expect(del).toMatch(/^timeout -k 30 7200 bash '\/opt\/comfyume\/host\/backup-to-r2\.sh' --r2-endpoint 'https:\/\/0123456789abcdef0123456789abcdef\.eu\.r2\.cloudflarestorage\.com' --sfs '\/mnt\/sfs'/);
+    const [setE, readSecrets, sfsBackup, scratchBackup] = del.split("\n");
+    expect([setE, readSecrets]).toEqual(["set -e", "secrets=$(cat)"]);
+    expect(scratchBackup).toBe(
+      `printf '%s\\n' "$secrets" | timeout -k 30 7200 bash '/opt/comfyume/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --data-dir '/mnt/scratch' --dirs 'inputs,outputs' --bucket 'comfyume-user-files-backups' --prefix 'scratch'`,
+    );
+    expect(sfsBackup).toMatch(/^printf '%s\\n' "\$secrets" \| timeout -k 30 7200 bash '\/opt\/comfyume\/host\/backup-to-r2\.sh' --r2-endpoint 'https:\/\/0123456789abcdef0123456789abcdef\.eu\.r2\.cloudflarestorage\.com' --sfs '\/mnt\/sfs'/);
     expect(del).toContain("--worker-bucket 'comfyume-worker-container-backups'");
     expect(String((hook.inputs.stdin as { value: string }).value)).toBe(
       `R2_ACCESS_KEY_ID=${STACK_OUTPUTS.idle.r2AccessKeyId}\nR2_SECRET_ACCESS_KEY=${STACK_OUTPUTS.idle.r2SecretAccessKey}\n`,
