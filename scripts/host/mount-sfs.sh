@@ -97,15 +97,9 @@ write_fstab() {
     COMFYUME_STEP_RESULT=skipped
     return 0
   fi
-  local line tmp
+  local line
   line="${SFS_TARGET} ${SFS_MOUNT} nfs ${SFS_OPTIONS},nofail,_netdev 0 0"
-  mkdir -p "$(dirname "$FSTAB")"
-  [[ -f $FSTAB ]] || : >"$FSTAB"
-  tmp=$(mktemp "${FSTAB}.XXXXXX")
-  # Keep every other line as is; drop only earlier lines for this mount point.
-  awk -v mp="$SFS_MOUNT" '!($0 !~ /^[[:space:]]*#/ && $2 == mp)' "$FSTAB" >"$tmp"
-  printf '%s\n' "$line" >>"$tmp"
-  COMFYUME_STEP_RESULT=$(replace_if_changed "$tmp" "$FSTAB" 0644)
+  COMFYUME_STEP_RESULT=$(fstab_set_entry "$FSTAB" "$SFS_MOUNT" "$line")
   log "fstab ${FSTAB}: ${COMFYUME_STEP_RESULT}: ${line}"
 }
 

@@ -174,14 +174,9 @@ write_fstab() {
     return 0
   fi
   # Device path, not UUID: cloned volumes share UUIDs; nofail so a missing volume never blocks boot.
-  local line tmp
+  local line
   line="${SCRATCH_DEVICE} ${SCRATCH_MOUNT} ${SCRATCH_FS} defaults,nofail 0 2"
-  mkdir -p "$(dirname "$FSTAB")"
-  [[ -f $FSTAB ]] || : >"$FSTAB"
-  tmp=$(mktemp "${FSTAB}.XXXXXX")
-  awk -v mp="$SCRATCH_MOUNT" '!($0 !~ /^[[:space:]]*#/ && $2 == mp)' "$FSTAB" >"$tmp"
-  printf '%s\n' "$line" >>"$tmp"
-  COMFYUME_STEP_RESULT=$(replace_if_changed "$tmp" "$FSTAB" 0644)
+  COMFYUME_STEP_RESULT=$(fstab_set_entry "$FSTAB" "$SCRATCH_MOUNT" "$line")
 }
 
 make_dirs() {

@@ -250,6 +250,18 @@ replace_if_changed() {
   echo changed
 }
 
+# fstab_set_entry FSTAB MOUNTPOINT LINE: make LINE the only active fstab entry for MOUNTPOINT
+# (comments and other entries kept as they are); prints changed/unchanged.
+fstab_set_entry() {
+  local fstab=$1 mountpoint=$2 line=$3 tmp
+  mkdir -p "$(dirname "$fstab")"
+  [[ -f $fstab ]] || : >"$fstab"
+  tmp=$(mktemp "${fstab}.XXXXXX")
+  awk -v mp="$mountpoint" '!($0 !~ /^[[:space:]]*#/ && $2 == mp)' "$fstab" >"$tmp"
+  printf '%s\n' "$line" >>"$tmp"
+  replace_if_changed "$tmp" "$fstab" 0644
+}
+
 # ---- R2 through rclone's S3 backend, configured only by environment variables ----
 
 RCLONE_CMD=${RCLONE_CMD:-rclone}
