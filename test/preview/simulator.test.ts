@@ -19,15 +19,10 @@ describe.runIf(ready)("preview summary against the Verda simulator", { timeout: 
   let sim: RunningSimulator;
   let sandbox: PulumiSandbox;
   const env: NodeJS.ProcessEnv = {};
-  const pulumi = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-    new Promise<Run>((resolve) => {
-      execFile(
-        path.join(repoRoot, "scripts/pulumi"),
-        [...args, "--non-interactive"],
-        { cwd: sandbox.dir, env: { ...sandbox.env, ...env, ...extraEnv }, timeout: 240_000, maxBuffer: 64 * 1024 * 1024, killSignal: "SIGINT" },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const pulumi = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> => {
+    const r = await sandbox.runAsync(args, { env: { ...env, ...extraEnv }, timeoutMs: 240_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
   const ok = async (args: string[]) => {
     const r = await pulumi(args);
     if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);

@@ -2,7 +2,6 @@
 // simulator: idle previews and comes up with an external mello and existing buckets, the month SFS comes
 // up, and the repository's workshop-day stack file previews the worker with its RemoteCommand/RemoteFiles
 // (no @pulumi/command plugin exists on our machines, so any `command:` resource would fail here).
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -54,22 +53,8 @@ describe.runIf(pulumiToolchainReady())("the program under the real engine", () =
   let dayPreview: Preview;
   let dayJson: string;
 
-  /** Async: the simulator lives in this process and must keep answering while the CLI runs. */
-  const pulumi = (args: string[]): Promise<PulumiRun> =>
-    new Promise((resolve) => {
-      const child = spawn(path.join(repoRoot, "scripts/pulumi"), [...args, "--non-interactive"], {
-        cwd: sandbox.dir, env: { ...sandbox.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-      child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      child.on("close", (status) => {
-        clearTimeout(timer);
-        resolve({ status: status ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
-      });
-    });
+  // Async: the simulator lives in this process and must keep answering while the CLI runs.
+  const pulumi = (args: string[]): Promise<PulumiRun> => sandbox.runAsync(args, { env, timeoutMs: 60_000 });
   const ok = async (...args: string[]) => {
     const result = await pulumi(args);
     if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);

@@ -1,40 +1,21 @@
 // RemoteFiles + RemoteCommand under the real Pulumi engine (CLI, language host, dynamic-provider host)
 // against the in-process loopback SSH host: preview runs nothing, up uploads and runs, state holds secrets
 // encrypted, destroy runs the delete command with the stdin from state.
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiRun, type PulumiSandbox } from "../support/pulumi-cli";
+import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
 import type { SshHost } from "../support/ssh-host";
 import { clientKey, privateKeyBody, startHost } from "./fixtures";
 
 const STDIN_SECRET = "engine-stdin-secret-7431";
-
-/** Async (unlike PulumiSandbox.run): the SSH host lives in this process and must keep answering. */
-function runPulumi(sandbox: PulumiSandbox, args: string[], env: NodeJS.ProcessEnv): Promise<PulumiRun> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(repoRoot, "scripts/pulumi"), [...args, "--non-interactive"], {
-      cwd: sandbox.dir, env: { ...sandbox.env, ...env }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status: status ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
-    });
-  });
-}
 
 describe.runIf(pulumiToolchainReady())("RemoteFiles and RemoteCommand under the real engine", () => {
   let host: SshHost;
   let sandbox: PulumiSandbox;
   let env: NodeJS.ProcessEnv;
   const ok = async (args: string[]) => {
-    const result = await runPulumi(sandbox, args, env);
+    const result = await sandbox.runAsync(args, { env });
     if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${result.stdout}\n${result.stderr}`);
     return result;
   };

@@ -1,6 +1,6 @@
 // Runs the project's Pulumi CLI (scripts/pulumi) for engine tests, with a throwaway
 // file backend and passphrase so tests never touch the developer's stacks.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,6 +23,11 @@ export interface PulumiSandbox {
   dir: string;
   env: NodeJS.ProcessEnv;
   run(args: string[], opts?: { stdin?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): PulumiRun;
+  /**
+   * Same, without blocking the event loop: needed whenever a server the CLI talks to (the Verda
+   * simulator, an SSH host) lives in the test's own process.
+   */
+  runAsync(args: string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<PulumiRun>;
   cleanup(): void;
 }
 
@@ -51,6 +56,24 @@ export function pulumiSandbox(fixtureDir: string): PulumiSandbox {
         maxBuffer: 64 * 1024 * 1024,
       });
       return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+    },
+    runAsync(args, opts = {}) {
+      return new Promise((resolve) => {
+        const child = spawn(path.join(repoRoot, "scripts/pulumi"), [...args, "--non-interactive"], {
+          cwd: dir,
+          env: { ...env, ...opts.env },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
+        child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+        const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+        child.on("close", (status) => {
+          clearTimeout(timer);
+          resolve({ status: status ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+        });
+      });
     },
     cleanup() {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,6 @@
 // The Verda providers under the real Pulumi engine (CLI, language host, dynamic-provider host)
 // against the in-process simulator: preview with unknowns, up, in-place update, refresh, destroy.
 // Credentials come from stack config (client secret as a Pulumi secret) through configure().
-import { execFile } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../infra/simulator";
@@ -15,15 +14,11 @@ describe.runIf(ready)("Verda providers under the real engine", () => {
   const env: NodeJS.ProcessEnv = {};
   // Asynchronous on purpose: the simulator lives in this process and must keep serving while the
   // CLI runs (the sandbox's synchronous runner would block it).
-  const ok = (args: string[], timeoutMs = 180_000) =>
-    new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-      execFile(
-        path.join(repoRoot, "scripts/pulumi"),
-        [...args, "--non-interactive"],
-        { cwd: sandbox.dir, env: { ...sandbox.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, killSignal: "SIGINT" },
-        (error, stdout, stderr) => (error ? reject(new Error(`pulumi ${args.join(" ")} failed: ${error.message}\n${stdout}\n${stderr}`)) : resolve({ stdout, stderr })),
-      );
-    });
+  const ok = async (args: string[], timeoutMs = 180_000) => {
+    const r = await sandbox.runAsync(args, { env, timeoutMs });
+    if (r.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed (exit ${r.status})\n${r.stdout}\n${r.stderr}`);
+    return r;
+  };
 
   beforeAll(async () => {
     sim = await startSimulator({ timing: { orderedMs: 50, provisioningMs: 100, instanceDeleteMs: 50, volumeCreateMs: 30, volumeAttachMs: 30 } });
