@@ -40,9 +40,8 @@ export interface RehearsalResult {
 const MONTH = "testing-month";
 const DAY = "workshop-day";
 
-class Check extends Error {}
 const must = (cond: boolean, what: string) => {
-  if (!cond) throw new Check(what);
+  if (!cond) throw new Error(what);
   return what;
 };
 
@@ -106,37 +105,26 @@ class Context {
     }
   }
 
+  /** Replaces the stack's plain settings; the salt and secrets the CLI wrote stay. */
   private writeStack(stack: string, config: object): void {
-    fs.writeFileSync(path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`), stackFile(`rehearsal: ${stack}`, config));
+    const file = path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`);
+    const current = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+    fs.writeFileSync(file, stackFile(`rehearsal: ${stack}`, config, current));
   }
 
   private async initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
     await this.pulumi.run(`init ${stack}`, ["stack", "init", stack]);
-    // Written after init: `stack init` adds the encryption salt to the file.
-    const salt = fs.readFileSync(path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`), "utf8").match(/^encryptionsalt: .*$/m)?.[0];
     this.writeStack(stack, config);
-    if (salt) fs.appendFileSync(path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`), `${salt}\n`);
     for (const [key, value] of Object.entries(secrets)) {
       await this.pulumi.run(`secret ${key}`, ["config", "set", "--stack", stack, "--secret", key], { stdin: value });
     }
-  }
-
-  private async reconfigure(stack: string, config: object): Promise<void> {
-    const file = path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`);
-    const kept = fs.readFileSync(file, "utf8").split("\n").filter((l) => /^encryptionsalt:|^  comfyume:(sshPrivateKey|redisPassword|tailscaleAuthKey|r2AccessKeyId|r2SecretAccessKey):|^    secure:/.test(l));
-    // Secrets and salt are kept as written by the CLI; plain settings are replaced.
-    this.writeStack(stack, config);
-    const body = fs.readFileSync(file, "utf8");
-    const secretLines = kept.filter((l) => !l.startsWith("encryptionsalt"));
-    const salt = kept.find((l) => l.startsWith("encryptionsalt"));
-    fs.writeFileSync(file, body.replace(/^config:\n/m, `config:\n${secretLines.join("\n")}${secretLines.length ? "\n" : ""}`) + (salt ? `${salt}\n` : ""));
   }
 
   private worker(): SshHost & { id: string } {
     const live = this.cloud.verda.state().instances.filter((i) => i.hostname === `comfyume-${DAY}` && i.status === "running");
     must(live.length === 1, `exactly one running ${DAY} instance (found ${live.length})`);
     const host = this.cloud.instances().get(live[0].id);
-    if (!host) throw new Check(`no SSH host for instance ${live[0].id}`);
+    if (!host) throw new Error(`no SSH host for instance ${live[0].id}`);
     return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
   }
 
@@ -173,10 +161,10 @@ class Context {
       await this.initStack(MONTH, monthStack(env, MONTH, { loader: true, protect: true }), { "comfyume:sshPrivateKey": sshKey });
       await this.pulumi.run("month up (loader)", ["up", "--stack", MONTH, "--yes"]);
       const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
-      if (!sfs) throw new Check("an SFS exists");
+      if (!sfs) throw new Error("an SFS exists");
       const models = fs.readdirSync(path.join(this.cloud.sfsDir(sfs.id), "models"), { recursive: true }).length;
       must(models > 0, "SFS holds the models");
-      await this.reconfigure(MONTH, monthStack(env, MONTH, { loader: false, protect: true }));
+      this.writeStack(MONTH, monthStack(env, MONTH, { loader: false, protect: true }));
       await this.pulumi.run("month up (loader off)", ["up", "--stack", MONTH, "--yes"]);
       return [`SFS seeded from R2 (${models} model entries, manifest checked by seed-sfs)`, must(this.cloud.verda.state().instances.length === 0, "loader instance deleted")];
     });
@@ -235,7 +223,7 @@ class Context {
     await teardown(`${DAY} destroy again`);
 
     await this.phase(`${MONTH} destroy`, async () => {
-      await this.reconfigure(MONTH, monthStack(env, MONTH, { loader: false, protect: false }));
+      this.writeStack(MONTH, monthStack(env, MONTH, { loader: false, protect: false }));
       // The end of a period is the one deliberate exception to the "SFS protected" policy.
       await this.pulumi.run("month unprotect", ["up", "--stack", MONTH, "--yes"], { env: { COMFYUME_NO_POLICY: "1" } });
       await this.pulumi.run("month destroy", ["destroy", "--stack", MONTH, "--yes", "--run-program"]);

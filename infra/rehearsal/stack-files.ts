@@ -1,7 +1,7 @@
 // Stack settings for the rehearsal, from the local cloud's environment (docs/rehearsal.md maps
 // each COMFYUME_SIM_* variable to its setting). Production paths are kept: each simulated host
 // runs its commands in a mount namespace that maps them to its own root.
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 
 type Env = Record<string, string>;
 
@@ -52,7 +52,16 @@ export function dayStack(env: Env, day: string, month: string): object {
   };
 }
 
-/** A Pulumi.<stack>.yaml body; secrets are added afterwards with `config set --secret`. */
-export function stackFile(comment: string, config: object): string {
-  return `# ${comment}\n${stringify({ config })}`;
+/**
+ * A Pulumi.<stack>.yaml body with these plain settings. What the CLI wrote into the current file is
+ * kept: the encryption salt and every secret (`{secure: ...}`), so settings change without re-entering secrets.
+ */
+export function stackFile(comment: string, config: object, current = ""): string {
+  const existing = (parse(current) ?? {}) as { config?: Record<string, unknown>; encryptionsalt?: string };
+  const secrets = Object.fromEntries(
+    Object.entries(existing.config ?? {}).filter(([, v]) => typeof v === "object" && v !== null && "secure" in v),
+  );
+  const body: Record<string, unknown> = { config: { ...config, ...secrets } };
+  if (existing.encryptionsalt) body.encryptionsalt = existing.encryptionsalt;
+  return `# ${comment}\n${stringify(body)}`;
 }
