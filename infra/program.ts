@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, type RawConfig } from "./config";
 import { idleLayer } from "./phases/idle";
 import { monthLayer } from "./phases/month";
-import { dayLayer } from "./phases/day";
+import { dayLayer, monthReference } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 
@@ -22,9 +22,10 @@ export async function buildProgram(raw?: RawConfig): Promise<Record<string, pulu
     throw e;
   }
   if (cfg.layer === "idle") return idleLayer(cfg);
-  const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials()) : undefined;
+  const month = cfg.layer === "day" ? monthReference(cfg) : undefined;
+  const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
   if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  return { ...dayLayer({ ...cfg, gpu }), ...costEstimate };
+  return { ...dayLayer({ ...cfg, gpu }, month), ...costEstimate };
 }

@@ -34,9 +34,8 @@ export function phaseCheckInput(cfg: MonthConfig | DayConfig, monthSfs?: { id?: 
   };
 }
 
-/** Reads the month stack's SFS id and size (day stacks) through a StackReference of its own. */
-async function monthSfsOf(cfg: DayConfig): Promise<{ id?: string; sizeGb?: number }> {
-  const ref = new pulumi.StackReference("money-month", { name: cfg.stackRefs.month });
+/** Reads the month stack's SFS id and size (day stacks) from the program's month StackReference. */
+async function monthSfsOf(ref: pulumi.StackReference): Promise<{ id?: string; sizeGb?: number }> {
   const [id, size] = await Promise.all([ref.getOutputDetails("sfsId"), ref.getOutputDetails("sfsSizeGb")]);
   return { id: typeof id.value === "string" ? id.value : undefined, sizeGb: typeof size.value === "number" ? size.value : undefined };
 }
@@ -50,7 +49,7 @@ export interface GateResult {
 export async function moneyGate(
   cfg: MonthConfig | DayConfig,
   credentials: GateCredentials | undefined,
-  deps: { api?: MoneyApi; monthSfs?: { id?: string; sizeGb?: number } } = {},
+  deps: { api?: MoneyApi; monthSfs?: { id?: string; sizeGb?: number }; monthRef?: pulumi.StackReference } = {},
 ): Promise<GateResult | undefined> {
   // `destroy --run-program` runs the program too: a gate must never stand between a stack and its teardown.
   if (process.env.COMFYUME_PULUMI_COMMAND === "destroy") {
@@ -62,7 +61,8 @@ export async function moneyGate(
     return undefined;
   }
   const api = deps.api ?? verdaForMoney(credentials!).api;
-  const monthSfs = cfg.layer === "day" ? (deps.monthSfs ?? (await monthSfsOf(cfg))) : undefined;
+  const monthRef = deps.monthRef;
+  const monthSfs = cfg.layer === "day" ? (deps.monthSfs ?? (monthRef ? await monthSfsOf(monthRef) : undefined)) : undefined;
   try {
     const check = await phaseMoneyCheck(api, phaseCheckInput(cfg, monthSfs));
     for (const line of check.info) pulumi.log.info(line);

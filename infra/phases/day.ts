@@ -6,9 +6,13 @@ import { GpuWorker, type ScratchArgs } from "../../components/gpu-worker";
 import type { BucketNames } from "../../components/backups";
 import { liveSfsMountTarget, programVerdaCredentials } from "./live-sfs";
 
-export function dayLayer(cfg: DayConfig): Record<string, pulumi.Output<unknown>> {
+/** The month layer this day stack builds on (shared with the money gate, which reads its SFS). */
+export function monthReference(cfg: DayConfig): pulumi.StackReference {
+  return new pulumi.StackReference("month", { name: cfg.stackRefs.month });
+}
+
+export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthReference(cfg)): Record<string, pulumi.Output<unknown>> {
   const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
-  const month = new pulumi.StackReference("month", { name: cfg.stackRefs.month });
   const out = <T>(ref: pulumi.StackReference, key: string) => ref.requireOutput(key) as pulumi.Output<T>;
 
   const sfsId = out<string>(month, "sfsId");
