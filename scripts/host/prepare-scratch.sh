@@ -17,10 +17,13 @@
 #   --fstab FILE        default ${COMFYUME_ROOT}/etc/fstab (env FSTAB); --no-fstab to skip
 #   --help
 #
-# Safety: the device is probed with `blkid -p`. It is formatted only when blkid finds no
-# filesystem and no partition table. A device holding the expected filesystem is mounted
-# as is (never formatted). Any other signature is refused with an error: nothing is wiped.
-# A device that is already mounted somewhere else is refused too.
+# Safety: the device is formatted only on positive proof that it is blank: its first and last
+# MiB and 64 KiB at each sixteenth were read (any read error refuses), `blkid -p` found no
+# filesystem and no partition table (blkid also exits 2 when it cannot open the device, so
+# that alone proves nothing), and every sampled byte is zero. A device holding the expected
+# filesystem is mounted as is (never formatted). Any other signature, or data that no
+# signature describes, is refused with an error: nothing is wiped. A device that is already
+# mounted somewhere else is refused too.
 #
 # Environment for tests: COMFYUME_ROOT, BLKID_CMD, MKFS_CMD (mkfs.<fs-type>), MOUNT_CMD,
 # MOUNTPOINT_CMD, PROC_MOUNTS, SCRATCH_ALLOW_FILE=1 (accept a regular file as the device).
@@ -91,7 +94,7 @@ device_of_volume() {
 }
 
 find_device() {
-  require_cmd "$BLKID_CMD" "$MKFS_CMD" "$MOUNT_CMD" "$MOUNTPOINT_CMD"
+  require_cmd "$BLKID_CMD" "$MKFS_CMD" "$MOUNT_CMD" "$MOUNTPOINT_CMD" dd cmp stat blockdev
   if [[ -z $SCRATCH_DEVICE && -n $SCRATCH_TARGET ]]; then
     [[ $SCRATCH_TARGET =~ ^[A-Za-z0-9]+$ ]] || die "SCRATCH_TARGET '${SCRATCH_TARGET}' is not a device name like vdb"
     SCRATCH_DEVICE="${DEV_DIR}/${SCRATCH_TARGET}"
@@ -115,16 +118,60 @@ find_device() {
   log "scratch device: ${SCRATCH_DEVICE}"
 }
 
-# probe: sets FS_TYPE and PT_TYPE from a low-level blkid probe (cache bypassed).
+# device_size: sets DEVICE_SIZE in bytes (a regular file's size under SCRATCH_ALLOW_FILE=1).
+device_size() {
+  local out
+  if [[ -b $SCRATCH_DEVICE ]]; then
+    out=$(blockdev --getsize64 "$SCRATCH_DEVICE" 2>&1) || die "cannot read the size of ${SCRATCH_DEVICE}: ${out}; nothing was written. Is the volume attached and healthy (dmesg)? Re-attach it and re-run"
+  else
+    out=$(stat -L -c %s "$SCRATCH_DEVICE" 2>&1) || die "cannot stat ${SCRATCH_DEVICE}: ${out}; nothing was written"
+  fi
+  [[ $out =~ ^[1-9][0-9]*$ ]] || die "${SCRATCH_DEVICE} reports size '${out}'; nothing was written. Is the volume attached and healthy? Re-attach it and re-run"
+  DEVICE_SIZE=$out
+}
+
+# read_samples: read sample regions of the device (the first and last MiB and 64 KiB at each
+# sixteenth); dies when any read fails or comes back short. Sets SAMPLES_ZERO=true when every
+# sampled byte is zero, else SAMPLES_ZERO=false and NONZERO_AT=<offset>.
+read_samples() {
+  local size mib=1048576 chunk=65536 offset length k out sample region
+  device_size
+  size=$DEVICE_SIZE
+  sample=$(mktemp)
+  SAMPLES_ZERO=true
+  NONZERO_AT=""
+  local -a regions=("0 $((size < mib ? size : mib))" "$((size > mib ? size - mib : 0)) $((size < mib ? size : mib))")
+  for ((k = 1; k < 16; k++)); do
+    offset=$((size * k / 16 / chunk * chunk))
+    regions+=("${offset} $((offset + chunk > size ? size - offset : chunk))")
+  done
+  for region in "${regions[@]}"; do
+    read -r offset length <<<"$region"
+    if ! out=$(dd if="$SCRATCH_DEVICE" of="$sample" bs=64K iflag=skip_bytes,count_bytes skip="$offset" count="$length" status=none 2>&1) ||
+      [[ $(stat -c %s "$sample") != "$length" ]]; then
+      rm -f "$sample"
+      die "cannot read ${SCRATCH_DEVICE} at offset ${offset} (${out:-short read}); nothing was written. The volume may be failing or wrongly attached: check dmesg, re-attach the volume (or rescue its data) and re-run; a device that cannot be read is never formatted"
+    fi
+    if [[ $SAMPLES_ZERO == true ]] && ! cmp -s -n "$length" "$sample" /dev/zero; then
+      SAMPLES_ZERO=false
+      NONZERO_AT=$offset
+    fi
+  done
+  rm -f "$sample"
+}
+
+# probe: sets FS_TYPE and PT_TYPE from a low-level blkid probe (cache bypassed). blkid exits 2
+# both for "nothing found" and when it cannot open or read the device, so exit 2 only means
+# "no signature" after read_samples has read the device, and only when blkid printed nothing.
 probe() {
   local out rc=0
   out=$("$BLKID_CMD" -p -o export "$SCRATCH_DEVICE" 2>&1) || rc=$?
   FS_TYPE=""
   PT_TYPE=""
-  if ((rc == 2)); then
-    return 0 # blkid: nothing recognised
+  if ((rc == 2)) && [[ -z $out ]]; then
+    return 0 # nothing recognised
   fi
-  ((rc == 0)) || die "blkid could not probe ${SCRATCH_DEVICE} (exit ${rc}): ${out}; refusing to touch the device"
+  ((rc == 0)) || die "blkid could not probe ${SCRATCH_DEVICE} (exit ${rc}): ${out:-no output}; nothing was written. Check that the volume is attached and readable (dmesg), re-attach it and re-run"
   FS_TYPE=$(sed -n 's/^TYPE=//p' <<<"$out" | head -n 1)
   PT_TYPE=$(sed -n 's/^PTTYPE=//p' <<<"$out" | head -n 1)
   if [[ -z $FS_TYPE && -z $PT_TYPE ]]; then
@@ -133,7 +180,13 @@ probe() {
   fi
 }
 
+# format_if_blank: formats only on positive proof that the device is blank: the device was read
+# (read_samples), blkid found no signature, AND every sampled byte is zero. The zero check is the
+# independent second opinion: it does not depend on any signature database (wipefs would not be
+# independent: it probes with the same libblkid), so data that no signature describes (a damaged
+# or unknown filesystem, raw files) is never formatted. A new cloud volume reads as zeros.
 format_if_blank() {
+  read_samples
   probe
   if [[ $FS_TYPE == "$SCRATCH_FS" ]]; then
     log "${SCRATCH_DEVICE} already holds ${SCRATCH_FS}: keeping its data, not formatting"
@@ -146,7 +199,10 @@ format_if_blank() {
   if [[ -n $PT_TYPE ]]; then
     die "${SCRATCH_DEVICE} carries a '${PT_TYPE}' partition table; refusing to format it. Pass the partition (e.g. ${SCRATCH_DEVICE}1) or wipe the table yourself if it is disposable"
   fi
-  log "${SCRATCH_DEVICE} carries no filesystem signature: formatting as ${SCRATCH_FS}"
+  if [[ $SAMPLES_ZERO != true ]]; then
+    die "${SCRATCH_DEVICE} is not blank: blkid finds no signature but it holds data (non-zero bytes at offset ${NONZERO_AT}); refusing to format it. If it is the wrong volume, attach the scratch volume instead; if it holds users' files, rescue them first; if it is truly disposable, zero it yourself (blkdiscard -z) and re-run"
+  fi
+  log "${SCRATCH_DEVICE} reads as blank (no signature, sampled regions all zero): formatting as ${SCRATCH_FS}"
   local out
   out=$("$MKFS_CMD" -q -L "$SCRATCH_LABEL" "$SCRATCH_DEVICE" 2>&1) || die "${MKFS_CMD} ${SCRATCH_DEVICE} failed: ${out}"
   probe

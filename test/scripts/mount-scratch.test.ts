@@ -1,10 +1,11 @@
 // mount-sfs.sh and prepare-scratch.sh: real fstab files, real mkfs.ext4/mkfs.vfat/blkid/debugfs
 // on file images; only mount/mountpoint are shims (no loop devices or NFS here).
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTmp, makeShims, run, tmp, write } from "./helpers";
+import { HOST, cleanupTmp, makeShims, run, sha256, tmp, write } from "./helpers";
 
 afterAll(() => cleanupTmp());
 
@@ -235,5 +236,106 @@ describe("prepare-scratch", () => {
       expect(r.stderr).toMatch(/is not a Verda volume id/);
     }
     expect(blkidType(dev)).toBe("");
+  });
+});
+
+// Format only on positive proof that the device is blank (issue 11, item 1): every probe error,
+// and every device with bytes that blkid does not recognise, is refused with nothing written.
+describe("prepare-scratch: probe safety", () => {
+  function env(root: string, shims: ReturnType<typeof makeShims>, extra: Record<string, string> = {}) {
+    return { ...shims.env, COMFYUME_ROOT: root, SCRATCH_ALLOW_FILE: "1", MKFS_CMD: recordingMkfs(root), ...extra };
+  }
+  /** mkfs.ext4, recording each call in <root>/mkfs-calls.log. */
+  function recordingMkfs(root: string): string {
+    const path = join(root, "bin/mkfs.ext4");
+    if (!existsSync(path)) write(path, `#!/usr/bin/env bash\nprintf 'mkfs %s\\n' "$*" >>'${root}/mkfs-calls.log'\nexec mkfs.ext4 "$@"\n`, 0o755);
+    return path;
+  }
+  const mkfsCalls = (root: string) => (existsSync(join(root, "mkfs-calls.log")) ? readFileSync(join(root, "mkfs-calls.log"), "utf8") : "");
+  /** An ext4 image holding one user's file. */
+  function scratchWithUserFile(dev: string, root: string): void {
+    image(dev);
+    expect(spawnSync("mkfs.ext4", ["-q", "-L", "scratch", dev]).status).toBe(0);
+    const payload = join(root, "payload.txt");
+    writeFileSync(payload, "user output that must survive\n");
+    expect(spawnSync("debugfs", ["-w", "-R", `write ${payload} precious.txt`, dev]).status).toBe(0);
+  }
+
+  it("refuses, touching nothing, when blkid exits 2 because it cannot open the device (unprivileged run, mode 000)", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    scratchWithUserFile(dev, root);
+    const before = sha256(dev);
+    // Real blkid exits 2 ("nothing found") when open() fails; real dd says why.
+    const wrapper = join(root, "as-nobody.sh");
+    write(wrapper, `#!/usr/bin/env bash\nexec setpriv --reuid=65534 --regid=65534 --clear-groups bash '${HOST}/prepare-scratch.sh' "$@"\n`, 0o755);
+    const tmpDir = join(root, "tmp");
+    mkdirSync(tmpDir);
+    recordingMkfs(root);
+    for (const d of [root, join(shims.dir, "..")]) spawnSync("chmod", ["-R", "a+rwX", d]);
+    chmodSync(dev, 0o000);
+    const r = await run(wrapper, ["--device", dev], { env: env(root, shims, { TMPDIR: tmpDir }) });
+    chmodSync(dev, 0o600);
+    expect(r.code).toBe(1);
+    expect(mkfsCalls(root)).toBe("");
+    expect(r.stderr).toContain(`cannot read ${dev}`);
+    expect(r.stderr).toMatch(/Permission denied/);
+    expect(r.stderr).toMatch(/nothing was written/);
+    expect(sha256(dev)).toBe(before);
+    expect(shims.calls().filter((c) => c.startsWith("mount "))).toHaveLength(0);
+  });
+
+  it("refuses a device holding users' files when blkid reports no signature (exit 2 after a failed read)", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    scratchWithUserFile(dev, root);
+    const before = sha256(dev);
+    // blkid's own exit code when it cannot open or read: 2, the same as "nothing found".
+    const blkid = join(root, "bin/blkid-io-error");
+    write(blkid, "#!/usr/bin/env bash\nexit 2\n", 0o755);
+    const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims, { BLKID_CMD: blkid }) });
+    expect(r.code).toBe(1);
+    expect(mkfsCalls(root)).toBe("");
+    expect(r.stderr).toContain(`${dev} is not blank`);
+    expect(r.stderr).toMatch(/refusing to format/);
+    expect(sha256(dev)).toBe(before);
+    expect(spawnSync("debugfs", ["-R", "cat precious.txt", dev], { encoding: "utf8" }).stdout).toBe("user output that must survive\n");
+  });
+
+  it("refuses a blkid that reports an error with exit 2, even on a zeroed device", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    image(dev);
+    const blkid = join(root, "bin/blkid-error");
+    write(blkid, `#!/usr/bin/env bash\necho "blkid: error: \${@: -1}: Input/output error" >&2\nexit 2\n`, 0o755);
+    const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims, { BLKID_CMD: blkid }) });
+    expect(r.code).toBe(1);
+    expect(mkfsCalls(root)).toBe("");
+    expect(r.stderr).toMatch(/Input\/output error/);
+    expect(blkidType(dev)).toBe("");
+  });
+
+  it.each([
+    ["random bytes at the start", 0],
+    ["data in the middle of an otherwise zero device", 8 * 1024 * 1024],
+    ["data at the very end", 16 * 1024 * 1024 - 4096],
+  ])("never formats %s that no signature describes", async (_what, offset) => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    image(dev);
+    const fd = openSync(dev, "r+");
+    writeSync(fd, randomBytes(4096), 0, 4096, offset);
+    closeSync(fd);
+    expect(blkidType(dev)).toBe("");
+    const before = sha256(dev);
+    const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${dev} is not blank`);
+    expect(mkfsCalls(root)).toBe("");
+    expect(sha256(dev)).toBe(before);
   });
 });
