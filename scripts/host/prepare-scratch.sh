@@ -15,6 +15,9 @@
 #   --fs-type TYPE      the only filesystem accepted or created (env SCRATCH_FS; default ext4)
 #   --label LABEL       label for a new filesystem (env SCRATCH_LABEL; default scratch)
 #   --fstab FILE        default ${COMFYUME_ROOT}/etc/fstab (env FSTAB); --no-fstab to skip
+#   --expect-data       the device must already hold the scratch filesystem (month-scoped,
+#                       adopted or rescued scratch; env SCRATCH_EXPECT_DATA=1): it is NEVER
+#                       formatted, and a blank or unreadable device is refused
 #   --help
 #
 # Safety: the device is formatted only on positive proof that it is blank: its first and last
@@ -50,6 +53,7 @@ MOUNT_CMD=${MOUNT_CMD:-mount}
 MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
 PROC_MOUNTS=${PROC_MOUNTS:-/proc/mounts}
 SCRATCH_ALLOW_FILE=${SCRATCH_ALLOW_FILE:-0}
+SCRATCH_EXPECT_DATA=${SCRATCH_EXPECT_DATA:-0}
 
 while (($#)); do
   case $1 in
@@ -61,11 +65,13 @@ while (($#)); do
     --label) need_value "$@"; SCRATCH_LABEL=$2; shift 2 ;;
     --fstab) need_value "$@"; FSTAB=$2; shift 2 ;;
     --no-fstab) WRITE_FSTAB=false; shift ;;
+    --expect-data) SCRATCH_EXPECT_DATA=1; shift ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
 MKFS_CMD=${MKFS_CMD:-mkfs.${SCRATCH_FS}}
+[[ $SCRATCH_EXPECT_DATA == 0 || $SCRATCH_EXPECT_DATA == 1 ]] || die "SCRATCH_EXPECT_DATA '${SCRATCH_EXPECT_DATA}' must be 0 or 1 (or pass --expect-data)"
 
 # device_of_volume ID: sets SCRATCH_DEVICE to the block device of Verda volume ID. Verda's
 # virtio serial for a disk is the last 12 hex digits of the volume id (verda-api.md section 10,
@@ -192,6 +198,9 @@ format_if_blank() {
     log "${SCRATCH_DEVICE} already holds ${SCRATCH_FS}: keeping its data, not formatting"
     COMFYUME_STEP_RESULT=kept
     return 0
+  fi
+  if [[ $SCRATCH_EXPECT_DATA == 1 ]]; then
+    die "${SCRATCH_DEVICE} holds no ${SCRATCH_FS} filesystem (found: ${FS_TYPE:-${PT_TYPE:-no signature}}), but this scratch should already hold data (--expect-data: month-scoped, adopted or rescued); refusing to format it. Check that the right volume is attached (compare its volume id with the stack's scratchVolumeId) and re-run; restore its files from R2 if the volume is lost"
   fi
   if [[ -n $FS_TYPE ]]; then
     die "${SCRATCH_DEVICE} holds a '${FS_TYPE}' filesystem, not ${SCRATCH_FS}; refusing to format it. If it is the wrong volume, attach the scratch volume instead; if its data is disposable, wipe it yourself (wipefs) and re-run"

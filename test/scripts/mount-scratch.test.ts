@@ -338,4 +338,28 @@ describe("prepare-scratch: probe safety", () => {
     expect(mkfsCalls(root)).toBe("");
     expect(sha256(dev)).toBe(before);
   });
+
+  it("--expect-data (and SCRATCH_EXPECT_DATA=1) keeps an ext4 scratch and never formats a blank one", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const blank = join(root, "vdb.img");
+    image(blank);
+    for (const [args, extra] of [[["--expect-data"], {}], [[], { SCRATCH_EXPECT_DATA: "1" }]] as const) {
+      const r = await run("prepare-scratch.sh", ["--device", blank, ...args], { env: env(root, shims, extra) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${blank} holds no ext4 filesystem`);
+      expect(r.stderr).toMatch(/should already hold data/);
+      expect(r.stderr).toMatch(/attach|volume/);
+    }
+    expect(mkfsCalls(root)).toBe("");
+    expect(blkidType(blank)).toBe("");
+
+    const dev = join(root, "vdc.img");
+    scratchWithUserFile(dev, root);
+    const uuid = blkidUuid(dev);
+    const ok = await run("prepare-scratch.sh", ["--device", dev, "--expect-data"], { env: env(root, shims) });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
+    expect(blkidUuid(dev)).toBe(uuid);
+  });
 });
