@@ -54,6 +54,7 @@ MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
 PROC_MOUNTS=${PROC_MOUNTS:-/proc/mounts}
 SCRATCH_ALLOW_FILE=${SCRATCH_ALLOW_FILE:-0}
 SCRATCH_EXPECT_DATA=${SCRATCH_EXPECT_DATA:-0}
+STABLE_NAME="" # the by-id link when the device was found by volume id
 
 while (($#)); do
   case $1 in
@@ -97,6 +98,7 @@ device_of_volume() {
   shopt -u nullglob
   log "volume ${1} is ${link} -> ${device}"
   SCRATCH_DEVICE=$device
+  STABLE_NAME=$link
 }
 
 find_device() {
@@ -238,9 +240,16 @@ write_fstab() {
     COMFYUME_STEP_RESULT=skipped
     return 0
   fi
-  # Device path, not UUID: cloned volumes share UUIDs; nofail so a missing volume never blocks boot.
-  local line
-  line="${SCRATCH_DEVICE} ${SCRATCH_MOUNT} ${SCRATCH_FS} defaults,nofail 0 2"
+  # A stable name, never /dev/vdX (the kernel may hand out other names on the next boot): the
+  # by-id link of the volume when it was found by volume id (it names this very volume, even
+  # next to a clone), else the filesystem UUID. nofail: a missing volume never blocks boot.
+  local line source=$STABLE_NAME uuid
+  if [[ -z $source ]]; then
+    uuid=$("$BLKID_CMD" -p -o value -s UUID "$SCRATCH_DEVICE" 2>&1) || uuid=""
+    [[ $uuid =~ ^[0-9A-Fa-f-]+$ ]] || die "cannot read the filesystem UUID of ${SCRATCH_DEVICE} (blkid: ${uuid:-nothing}) for ${FSTAB}; pass --volume-id to record the by-id name instead, or --no-fstab"
+    source="UUID=${uuid}"
+  fi
+  line="${source} ${SCRATCH_MOUNT} ${SCRATCH_FS} defaults,nofail 0 2"
   COMFYUME_STEP_RESULT=$(fstab_set_entry "$FSTAB" "$SCRATCH_MOUNT" "$line")
 }
 

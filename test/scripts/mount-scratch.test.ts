@@ -100,7 +100,10 @@ describe("prepare-scratch", () => {
     expect(r.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
     for (const d of ["inputs", "outputs", "temp"]) expect(existsSync(join(root, "mnt/scratch", d))).toBe(true);
     expect((statSync(join(root, "mnt/scratch/outputs")).mode & 0o7777).toString(8)).toBe("1777");
-    expect(readFileSync(join(root, "etc/fstab"), "utf8")).toContain(`${dev} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
+    // A stable id, never the /dev/vdX name that can change between boots.
+    const fstab = readFileSync(join(root, "etc/fstab"), "utf8");
+    expect(fstab).toContain(`UUID=${blkidUuid(dev)} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
+    expect(fstab).not.toContain(dev);
   });
 
   it("NEVER formats a device that already holds ext4: its content survives, twice", async () => {
@@ -192,6 +195,10 @@ describe("prepare-scratch", () => {
     expect(blkidType(dev)).toBe("ext4");
     expect(blkidType(part)).toBe("");
     expect(blkidType(other)).toBe("");
+    // Found by volume id: fstab names the by-id link, which follows the volume across boots.
+    const fstab = readFileSync(join(root, "etc/fstab"), "utf8");
+    expect(fstab).toContain(`${byId}/${VIRTIO} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
+    expect(fstab).not.toContain(dev);
   });
 
   it("finds nothing under the full id or its first 12 digits, and touches no device", async () => {
@@ -361,5 +368,6 @@ describe("prepare-scratch: probe safety", () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
     expect(blkidUuid(dev)).toBe(uuid);
+    expect(readFileSync(join(root, "etc/fstab"), "utf8")).toContain(`UUID=${uuid} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
   });
 });
