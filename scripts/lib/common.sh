@@ -492,6 +492,61 @@ r2_latest_manifest() {
   printf '%s/manifests/%s\n' "$2" "$out"
 }
 
+# manifest_path_problem REL: why the manifest path REL must not be restored (prints nothing
+# when REL is a plain relative path). Restore writes DEST/REL, so REL must stay inside DEST.
+manifest_path_problem() {
+  local rel=$1 part plain=false
+  local -a parts
+  [[ -n $rel ]] || { printf 'empty path'; return 0; }
+  [[ $rel != /* ]] || { printf 'absolute path'; return 0; }
+  [[ $rel != *[[:cntrl:]]* ]] || { printf 'control character in the path'; return 0; }
+  IFS=/ read -ra parts <<<"$rel"
+  for part in "${parts[@]}"; do
+    [[ $part != .. ]] || { printf "'..' component"; return 0; }
+    [[ -z $part || $part == . ]] || plain=true
+  done
+  [[ $plain == true ]] || { printf 'empty path'; return 0; }
+  [[ ${parts[0]} != .comfyume-staging ]] || printf "inside the restore's own staging directory"
+}
+
+# validate_manifest_paths MANIFEST DEST [LABEL]: die, naming LABEL (the manifest's key), the entry
+# and why, unless every entry is a well-formed line whose path stays inside DEST: not absolute,
+# no '..', not empty, no control characters or NULs, and no directory on the way (nor the entry
+# itself) a symlink that leads outside DEST. Runs before anything of the manifest is written.
+validate_manifest_paths() {
+  local manifest=$1 dest=$2 label=${3:-$1} line n=0 sha md5 size rel why dir real dest_real shown
+  local fix="refusing to restore anything from this manifest. It was not written by backup-to-r2.sh or it was altered: check who can write to the bucket, and restore from an older manifest (seed-sfs.sh --manifest SET=KEY)"
+  local -A dir_real=()
+  if [[ $(tr -d '\000' <"$manifest" | wc -c) != "$(wc -c <"$manifest")" ]]; then
+    die "unsafe manifest entry in ${label}: the manifest contains NUL bytes; ${fix}"
+  fi
+  dest_real=$(realpath -m -- "$dest")
+  while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
+    [[ $line != \#* ]] || continue
+    IFS=$'\t' read -r sha md5 size rel <<<"$line"
+    shown=$rel
+    [[ $rel != *[[:cntrl:]]* ]] || shown=$(printf '%q' "$rel")
+    if [[ ! $sha =~ ^[0-9a-f]{64}$ || ! $size =~ ^[0-9]+$ || $line != *$'\t'*$'\t'*$'\t'* ]]; then
+      die "unsafe manifest entry in ${label} (line ${n}): '$(printf '%q' "$line")' is not a manifest line (sha256, md5, size, path; a path with a newline breaks it); ${fix}"
+    fi
+    why=$(manifest_path_problem "$rel")
+    [[ -z $why ]] || die "unsafe manifest entry in ${label} (line ${n}): '${shown}': ${why}; ${fix}"
+    dir=$(dirname -- "$rel")
+    if [[ -z ${dir_real[$dir]:-} ]]; then
+      dir_real[$dir]=$(realpath -m -- "${dest}/${dir}")
+    fi
+    real=${dir_real[$dir]}
+    if [[ -L ${dest}/${rel} ]]; then real=$(realpath -m -- "${dest}/${rel}"); fi
+    if [[ $real != "$dest_real" && $real != "${dest_real}/"* ]]; then
+      die "unsafe manifest entry in ${label} (line ${n}): '${shown}' would be written through a symlink in ${dest} that leads outside it (to ${real}); nothing was restored. Move that symlink away (it is not part of any backup) and re-run"
+    fi
+  done <"$manifest"
+  real=$(realpath -m -- "${dest}/.comfyume-staging")
+  [[ $real == "${dest_real}/.comfyume-staging" ]] ||
+    die "${dest}/.comfyume-staging is a symlink leading outside ${dest} (to ${real}); nothing was restored. Remove it and re-run"
+}
+
 # r2_restore_tree BUCKET MANIFEST_KEY DEST [REPAIR]: bring DEST to the manifest's content.
 # Files already right are kept (resumable). Missing objects are fetched in one rclone run
 # into DEST/.comfyume-staging (same filesystem; survives an interruption, so a re-run only
@@ -506,6 +561,7 @@ r2_restore_tree() {
   if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
     die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
   fi
+  validate_manifest_paths "${work}/manifest.tsv" "$dest" "r2:${bucket}/${mkey}"
   local kept=0 failed=0 need=0 fetched=0
   local -A wanted=()
   : >"${work}/fetch.list"
@@ -586,6 +642,7 @@ r2_restore_tree() {
 # check_tree_against_manifest DIR MANIFEST: every entry present with its SHA-256.
 check_tree_against_manifest() {
   local dir=$1 manifest=$2 sha md5 size rel got bad=0
+  validate_manifest_paths "$manifest" "$dir"
   while IFS=$'\t' read -r sha md5 size rel; do
     if [[ ! -f ${dir}/${rel} ]]; then
       log "MANIFEST CHECK: missing ${dir}/${rel}"
