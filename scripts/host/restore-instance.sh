@@ -165,10 +165,26 @@ locate_snapshot() {
   log "restoring from ${SNAP_DIR}"
 }
 
+# check_tarball_members TARBALL: refuse members that are absolute or contain '..'. GNU tar
+# would strip a leading '/' and skip '..' members on its own (and refuses to write through a
+# symlink it just extracted); a snapshot written by backup-instance.sh never has such members,
+# so one that does is refused outright, by name.
+check_tarball_members() {
+  local tarball=$1 names name why
+  names=$(tar -tPzf "$tarball" 2>&1) || die "cannot list ${tarball}: ${names}; pass --snapshot with an older one"
+  while IFS= read -r name; do
+    why=""
+    [[ $name != /* ]] || why="absolute path"
+    [[ /${name}/ != */../* ]] || why="'..' component"
+    [[ -z $why ]] || die "${tarball} holds an unsafe member '${name}' (${why}); refusing to unpack it. Snapshots written by backup-instance.sh never do: pass --snapshot with an older one and check who writes to ${SFS_MOUNT}/cache"
+  done <<<"$names"
+}
+
 # extract ITEM: unpack <snapshot>/ITEM.tar.gz into $WORK/ITEM and print that path.
 extract() {
   local item=$1
   [[ -f ${SNAP_DIR}/${item}.tar.gz ]] || die "${SNAP_DIR}/${item}.tar.gz is missing from the snapshot (use --skip if intended)"
+  check_tarball_members "${SNAP_DIR}/${item}.tar.gz"
   mkdir -p "${WORK}/${item}"
   tar --numeric-owner -xzf "${SNAP_DIR}/${item}.tar.gz" -C "${WORK}/${item}" || die "cannot unpack ${SNAP_DIR}/${item}.tar.gz"
   printf '%s\n' "${WORK}/${item}"

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, type S3, cleanupTmp, r2Secrets, rclone, run, sha256, startS3, tmp, write } from "./helpers";
+import { REPO, type S3, cleanupTmp, r2Secrets, rclone, run, sha256, startS3, tmp, treeHashes, write } from "./helpers";
 
 let s3: S3;
 beforeAll(async () => {
@@ -151,3 +151,50 @@ function skipAllBut(keep: string): string[] {
     .filter((s) => s !== keep)
     .flatMap((s) => ["--skip", s]);
 }
+
+describe("restore-instance unpacks snapshot tarballs only inside their staging directory", () => {
+  /** A snapshot whose project.tar.gz holds MEMBERS ([name] file, [name, "sym", target] symlink), made with Python's tarfile. */
+  function snapshotWith(root: string, members: string[][]): string {
+    const sfs = join(root, "mnt/sfs");
+    const snap = join(sfs, "cache/backups/verda-worker/2030-01-01T000000Z");
+    mkdirSync(snap, { recursive: true });
+    write(join(sfs, "cache/backups/verda-worker/latest"), "2030-01-01T000000Z\n");
+    const py = `
+import io, sys, tarfile, json
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    for m in json.loads(sys.argv[2]):
+        ti = tarfile.TarInfo(m[0])
+        if len(m) > 1:
+            ti.type, ti.linkname = tarfile.SYMTYPE, m[2]
+            t.addfile(ti)
+        else:
+            ti.size = 2
+            t.addfile(ti, io.BytesIO(b"x\\n"))
+`;
+    const r = spawnSync("python3", ["-c", py, join(snap, "project.tar.gz"), JSON.stringify([["./README.md"], ...members])], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(spawnSync("sh", ["-c", "sha256sum project.tar.gz > MANIFEST.sha256"], { cwd: snap }).status).toBe(0);
+    return sfs;
+  }
+
+  it.each([
+    ["a '../' member", (o: string) => [["../escape.txt"]], /unsafe member '\.\.\/escape\.txt'/],
+    ["an absolute member", (o: string) => [[join(o, "abs.txt")]], /unsafe member '\/.*abs\.txt'.*absolute/],
+    ["a symlink out, then a file through it", (o: string) => [["link", "sym", o], ["link/evil.txt"]], /cannot unpack/],
+  ])("%s: refused, nothing written outside, the project untouched", async (_what, members, why) => {
+    const root = tmp("tar");
+    const outside = join(root, "outside");
+    mkdirSync(outside);
+    const sfs = snapshotWith(root, members(outside));
+    const project = join(root, "home/dev/comfyume");
+    write(join(project, "README.md"), "mine\n");
+    const before = treeHashes(project);
+    const r = await run("restore-instance.sh", ["--sfs", sfs, ...skipAllBut("project")], { env: { COMFYUME_ROOT: root } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/FAILED in step 'project'/);
+    expect(r.stderr).toMatch(why);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(existsSync(join(root, "escape.txt"))).toBe(false);
+    expect(treeHashes(project)).toEqual(before);
+  });
+});
