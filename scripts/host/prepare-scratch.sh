@@ -18,6 +18,11 @@
 #   --expect-data       the device must already hold the scratch filesystem (month-scoped,
 #                       adopted or rescued scratch; env SCRATCH_EXPECT_DATA=1): it is NEVER
 #                       formatted, and a blank or unreadable device is refused
+#   --formatted-marker FILE  (env SCRATCH_FORMATTED_MARKER) a file on storage that outlives the
+#                       instance (the SFS) recording that this scratch was formatted once. When it
+#                       exists the run behaves as --expect-data; after a successful format (or
+#                       when the filesystem is found) it is written. A month-scoped scratch is
+#                       formatted on its first day only, and never again.
 #   --help
 #
 # Safety: the device is formatted only on positive proof that it is blank: its first and last
@@ -54,6 +59,7 @@ MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
 PROC_MOUNTS=${PROC_MOUNTS:-/proc/mounts}
 SCRATCH_ALLOW_FILE=${SCRATCH_ALLOW_FILE:-0}
 SCRATCH_EXPECT_DATA=${SCRATCH_EXPECT_DATA:-0}
+SCRATCH_FORMATTED_MARKER=${SCRATCH_FORMATTED_MARKER:-}
 STABLE_NAME="" # the by-id link when the device was found by volume id
 
 while (($#)); do
@@ -67,6 +73,7 @@ while (($#)); do
     --fstab) need_value "$@"; FSTAB=$2; shift 2 ;;
     --no-fstab) WRITE_FSTAB=false; shift ;;
     --expect-data) SCRATCH_EXPECT_DATA=1; shift ;;
+    --formatted-marker) need_value "$@"; SCRATCH_FORMATTED_MARKER=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -194,15 +201,21 @@ probe() {
 # independent: it probes with the same libblkid), so data that no signature describes (a damaged
 # or unknown filesystem, raw files) is never formatted. A new cloud volume reads as zeros.
 format_if_blank() {
+  local why="--expect-data: month-scoped, adopted or rescued"
+  if [[ -n $SCRATCH_FORMATTED_MARKER && -e $SCRATCH_FORMATTED_MARKER ]]; then
+    SCRATCH_EXPECT_DATA=1
+    why="${SCRATCH_FORMATTED_MARKER} records that it was formatted before: $(head -n 1 "$SCRATCH_FORMATTED_MARKER" 2>/dev/null || true)"
+  fi
   read_samples
   probe
   if [[ $FS_TYPE == "$SCRATCH_FS" ]]; then
     log "${SCRATCH_DEVICE} already holds ${SCRATCH_FS}: keeping its data, not formatting"
+    record_formatted
     COMFYUME_STEP_RESULT=kept
     return 0
   fi
   if [[ $SCRATCH_EXPECT_DATA == 1 ]]; then
-    die "${SCRATCH_DEVICE} holds no ${SCRATCH_FS} filesystem (found: ${FS_TYPE:-${PT_TYPE:-no signature}}), but this scratch should already hold data (--expect-data: month-scoped, adopted or rescued); refusing to format it. Check that the right volume is attached (compare its volume id with the stack's scratchVolumeId) and re-run; restore its files from R2 if the volume is lost"
+    die "${SCRATCH_DEVICE} holds no ${SCRATCH_FS} filesystem (found: ${FS_TYPE:-${PT_TYPE:-no signature}}), but this scratch should already hold data (${why}); refusing to format it. Check that the right volume is attached (compare its volume id with the stack's scratchVolumeId) and re-run; restore its files from R2 if the volume is lost"
   fi
   if [[ -n $FS_TYPE ]]; then
     die "${SCRATCH_DEVICE} holds a '${FS_TYPE}' filesystem, not ${SCRATCH_FS}; refusing to format it. If it is the wrong volume, attach the scratch volume instead; if its data is disposable, wipe it yourself (wipefs) and re-run"
@@ -218,7 +231,21 @@ format_if_blank() {
   out=$("$MKFS_CMD" -q -L "$SCRATCH_LABEL" "$SCRATCH_DEVICE" 2>&1) || die "${MKFS_CMD} ${SCRATCH_DEVICE} failed: ${out}"
   probe
   [[ $FS_TYPE == "$SCRATCH_FS" ]] || die "after formatting, blkid reports '${FS_TYPE:-nothing}' on ${SCRATCH_DEVICE}, not ${SCRATCH_FS}"
+  record_formatted
   COMFYUME_STEP_RESULT=formatted
+}
+
+# record_formatted: writes the --formatted-marker (once), so no later run formats this scratch.
+record_formatted() {
+  [[ -n $SCRATCH_FORMATTED_MARKER && ! -e $SCRATCH_FORMATTED_MARKER ]] || return 0
+  local uuid
+  uuid=$("$BLKID_CMD" -p -o value -s UUID "$SCRATCH_DEVICE" 2>/dev/null) || uuid=unknown
+  mkdir -p "$(dirname "$SCRATCH_FORMATTED_MARKER")" || die "cannot create the directory of ${SCRATCH_FORMATTED_MARKER}; is the SFS mounted?"
+  if ! printf 'scratch %s UUID=%s formatted-or-found %s\n' "${SCRATCH_VOLUME_ID:-$SCRATCH_DEVICE}" "$uuid" "$(_ts)" >"${SCRATCH_FORMATTED_MARKER}.tmp" ||
+    ! mv "${SCRATCH_FORMATTED_MARKER}.tmp" "$SCRATCH_FORMATTED_MARKER"; then
+    die "cannot write ${SCRATCH_FORMATTED_MARKER}"
+  fi
+  log "recorded in ${SCRATCH_FORMATTED_MARKER}: this scratch is never formatted again"
 }
 
 mount_scratch() {

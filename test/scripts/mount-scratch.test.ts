@@ -370,4 +370,27 @@ describe("prepare-scratch: probe safety", () => {
     expect(blkidUuid(dev)).toBe(uuid);
     expect(readFileSync(join(root, "etc/fstab"), "utf8")).toContain(`UUID=${uuid} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
   });
+  it("--formatted-marker: the first day formats a blank month scratch and records it; from then on it is never formatted", async () => {
+    const shims = makeShims();
+    const root = tmp("scr");
+    const dev = join(root, "vdb.img");
+    image(dev);
+    const marker = join(root, "mnt/sfs/.comfyume/scratch-formatted/vdb");
+    const day1 = await run("prepare-scratch.sh", ["--device", dev, "--formatted-marker", marker], { env: env(root, shims) });
+    expect(day1.code, day1.stderr).toBe(0);
+    expect(day1.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
+    const uuid = blkidUuid(dev);
+    expect(readFileSync(marker, "utf8")).toContain(`UUID=${uuid}`);
+
+    // Overnight the volume comes back blank (wrong volume attached, or its filesystem lost): the
+    // marker says this scratch held users' files, so it is refused, never formatted again.
+    const zero = spawnSync("dd", ["if=/dev/zero", `of=${dev}`, "bs=1M", "count=16", "conv=notrunc"]);
+    expect(zero.status).toBe(0);
+    const calls = mkfsCalls(root);
+    const day2 = await run("prepare-scratch.sh", ["--device", dev, "--formatted-marker", marker], { env: env(root, shims) });
+    expect(day2.code).toBe(1);
+    expect(day2.stderr).toMatch(/should already hold data/);
+    expect(day2.stderr).toContain(marker);
+    expect(mkfsCalls(root)).toBe(calls);
+  });
 });
