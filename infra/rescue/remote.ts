@@ -1,0 +1,114 @@
+// The SSH side of a rescue, on the rescue instance: pin its host key at first contact, upload the
+// host scripts (with scripts/lib), make sure the backup's tools are there, run prepare-scratch
+// (never formats: --expect-data) and backup-mello on the scratch's inputs and outputs, exactly as
+// the worker's backup hook does. Secrets travel on stdin only; failures carry the redacted stderr.
+import { hostScriptFiles, LOCAL_SCRIPTS_DIR, SCRIPT_MODE } from "../../components/host-scripts";
+import { scriptCommand, shellQuote } from "../../components/remote";
+import type { SshConnection } from "../remote/connection";
+import { lastLines, redact, secretFragments } from "../remote/output";
+import { uploadFile } from "../remote/sftp";
+import { execOnce, openSftp, withSshSession } from "../remote/ssh";
+import type { SshSettings } from "./state";
+
+export const RESCUE_SCRIPTS = ["prepare-scratch.sh", "backup-mello.sh"];
+/** Commands the two scripts need; a plain Ubuntu image lacks rclone and jq. */
+const NEEDED_COMMANDS = ["rclone", "jq", "sha256sum", "md5sum", "blkid", "flock"];
+
+export interface RescueHost {
+  /** Pinned after first contact; every later connection refuses any other key. */
+  connection: SshConnection;
+  presentedHostKey: string;
+}
+
+export interface RescuePaths {
+  scriptsDir: string;
+  scratchMount: string;
+  /** Non-secret environment for the scripts (the stack's hostEnv). */
+  hostEnv: Record<string, string>;
+  /** Where the host scripts come from (the repository's scripts/). */
+  localScriptsDir?: string;
+}
+
+export interface BackupSpec {
+  endpoint: string;
+  bucket: string;
+  /** `R2_ACCESS_KEY_ID=…\nR2_SECRET_ACCESS_KEY=…\n`, sent on stdin. */
+  secretsStdin: string;
+  timeoutSeconds: number;
+}
+
+/** First contact: the one connection that accepts any host key; it records the key to pin. */
+export async function pinHostKey(host: string, ssh: SshSettings, log: (line: string) => void): Promise<RescueHost> {
+  const open: SshConnection = { host, port: ssh.port, user: ssh.user, privateKey: ssh.privateKey, dialErrorLimit: Math.max(ssh.dialErrorLimit, 20), perDialTimeout: ssh.perDialTimeout };
+  const presentedHostKey = await withSshSession(open, async (s) => s.presentedHostKey, { log: (l) => log(`  ${l}`) });
+  return { connection: { ...open, hostKey: presentedHostKey, dialErrorLimit: ssh.dialErrorLimit }, presentedHostKey };
+}
+
+/** Runs one command; resolves stdout, or throws with the exit status and the redacted stderr tail. */
+export async function runRemote(host: RescueHost, what: string, command: string, opts: { stdin?: string; timeoutSeconds: number }): Promise<string> {
+  const result = await withSshSession(host.connection, (s) => execOnce(s.client, { command, stdin: opts.stdin, timeoutSeconds: opts.timeoutSeconds }));
+  const fragments = secretFragments(opts.stdin, host.connection.privateKey);
+  const stderr = redact(result.stderr.trimEnd(), fragments);
+  if (result.exitCode === 0) return redact(result.stdout, fragments);
+  const how = result.deadlineHit
+    ? `gave no result within ${opts.timeoutSeconds} s`
+    : result.connectionError
+      ? `lost its connection (${result.connectionError})`
+      : `exited with code ${result.exitCode ?? `signal ${result.signal ?? "?"}`}`;
+  throw new Error(`${what} on the rescue instance ${how}${stderr ? `\n--- last lines of stderr ---\n${lastLines(stderr, 15)}` : ""}`);
+}
+
+export async function uploadScripts(host: RescueHost, paths: RescuePaths): Promise<number> {
+  const files = hostScriptFiles(paths.localScriptsDir ?? LOCAL_SCRIPTS_DIR, paths.scriptsDir, RESCUE_SCRIPTS);
+  await withSshSession(host.connection, async (s) => {
+    const sftp = await openSftp(s.client);
+    try {
+      for (const [remote, content] of Object.entries(files)) await uploadFile(sftp, remote, content, SCRIPT_MODE);
+    } finally {
+      sftp.end();
+    }
+  });
+  return Object.keys(files).length;
+}
+
+/** Installs rclone and jq from the distribution when missing (the GPU image has them; a CPU one may not). */
+export async function ensureTools(host: RescueHost): Promise<void> {
+  const list = NEEDED_COMMANDS.join(" ");
+  const script = [
+    "set -eu",
+    `missing=""; for c in ${list}; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done`,
+    '[ -z "$missing" ] && exit 0',
+    'command -v apt-get >/dev/null 2>&1 || { echo "missing:$missing and no apt-get to install them" >&2; exit 1; }',
+    "export DEBIAN_FRONTEND=noninteractive",
+    "apt-get update -qq && apt-get install -y -qq rclone jq coreutils util-linux >/dev/null",
+    `for c in ${list}; do command -v "$c" >/dev/null 2>&1 || { echo "still missing: $c" >&2; exit 1; }; done`,
+  ].join("\n");
+  await runRemote(host, "installing the backup tools (rclone, jq)", script, { timeoutSeconds: 600 });
+}
+
+export function prepareScratchCommand(paths: RescuePaths, volumeId: string, timeoutSeconds: number): string {
+  return scriptCommand({
+    scriptsDir: paths.scriptsDir,
+    script: "prepare-scratch.sh",
+    args: [["--volume-id", volumeId], ["--mount-point", paths.scratchMount], "--expect-data", "--no-fstab"],
+    timeoutSeconds,
+    env: paths.hostEnv,
+  });
+}
+
+/** The same backup-mello call as the worker's backup-before-delete hook (components/gpu-worker.ts). */
+export function backupCommand(paths: RescuePaths, b: BackupSpec): string {
+  return scriptCommand({
+    scriptsDir: paths.scriptsDir,
+    script: "backup-mello.sh",
+    args: [["--r2-endpoint", b.endpoint], ["--data-dir", paths.scratchMount], ["--dirs", "inputs,outputs"], ["--bucket", b.bucket], ["--prefix", "scratch"]],
+    timeoutSeconds: b.timeoutSeconds,
+    env: paths.hostEnv,
+    readsStdin: true,
+  });
+}
+
+/** Unmounts the scratch (best effort) so the detach at delete finds a clean filesystem. */
+export function unmountCommand(paths: RescuePaths): string {
+  return `sync; umount ${shellQuote(paths.scratchMount)} 2>/dev/null || true`;
+}

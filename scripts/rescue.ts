@@ -1,0 +1,95 @@
+// npm run rescue -- --stack <day stack> [--instance-type CPU...] [--yes] [--json] [--project-dir DIR]
+// Backs up the scratch of a day stack whose instance is gone (spot eviction, credit exhausted,
+// deleted in the console) through a short-lived CPU instance, verifies it in R2, then removes the
+// gone instance and the resources that need it from the stack's state, so that
+// `scripts/pulumi destroy --stack <day stack>` completes. See docs/rescue.md.
+// Verda credentials: VERDA_CLIENT_ID / VERDA_CLIENT_SECRET (VERDA_BASE_URL optional).
+import path from "node:path";
+import { createInterface } from "node:readline/promises";
+import { parseConfigJson } from "../infra/money/stack-io";
+import { editState, pulumiCli, readRevealedState, rescueScratch, rescueTarget, rescueVerda, type PulumiCli } from "../infra/rescue";
+
+const USAGE = "usage: npm run rescue -- --stack <day stack> [--instance-type CPU.4V.16G] [--yes] [--json] [--project-dir DIR]";
+
+function usage(problem?: string): never {
+  if (problem) console.error(`rescue: ${problem}`);
+  console.error(USAGE);
+  process.exit(problem ? 1 : 0);
+}
+
+function parseArgs(argv: string[]) {
+  const args = { stack: "", instanceType: undefined as string | undefined, yes: false, json: false, projectDir: undefined as string | undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--stack") args.stack = argv[++i] ?? usage("--stack needs a value");
+    else if (a === "--instance-type") args.instanceType = argv[++i] ?? usage("--instance-type needs a value such as CPU.4V.16G");
+    else if (a === "--yes") args.yes = true;
+    else if (a === "--json") args.json = true;
+    else if (a === "--project-dir") args.projectDir = argv[++i] ?? usage("--project-dir needs a directory");
+    else if (a === "-h" || a === "--help") usage();
+    else usage(`unknown argument ${a}`);
+  }
+  if (!args.stack) usage("--stack is required (the day stack whose instance is gone, e.g. workshop-day)");
+  if (args.instanceType !== undefined && !/^CPU\.[A-Za-z0-9.]+$/.test(args.instanceType)) usage(`--instance-type ${args.instanceType}: use a CPU type such as CPU.4V.16G`);
+  if (args.json && !args.yes) usage("--json needs --yes (no question can be asked)");
+  return args;
+}
+
+/** Non-secret settings from the stack's config, with the schema's defaults. */
+function stackSettings(cli: PulumiCli, stack: string) {
+  const r = cli(["config", "--stack", stack, "--json"]);
+  const cfg = r.status === 0 ? parseConfigJson(r.stdout) : {};
+  const paths = (cfg["comfyume:paths"] ?? {}) as Record<string, string>;
+  const timeouts = (cfg["comfyume:timeouts"] ?? {}) as Record<string, number>;
+  return {
+    paths: { scriptsDir: paths.scriptsDir ?? "/opt/comfyume", scratchMount: paths.scratchMount ?? "/mnt/scratch", hostEnv: (cfg["comfyume:hostEnv"] ?? {}) as Record<string, string> },
+    timeouts: { prepareSeconds: Number(timeouts.mountSeconds ?? 600), backupSeconds: Number(timeouts.backupSeconds ?? 7200) },
+  };
+}
+
+async function ask(summary: string): Promise<boolean> {
+  if (!process.stdin.isTTY) {
+    console.error(`${summary}\nrescue: not a terminal; pass --yes to go ahead`);
+    return false;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`${summary}\nGo ahead? [y/N] `);
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const clientId = process.env.VERDA_CLIENT_ID ?? "";
+  const clientSecret = process.env.VERDA_CLIENT_SECRET ?? "";
+  if (!clientId || !clientSecret) usage("VERDA_CLIENT_ID and VERDA_CLIENT_SECRET must be set (the Verda API credentials, as for npm run cost)");
+  const cli = pulumiCli(args.projectDir);
+  const log = (line: string) => console.error(line);
+  const revealed = readRevealedState(cli, args.stack);
+  const target = rescueTarget(revealed, args.stack);
+  const { paths, timeouts } = stackSettings(cli, args.stack);
+  const result = await rescueScratch(target, rescueVerda({ clientId, clientSecret, baseUrl: process.env.VERDA_BASE_URL }), {
+    paths,
+    timeouts,
+    instanceType: args.instanceType,
+    waits: { pollMs: 2_000, timeoutMs: 15 * 60_000 },
+    log,
+    confirm: async (summary) => (args.yes ? (log(summary), true) : ask(summary)),
+  });
+  log(`backup verified in R2 (${result.seconds} s):\n${result.backupSummary}`);
+  const edit = editState(cli, args.stack, revealed, path.resolve(__dirname, "../.comfyume/rescue"));
+  const next = `scripts/pulumi destroy --stack ${args.stack}`;
+  if (args.json) {
+    console.log(JSON.stringify({ ...result, removedFromState: edit.removed, stateBackup: edit.backupFile, next }, null, 2));
+    return;
+  }
+  console.log(`Rescued scratch ${result.scratchVolumeId}: inputs and outputs verified in R2; rescue instance ${result.rescueInstanceId} (${result.instanceType}) deleted.`);
+  console.log(`Removed from the state of ${args.stack} (the previous state is saved in ${edit.backupFile}):`);
+  for (const r of edit.removed) console.log(`  - ${r.urn}\n      ${r.why}`);
+  console.log(`Next: ${next}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`rescue: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

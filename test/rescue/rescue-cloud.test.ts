@@ -1,0 +1,135 @@
+// The rescue against the local simulated cloud (Verda simulator, real SSH hosts running the real
+// host scripts, s3rver as R2): a worker with users' files on its scratch disappears out of band;
+// the rescue starts a CPU instance with the scratch, backs it up, and every file reads back from
+// R2 byte for byte; the rescue instance goes, the scratch stays. Unhappy paths: a live worker is
+// refused with nothing created; R2 down fails the rescue, deletes the rescue instance, keeps the
+// scratch, and names the cause.
+import { rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
+import { rescueVerda } from "../../infra/rescue";
+import type { RescuePaths } from "../../infra/rescue/remote";
+import { rescueScratch, type RescueOptions } from "../../infra/rescue/run";
+import type { RescueTarget } from "../../infra/rescue/state";
+import type { VerdaClient } from "../../infra/verda/client";
+import { until, verdaClient } from "../local-cloud/helpers";
+import { manifests, readBack, scriptsForRescue, waitVolume, workerWithUserFiles, type Worker } from "./helpers";
+
+let cloud: LocalCloud;
+let api: VerdaClient;
+let worker: Worker;
+let paths: RescuePaths;
+const lines: string[] = [];
+const log = (l: string) => lines.push(l);
+
+function target(r2Endpoint = cloud.s3.endpoint): RescueTarget {
+  return {
+    stack: "test-day",
+    instance: { urn: "urn:pulumi:test-day::p::x$pulumi-nodejs:dynamic/verda:Instance::worker-instance", instanceId: worker.id, hostname: "comfyume-test-day", locationCode: "FIN-01", sshKeyIds: [worker.keyId] },
+    scratchVolumeId: worker.scratchId,
+    ssh: worker.ssh,
+    r2: { endpoint: r2Endpoint, userFilesBucket: cloud.s3.buckets.userFiles, accessKeyId: cloud.s3.accessKeyId, secretAccessKey: cloud.s3.secretAccessKey },
+  };
+}
+
+function options(): RescueOptions {
+  return { paths, waits: { pollMs: 25, timeoutMs: 30_000 }, timeouts: { prepareSeconds: 60, backupSeconds: 120 }, log, confirm: async () => true };
+}
+
+const verda = () => rescueVerda({ clientId: cloud.env.VERDA_CLIENT_ID!, clientSecret: cloud.env.VERDA_CLIENT_SECRET!, baseUrl: cloud.env.VERDA_BASE_URL });
+
+/** A loopback port nobody listens on: R2 unreachable. */
+async function deadPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Rescue instances deployed so far, and the delete actions sent for them (from the recorded API exchanges). */
+function rescueCalls() {
+  const ex = cloud.verda.exchanges();
+  const deployed = ex
+    .filter((e) => e.method === "POST" && e.url.endsWith("/instances") && e.status === 202 && JSON.parse(e.requestBody).hostname === "comfyume-test-day-rescue")
+    .map((e) => ({ id: e.responseBody.replace(/"/g, "").trim(), body: JSON.parse(e.requestBody) as { existing_volumes?: string[] } }));
+  const deletes = ex.filter((e) => e.method === "PUT" && e.url.endsWith("/instances")).map((e) => JSON.parse(e.requestBody) as { action: string; id: string; volume_ids?: string[] });
+  return { deployed, deletes };
+}
+
+/** Exactly one new rescue instance: created with the scratch attached, deleted without it, gone. */
+async function rescueInstanceCleanedUp(deployedBefore: number): Promise<void> {
+  const { deployed, deletes } = rescueCalls();
+  expect(deployed).toHaveLength(deployedBefore + 1);
+  const last = deployed.at(-1)!;
+  expect(last.body.existing_volumes).toEqual([worker.scratchId]);
+  const del = deletes.filter((d) => d.action === "delete" && d.id === last.id);
+  expect(del).toHaveLength(1);
+  expect(del[0]!.volume_ids).toHaveLength(1);
+  expect(del[0]!.volume_ids).not.toContain(worker.scratchId);
+  await until("rescue instance gone", async () => ((await api.getInstance(last.id)) ? undefined : true), 10_000);
+}
+
+async function scratchIsSafe(): Promise<void> {
+  const v = await api.getVolume(worker.scratchId);
+  expect(v?.deleted_at).toBeUndefined();
+  expect(v?.status).toBe("detached");
+}
+
+beforeAll(async () => {
+  cloud = await startLocalCloud({
+    loopbackNet: "127.93.0",
+    timing: { orderedMs: 30, provisioningMs: 60, volumeCreateMs: 20, volumeAttachMs: 20, instanceActionMs: 20, instanceDeleteMs: 20 },
+    modelSizesMiB: [1, 1, 1],
+  });
+  api = verdaClient(cloud);
+  paths = { scriptsDir: "/opt/comfyume", scratchMount: "/mnt/scratch", hostEnv: {}, localScriptsDir: scriptsForRescue() };
+  worker = await workerWithUserFiles(cloud, api, paths, log);
+}, 180_000);
+
+afterAll(async () => {
+  if (paths?.localScriptsDir) rmSync(paths.localScriptsDir, { recursive: true, force: true });
+  await cloud?.close();
+});
+
+describe("rescue of an orphaned scratch (local cloud)", () => {
+  it("refuses while the worker is alive, creating nothing", async () => {
+    const before = cloud.verda.state().instances.length;
+    await expect(rescueScratch(target(), verda(), options())).rejects.toThrow(/still running at Verda: nothing to rescue.*scripts\/pulumi destroy --stack test-day/s);
+    expect(cloud.verda.state().instances.length).toBe(before);
+    expect(rescueCalls().deployed).toHaveLength(0);
+    expect((await api.getInstance(worker.id))?.status).toBe("running");
+  });
+
+  it("fails with R2 down: names the cause, deletes the rescue instance, keeps the scratch", async () => {
+    // Out of band, as in the Verda console: the worker goes with its OS volume, the scratch is detached.
+    await api.instanceAction({ action: "delete", id: worker.id, volume_ids: [worker.osVolumeId], delete_permanently: true });
+    await waitVolume(api, worker.scratchId, "detached");
+    const manifestsBefore = manifests(cloud, "scratch/inputs").length + manifests(cloud, "scratch/outputs").length;
+    const err = await rescueScratch(target(`http://127.0.0.1:${await deadPort()}`), verda(), options()).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/rescue of stack test-day failed: backup-mello\.sh \(scratch inputs,outputs\) on the rescue instance exited with code 1/);
+    expect(err?.message).toMatch(/--- last lines of stderr ---/);
+    expect(err?.message).toMatch(/cannot reach R2 bucket 'comfyume-user-files-backups'/);
+    expect(err?.message).toMatch(/fix: .*npm run rescue -- --stack test-day/);
+    expect(err?.message).toMatch(/Rescue instance \S+ deleted; scratch \S+ untouched and detached\. The state was not edited\./);
+    expect(err?.message).not.toContain(cloud.s3.secretAccessKey);
+    await rescueInstanceCleanedUp(0);
+    await scratchIsSafe();
+    expect(manifests(cloud, "scratch/inputs").length + manifests(cloud, "scratch/outputs").length).toBe(manifestsBefore);
+  });
+
+  it("backs the scratch up: every file reads back from R2, the rescue instance and its OS volume go, the scratch stays", async () => {
+    const result = await rescueScratch(target(), verda(), options());
+    await rescueInstanceCleanedUp(1);
+    expect(result.instanceType).toBe("CPU.4V.16G"); // the cheapest CPU type of the catalogue
+    expect(result.osVolumeDeleted).toBe(true);
+    expect(readBack(cloud, "inputs")).toEqual(worker.files.inputs);
+    expect(readBack(cloud, "outputs")).toEqual(worker.files.outputs);
+    expect(await api.getInstance(result.rescueInstanceId)).toBeUndefined();
+    const os = cloud.verda.state().volumes.filter((v) => v.is_os_volume && v.instance_id === null && !("deleted_at" in v));
+    expect(os.map((v) => v.name)).not.toContain("comfyume-test-day-rescue-os");
+    await scratchIsSafe();
+    expect(lines.join("\n")).not.toContain(cloud.s3.secretAccessKey);
+  });
+});
