@@ -1,0 +1,116 @@
+// The rescue through the real Pulumi engine on the local cloud: a day-shaped stack is up with
+// users' files on its scratch; its instance is deleted out of band; the rescue reads the state,
+// backs the scratch up (read back from R2), and removes exactly the gone instance, its guard and
+// the instance-side backup hook from the state; then `pulumi destroy` completes, mello's hook
+// still runs, and only now does the scratch go.
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
+import { editState, pulumiCli, readRevealedState, rescueScratch, rescueTarget, rescueVerda } from "../../infra/rescue";
+import { pinHostKey, runRemote, type RescuePaths } from "../../infra/rescue/remote";
+import { nameOf } from "../../infra/rescue/state";
+import type { VerdaClient } from "../../infra/verda/client";
+import { until, verdaClient } from "../local-cloud/helpers";
+import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
+import { readBack, scriptsForRescue, sha256, waitVolume } from "./helpers";
+
+const ready = pulumiToolchainReady();
+if (!ready && process.env.CI) throw new Error("CI must run the rescue engine test: the Pulumi toolchain is missing (npm run setup)");
+
+const DAY = "rescue-day";
+let cloud: LocalCloud;
+let api: VerdaClient;
+let sandbox: PulumiSandbox;
+let env: NodeJS.ProcessEnv;
+let paths: RescuePaths;
+
+async function pulumi(args: string[], timeoutMs = 240_000) {
+  return sandbox.runAsync(args, { env, timeoutMs });
+}
+
+beforeAll(async () => {
+  if (!ready) return;
+  cloud = await startLocalCloud({
+    loopbackNet: "127.94.0",
+    timing: { orderedMs: 30, provisioningMs: 60, volumeCreateMs: 20, volumeAttachMs: 20, instanceActionMs: 20, instanceDeleteMs: 20 },
+    modelSizesMiB: [1, 1, 1],
+  });
+  api = verdaClient(cloud);
+  sandbox = pulumiSandbox(path.join(__dirname, "fixtures/day"));
+  env = {
+    ...cloud.env, COMFYUME_REPO: repoRoot, VERDA_POLL_INTERVAL_MS: "50", VERDA_RETRY_BASE_MS: "50",
+    RESCUE_E2E_PRIVATE_KEY: readFileSync(cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE!, "utf8"),
+    // The sandbox's own state and passphrase, not the local cloud's project.
+    PULUMI_BACKEND_URL: sandbox.env.PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE: sandbox.env.PULUMI_CONFIG_PASSPHRASE,
+  };
+  paths = { scriptsDir: "/opt/comfyume", scratchMount: "/mnt/scratch", hostEnv: {}, localScriptsDir: scriptsForRescue() };
+}, 120_000);
+
+afterAll(async () => {
+  if (paths?.localScriptsDir) rmSync(paths.localScriptsDir, { recursive: true, force: true });
+  sandbox?.cleanup();
+  await cloud?.close();
+});
+
+describe.runIf(ready)("rescue through the engine (local cloud)", () => {
+  it("backs up an orphaned scratch, edits the state, and the destroy then completes", async () => {
+    for (const stack of ["idle", DAY]) {
+      expect((await pulumi(["stack", "init", stack])).status).toBe(0);
+      const up = await pulumi(["up", "--stack", stack, "--yes", "--skip-preview"]);
+      expect(up.status, `${up.stdout}\n${up.stderr}`).toBe(0);
+    }
+    const outputs = JSON.parse((await pulumi(["stack", "output", "--stack", DAY, "--json"])).stdout) as Record<string, string>;
+    const scratchId = outputs.scratchVolumeId!;
+
+    // Users' work on the scratch, never backed up.
+    const key = readFileSync(cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE!, "utf8");
+    const worker = await pinHostKey(outputs.instanceIp!, { user: "root", port: Number(cloud.env.COMFYUME_SIM_SSH_PORT), privateKey: key, dialErrorLimit: 3, perDialTimeout: 5 }, () => undefined);
+    const content = Buffer.from(`frame data ${Date.now()}\n`.repeat(2000));
+    await runRemote(worker, "write", "mkdir -p /mnt/scratch/outputs/user007 && cat > /mnt/scratch/outputs/user007/take1.mp4 && echo ref > /mnt/scratch/inputs/ref.txt", { stdin: content.toString(), timeoutSeconds: 60 });
+
+    // Out of band: the instance is deleted in the console (its OS volume with it, the scratch detached).
+    const osVolume = (await api.getInstance(outputs.instanceId!))!.os_volume_id!;
+    await api.instanceAction({ action: "delete", id: outputs.instanceId!, volume_ids: [osVolume], delete_permanently: true });
+    await waitVolume(api, scratchId, "detached");
+
+    // The plain destroy stops before touching the scratch, and says what to do.
+    const blocked = await pulumi(["destroy", "--stack", DAY, "--yes", "--skip-preview"]);
+    expect(blocked.status).not.toBe(0);
+    expect(`${blocked.stdout}\n${blocked.stderr}`).toMatch(/npm run rescue -- --stack rescue-day/);
+    expect((await api.getVolume(scratchId))?.status).toBe("detached");
+    expect(existsSync(path.join(cloud.mello.root, "opt/rescue-e2e/mello-hook-ran"))).toBe(false);
+
+    // The rescue, as scripts/rescue.ts runs it (with the scripts copy that knows --expect-data).
+    const cli = pulumiCli(sandbox.dir, env);
+    const revealed = readRevealedState(cli, DAY);
+    const target = rescueTarget(revealed, DAY);
+    expect(target.scratchVolumeId).toBe(scratchId);
+    const verda = rescueVerda({ clientId: env.VERDA_CLIENT_ID!, clientSecret: env.VERDA_CLIENT_SECRET!, baseUrl: env.VERDA_BASE_URL });
+    const result = await rescueScratch(target, verda, {
+      paths, waits: { pollMs: 25, timeoutMs: 30_000 }, timeouts: { prepareSeconds: 60, backupSeconds: 120 }, log: () => undefined, confirm: async () => true,
+    });
+    expect(readBack(cloud, "outputs")).toEqual({ "user007/take1.mp4": sha256(content) });
+    expect(readBack(cloud, "inputs")).toEqual({ "ref.txt": sha256("ref\n") });
+    expect(await api.getInstance(result.rescueInstanceId)).toBeUndefined();
+
+    const backupDir = path.join(sandbox.dir, "rescue-backups");
+    const edit = editState(cli, DAY, revealed, backupDir);
+    expect(edit.removed.map((r) => nameOf(r.urn)).sort()).toEqual(["worker-backup-before-delete", "worker-guard", "worker-instance"]);
+    expect(readFileSync(edit.backupFile, "utf8")).not.toContain(cloud.s3.secretAccessKey);
+    const left = JSON.parse((await pulumi(["stack", "export", "--stack", DAY])).stdout) as { deployment: { resources: { urn: string }[] } };
+    const leftNames = left.deployment.resources.map((r) => nameOf(r.urn));
+    expect(leftNames).toEqual(expect.arrayContaining(["worker-scratch", "worker-backup-mello-before-delete", "worker-prepare-scratch", "worker-scripts-files", "worker-host-key"]));
+    expect(leftNames).not.toContain("worker-instance");
+    expect(JSON.stringify(left)).not.toContain(cloud.s3.secretAccessKey);
+    expect((await api.getVolume(scratchId))?.deleted_at).toBeUndefined();
+
+    const destroy = await pulumi(["destroy", "--stack", DAY, "--yes", "--skip-preview"]);
+    expect(destroy.status, `${destroy.stdout}\n${destroy.stderr}`).toBe(0);
+    expect(existsSync(path.join(cloud.mello.root, "opt/rescue-e2e/mello-hook-ran"))).toBe(true);
+    await until("scratch deleted by the destroy", async () => {
+      const v = await api.getVolume(scratchId);
+      return !v || v.status === "deleted" ? true : undefined;
+    });
+  }, 600_000);
+});
