@@ -195,7 +195,8 @@ export function rescueTarget(exp: StackExport, stack: string): RescueTarget {
     accessKeyId: str(refs.r2AccessKeyId),
     secretAccessKey: str(refs.r2SecretAccessKey),
   };
-  const missing = Object.entries(r2).filter(([, x]) => !x).map(([k]) => k);
+  const outputName: Record<string, string> = { endpoint: "r2Endpoint", userFilesBucket: "bucketNames.userFiles", accessKeyId: "r2AccessKeyId", secretAccessKey: "r2SecretAccessKey" };
+  const missing = Object.entries(r2).filter(([, x]) => !x).map(([k]) => outputName[k]);
   if (missing.length) {
     throw new Error(`stack ${stack}: the idle layer's outputs (StackReference in state) lack ${missing.join(", ")}; run \`scripts/pulumi refresh --stack ${stack}\` or check the idle stack`);
   }
