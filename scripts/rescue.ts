@@ -1,4 +1,4 @@
-// npm run rescue -- --stack <day stack> [--instance-type CPU...] [--yes] [--json] [--project-dir DIR]
+// npm run rescue -- --stack <day stack> [--instance-type CPU...] [--accept-shrink SET ...] [--yes] [--json] [--project-dir DIR]
 // Backs up the scratch of a day stack whose instance is gone (spot eviction, credit exhausted,
 // deleted in the console) through a short-lived CPU instance, verifies it in R2, then removes the
 // gone instance and the resources that need it from the stack's state, so that
@@ -9,7 +9,7 @@ import { createInterface } from "node:readline/promises";
 import { parseConfigJson } from "../infra/money/stack-io";
 import { editState, pulumiCli, readRevealedState, rescueScratch, rescueTarget, rescueVerda, type PulumiCli } from "../infra/rescue";
 
-const USAGE = "usage: npm run rescue -- --stack <day stack> [--instance-type CPU.4V.16G] [--yes] [--json] [--project-dir DIR]";
+const USAGE = "usage: npm run rescue -- --stack <day stack> [--instance-type CPU.4V.16G] [--accept-shrink SET ...] [--yes] [--json] [--project-dir DIR]";
 
 function usage(problem?: string): never {
   if (problem) console.error(`rescue: ${problem}`);
@@ -18,11 +18,12 @@ function usage(problem?: string): never {
 }
 
 function parseArgs(argv: string[]) {
-  const args = { stack: "", instanceType: undefined as string | undefined, yes: false, json: false, projectDir: undefined as string | undefined };
+  const args = { stack: "", instanceType: undefined as string | undefined, acceptShrink: [] as string[], yes: false, json: false, projectDir: undefined as string | undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--stack") args.stack = argv[++i] ?? usage("--stack needs a value");
     else if (a === "--instance-type") args.instanceType = argv[++i] ?? usage("--instance-type needs a value such as CPU.4V.16G");
+    else if (a === "--accept-shrink") args.acceptShrink.push(argv[++i] ?? usage("--accept-shrink needs the set name exactly as the failed backup printed it"));
     else if (a === "--yes") args.yes = true;
     else if (a === "--json") args.json = true;
     else if (a === "--project-dir") args.projectDir = argv[++i] ?? usage("--project-dir needs a directory");
@@ -41,7 +42,9 @@ function stackSettings(cli: PulumiCli, stack: string) {
   const cfg = r.status === 0 ? parseConfigJson(r.stdout) : {};
   const paths = (cfg["comfyume:paths"] ?? {}) as Record<string, string>;
   const timeouts = (cfg["comfyume:timeouts"] ?? {}) as Record<string, number>;
+  const backup = (cfg["comfyume:backup"] ?? {}) as { shrinkTolerance?: number; acceptShrink?: string[] };
   return {
+    shrink: { tolerance: backup.shrinkTolerance, accept: backup.acceptShrink ?? [] },
     paths: { scriptsDir: paths.scriptsDir ?? "/opt/comfyume", scratchMount: paths.scratchMount ?? "/mnt/scratch", hostEnv: (cfg["comfyume:hostEnv"] ?? {}) as Record<string, string> },
     timeouts: { prepareSeconds: Number(timeouts.mountSeconds ?? 600), backupSeconds: Number(timeouts.backupSeconds ?? 7200) },
   };
@@ -67,10 +70,11 @@ async function main() {
   const log = (line: string) => console.error(line);
   const revealed = readRevealedState(cli, args.stack);
   const target = rescueTarget(revealed, args.stack);
-  const { paths, timeouts } = stackSettings(cli, args.stack);
+  const { paths, timeouts, shrink } = stackSettings(cli, args.stack);
   const result = await rescueScratch(target, rescueVerda({ clientId, clientSecret, baseUrl: process.env.VERDA_BASE_URL }), {
     paths,
     timeouts,
+    shrink: { tolerance: shrink.tolerance, accept: [...shrink.accept, ...args.acceptShrink] },
     instanceType: args.instanceType,
     waits: { pollMs: 2_000, timeoutMs: 15 * 60_000 },
     log,

@@ -49,13 +49,21 @@ export async function confirmGone(api: RescueVerda, instanceId: string, stack: s
   return last ? String(last.status) : "not found (404)";
 }
 
-/** The scratch must exist, be out of the trash, and be detached (waits while it detaches). */
+/**
+ * The scratch must exist, be out of the trash, and be detached. It waits while the gone instance
+ * (or another instance being deleted) lets go; attached to a live instance it is refused at once.
+ */
 export async function checkScratchFree(api: RescueVerda, volumeId: string, waits: Waits): Promise<Volume> {
   const first = await api.getVolume(volumeId);
   if (!first) throw new Error(`scratch volume ${volumeId} does not exist at Verda (404): there is nothing left to rescue; its last backup in R2 is what remains`);
   const trashed = (v: Volume) => !!v.deleted_at || v.status === "deleted" || v.is_permanently_deleted === true;
   if (trashed(first)) {
     throw new Error(`scratch volume ${volumeId} is in Verda's trash (deleted at ${first.deleted_at ?? "?"}): restore it in the Verda console (Storage > Trash) within 96 h, then run the rescue again`);
+  }
+  const holderId = first.instance_id;
+  const holder = holderId ? await api.getInstance(holderId) : undefined;
+  if (holder && !ENDED.includes(String(holder.status)) && holder.status !== "deleting") {
+    throw new Error(`scratch volume ${volumeId} is attached to instance ${holder.id} (${holder.hostname}, ${holder.status}): back it up from there or delete that instance (OS volume only) first`);
   }
   return poll(
     `scratch ${volumeId} to be detached`,

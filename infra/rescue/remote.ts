@@ -35,6 +35,9 @@ export interface BackupSpec {
   /** `R2_ACCESS_KEY_ID=…\nR2_SECRET_ACCESS_KEY=…\n`, sent on stdin. */
   secretsStdin: string;
   timeoutSeconds: number;
+  /** Passed only when set, as the worker's hook does (`backup.shrinkTolerance` / `backup.acceptShrink`). */
+  shrinkTolerance?: number;
+  acceptShrink?: string[];
 }
 
 /** First contact: the one connection that accepts any host key; it records the key to pin. */
@@ -101,7 +104,11 @@ export function backupCommand(paths: RescuePaths, b: BackupSpec): string {
   return scriptCommand({
     scriptsDir: paths.scriptsDir,
     script: "backup-mello.sh",
-    args: [["--r2-endpoint", b.endpoint], ["--data-dir", paths.scratchMount], ["--dirs", "inputs,outputs"], ["--bucket", b.bucket], ["--prefix", "scratch"]],
+    args: [
+      ["--r2-endpoint", b.endpoint], ["--data-dir", paths.scratchMount], ["--dirs", "inputs,outputs"], ["--bucket", b.bucket], ["--prefix", "scratch"],
+      ...(b.shrinkTolerance === undefined ? [] : [["--shrink-tolerance", String(b.shrinkTolerance)] as [string, string]]),
+      ...(b.acceptShrink ?? []).map((set) => ["--accept-shrink", set] as [string, string]),
+    ],
     timeoutSeconds: b.timeoutSeconds,
     env: paths.hostEnv,
     readsStdin: true,

@@ -11,6 +11,8 @@ export interface RescueOptions {
   instanceType?: string;
   waits: Waits;
   timeouts: { prepareSeconds: number; backupSeconds: number };
+  /** backup-mello's shrink check settings; unset = the script's defaults. */
+  shrink?: { tolerance?: number; accept: string[] };
   log: (line: string) => void;
   /** Asked once the plan is known, before anything is created; false stops with nothing done. */
   confirm: (summary: string) => Promise<boolean>;
@@ -49,6 +51,7 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
   log(`1/6 checking at Verda that instance ${target.instance.instanceId} is gone`);
   const seen = await confirmGone(api, target.instance.instanceId, target.stack, o.waits);
   log(`    instance ${target.instance.instanceId}: ${seen}`);
+  await removeLeftoverRescue(api, target, o);
   const scratch = await checkScratchFree(api, target.scratchVolumeId, o.waits);
   const location = scratch.location || target.instance.locationCode;
   log(`    scratch ${scratch.id} (${scratch.size} GB, ${location}) is ${scratch.status}`);
@@ -79,7 +82,10 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
     log(`5/6 mounting the scratch without formatting (prepare-scratch.sh --expect-data)`);
     await runRemote(host, "prepare-scratch.sh --expect-data", prepareScratchCommand(o.paths, scratch.id, o.timeouts.prepareSeconds), { timeoutSeconds: o.timeouts.prepareSeconds + 60 });
     log(`6/6 backing up inputs and outputs to r2:${target.r2.userFilesBucket}/scratch/ and verifying`);
-    const backup = { endpoint: target.r2.endpoint, bucket: target.r2.userFilesBucket, secretsStdin: secretsStdin(target), timeoutSeconds: o.timeouts.backupSeconds };
+    const backup = {
+      endpoint: target.r2.endpoint, bucket: target.r2.userFilesBucket, secretsStdin: secretsStdin(target), timeoutSeconds: o.timeouts.backupSeconds,
+      shrinkTolerance: o.shrink?.tolerance, acceptShrink: o.shrink?.accept,
+    };
     const out = await runRemote(host, "backup-mello.sh (scratch inputs,outputs)", backupCommand(o.paths, backup), { stdin: backup.secretsStdin, timeoutSeconds: o.timeouts.backupSeconds + 60 });
     backupSummary = out.trim().split("\n").slice(-10).join("\n");
     await runRemote(host, "unmounting the scratch", unmountCommand(o.paths), { timeoutSeconds: 60 }).catch((e: Error) => log(`    (unmount: ${e.message})`));
@@ -87,6 +93,19 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
     failure = e as Error;
   }
   return finish(api, target, o, { rescueId, failure, started, instanceType, pricePerHour, location, hostKey, backupSummary });
+}
+
+/**
+ * An interrupted earlier rescue leaves its instance holding the scratch: recognised by its
+ * hostname, it is deleted the same safe way (OS volume only), so running the rescue again converges.
+ */
+async function removeLeftoverRescue(api: RescueVerda, target: RescueTarget, o: RescueOptions): Promise<void> {
+  const holder = (await api.getVolume(target.scratchVolumeId))?.instance_id;
+  if (!holder || holder === target.instance.instanceId) return;
+  const leftover = await api.getInstance(holder);
+  if (!leftover || leftover.hostname !== rescueHostname(target.instance.hostname)) return;
+  o.log(`    an earlier rescue's instance ${holder} (${leftover.status}) still holds the scratch: deleting it (OS volume only)`);
+  await deleteRescueInstance(api, holder, target.scratchVolumeId, o.waits);
 }
 
 interface Outcome {

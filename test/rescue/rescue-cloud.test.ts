@@ -58,17 +58,32 @@ function rescueCalls() {
   return { deployed, deletes };
 }
 
-/** Exactly one new rescue instance: created with the scratch attached, deleted without it, gone. */
-async function rescueInstanceCleanedUp(deployedBefore: number): Promise<void> {
-  const { deployed, deletes } = rescueCalls();
-  expect(deployed).toHaveLength(deployedBefore + 1);
-  const last = deployed.at(-1)!;
-  expect(last.body.existing_volumes).toEqual([worker.scratchId]);
-  const del = deletes.filter((d) => d.action === "delete" && d.id === last.id);
+/** Deleted once, with its OS volume only (never the scratch), and gone. */
+async function deletedWithoutScratch(id: string): Promise<void> {
+  const del = rescueCalls().deletes.filter((d) => d.action === "delete" && d.id === id);
   expect(del).toHaveLength(1);
   expect(del[0]!.volume_ids).toHaveLength(1);
   expect(del[0]!.volume_ids).not.toContain(worker.scratchId);
-  await until("rescue instance gone", async () => ((await api.getInstance(last.id)) ? undefined : true), 10_000);
+  await until("rescue instance gone", async () => ((await api.getInstance(id)) ? undefined : true), 10_000);
+}
+
+/** Exactly one new rescue instance: created with the scratch attached, deleted without it, gone. */
+async function rescueInstanceCleanedUp(deployedBefore: number): Promise<void> {
+  const { deployed } = rescueCalls();
+  expect(deployed).toHaveLength(deployedBefore + 1);
+  const last = deployed.at(-1)!;
+  expect(last.body.existing_volumes).toEqual([worker.scratchId]);
+  await deletedWithoutScratch(last.id);
+}
+
+/** An instance holding the scratch, deployed by the test (a leftover rescue, or someone else's). */
+async function holdScratch(hostname: string): Promise<string> {
+  const id = await api.deployInstance({
+    instance_type: "CPU.4V.16G", image: "ubuntu-24.04", hostname, description: "holds the scratch", location_code: "FIN-01",
+    ssh_key_ids: [worker.keyId], existing_volumes: [worker.scratchId],
+  });
+  await until(`${hostname} running`, async () => ((await api.getInstance(id))?.status === "running" ? true : undefined), 10_000);
+  return id;
 }
 
 async function scratchIsSafe(): Promise<void> {
@@ -119,9 +134,21 @@ describe("rescue of an orphaned scratch (local cloud)", () => {
     expect(manifests(cloud, "scratch/inputs").length + manifests(cloud, "scratch/outputs").length).toBe(manifestsBefore);
   });
 
-  it("backs the scratch up: every file reads back from R2, the rescue instance and its OS volume go, the scratch stays", async () => {
+  it("refuses at once while another live instance holds the scratch, creating nothing", async () => {
+    const other = await holdScratch("someone-else");
+    const deployedBefore = rescueCalls().deployed.length;
+    await expect(rescueScratch(target(), verda(), options())).rejects.toThrow(new RegExp(`attached to instance ${other} \\(someone-else, running\\)`));
+    expect(rescueCalls().deployed).toHaveLength(deployedBefore);
+    await api.instanceAction({ action: "delete", id: other, volume_ids: [(await api.getInstance(other))!.os_volume_id!], delete_permanently: true });
+    await waitVolume(api, worker.scratchId, "detached");
+  });
+
+  it("backs the scratch up (after removing an interrupted rescue's instance): every file reads back from R2, the rescue instance and its OS volume go, the scratch stays", async () => {
+    const leftover = await holdScratch("comfyume-test-day-rescue");
+    const deployedBefore = rescueCalls().deployed.length;
     const result = await rescueScratch(target(), verda(), options());
-    await rescueInstanceCleanedUp(1);
+    await deletedWithoutScratch(leftover);
+    await rescueInstanceCleanedUp(deployedBefore);
     expect(result.instanceType).toBe("CPU.4V.16G"); // the cheapest CPU type of the catalogue
     expect(result.osVolumeDeleted).toBe(true);
     expect(readBack(cloud, "inputs")).toEqual(worker.files.inputs);
