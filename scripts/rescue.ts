@@ -6,8 +6,7 @@
 // Verda credentials: VERDA_CLIENT_ID / VERDA_CLIENT_SECRET (VERDA_BASE_URL optional).
 import path from "node:path";
 import { createInterface } from "node:readline/promises";
-import { parseConfigJson } from "../infra/money/stack-io";
-import { editState, pulumiCli, readRevealedState, rescueScratch, rescueTarget, rescueVerda, type PulumiCli } from "../infra/rescue";
+import { editState, planRemovals, pulumiCli, readRevealedState, removeResources, rescueScratch, rescueSettings, rescueTarget, rescueVerda } from "../infra/rescue";
 
 const USAGE = "usage: npm run rescue -- --stack <day stack> [--instance-type CPU.4V.16G] [--accept-shrink SET ...] [--yes] [--json] [--project-dir DIR]";
 
@@ -36,20 +35,6 @@ function parseArgs(argv: string[]) {
   return args;
 }
 
-/** Non-secret settings from the stack's config, with the schema's defaults. */
-function stackSettings(cli: PulumiCli, stack: string) {
-  const r = cli(["config", "--stack", stack, "--json"]);
-  const cfg = r.status === 0 ? parseConfigJson(r.stdout) : {};
-  const paths = (cfg["comfyume:paths"] ?? {}) as Record<string, string>;
-  const timeouts = (cfg["comfyume:timeouts"] ?? {}) as Record<string, number>;
-  const backup = (cfg["comfyume:backup"] ?? {}) as { shrinkTolerance?: number; acceptShrink?: string[] };
-  return {
-    shrink: { tolerance: backup.shrinkTolerance, accept: backup.acceptShrink ?? [] },
-    paths: { scriptsDir: paths.scriptsDir ?? "/opt/comfyume", scratchMount: paths.scratchMount ?? "/mnt/scratch", hostEnv: (cfg["comfyume:hostEnv"] ?? {}) as Record<string, string> },
-    timeouts: { prepareSeconds: Number(timeouts.mountSeconds ?? 600), backupSeconds: Number(timeouts.backupSeconds ?? 7200) },
-  };
-}
-
 async function ask(summary: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
     console.error(`${summary}\nrescue: not a terminal; pass --yes to go ahead`);
@@ -70,7 +55,11 @@ async function main() {
   const log = (line: string) => console.error(line);
   const revealed = readRevealedState(cli, args.stack);
   const target = rescueTarget(revealed, args.stack);
-  const { paths, timeouts, shrink } = stackSettings(cli, args.stack);
+  // The state edit is planned (and proven applicable) before anything is created.
+  const planned = planRemovals(revealed, args.stack);
+  removeResources(revealed, planned.map((r) => r.urn));
+  log(`After a verified backup, the state edit will remove: ${planned.map((r) => r.urn.slice(r.urn.lastIndexOf("::") + 2)).join(", ")}`);
+  const { paths, timeouts, shrink } = rescueSettings(cli, args.stack);
   const result = await rescueScratch(target, rescueVerda({ clientId, clientSecret, baseUrl: process.env.VERDA_BASE_URL }), {
     paths,
     timeouts,

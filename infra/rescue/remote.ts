@@ -47,12 +47,12 @@ export async function pinHostKey(host: string, ssh: SshSettings, log: (line: str
   return { connection: { ...open, hostKey: presentedHostKey, dialErrorLimit: ssh.dialErrorLimit }, presentedHostKey };
 }
 
-/** Runs one command; resolves stdout, or throws with the exit status and the redacted stderr tail. */
-export async function runRemote(host: RescueHost, what: string, command: string, opts: { stdin?: string; timeoutSeconds: number }): Promise<string> {
+/** Runs one command; resolves its redacted output, or throws with the exit status and the redacted stderr tail. */
+export async function runRemote(host: RescueHost, what: string, command: string, opts: { stdin?: string; timeoutSeconds: number }): Promise<{ stdout: string; stderr: string }> {
   const result = await withSshSession(host.connection, (s) => execOnce(s.client, { command, stdin: opts.stdin, timeoutSeconds: opts.timeoutSeconds }));
   const fragments = secretFragments(opts.stdin, host.connection.privateKey);
   const stderr = redact(result.stderr.trimEnd(), fragments);
-  if (result.exitCode === 0) return redact(result.stdout, fragments);
+  if (result.exitCode === 0) return { stdout: redact(result.stdout, fragments), stderr };
   const how = result.deadlineHit
     ? `gave no result within ${opts.timeoutSeconds} s`
     : result.connectionError

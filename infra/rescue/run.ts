@@ -38,7 +38,11 @@ export class RescueError extends Error {
   }
 }
 
-const secretsStdin = (t: RescueTarget) => `R2_ACCESS_KEY_ID=${t.r2.accessKeyId}\nR2_SECRET_ACCESS_KEY=${t.r2.secretAccessKey}\n`;
+function secretsStdin(t: RescueTarget): string {
+  const lines = { R2_ACCESS_KEY_ID: t.r2.accessKeyId, R2_SECRET_ACCESS_KEY: t.r2.secretAccessKey };
+  for (const [k, v] of Object.entries(lines)) if (/[\r\n]/.test(v)) throw new Error(`${k} from the idle layer spans several lines; it cannot go on stdin as KEY=value`);
+  return Object.entries(lines).map(([k, v]) => `${k}=${v}\n`).join("");
+}
 
 function rescueHostname(hostname: string): string {
   return `${hostname.slice(0, 63 - "-rescue".length).replace(/-+$/, "")}-rescue`;
@@ -47,6 +51,7 @@ function rescueHostname(hostname: string): string {
 export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: RescueOptions): Promise<RescueResult> {
   const started = Date.now();
   const { log } = o;
+  const r2Secrets = secretsStdin(target);
   if (target.instance.sshKeyIds.length === 0) throw new Error(`stack ${target.stack}: the instance recorded no SSH key ids; a rescue instance could not be logged into`);
   log(`1/6 checking at Verda that instance ${target.instance.instanceId} is gone`);
   const seen = await confirmGone(api, target.instance.instanceId, target.stack, o.waits);
@@ -83,11 +88,12 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
     await runRemote(host, "prepare-scratch.sh --expect-data", prepareScratchCommand(o.paths, scratch.id, o.timeouts.prepareSeconds), { timeoutSeconds: o.timeouts.prepareSeconds + 60 });
     log(`6/6 backing up inputs and outputs to r2:${target.r2.userFilesBucket}/scratch/ and verifying`);
     const backup = {
-      endpoint: target.r2.endpoint, bucket: target.r2.userFilesBucket, secretsStdin: secretsStdin(target), timeoutSeconds: o.timeouts.backupSeconds,
+      endpoint: target.r2.endpoint, bucket: target.r2.userFilesBucket, secretsStdin: r2Secrets, timeoutSeconds: o.timeouts.backupSeconds,
       shrinkTolerance: o.shrink?.tolerance, acceptShrink: o.shrink?.accept,
     };
     const out = await runRemote(host, "backup-mello.sh (scratch inputs,outputs)", backupCommand(o.paths, backup), { stdin: backup.secretsStdin, timeoutSeconds: o.timeouts.backupSeconds + 60 });
-    backupSummary = out.trim().split("\n").slice(-10).join("\n");
+    // The script logs to stderr and ends with its step table (set, seconds, "verified <manifest>").
+    backupSummary = `${out.stderr}\n${out.stdout}`.trim().split("\n").filter((l) => /BYTES_SENT|^STEP |verified|^\S+\s+\d+\s+\S/.test(l)).slice(-8).join("\n");
     await runRemote(host, "unmounting the scratch", unmountCommand(o.paths), { timeoutSeconds: 60 }).catch((e: Error) => log(`    (unmount: ${e.message})`));
   } catch (e) {
     failure = e as Error;

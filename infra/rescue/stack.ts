@@ -4,6 +4,8 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { parseConfigJson } from "../money/stack-io";
+import type { RescuePaths } from "./remote";
 import { planRemovals, removeResources, type Removal } from "./state-edit";
 import { parseExport, resourcesOf, revealSecrets, type StackExport } from "./state";
 
@@ -61,4 +63,25 @@ export function editState(cli: PulumiCli, stack: string, revealed: StackExport, 
     throw new Error(`scripts/pulumi stack import --stack ${stack} failed (exit ${r.status}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}; the state is unchanged (saved in ${backupFile})`);
   }
   return { removed, backupFile };
+}
+
+export interface RescueSettings {
+  paths: RescuePaths;
+  timeouts: { prepareSeconds: number; backupSeconds: number };
+  shrink: { tolerance?: number; accept: string[] };
+}
+
+/** Non-secret settings from the stack's config (`pulumi config --json`), with the schema's defaults. */
+export function rescueSettings(cli: PulumiCli, stack: string): RescueSettings {
+  const r = cli(["config", "--stack", stack, "--json"]);
+  if (r.status !== 0) throw new Error(`scripts/pulumi config --stack ${stack} failed (exit ${r.status}): ${r.stderr.trim().split("\n").slice(-3).join(" ")}`);
+  const cfg = parseConfigJson(r.stdout);
+  const paths = (cfg["comfyume:paths"] ?? {}) as { scriptsDir?: string; scratchMount?: string };
+  const timeouts = (cfg["comfyume:timeouts"] ?? {}) as { mountSeconds?: number; backupSeconds?: number };
+  const backup = (cfg["comfyume:backup"] ?? {}) as { shrinkTolerance?: number; acceptShrink?: string[] };
+  return {
+    paths: { scriptsDir: paths.scriptsDir ?? "/opt/comfyume", scratchMount: paths.scratchMount ?? "/mnt/scratch", hostEnv: (cfg["comfyume:hostEnv"] ?? {}) as Record<string, string> },
+    timeouts: { prepareSeconds: Number(timeouts.mountSeconds ?? 600), backupSeconds: Number(timeouts.backupSeconds ?? 7200) },
+    shrink: { tolerance: backup.shrinkTolerance === undefined ? undefined : Number(backup.shrinkTolerance), accept: backup.acceptShrink ?? [] },
+  };
 }

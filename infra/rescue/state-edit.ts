@@ -50,7 +50,7 @@ export function planRemovals(exp: StackExport, stack: string): Removal[] {
   }
   for (const r of resources) {
     if (r.urn === instance.urn) continue;
-    if (r.type === INSTANCE_GUARD_TYPE && (dependents.has(r.urn) || JSON.stringify(values(r)).includes(instanceId))) {
+    if (r.type === INSTANCE_GUARD_TYPE && (dependents.has(r.urn) || (instanceId !== "" && JSON.stringify(values(r)).includes(instanceId)))) {
       removals.push({ urn: r.urn, type: r.type, why: "its delete refuses while the instance is gone" });
     } else if (hooks.includes(r)) {
       removals.push({ urn: r.urn, type: r.type, why: "its delete backs up on the gone host; the rescue did that backup" });

@@ -151,6 +151,7 @@ describe("rescue of an orphaned scratch (local cloud)", () => {
     await rescueInstanceCleanedUp(deployedBefore);
     expect(result.instanceType).toBe("CPU.4V.16G"); // the cheapest CPU type of the catalogue
     expect(result.osVolumeDeleted).toBe(true);
+    expect(result.backupSummary).toMatch(/verified/);
     expect(readBack(cloud, "inputs")).toEqual(worker.files.inputs);
     expect(readBack(cloud, "outputs")).toEqual(worker.files.outputs);
     expect(await api.getInstance(result.rescueInstanceId)).toBeUndefined();

@@ -3,11 +3,12 @@
 // backs the scratch up (read back from R2), and removes exactly the gone instance, its guard and
 // the instance-side backup hook from the state; then `pulumi destroy` completes, mello's hook
 // still runs, and only now does the scratch go.
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
-import { editState, pulumiCli, readRevealedState, rescueScratch, rescueTarget, rescueVerda } from "../../infra/rescue";
+import { editState, pulumiCli, readRevealedState, rescueScratch, rescueSettings, rescueTarget, rescueVerda } from "../../infra/rescue";
 import { pinHostKey, runRemote, type RescuePaths } from "../../infra/rescue/remote";
 import { nameOf } from "../../infra/rescue/state";
 import type { VerdaClient } from "../../infra/verda/client";
@@ -23,7 +24,7 @@ let cloud: LocalCloud;
 let api: VerdaClient;
 let sandbox: PulumiSandbox;
 let env: NodeJS.ProcessEnv;
-let paths: RescuePaths;
+let paths: Pick<RescuePaths, "localScriptsDir">;
 
 async function pulumi(args: string[], timeoutMs = 240_000) {
   return sandbox.runAsync(args, { env, timeoutMs });
@@ -44,7 +45,7 @@ beforeAll(async () => {
     // The sandbox's own state and passphrase, not the local cloud's project.
     PULUMI_BACKEND_URL: sandbox.env.PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE: sandbox.env.PULUMI_CONFIG_PASSPHRASE,
   };
-  paths = { scriptsDir: "/opt/comfyume", scratchMount: "/mnt/scratch", hostEnv: {}, localScriptsDir: scriptsForRescue() };
+  paths = { localScriptsDir: scriptsForRescue() };
 }, 120_000);
 
 afterAll(async () => {
@@ -52,6 +53,42 @@ afterAll(async () => {
   sandbox?.cleanup();
   await cloud?.close();
 });
+
+/** True once engineer "scratch"'s `prepare-scratch.sh --expect-data` is in the repository's scripts. */
+const cliKnowsExpectData = readFileSync(path.join(repoRoot, "scripts/host/prepare-scratch.sh"), "utf8").includes("--expect-data)");
+
+/** `npm run rescue` itself, as an operator runs it (needs the repository's scripts to know --expect-data). */
+async function rescueWithCli(): Promise<string[]> {
+  const child = spawn(path.join(repoRoot, "scripts/node-env"), ["tsx", "scripts/rescue.ts", "--stack", DAY, "--yes", "--json", "--project-dir", sandbox.dir], { cwd: repoRoot, env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  expect(code, stderr).toBe(0);
+  expect(`${stdout}${stderr}`).not.toContain(cloud.s3.secretAccessKey);
+  const report = JSON.parse(stdout) as { removedFromState: { urn: string }[]; stateBackup: string; next: string; rescueInstanceId: string };
+  expect(report.next).toBe(`scripts/pulumi destroy --stack ${DAY}`);
+  expect(readFileSync(report.stateBackup, "utf8")).not.toContain(cloud.s3.secretAccessKey);
+  rmSync(report.stateBackup);
+  expect(await api.getInstance(report.rescueInstanceId)).toBeUndefined();
+  return report.removedFromState.map((r) => nameOf(r.urn));
+}
+
+/** The same steps through the library, with a scripts copy that accepts --expect-data (see helpers.ts). */
+async function rescueWithLibrary(cli: ReturnType<typeof pulumiCli>): Promise<string[]> {
+  const revealed = readRevealedState(cli, DAY);
+  const target = rescueTarget(revealed, DAY);
+  const settings = rescueSettings(cli, DAY);
+  const verda = rescueVerda({ clientId: env.VERDA_CLIENT_ID!, clientSecret: env.VERDA_CLIENT_SECRET!, baseUrl: env.VERDA_BASE_URL });
+  const result = await rescueScratch(target, verda, {
+    ...settings, paths: { ...settings.paths, localScriptsDir: paths.localScriptsDir }, waits: { pollMs: 25, timeoutMs: 30_000 }, log: () => undefined, confirm: async () => true,
+  });
+  expect(await api.getInstance(result.rescueInstanceId)).toBeUndefined();
+  const edit = editState(cli, DAY, revealed, path.join(sandbox.dir, "rescue-backups"));
+  expect(readFileSync(edit.backupFile, "utf8")).not.toContain(cloud.s3.secretAccessKey);
+  return edit.removed.map((r) => nameOf(r.urn));
+}
 
 describe.runIf(ready)("rescue through the engine (local cloud)", () => {
   it("backs up an orphaned scratch, edits the state, and the destroy then completes", async () => {
@@ -81,23 +118,14 @@ describe.runIf(ready)("rescue through the engine (local cloud)", () => {
     expect((await api.getVolume(scratchId))?.status).toBe("detached");
     expect(existsSync(path.join(cloud.mello.root, "opt/rescue-e2e/mello-hook-ran"))).toBe(false);
 
-    // The rescue, as scripts/rescue.ts runs it (with the scripts copy that knows --expect-data).
     const cli = pulumiCli(sandbox.dir, env);
-    const revealed = readRevealedState(cli, DAY);
-    const target = rescueTarget(revealed, DAY);
-    expect(target.scratchVolumeId).toBe(scratchId);
-    const verda = rescueVerda({ clientId: env.VERDA_CLIENT_ID!, clientSecret: env.VERDA_CLIENT_SECRET!, baseUrl: env.VERDA_BASE_URL });
-    const result = await rescueScratch(target, verda, {
-      paths, waits: { pollMs: 25, timeoutMs: 30_000 }, timeouts: { prepareSeconds: 60, backupSeconds: 120 }, log: () => undefined, confirm: async () => true,
-    });
+    expect((await pulumi(["config", "set", "--path", "comfyume:paths.scratchMount", "/mnt/rescued", "--stack", DAY])).status).toBe(0);
+    expect(rescueSettings(cli, DAY).paths).toMatchObject({ scratchMount: "/mnt/rescued", scriptsDir: "/opt/comfyume" });
+    const removed = cliKnowsExpectData ? await rescueWithCli() : await rescueWithLibrary(cli);
+    expect(removed.sort()).toEqual(["worker-backup-before-delete", "worker-guard", "worker-instance"]);
     expect(readBack(cloud, "outputs")).toEqual({ "user007/take1.mp4": sha256(content) });
     expect(readBack(cloud, "inputs")).toEqual({ "ref.txt": sha256("ref\n") });
-    expect(await api.getInstance(result.rescueInstanceId)).toBeUndefined();
-
-    const backupDir = path.join(sandbox.dir, "rescue-backups");
-    const edit = editState(cli, DAY, revealed, backupDir);
-    expect(edit.removed.map((r) => nameOf(r.urn)).sort()).toEqual(["worker-backup-before-delete", "worker-guard", "worker-instance"]);
-    expect(readFileSync(edit.backupFile, "utf8")).not.toContain(cloud.s3.secretAccessKey);
+    expect((await api.getVolume(scratchId))?.status).toBe("detached");
     const left = JSON.parse((await pulumi(["stack", "export", "--stack", DAY])).stdout) as { deployment: { resources: { urn: string }[] } };
     const leftNames = left.deployment.resources.map((r) => nameOf(r.urn));
     expect(leftNames).toEqual(expect.arrayContaining(["worker-scratch", "worker-backup-mello-before-delete", "worker-prepare-scratch", "worker-scripts-files", "worker-host-key"]));
