@@ -40,10 +40,14 @@ async function poll<T>(what: string, waits: Waits, observe: () => Promise<T>, do
 export async function confirmGone(api: RescueVerda, instanceId: string, stack: string, waits: Waits): Promise<string> {
   const current = await api.getInstance(instanceId);
   if (current && !ENDED.includes(String(current.status)) && current.status !== "deleting") {
-    const hint = current.status === "offline" ? "start it in the Verda console, then" : "";
-    throw new Error(
-      `instance ${instanceId} is still ${current.status} at Verda: nothing to rescue. ${hint} run the normal destroy, which backs it up first: scripts/pulumi destroy --stack ${stack}`.replace(/\s+/g, " "),
-    );
+    const status = String(current.status);
+    if (FAILED.includes(status)) {
+      throw new Error(
+        `instance ${instanceId} is in status "${status}" at Verda and still holds the scratch: delete it in the Verda console ticking ONLY its OS volume (never the scratch), then run \`npm run rescue -- --stack ${stack}\` again`,
+      );
+    }
+    const hint = status === "offline" ? "start it in the Verda console, then " : "";
+    throw new Error(`instance ${instanceId} is still ${status} at Verda: nothing to rescue; ${hint}run the normal destroy, which backs it up first: scripts/pulumi destroy --stack ${stack}`);
   }
   const last = await poll(`instance ${instanceId} to be gone`, waits, () => api.getInstance(instanceId), (i) => !i || ENDED.includes(String(i.status)), (i) => (i ? String(i.status) : "gone"));
   return last ? String(last.status) : "not found (404)";
