@@ -25,8 +25,6 @@ export interface RescuePaths {
   scratchMount: string;
   /** Non-secret environment for the scripts (the stack's hostEnv). */
   hostEnv: Record<string, string>;
-  /** Where the host scripts come from (the repository's scripts/). */
-  localScriptsDir?: string;
 }
 
 export interface BackupSpec {
@@ -62,7 +60,7 @@ export async function runRemote(host: RescueHost, what: string, command: string,
 }
 
 export async function uploadScripts(host: RescueHost, paths: RescuePaths): Promise<number> {
-  const files = hostScriptFiles(paths.localScriptsDir ?? LOCAL_SCRIPTS_DIR, paths.scriptsDir, RESCUE_SCRIPTS);
+  const files = hostScriptFiles(LOCAL_SCRIPTS_DIR, paths.scriptsDir, RESCUE_SCRIPTS);
   await withSshSession(host.connection, async (s) => {
     const sftp = await openSftp(s.client);
     try {

@@ -1,32 +1,13 @@
-// Shared by the rescue tests: a copy of the host scripts for the rescue to upload, R2 read-back
-// with rclone, and a worker with user files on its scratch in the local cloud.
+// Shared by the rescue tests: R2 read-back with rclone, and a worker with user files on its
+// scratch in the local cloud.
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
+import { readFileSync } from "node:fs";
 import type { LocalCloud } from "../../infra/local-cloud";
 import { pinHostKey, runRemote, uploadScripts, type RescuePaths } from "../../infra/rescue/remote";
 import type { SshSettings } from "../../infra/rescue/state";
 import type { VerdaClient } from "../../infra/verda/client";
 import { until } from "../local-cloud/helpers";
-
-const REPO = path.resolve(__dirname, "../..");
-
-/**
- * The repository's scripts/. Until engineer "scratch"'s `prepare-scratch.sh --expect-data` is
- * merged, the copy accepts and ignores that flag: the current script already mounts a device that
- * holds the expected filesystem without formatting it, which is what the flag will guarantee.
- */
-export function scriptsForRescue(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "comfyume-rescue-scripts-"));
-  cpSync(path.join(REPO, "scripts/host"), path.join(dir, "host"), { recursive: true });
-  cpSync(path.join(REPO, "scripts/lib"), path.join(dir, "lib"), { recursive: true });
-  const file = path.join(dir, "host/prepare-scratch.sh");
-  const text = readFileSync(file, "utf8");
-  if (!text.includes("--expect-data)")) writeFileSync(file, text.replace("    --no-fstab)", "    --expect-data) shift ;;\n    --no-fstab)"));
-  return dir;
-}
 
 export function sha256(b: Buffer | string): string {
   return createHash("sha256").update(b).digest("hex");

@@ -4,7 +4,7 @@
 // R2 byte for byte; the rescue instance goes, the scratch stays. Unhappy paths: a live worker is
 // refused with nothing created; R2 down fails the rescue, deletes the rescue instance, keeps the
 // scratch, and names the cause.
-import { rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
@@ -14,7 +14,7 @@ import { rescueScratch, type RescueOptions } from "../../infra/rescue/run";
 import type { RescueTarget } from "../../infra/rescue/state";
 import type { VerdaClient } from "../../infra/verda/client";
 import { until, verdaClient } from "../local-cloud/helpers";
-import { manifests, readBack, scriptsForRescue, waitVolume, workerWithUserFiles, type Worker } from "./helpers";
+import { manifests, readBack, waitVolume, workerWithUserFiles, type Worker } from "./helpers";
 
 let cloud: LocalCloud;
 let api: VerdaClient;
@@ -99,12 +99,11 @@ beforeAll(async () => {
     modelSizesMiB: [1, 1, 1],
   });
   api = verdaClient(cloud);
-  paths = { scriptsDir: "/opt/comfyume", scratchMount: "/mnt/scratch", hostEnv: {}, localScriptsDir: scriptsForRescue() };
+  paths = { scriptsDir: "/opt/comfyume", scratchMount: "/mnt/scratch", hostEnv: {} };
   worker = await workerWithUserFiles(cloud, api, paths, log);
 }, 180_000);
 
 afterAll(async () => {
-  if (paths?.localScriptsDir) rmSync(paths.localScriptsDir, { recursive: true, force: true });
   await cloud?.close();
 });
 
@@ -141,6 +140,21 @@ describe("rescue of an orphaned scratch (local cloud)", () => {
     expect(rescueCalls().deployed).toHaveLength(deployedBefore);
     await api.instanceAction({ action: "delete", id: other, volume_ids: [(await api.getInstance(other))!.os_volume_id!], delete_permanently: true });
     await waitVolume(api, worker.scratchId, "detached");
+  });
+
+  it("never formats: a blank volume is refused by prepare-scratch --expect-data and stays blank", async () => {
+    const blank = await api.createVolume({ type: "NVMe", name: "blank-scratch", size: 5, location_code: "FIN-01" });
+    await waitVolume(api, blank, "detached");
+    const gone = { ...target(), scratchVolumeId: blank, instance: { ...target().instance, instanceId: "00000000-0000-4000-8000-000000000000" } };
+    const deployedBefore = rescueCalls().deployed.length;
+    const err = await rescueScratch(gone, verda(), options()).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/prepare-scratch\.sh --expect-data on the rescue instance exited with code 1/);
+    const deployed = rescueCalls().deployed.at(-1)!;
+    expect(rescueCalls().deployed).toHaveLength(deployedBefore + 1);
+    await until("rescue instance gone", async () => ((await api.getInstance(deployed.id)) ? undefined : true), 10_000);
+    const probe = spawnSync("blkid", ["-p", cloud.scratchImage(blank)], { encoding: "utf8" });
+    expect(probe.stdout).toBe(""); // still no filesystem signature
+    expect((await api.getVolume(blank))?.status).toBe("detached");
   });
 
   it("backs the scratch up (after removing an interrupted rescue's instance): every file reads back from R2, the rescue instance and its OS volume go, the scratch stays", async () => {

@@ -8,13 +8,13 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
-import { editState, pulumiCli, readRevealedState, rescueScratch, rescueSettings, rescueTarget, rescueVerda } from "../../infra/rescue";
-import { pinHostKey, runRemote, type RescuePaths } from "../../infra/rescue/remote";
+import { pulumiCli, rescueSettings } from "../../infra/rescue";
+import { pinHostKey, runRemote } from "../../infra/rescue/remote";
 import { nameOf } from "../../infra/rescue/state";
 import type { VerdaClient } from "../../infra/verda/client";
 import { until, verdaClient } from "../local-cloud/helpers";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
-import { readBack, scriptsForRescue, sha256, waitVolume } from "./helpers";
+import { readBack, sha256, waitVolume } from "./helpers";
 
 const ready = pulumiToolchainReady();
 if (!ready && process.env.CI) throw new Error("CI must run the rescue engine test: the Pulumi toolchain is missing (npm run setup)");
@@ -24,7 +24,6 @@ let cloud: LocalCloud;
 let api: VerdaClient;
 let sandbox: PulumiSandbox;
 let env: NodeJS.ProcessEnv;
-let paths: Pick<RescuePaths, "localScriptsDir">;
 
 async function pulumi(args: string[], timeoutMs = 240_000) {
   return sandbox.runAsync(args, { env, timeoutMs });
@@ -45,19 +44,14 @@ beforeAll(async () => {
     // The sandbox's own state and passphrase, not the local cloud's project.
     PULUMI_BACKEND_URL: sandbox.env.PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE: sandbox.env.PULUMI_CONFIG_PASSPHRASE,
   };
-  paths = { localScriptsDir: scriptsForRescue() };
 }, 120_000);
 
 afterAll(async () => {
-  if (paths?.localScriptsDir) rmSync(paths.localScriptsDir, { recursive: true, force: true });
   sandbox?.cleanup();
   await cloud?.close();
 });
 
-/** True once engineer "scratch"'s `prepare-scratch.sh --expect-data` is in the repository's scripts. */
-const cliKnowsExpectData = readFileSync(path.join(repoRoot, "scripts/host/prepare-scratch.sh"), "utf8").includes("--expect-data)");
-
-/** `npm run rescue` itself, as an operator runs it (needs the repository's scripts to know --expect-data). */
+/** `npm run rescue` itself, as an operator runs it. */
 async function rescueWithCli(): Promise<string[]> {
   const child = spawn(path.join(repoRoot, "scripts/node-env"), ["tsx", "scripts/rescue.ts", "--stack", DAY, "--yes", "--json", "--project-dir", sandbox.dir], { cwd: repoRoot, env });
   let stdout = "";
@@ -73,21 +67,6 @@ async function rescueWithCli(): Promise<string[]> {
   rmSync(report.stateBackup);
   expect(await api.getInstance(report.rescueInstanceId)).toBeUndefined();
   return report.removedFromState.map((r) => nameOf(r.urn));
-}
-
-/** The same steps through the library, with a scripts copy that accepts --expect-data (see helpers.ts). */
-async function rescueWithLibrary(cli: ReturnType<typeof pulumiCli>): Promise<string[]> {
-  const revealed = readRevealedState(cli, DAY);
-  const target = rescueTarget(revealed, DAY);
-  const settings = rescueSettings(cli, DAY);
-  const verda = rescueVerda({ clientId: env.VERDA_CLIENT_ID!, clientSecret: env.VERDA_CLIENT_SECRET!, baseUrl: env.VERDA_BASE_URL });
-  const result = await rescueScratch(target, verda, {
-    ...settings, paths: { ...settings.paths, localScriptsDir: paths.localScriptsDir }, waits: { pollMs: 25, timeoutMs: 30_000 }, log: () => undefined, confirm: async () => true,
-  });
-  expect(await api.getInstance(result.rescueInstanceId)).toBeUndefined();
-  const edit = editState(cli, DAY, revealed, path.join(sandbox.dir, "rescue-backups"));
-  expect(readFileSync(edit.backupFile, "utf8")).not.toContain(cloud.s3.secretAccessKey);
-  return edit.removed.map((r) => nameOf(r.urn));
 }
 
 describe.runIf(ready)("rescue through the engine (local cloud)", () => {
@@ -121,7 +100,7 @@ describe.runIf(ready)("rescue through the engine (local cloud)", () => {
     const cli = pulumiCli(sandbox.dir, env);
     expect((await pulumi(["config", "set", "--path", "comfyume:paths.scratchMount", "/mnt/rescued", "--stack", DAY])).status).toBe(0);
     expect(rescueSettings(cli, DAY).paths).toMatchObject({ scratchMount: "/mnt/rescued", scriptsDir: "/opt/comfyume" });
-    const removed = cliKnowsExpectData ? await rescueWithCli() : await rescueWithLibrary(cli);
+    const removed = await rescueWithCli();
     expect(removed.sort()).toEqual(["worker-backup-before-delete", "worker-guard", "worker-instance"]);
     expect(readBack(cloud, "outputs")).toEqual({ "user007/take1.mp4": sha256(content) });
     expect(readBack(cloud, "inputs")).toEqual({ "ref.txt": sha256("ref\n") });
