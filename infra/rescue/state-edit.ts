@@ -4,7 +4,7 @@
 // scratch volume (they depend on the instance) and so skip mello's backup and leave the scratch
 // billing outside any state.
 import {
-  INSTANCE_GUARD_TYPE, INSTANCE_HOOK_SUFFIX, REMOTE_COMMAND_TYPE, dependentsOf, findInstance, nameOf, referencesOf,
+  INSTANCE_GUARD_TYPE, INSTANCE_HOOK_SUFFIX, REMOTE_COMMAND_TYPE, findInstance, nameOf, referencesOf,
   resourcesOf, type StackExport, type StateResource,
 } from "./state";
 
@@ -37,7 +37,6 @@ function hasDeleteCommand(r: StateResource): boolean {
 export function planRemovals(exp: StackExport, stack: string): Removal[] {
   const resources = resourcesOf(exp);
   const instance = findInstance(resources, stack);
-  const dependents = dependentsOf(resources, instance.urn);
   const instanceId = String(values(instance).instanceId ?? instance.id ?? "");
   const removals: Removal[] = [{ urn: instance.urn, type: instance.type, why: `the instance ${instanceId} is gone at Verda` }];
   const hooks = resources.filter((r) => r.type === REMOTE_COMMAND_TYPE && nameOf(r.urn).endsWith(INSTANCE_HOOK_SUFFIX) && !nameOf(r.urn).endsWith("-backup-mello-before-delete"));
@@ -50,7 +49,8 @@ export function planRemovals(exp: StackExport, stack: string): Removal[] {
   }
   for (const r of resources) {
     if (r.urn === instance.urn) continue;
-    if (r.type === INSTANCE_GUARD_TYPE && (dependents.has(r.urn) || (instanceId !== "" && JSON.stringify(values(r)).includes(instanceId)))) {
+    // findInstance proved the stack has exactly one instance: every guard in it guards that one.
+    if (r.type === INSTANCE_GUARD_TYPE) {
       removals.push({ urn: r.urn, type: r.type, why: "its delete refuses while the instance is gone" });
     } else if (hooks.includes(r)) {
       removals.push({ urn: r.urn, type: r.type, why: "its delete backs up on the gone host; the rescue did that backup" });

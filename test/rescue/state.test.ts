@@ -36,7 +36,8 @@ function dayState(): StackExport {
       urn: urn(cmd, "worker-backup-before-delete"), type: cmd, dependencies: [inst, scratch, urn(cmd, "worker-backup-mello-before-delete")],
       propertyDependencies: { connection: [inst] }, outputs: { connection: secret(conn(WORKER)), stdin: secret("R2_ACCESS_KEY_ID=AKID\n"), delete: "backup-to-r2.sh; backup-mello.sh" },
     },
-    { urn: urn("pulumi-nodejs:dynamic/verda:InstanceGuard", "worker-guard"), type: "pulumi-nodejs:dynamic/verda:InstanceGuard", dependencies: [inst, urn(cmd, "worker-backup-before-delete")], outputs: { instanceId: "inst-1" } },
+    // A guard that names the instance neither by dependency nor by id (e.g. by hostname) is still the worker's.
+    { urn: urn("pulumi-nodejs:dynamic/verda:InstanceGuard", "worker-guard"), type: "pulumi-nodejs:dynamic/verda:InstanceGuard", dependencies: [urn(cmd, "worker-backup-before-delete")], outputs: { hostname: "comfyume-workshop-day" } },
   ];
   return { version: 3, deployment: { manifest: {}, resources } };
 }
