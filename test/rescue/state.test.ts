@@ -37,7 +37,7 @@ function dayState(): StackExport {
       propertyDependencies: { connection: [inst] }, outputs: { connection: secret(conn(WORKER)), stdin: secret("R2_ACCESS_KEY_ID=AKID\n"), delete: "backup-to-r2.sh; backup-mello.sh" },
     },
     // A guard that names the instance neither by dependency nor by id (e.g. by hostname) is still the worker's.
-    { urn: urn("pulumi-nodejs:dynamic/verda:InstanceGuard", "worker-guard"), type: "pulumi-nodejs:dynamic/verda:InstanceGuard", dependencies: [urn(cmd, "worker-backup-before-delete")], outputs: { hostname: "comfyume-workshop-day" } },
+    { urn: urn("pulumi-nodejs:dynamic/verda:InstanceGuard", "worker-guard"), type: "pulumi-nodejs:dynamic/verda:InstanceGuard", outputs: { hostname: "comfyume-workshop-day" } },
   ];
   return { version: 3, deployment: { manifest: {}, resources } };
 }
