@@ -58,12 +58,14 @@ function rescueCalls() {
   return { deployed, deletes };
 }
 
-/** Deleted once, with its OS volume only (never the scratch), and gone. */
+/** Deleted (every delete request naming its OS volume only, never the scratch), and gone. */
 async function deletedWithoutScratch(id: string): Promise<void> {
   const del = rescueCalls().deletes.filter((d) => d.action === "delete" && d.id === id);
-  expect(del).toHaveLength(1);
-  expect(del[0]!.volume_ids).toHaveLength(1);
-  expect(del[0]!.volume_ids).not.toContain(worker.scratchId);
+  expect(del.length).toBeGreaterThanOrEqual(1);
+  for (const d of del) {
+    expect(d.volume_ids).toHaveLength(1);
+    expect(d.volume_ids).not.toContain(worker.scratchId);
+  }
   await until("rescue instance gone", async () => ((await api.getInstance(id)) ? undefined : true), 10_000);
 }
 
@@ -157,8 +159,30 @@ describe("rescue of an orphaned scratch (local cloud)", () => {
     expect((await api.getVolume(blank))?.status).toBe("detached");
   });
 
-  it("backs the scratch up (after removing an interrupted rescue's instance): every file reads back from R2, the rescue instance and its OS volume go, the scratch stays", async () => {
-    const leftover = await holdScratch("comfyume-test-day-rescue");
+  it("a rescue instance that ends in error is deleted, nothing else touched", async () => {
+    cloud.verda.setFaults({ type: "instance_outcome", outcome: "error", hostname: "comfyume-test-day-rescue", count: 1 });
+    const deployedBefore = rescueCalls().deployed.length;
+    await expect(rescueScratch(target(), verda(), options())).rejects.toThrow(/rescue instance \S+ ended error instead of running[\s\S]*Rescue instance \S+ deleted; scratch \S+ untouched/);
+    const failed = rescueCalls().deployed.at(-1)!;
+    expect(rescueCalls().deployed).toHaveLength(deployedBefore + 1);
+    const del = rescueCalls().deletes.filter((d) => d.action === "delete" && d.id === failed.id);
+    expect(del).toHaveLength(1);
+    expect(del[0]!.volume_ids).not.toContain(worker.scratchId);
+    await scratchIsSafe();
+  });
+
+  it("Verda refusing the rescue instance's delete after a verified backup: the message names it and the fix, the state is not edited", async () => {
+    cloud.verda.setFaults({ type: "http", method: "PUT", path: "/v1/instances", status: 400, message: "simulated refusal", count: 1 });
+    const err = await rescueScratch(target(), verda(), options()).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/the backup of scratch \S+ is verified in R2, but the rescue instance remains/);
+    expect(err?.message).toMatch(/could NOT be deleted \(.*simulated refusal.*\): delete it in the Verda console, ticking ONLY its OS volume, never the scratch/);
+    expect(err?.message).toMatch(/The state was not edited/);
+    cloud.verda.clearFaults();
+  });
+
+  it("backs the scratch up (after removing the instance the last attempt left): every file reads back from R2, the rescue instance and its OS volume go, the scratch stays", async () => {
+    const leftover = rescueCalls().deployed.at(-1)!.id;
+    expect((await api.getInstance(leftover))?.status).toBe("running");
     const deployedBefore = rescueCalls().deployed.length;
     const result = await rescueScratch(target(), verda(), options());
     await deletedWithoutScratch(leftover);
