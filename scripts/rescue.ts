@@ -48,6 +48,13 @@ async function ask(summary: string): Promise<boolean> {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.error(`rescue: interrupted (${signal}). A rescue instance may still be running with the scratch attached; the state was not edited. ` +
+        `Run \`npm run rescue -- --stack ${args.stack}\` again: it deletes that instance first (OS volume only) and converges.`);
+      process.exit(130);
+    });
+  }
   const clientId = process.env.VERDA_CLIENT_ID ?? "";
   const clientSecret = process.env.VERDA_CLIENT_SECRET ?? "";
   if (!clientId || !clientSecret) usage("VERDA_CLIENT_ID and VERDA_CLIENT_SECRET must be set (the Verda API credentials, as for npm run cost)");
