@@ -65,6 +65,37 @@ export interface WorkerInstanceArgs {
   formerParent?: pulumi.Resource;
 }
 
+/**
+ * What the money gate's capacity fallback may change: type, location and contract. A deployed worker
+ * keeps what it got until the stack is destroyed. The gate picks the first choice again once its
+ * capacity is back, and these are replace keys of a delete-before-replace instance: without this, a
+ * plain `up` would back up and delete the live worker mid-day.
+ */
+export const PLACEMENT_KEYS = ["instanceType", "locationCode", "isSpot", "contract"];
+
+export const describePlacement = (p: { instanceType: string; locationCode: string; spot: boolean }) =>
+  `${p.instanceType} ${p.spot ? "spot" : "on-demand"} in ${p.locationCode}`;
+
+/**
+ * Warns when the deployed placement (the instance's recorded state, known once it exists) is not what
+ * the program declares now: a capacity fallback, or a config edit that waits for the next day.
+ */
+function warnWhenPlacementDiffers(instance: Instance, wanted: WorkerMachineSettings): void {
+  // The Instance records its inputs as outputs; with ignoreChanges they stay as deployed.
+  const recorded = instance as unknown as { instanceType: pulumi.Output<string>; locationCode: pulumi.Output<string>; isSpot: pulumi.Output<boolean | undefined> };
+  pulumi.all([recorded.instanceType, recorded.locationCode, recorded.isSpot]).apply(([instanceType, locationCode, isSpot]) => {
+    const deployed = { instanceType, locationCode, spot: Boolean(isSpot) };
+    const declared = { instanceType: wanted.instanceType, locationCode: wanted.locationCode, spot: wanted.spot };
+    if (!instanceType || describePlacement(deployed) === describePlacement(declared)) return;
+    pulumi.log.warn(
+      `${wanted.hostname} keeps the placement it was deployed with (${describePlacement(deployed)}), not ${describePlacement(declared)}: ` +
+        "a running worker is never replaced for its placement (a capacity fallback, or a config edit). The configured placement applies " +
+        "to the next instance, after the nightly destroy.",
+      instance,
+    );
+  });
+}
+
 export class WorkerInstance extends pulumi.ComponentResource {
   public readonly instance: Instance;
   /** The day-scoped scratch this component created (none for a month-scoped scratch). */
@@ -93,7 +124,8 @@ export class WorkerInstance extends pulumi.ComponentResource {
       this.scratchVolume = new Volume(
         `${name}-scratch`,
         { type: "NVMe", name: a.scratch.name, size: a.scratch.sizeGb, locationCode: a.instance.locationCode, permanent: a.scratch.deletePermanently },
-        moved(),
+        // It lives where the instance was placed (see PLACEMENT_KEYS): a location change must not replace it mid-day.
+        { ...moved(), ignoreChanges: ["locationCode"] },
       );
       this.scratchVolumeId = this.scratchVolume.volumeId;
     } else {
@@ -129,10 +161,12 @@ export class WorkerInstance extends pulumi.ComponentResource {
         contract: a.instance.spot ? "SPOT" : "PAY_AS_YOU_GO",
       },
       // The startup script only matters at first boot: a new SFS pseudo path must not replace a running worker.
-      // Delete before replace: the scratch can only be attached to the new instance once the old one let go.
-      { ...moved(), ignoreChanges: ["startupScriptId"], deleteBeforeReplace: true },
+      // The placement is kept as deployed (PLACEMENT_KEYS). Delete before replace: the scratch can only be
+      // attached to the new instance once the old one let go.
+      { ...moved(), ignoreChanges: ["startupScriptId", ...PLACEMENT_KEYS], deleteBeforeReplace: true },
     );
     const instance = this.instance;
+    warnWhenPlacementDiffers(instance, a.instance);
     this.instanceId = instance.instanceId;
     this.ip = instance.ip.apply((ip) => ip ?? "");
     this.pricePerHour = instance.pricePerHour;

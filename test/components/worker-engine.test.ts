@@ -121,4 +121,21 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     await pulumi.run("day destroy", ["destroy", "--stack", DAY, "--yes", "--skip-preview"]);
     expect(liveInstances()).toEqual([]);
   }, 900_000);
+
+  it("keeps the placement a capacity fallback gave: the next up changes nothing once the first choice is back", async () => {
+    useProgram(path.join(REPO_ROOT, "index.ts"));
+    writeStack(DAY, dayConfig([{ instanceType: FALLBACK }]));
+    cloud.verda.setFaults({ type: "no_capacity", instance_type: FIRST_CHOICE });
+    await pulumi.run("day up (fallback)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);
+    const [first] = liveInstances();
+    expect(first?.instance_type).toBe(FALLBACK);
+
+    // Capacity for the first choice comes back; nothing else changed.
+    cloud.verda.clearFaults();
+    const { steps, diagnostics } = await preview();
+    expect(changed(steps)).toEqual([]);
+    expect(diagnostics).toContain(`keeps the placement it was deployed with (${FALLBACK} on-demand in FIN-01)`);
+    await pulumi.run("day up (capacity back)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);
+    expect(liveInstances().map((i) => [i.id, i.instance_type])).toEqual([[first.id, FALLBACK]]);
+  }, 900_000);
 });

@@ -43,7 +43,9 @@ describe("the worker and its volumes", () => {
     });
     // The scratch exists before the instance (creation order = registration order of dependencies).
     expect(run.resources.findIndex((r) => r.name === "worker-scratch")).toBeLessThan(run.resources.findIndex((r) => r.name === "worker-instance"));
-    expect(instance.opts.ignoreChanges).toEqual(["startupScriptId"]);
+    // The placement stays as deployed (a capacity fallback must not be undone by the next up).
+    expect(instance.opts.ignoreChanges).toEqual(["startupScriptId", "instanceType", "locationCode", "isSpot", "contract"]);
+    expect(scratch.opts.ignoreChanges).toEqual(["locationCode"]);
     expect(instance.opts.protect).toBeFalsy();
   });
 
