@@ -4,7 +4,13 @@
 // with the instance and its data in place. mello's hook (its own user files) runs after the
 // instance's, which depends on it. No deletedWith and no retainOnDelete here: either would skip the
 // backup.
+//
+// An InstanceGuard depends on the instance's hook, so Pulumi deletes it first: when the instance is
+// gone or not running (eviction, credit exhausted, deleted in the console, shut down), its delete stops
+// the destroy before any hook or volume is touched, and says how to rescue the scratch
+// (infra/providers/instance-guard.ts).
 import * as pulumi from "@pulumi/pulumi";
+import { InstanceGuard } from "../infra/providers/instance-guard";
 import { RemoteCommand } from "../infra/remote";
 import { HostScripts } from "./host-scripts";
 import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type SshTarget } from "./remote";
@@ -17,6 +23,12 @@ export interface WorkerBackupHooksArgs {
   mello: SshTarget;
   /** The instance: when it is replaced, the old one is backed up first (the hooks are replaced with it). */
   instance: pulumi.Resource;
+  /** Its Verda id, which the guard checks before the backup runs. */
+  instanceId: pulumi.Input<string>;
+  /** The scratch volume holding the users' files (named when the guard stops a destroy). */
+  scratchVolumeId: pulumi.Input<string>;
+  /** The day stack's name (for the rescue command in the guard's message). */
+  stack: string;
   /** R2 endpoint, keys (stdin only) and bucket names. */
   r2: { endpoint: pulumi.Input<string>; accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string>; buckets: pulumi.Input<BucketNames> };
   /** Mount points and script directories on the instance and on mello. */
@@ -40,6 +52,8 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
   public readonly instanceHook: RemoteCommand;
   /** mello's hook (its user files). */
   public readonly melloHook: RemoteCommand;
+  /** Stops a destroy before the hooks when the instance cannot be backed up. */
+  public readonly guard: InstanceGuard;
 
   constructor(name: string, args: WorkerBackupHooksArgs, opts?: pulumi.ComponentResourceOptions) {
     super("comfyume:verda:WorkerBackupHooks", name, {}, opts);
@@ -113,6 +127,13 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
         timeoutSeconds: commandDeadline(a.backupSeconds, a.backupSeconds),
       },
       { ...moved(), ...withTheInstance, dependsOn: [...a.after, this.melloHook] },
+    );
+
+    // Depends on the instance's hook, so its delete (the check) runs before the hook's (the backup).
+    this.guard = new InstanceGuard(
+      `${name}-instance-guard`,
+      { instanceId: a.instanceId, scratchVolumeId: a.scratchVolumeId, stack: a.stack },
+      { parent: this, dependsOn: [this.instanceHook], replaceWith: [a.instance], deleteBeforeReplace: true },
     );
 
     this.registerOutputs({});

@@ -4,6 +4,8 @@
 //    replacement, creation or deletion of what it has after the split (aliases keep the URNs).
 //  - A capacity fallback is kept: the first `up` gets the fallback type, capacity for the first
 //    choice comes back, and the next `up` changes nothing (same instance id).
+//  - An instance evicted before the nightly destroy: the destroy stops before any backup or delete,
+//    names the instance, the scratch that still holds the files and the rescue; the scratch stays.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,6 +71,8 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     "comfyume:gpu": { instanceType: FIRST_CHOICE, image: "ubuntu-24.04-cuda-12.8-open-docker" },
     "comfyume:scratch": { lifetime: "day", sizeGb: 10 },
     "comfyume:capacity": { fallbacks },
+    // A host that is gone is given up on after a few dials (the default keeps dialing for minutes).
+    "comfyume:ssh": { port: Number(cloud.env.COMFYUME_SIM_SSH_PORT), perDialTimeout: 5, dialErrorLimit: 3 },
   });
   const preview = async (): Promise<{ steps: Step[]; diagnostics: string }> => {
     const out = JSON.parse((await pulumi.run("day preview", ["preview", "--stack", DAY, "--json"])).stdout) as { steps: Step[]; diagnostics?: { message: string }[] };
@@ -110,7 +114,13 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     useProgram(path.join(REPO_ROOT, "index.ts"));
     const { steps } = await preview();
     // Only the new part components appear; every resource keeps its URN (through its alias) and state.
-    expect(changed(steps).sort()).toEqual(["create comfyume:verda:WorkerBackupHooks worker", "create comfyume:verda:WorkerInstance worker", "create comfyume:verda:WorkerRestore worker"]);
+    // (and the InstanceGuard, new since the split).
+    expect(changed(steps).sort()).toEqual([
+      "create comfyume:verda:WorkerBackupHooks worker",
+      "create comfyume:verda:WorkerInstance worker",
+      "create comfyume:verda:WorkerRestore worker",
+      "create pulumi-nodejs:dynamic/verda:InstanceGuard worker-instance-guard",
+    ]);
     await pulumi.run("day up (split code)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);
     expect(liveInstances().map((i) => i.id)).toEqual(before);
     // The state now records the instance under its new parent, with the id it had.
@@ -137,5 +147,26 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     expect(diagnostics).toContain(`keeps the placement it was deployed with (${FALLBACK} on-demand in FIN-01)`);
     await pulumi.run("day up (capacity back)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);
     expect(liveInstances().map((i) => [i.id, i.instance_type])).toEqual([[first.id, FALLBACK]]);
+  }, 900_000);
+
+  it("stops the destroy of a day whose instance was evicted, before the scratch is touched", async () => {
+    const [evicted] = liveInstances();
+    expect(evicted).toBeDefined();
+    const scratch = () => cloud.verda.state().volumes.find((v) => v.name === `comfyume-${DAY}-scratch` && !("deleted_at" in v));
+    const scratchBefore = scratch();
+    expect(scratchBefore).toBeDefined();
+    cloud.verda.evictInstance(evicted.id);
+
+    const destroy = await pulumi.run("day destroy (evicted)", ["destroy", "--stack", DAY, "--yes", "--skip-preview"], { allowFailure: true });
+    const output = fs.readFileSync(destroy.logFile, "utf8");
+    expect(destroy.code).not.toBe(0);
+    expect(output).toContain(`the worker instance ${evicted.id} is discontinued at Verda`);
+    expect(output).toContain(`NOTHING was deleted: the scratch volume ${scratchBefore!.id} still holds the users' inputs and outputs`);
+    expect(output).toContain(`npm run rescue -- --stack ${DAY}`);
+    // The scratch is where it was, and the state still holds the hooks, the instance and the scratch.
+    expect(scratch()?.id).toBe(scratchBefore!.id);
+    const state = JSON.parse((await pulumi.run("day export", ["stack", "export", "--stack", DAY])).stdout) as { deployment: { resources: { urn: string }[] } };
+    const names = state.deployment.resources.map((r) => nameOf(r.urn));
+    expect(names).toEqual(expect.arrayContaining(["worker-backup-before-delete", "worker-backup-mello-before-delete", "worker-instance", "worker-scratch", "worker-instance-guard"]));
   }, 900_000);
 });

@@ -176,6 +176,16 @@ describe("backup before delete", () => {
     }
   });
 
+  it("guards the backup: an InstanceGuard depending on the instance's hook is deleted (checks the instance) first", () => {
+    const guard = run.byName("worker-instance-guard");
+    expect(guard.type).toBe("pulumi-nodejs:dynamic/verda:InstanceGuard");
+    expect(guard.inputs).toMatchObject({ instanceId: "inst-worker-instance", scratchVolumeId: "vol-worker-scratch", stack: "workshop-day", providerVersion: expect.any(String) });
+    expect(dependsOn(guard)).toContain(run.byName("worker-backup-before-delete").resource);
+    expect(guard.opts.replaceWith).toEqual([run.byName("worker-instance").resource]);
+    expect(guard.opts.deleteBeforeReplace).toBe(true);
+    expect(guard.opts.retainOnDelete).toBeFalsy();
+  });
+
   it("runs verified backup-mello on mello in the same way, before the instance goes", () => {
     const hook = run.byName("worker-backup-mello-before-delete");
     expect(String(hook.inputs.delete)).toBe(
