@@ -25,6 +25,8 @@ export interface WorkerRestoreArgs {
   instanceId: pulumi.Input<string>;
   /** The scratch volume prepare-scratch mounts (found by its id). */
   scratchVolumeId: pulumi.Input<string>;
+  /** The scratch already holds the users' files (month-scoped): prepare-scratch must find a filesystem, never format. */
+  scratchHoldsData: boolean;
   /** `host:/path` of the month's SFS for mount-sfs. */
   sfsMountTarget: pulumi.Input<string>;
   /** Whether the worker's identity is pinned from config (else restore leaves the host keys alone). */
@@ -92,7 +94,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
         connection,
         triggers: perInstance,
         create: pulumi.output(a.scratchVolumeId).apply((id) =>
-          run("prepare-scratch.sh", [["--volume-id", id], ["--mount-point", a.paths.scratchMount]], a.timeouts.mountSeconds),
+          run("prepare-scratch.sh", [["--volume-id", id], ["--mount-point", a.paths.scratchMount], ...(a.scratchHoldsData ? ["--expect-data"] : [])], a.timeouts.mountSeconds),
         ),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
