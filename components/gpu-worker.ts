@@ -38,8 +38,12 @@ export interface GpuWorkerArgs {
   restore: { expectedTailscaleIp: string; redisHost: string; redisPort: number; healthTimeoutSeconds: number; skip: string[] };
   /** Mount points, script directories (instance, mello) and the restore log. */
   paths: { sfsMount: string; scratchMount: string; scriptsDir: string; melloScriptsDir: string; restoreLog: string };
-  /** The backup set in the SFS cache and the hourly cron's schedule. */
-  backup: { setName: string; cronSchedule: string };
+  /**
+   * The backup set in the SFS cache, the hourly cron's schedule, and the nightly backups' shrink check:
+   * `shrinkTolerance` (0..1; a set below (1-F) x its last verified backup fails) and `acceptShrink` (sets
+   * the operator confirmed). Unset = the scripts' defaults (0.5, none).
+   */
+  backup: { setName: string; cronSchedule: string; shrinkTolerance?: number; acceptShrink?: string[] };
   /** Non-secret environment for the instance's scripts. */
   hostEnv: Record<string, string>;
   /** Non-secret environment for mello's scripts. */
@@ -119,6 +123,7 @@ export class GpuWorker extends pulumi.ComponentResource {
         hostEnv: a.hostEnv,
         melloHostEnv: a.melloHostEnv,
         backupSeconds: a.timeouts.backupSeconds,
+        shrink: { tolerance: a.backup.shrinkTolerance, accept: a.backup.acceptShrink ?? [] },
         after: [...machine.volumesReady, restore.restore, restore.backupCron, restore.scriptFiles],
         melloAfter: machine.volumesReady,
         formerParent,
@@ -149,5 +154,8 @@ function validate(name: string, a: GpuWorkerArgs): void {
   if (a.scratch.lifetime === "day" && a.scratch.sizeGb <= 0) problems.push("scratch sizeGb must be positive");
   if (!a.paths.sfsMount.startsWith("/") || !a.paths.scratchMount.startsWith("/")) problems.push("mount points must be absolute");
   if (a.paths.sfsMount === a.paths.scratchMount) problems.push("the SFS and the scratch need different mount points");
+  const tolerance = a.backup.shrinkTolerance;
+  if (tolerance !== undefined && !(tolerance >= 0 && tolerance <= 1)) problems.push(`backup.shrinkTolerance must be a fraction from 0 to 1 (got ${tolerance})`);
+  if ((a.backup.acceptShrink ?? []).some((set) => set.trim() === "")) problems.push("backup.acceptShrink must list set names as printed by the failed backup");
   if (problems.length) throw new Error(`GpuWorker ${name}: ${problems.join("; ")}`);
 }

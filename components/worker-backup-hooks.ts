@@ -13,7 +13,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { InstanceGuard } from "../infra/providers/instance-guard";
 import { RemoteCommand } from "../infra/remote";
 import { HostScripts } from "./host-scripts";
-import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
 import type { BucketNames } from "./backups";
 
 export interface WorkerBackupHooksArgs {
@@ -39,6 +39,8 @@ export interface WorkerBackupHooksArgs {
   melloHostEnv: Record<string, string>;
   /** Deadline of each backup script. */
   backupSeconds: number;
+  /** The shrink check of both backup scripts: tolerance (unset = the scripts' default) and sets accepted to shrink. */
+  shrink: { tolerance?: number; accept: string[] };
   /** What the instance hook's delete needs in place: the instance, its scratch, its scripts, the restore and cron. */
   after: pulumi.Input<pulumi.Resource>[];
   /** What mello's hook must outlive: the instance and its scratch. */
@@ -64,6 +66,11 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
     });
     const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
     const runOnMello = scriptRunner(a.paths.melloScriptsDir, a.melloHostEnv);
+    // --shrink-tolerance F and --accept-shrink SET (repeated), the same for every backup script.
+    const shrinkArgs: ScriptArgs = [
+      ...(a.shrink.tolerance === undefined ? [] : [["--shrink-tolerance", String(a.shrink.tolerance)] as [string, string]]),
+      ...a.shrink.accept.map((set) => ["--accept-shrink", set] as [string, string]),
+    ];
     const r2Stdin = secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey });
     // If the instance is ever replaced, the old one is backed up first (delete runs, then the new hook).
     const withTheInstance = { replaceWith: [a.instance], deleteBeforeReplace: true, additionalSecretOutputs: ["stdout", "stderr"] };
@@ -75,7 +82,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
         connection: connectionArgs(a.mello),
         create: preflightCommand(runOnMello, "backup-mello.sh"),
         delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
-          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles]], a.backupSeconds, true),
+          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles], ...shrinkArgs], a.backupSeconds, true),
         ),
         stdin: r2Stdin,
         logging: "none",
@@ -104,6 +111,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
                 ["--models-bucket", buckets.models],
                 ["--cache-bucket", buckets.cache],
                 ["--worker-bucket", buckets.workerContainer],
+                ...shrinkArgs,
               ],
               a.backupSeconds,
               true,
@@ -116,6 +124,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
                 ["--dirs", "inputs,outputs"],
                 ["--bucket", buckets.userFiles],
                 ["--prefix", "scratch"],
+                ...shrinkArgs,
               ],
               a.backupSeconds,
               true,
