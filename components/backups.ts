@@ -63,8 +63,9 @@ export class Backups extends pulumi.ComponentResource {
         buckets[role] = new cloudflare.R2Bucket(
           `${name}-${ROLE_SLUG[role]}`,
           { accountId: s.accountId, name: names[role], jurisdiction: s.jurisdiction },
-          // R2 is append-only by policy: a bucket is never deleted by Pulumi.
-          { parent: this, protect: true },
+          // R2 is append-only by policy: a bucket is never deleted by Pulumi (protect refuses it; after a
+          // deliberate unprotect, retainOnDelete still only drops it from the state).
+          { parent: this, protect: true, retainOnDelete: true },
         );
       }
       const expiring: [BucketRole, { prefix: string; maxAgeDays: number } | undefined][] = [

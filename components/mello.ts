@@ -1,5 +1,5 @@
 // mello: the always-on app/dev server. Either the existing Hetzner VPS adopted into Pulumi (never
-// recreated: imported by id, protected, create-time fields ignored) with its firewall and an optional
+// recreated: imported by id, protected and retained on delete, create-time fields ignored) with its firewall and an optional
 // DNS record, or an external host Pulumi only connects to.
 import * as pulumi from "@pulumi/pulumi";
 import * as hcloud from "@pulumi/hcloud";
@@ -59,6 +59,8 @@ export class Mello extends pulumi.ComponentResource {
           parent: this,
           import: String(s.serverId),
           protect: true,
+          // Adopted, not created: even an unprotect and destroy only drops it from the state.
+          retainOnDelete: true,
           // Create-time only fields: a difference must never rebuild the server.
           ignoreChanges: ["image", "sshKeys", "userData"],
         },

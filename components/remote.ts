@@ -98,3 +98,17 @@ export function secretStdin(values: Record<string, pulumi.Input<string>>): pulum
     ),
   );
 }
+
+/** A script's arguments: bare flags, or [flag, value] pairs (values are quoted). */
+export type ScriptArgs = NonNullable<ScriptCall["args"]>;
+
+/** Script calls for one host: its scripts directory and non-secret environment are fixed. */
+export function scriptRunner(scriptsDir: string, env: Record<string, string>) {
+  return (script: string, args: ScriptArgs, timeoutSeconds: number, readsStdin = false): string =>
+    scriptCommand({ scriptsDir, script, args, timeoutSeconds, env, readsStdin });
+}
+
+/** A pre-flight that proves the script is in place and runs (`--help`), its output discarded. */
+export function preflightCommand(run: ReturnType<typeof scriptRunner>, script: string): string {
+  return run(script, ["--help"], 60).replace(/ <\/dev\/null$/, " >/dev/null </dev/null");
+}

@@ -37,6 +37,7 @@ export interface SharedFilesystemArgs {
   name: string;
   sizeGb: number;
   locationCode: string;
+  /** Protect the SFS and the month scratch (config sfs.protect). */
   protect: boolean;
   /** Present only while seeding (config `seed.loader`). */
   loader?: LoaderArgs;
@@ -84,7 +85,9 @@ export class SharedFilesystem extends pulumi.ComponentResource {
           locationCode: args.locationCode,
           permanent: args.scratch.deletePermanently,
         },
-        { parent: this },
+        // It holds the users' inputs and outputs of every day this month: protected with the SFS (the
+        // policy pack refuses an unprotected month scratch; the end of a period unprotects both).
+        { parent: this, protect: args.protect },
       );
       this.scratchVolumeId = scratch.volumeId;
     }

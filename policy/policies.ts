@@ -1,7 +1,7 @@
 // The guardrail policies: thin adapters from @pulumi/policy's arguments to the pure rules in rules/.
 import type { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import { allowedInstanceTypes, instanceTypeConfigSchema, type InstanceTypeConfig } from "./config";
-import { isDayPhase, phaseOfStack, phaseOfUrn, stackOfUrn } from "./phase";
+import { isDayPhase, layerOf, phaseOfStack, phaseOfUrn, stackOfUrn } from "./phase";
 import { type StackResource, missingBackupHooks } from "./rules/backup-hook";
 import { idleInstanceViolation } from "./rules/idle-instance";
 import { instanceTypeViolation } from "./rules/instance-type";
@@ -48,10 +48,11 @@ export function buildPolicies(deps: PolicyDeps): Policies {
     },
     {
       name: "data-resources-protected",
-      description: "The shared file system (SFS) and the R2 backup buckets are protected.",
+      description: "The shared file system (SFS), the R2 backup buckets and a month-scoped scratch volume are protected.",
       enforcementLevel: "mandatory",
       validateResource: (args, report) => {
-        if (phaseOfUrn(args.urn)) reportIf(report, protectionViolation(args.type, args.props, args.opts.protect));
+        const phase = phaseOfUrn(args.urn);
+        if (phase) reportIf(report, protectionViolation(args.type, args.props, args.opts.protect, layerOf(phase)));
       },
     },
     {

@@ -80,6 +80,8 @@ describe("guardrail policies", () => {
     const policies = buildPolicies({ readState: noState });
     expect(await resourceViolations(byName(policies, "no-verda-instance-in-idle"), resourceArgs("idle", TYPES.instance, {}))).toHaveLength(1);
     expect(await resourceViolations(byName(policies, "data-resources-protected"), resourceArgs("workshop-month", TYPES.r2Bucket, {}))).toHaveLength(1);
+    expect(await resourceViolations(byName(policies, "data-resources-protected"), resourceArgs("workshop-month", TYPES.volume, { type: "NVMe" }))).toEqual([expect.stringMatching(/month's scratch volume/)]);
+    expect(await resourceViolations(byName(policies, "data-resources-protected"), resourceArgs("workshop-day", TYPES.volume, { type: "NVMe" }))).toEqual([]);
     expect(await resourceViolations(byName(policies, "instance-type-allow-list"), resourceArgs("testing-day", TYPES.instance, { instanceType: "1H100.80S.32V" }))).toHaveLength(1);
     expect(await resourceViolations(byName(policies, "instance-type-allow-list"), resourceArgs("workshop-day", TYPES.instance, { instanceType: "1H100.80S.32V" }))).toEqual([]);
     const instanceOnly = stackArgs([{ urn: urn("workshop-day", TYPES.instance, "i"), type: TYPES.instance, props: {} }]);

@@ -75,6 +75,13 @@ describe("SFS and R2 buckets protected", () => {
     expect(protectionViolation(TYPES.r2Bucket, {}, true)).toBeUndefined();
     expect(protectionViolation(TYPES.volume, { type: "NVMe" }, false)).toBeUndefined();
   });
+
+  it("refuses an unprotected scratch in a month stack (it holds the users' files all month), not a day stack's own", () => {
+    expect(protectionViolation(TYPES.volume, { type: "NVMe" }, false, "month")).toMatch(/month's scratch volume \(user inputs and outputs\) is not protected/);
+    expect(protectionViolation(TYPES.volume, { type: "NVMe" }, true, "month")).toBeUndefined();
+    expect(protectionViolation(TYPES.volume, { type: "NVMe" }, false, "day")).toBeUndefined();
+    expect(protectionViolation(TYPES.volume, { type: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" }, false, "month")).toBeUndefined();
+  });
 });
 
 describe("instance types per phase", () => {

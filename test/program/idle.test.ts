@@ -25,6 +25,8 @@ describe("mello (Hetzner, adopted)", () => {
     const server = run.byName("mello-server");
     expect(server.opts.import).toBe("12345678");
     expect(server.opts.protect).toBe(true);
+    // Even a deliberate unprotect and destroy only forgets it: mello is never deleted by Pulumi.
+    expect(server.opts.retainOnDelete).toBe(true);
     expect(server.opts.ignoreChanges).toEqual(["image", "sshKeys", "userData"]);
     expect(server.inputs).toMatchObject({ name: "mello", serverType: "cax31", location: "hel1", ignoreRemoteFirewallIds: true });
   });
@@ -58,6 +60,8 @@ describe("backups (R2)", () => {
       ["backups-user-files", "comfyume-user-files-backups", true, "backups"],
     ]);
     for (const b of buckets) expect(b.inputs.jurisdiction).toBe("eu");
+    // R2 is append-only: a bucket leaves the state at most, never Cloudflare.
+    for (const b of buckets) expect(b.opts.retainOnDelete, b.name).toBe(true);
   });
 
   it("expires dated cache and user-file objects where config asks, maxAge in seconds", () => {

@@ -17,6 +17,8 @@ describe("month without loader, with a month scratch", () => {
     const custom = run.resources.filter((r) => isVerda(r, "Volume") || isVerda(r, "Instance") || r.type.includes("dynamic/remote:") || r.type.startsWith("command:"));
     expect(custom.map((r) => r.name)).toEqual(["shared-fs-sfs", "shared-fs-scratch"]);
     expect(run.byName("shared-fs-sfs").opts.protect).toBe(false);
+    // The month scratch follows the SFS's switch (both hold the month's data; see month-protected.test.ts).
+    expect(run.byName("shared-fs-scratch").opts.protect).toBe(false);
     expect(run.byName("shared-fs-sfs").inputs).toMatchObject({ size: 50, locationCode: "FIN-03", name: "comfyume-testing-sfs" });
     expect(run.byName("shared-fs-scratch").inputs).toMatchObject({ type: "NVMe", size: 20, locationCode: "FIN-03", name: "comfyume-testing-scratch" });
     expect(run.byName("shared-fs-scratch").parentName).toBe("shared-fs");

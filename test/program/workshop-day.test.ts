@@ -43,7 +43,9 @@ describe("the worker and its volumes", () => {
     });
     // The scratch exists before the instance (creation order = registration order of dependencies).
     expect(run.resources.findIndex((r) => r.name === "worker-scratch")).toBeLessThan(run.resources.findIndex((r) => r.name === "worker-instance"));
-    expect(instance.opts.ignoreChanges).toEqual(["startupScriptId"]);
+    // The placement stays as deployed (a capacity fallback must not be undone by the next up).
+    expect(instance.opts.ignoreChanges).toEqual(["startupScriptId", "instanceType", "locationCode", "isSpot", "contract"]);
+    expect(scratch.opts.ignoreChanges).toEqual(["locationCode"]);
     expect(instance.opts.protect).toBeFalsy();
   });
 
@@ -172,6 +174,16 @@ describe("backup before delete", () => {
     for (const name of ["worker-mount-sfs", "worker-prepare-scratch", "worker-restore", "worker-backup-cron", "worker-scripts-files"]) {
       expect(run.byName(name).inputs.triggers, name).toEqual(["inst-worker-instance"]);
     }
+  });
+
+  it("guards the backup: an InstanceGuard depending on the instance's hook is deleted (checks the instance) first", () => {
+    const guard = run.byName("worker-instance-guard");
+    expect(guard.type).toBe("pulumi-nodejs:dynamic/verda:InstanceGuard");
+    expect(guard.inputs).toMatchObject({ instanceId: "inst-worker-instance", scratchVolumeId: "vol-worker-scratch", stack: "workshop-day", providerVersion: expect.any(String) });
+    expect(dependsOn(guard)).toContain(run.byName("worker-backup-before-delete").resource);
+    expect(guard.opts.replaceWith).toEqual([run.byName("worker-instance").resource]);
+    expect(guard.opts.deleteBeforeReplace).toBe(true);
+    expect(guard.opts.retainOnDelete).toBeFalsy();
   });
 
   it("runs verified backup-mello on mello in the same way, before the instance goes", () => {

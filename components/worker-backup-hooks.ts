@@ -1,0 +1,150 @@
+// Backup-before-delete hooks: RemoteCommands whose `delete` runs a verified backup, with the
+// connection and stdin recorded in state. Pulumi deletes dependents first, so both depend on the
+// instance and its scratch: their backups run while both still exist, and a failure stops the destroy
+// with the instance and its data in place. mello's hook (its own user files) runs after the
+// instance's, which depends on it. No deletedWith and no retainOnDelete here: either would skip the
+// backup.
+//
+// An InstanceGuard depends on the instance's hook, so Pulumi deletes it first: when the instance is
+// gone or not running (eviction, credit exhausted, deleted in the console, shut down), its delete stops
+// the destroy before any hook or volume is touched, and says how to rescue the scratch
+// (infra/providers/instance-guard.ts).
+import * as pulumi from "@pulumi/pulumi";
+import { InstanceGuard } from "../infra/providers/instance-guard";
+import { RemoteCommand } from "../infra/remote";
+import { HostScripts } from "./host-scripts";
+import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
+import type { BucketNames } from "./backups";
+
+export interface WorkerBackupHooksArgs {
+  /** SSH to the instance, host key pinned. */
+  target: SshTarget;
+  /** SSH to mello (its own user files are backed up from there). */
+  mello: SshTarget;
+  /** The instance: when it is replaced, the old one is backed up first (the hooks are replaced with it). */
+  instance: pulumi.Resource;
+  /** Its Verda id, which the guard checks before the backup runs. */
+  instanceId: pulumi.Input<string>;
+  /** The scratch volume holding the users' files (named when the guard stops a destroy). */
+  scratchVolumeId: pulumi.Input<string>;
+  /** The day stack's name (for the rescue command in the guard's message). */
+  stack: string;
+  /** R2 endpoint, keys (stdin only) and bucket names. */
+  r2: { endpoint: pulumi.Input<string>; accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string>; buckets: pulumi.Input<BucketNames> };
+  /** Mount points and script directories on the instance and on mello. */
+  paths: { sfsMount: string; scratchMount: string; scriptsDir: string; melloScriptsDir: string };
+  /** Non-secret environment for the instance's scripts. */
+  hostEnv: Record<string, string>;
+  /** Non-secret environment for mello's scripts. */
+  melloHostEnv: Record<string, string>;
+  /** Deadline of each backup script. */
+  backupSeconds: number;
+  /** The shrink check of both backup scripts: tolerance (unset = the scripts' default) and sets accepted to shrink. */
+  shrink: { tolerance?: number; accept: string[] };
+  /** What the instance hook's delete needs in place: the instance, its scratch, its scripts, the restore and cron. */
+  after: pulumi.Input<pulumi.Resource>[];
+  /** What mello's hook must outlive: the instance and its scratch. */
+  melloAfter: pulumi.Input<pulumi.Resource>[];
+  /** The GpuWorker these children belonged to before the split (aliases keep their URNs). */
+  formerParent?: pulumi.Resource;
+}
+
+export class WorkerBackupHooks extends pulumi.ComponentResource {
+  /** The instance-side hook (SFS sets, then the scratch's inputs and outputs). */
+  public readonly instanceHook: RemoteCommand;
+  /** mello's hook (its user files). */
+  public readonly melloHook: RemoteCommand;
+  /** Stops a destroy before the hooks when the instance cannot be backed up. */
+  public readonly guard: InstanceGuard;
+
+  constructor(name: string, args: WorkerBackupHooksArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("comfyume:verda:WorkerBackupHooks", name, {}, opts);
+    const a = args;
+    const moved = (): pulumi.CustomResourceOptions => ({
+      parent: this,
+      ...(a.formerParent ? { aliases: [{ parent: a.formerParent }] } : {}),
+    });
+    const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
+    const runOnMello = scriptRunner(a.paths.melloScriptsDir, a.melloHostEnv);
+    // --shrink-tolerance F and --accept-shrink SET (repeated), the same for every backup script.
+    const shrinkArgs: ScriptArgs = [
+      ...(a.shrink.tolerance === undefined ? [] : [["--shrink-tolerance", String(a.shrink.tolerance)] as [string, string]]),
+      ...a.shrink.accept.map((set) => ["--accept-shrink", set] as [string, string]),
+    ];
+    const r2Stdin = secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey });
+    // If the instance is ever replaced, the old one is backed up first (delete runs, then the new hook).
+    const withTheInstance = { replaceWith: [a.instance], deleteBeforeReplace: true, additionalSecretOutputs: ["stdout", "stderr"] };
+
+    const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: a.mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh"] }, moved());
+    this.melloHook = new RemoteCommand(
+      `${name}-backup-mello-before-delete`,
+      {
+        connection: connectionArgs(a.mello),
+        create: preflightCommand(runOnMello, "backup-mello.sh"),
+        delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
+          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles], ...shrinkArgs], a.backupSeconds, true),
+        ),
+        stdin: r2Stdin,
+        logging: "none",
+        // One deadline for the pre-flight and the backup; the delete's is the one that matters.
+        timeoutSeconds: commandDeadline(a.backupSeconds),
+      },
+      { ...moved(), ...withTheInstance, dependsOn: [...a.melloAfter, melloScripts.files] },
+    );
+
+    this.instanceHook = new RemoteCommand(
+      `${name}-backup-before-delete`,
+      {
+        connection: connectionArgs(a.target),
+        // Pre-flight on create: the script is in place and runs.
+        create: preflightCommand(run, "backup-to-r2.sh"),
+        // Two verified backups from one stdin: the SFS sets, then the users' inputs and outputs on
+        // scratch (a day-scoped scratch goes with the instance). The secrets stay in a shell variable.
+        delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
+          chain([
+            "secrets=$(cat)",
+            `printf '%s\\n' "$secrets" | ${run(
+              "backup-to-r2.sh",
+              [
+                ["--r2-endpoint", endpoint],
+                ["--sfs", a.paths.sfsMount],
+                ["--models-bucket", buckets.models],
+                ["--cache-bucket", buckets.cache],
+                ["--worker-bucket", buckets.workerContainer],
+                ...shrinkArgs,
+              ],
+              a.backupSeconds,
+              true,
+            )}`,
+            `printf '%s\\n' "$secrets" | ${run(
+              "backup-mello.sh",
+              [
+                ["--r2-endpoint", endpoint],
+                ["--data-dir", a.paths.scratchMount],
+                ["--dirs", "inputs,outputs"],
+                ["--bucket", buckets.userFiles],
+                ["--prefix", "scratch"],
+                ...shrinkArgs,
+              ],
+              a.backupSeconds,
+              true,
+            )}`,
+          ]),
+        ),
+        stdin: r2Stdin,
+        logging: "none",
+        timeoutSeconds: commandDeadline(a.backupSeconds, a.backupSeconds),
+      },
+      { ...moved(), ...withTheInstance, dependsOn: [...a.after, this.melloHook] },
+    );
+
+    // Depends on the instance's hook, so its delete (the check) runs before the hook's (the backup).
+    this.guard = new InstanceGuard(
+      `${name}-instance-guard`,
+      { instanceId: a.instanceId, scratchVolumeId: a.scratchVolumeId, stack: a.stack },
+      { parent: this, dependsOn: [this.instanceHook], replaceWith: [a.instance], deleteBeforeReplace: true },
+    );
+
+    this.registerOutputs({});
+  }
+}
