@@ -94,7 +94,7 @@ export class GpuWorker extends pulumi.ComponentResource {
         target: machine.target,
         instanceId: machine.instanceId,
         scratchVolumeId: machine.scratchVolumeId,
-        scratchHoldsData: a.scratch.lifetime === "month",
+        scratchOutlivesInstance: a.scratch.lifetime === "month",
         sfsMountTarget: a.sfs.mountTarget,
         identityPinned: Boolean(a.hostPublicKey),
         paths: a.paths,

@@ -4,8 +4,8 @@
 // Scratch order: Verda attaches block volumes only at instance creation (existing_volumes) or while
 // the instance is shut down. A day-scoped scratch is created blank just before the instance and
 // attached at creation, so whatever provisioning does to it cannot lose data (there is none yet). A
-// month-scoped scratch already holds data: it is attached the same way, and prepare-scratch is told
-// so (--expect-data): it never formats it, and refuses a blank or unreadable device.
+// month-scoped scratch holds data after its first day: it is attached the same way, and prepare-scratch
+// formats it on its first day only (marker on the SFS), then never again (see worker-restore.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { Instance, StartupScript, Volume } from "../infra/providers";
 import { firstBootScript, firstContactHostKey } from "./host-identity";

@@ -25,8 +25,12 @@ export interface WorkerRestoreArgs {
   instanceId: pulumi.Input<string>;
   /** The scratch volume prepare-scratch mounts (found by its id). */
   scratchVolumeId: pulumi.Input<string>;
-  /** The scratch already holds the users' files (month-scoped): prepare-scratch must find a filesystem, never format. */
-  scratchHoldsData: boolean;
+  /**
+   * The scratch outlives the instance (month-scoped): it may be formatted on its first day only. prepare-scratch
+   * records that day in a marker on the SFS (which outlives every instance) and from then on never formats it,
+   * refusing a blank or unreadable device (--formatted-marker; docs/host-scripts.md).
+   */
+  scratchOutlivesInstance: boolean;
   /** `host:/path` of the month's SFS for mount-sfs. */
   sfsMountTarget: pulumi.Input<string>;
   /** Whether the worker's identity is pinned from config (else restore leaves the host keys alone). */
@@ -94,7 +98,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
         connection,
         triggers: perInstance,
         create: pulumi.output(a.scratchVolumeId).apply((id) =>
-          run("prepare-scratch.sh", [["--volume-id", id], ["--mount-point", a.paths.scratchMount], ...(a.scratchHoldsData ? ["--expect-data"] : [])], a.timeouts.mountSeconds),
+          run("prepare-scratch.sh", [["--volume-id", id], ["--mount-point", a.paths.scratchMount], ...(a.scratchOutlivesInstance ? [["--formatted-marker", formattedMarker(a.paths.sfsMount, id)] as [string, string]] : [])], a.timeouts.mountSeconds),
         ),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
@@ -185,4 +189,9 @@ export class WorkerRestore extends pulumi.ComponentResource {
 function withFreshLog(cmd: string, log: string): string {
   const l = shellQuote(log);
   return chain([`mkdir -p "$(dirname ${l})"`, `: >${l}`, cmd]);
+}
+
+/** Where prepare-scratch records that a month-scoped scratch was formatted (on the SFS, per volume). */
+export function formattedMarker(sfsMount: string, scratchVolumeId: string): string {
+  return `${sfsMount}/.comfyume/scratch-formatted/${scratchVolumeId}`;
 }

@@ -35,8 +35,10 @@ describe("testing-day", () => {
     expect(run.resources.some((r) => r.name === "worker-scratch")).toBe(false);
     expect(run.byName("worker-instance").inputs.existingVolumes).toEqual(["sfs-0001", STACK_OUTPUTS.month.scratchVolumeId]);
     expect(String(run.byName("worker-prepare-scratch").inputs.create)).toContain(`--volume-id '${STACK_OUTPUTS.month.scratchVolumeId}'`);
-    // It holds the users' files of earlier days: prepare-scratch must never format it.
-    expect(String(run.byName("worker-prepare-scratch").inputs.create)).toMatch(/ --expect-data <\/dev\/null$/);
+    // It holds the users' files of earlier days: prepare-scratch formats it on its first day only, recorded on the SFS.
+    expect(String(run.byName("worker-prepare-scratch").inputs.create)).toMatch(
+      new RegExp(` --formatted-marker '/mnt/sfs/\\.comfyume/scratch-formatted/${STACK_OUTPUTS.month.scratchVolumeId}' </dev/null$`),
+    );
     expect(await promiseOf(run.outputs.scratchVolumeId)).toBe(STACK_OUTPUTS.month.scratchVolumeId);
   });
 
