@@ -9,6 +9,7 @@ import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
 import { execOnce, type ExecResult, withSshSession } from "./ssh";
+import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
 
@@ -27,6 +28,8 @@ export interface RemoteCommandInputs {
   logging?: Logging;
   /** Hard deadline per run: remote `timeout` kills the command; the client disconnects shortly after. */
   timeoutSeconds?: number;
+  /** Set by the class (PROVIDER_VERSION): a new version updates the state's provider code, running nothing. */
+  providerVersion?: string;
 }
 
 export interface RemoteCommandOutputs extends RemoteCommandInputs {
@@ -38,14 +41,17 @@ export interface RemoteCommandOutputs extends RemoteCommandInputs {
 
 export type RemoteCommandArgs = {
   connection: pulumi.Input<ConnectionArgs>;
-} & { [K in Exclude<keyof RemoteCommandInputs, "connection">]?: pulumi.Input<RemoteCommandInputs[K]> };
+} & { [K in Exclude<keyof RemoteCommandInputs, "connection" | "providerVersion">]?: pulumi.Input<RemoteCommandInputs[K]> };
 
 export const COMMAND_INPUT_KEYS = [
-  "connection", "create", "update", "delete", "stdin", "triggers", "logging", "timeoutSeconds",
+  "connection", "create", "update", "delete", "stdin", "triggers", "logging", "timeoutSeconds", "providerVersion",
 ] as const satisfies readonly (keyof RemoteCommandInputs)[];
 
-/** Changing only these records the new value without running anything (e.g. editing the backup-on-delete script). */
-const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds"];
+/**
+ * Changing only these records the new value without running anything (e.g. editing the backup-on-delete script,
+ * or a new provider version: the update then only stores the current provider code in state).
+ */
+const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds", "providerVersion"];
 
 export function validateCommandInputs(news: RemoteCommandInputs): CheckFailure[] {
   const failures = connectionFailures(news.connection);
@@ -171,6 +177,7 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       ...args,
       connection: pulumi.secret(args.connection),
       stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
+      providerVersion: PROVIDER_VERSION,
       stdout: undefined,
       stderr: undefined,
       presentedHostKey: undefined,
