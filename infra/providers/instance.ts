@@ -56,8 +56,13 @@ export const INSTANCE_INPUT_KEYS = [
   "instanceType", "image", "hostname", "description", "locationCode", "sshKeyIds", "startupScriptId",
   "osVolume", "existingVolumes", "isSpot", "contract", "tags",
 ] as const satisfies readonly (keyof InstanceInputs)[];
+/**
+ * Verda cannot change these on a running instance either, but they only matter when an instance is deployed:
+ * an edit is recorded in state (no API call, no replace) and takes effect on the next instance.
+ */
+export const NEXT_INSTANCE_KEYS = ["description", "sshKeyIds"] as const satisfies readonly (keyof InstanceInputs)[];
 /** Verda has no in-place update for these (only actions and tags), so a change replaces the instance. */
-const REPLACE_KEYS = INSTANCE_INPUT_KEYS.filter((key) => key !== "tags");
+const REPLACE_KEYS = INSTANCE_INPUT_KEYS.filter((key) => key !== "tags" && !(NEXT_INSTANCE_KEYS as readonly string[]).includes(key));
 /** Inputs kept in the outputs (what the next diff compares against). */
 const STORED_KEYS = [...INSTANCE_INPUT_KEYS, PROVIDER_VERSION_KEY] as const;
 const UNORDERED_KEYS: (keyof InstanceInputs)[] = ["sshKeyIds", "existingVolumes"];
@@ -200,7 +205,9 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
     const olds = withDefaults(oldOutputs);
     const news = withDefaults(newInputs);
     const replaces = changedKeys<InstanceInputs>(olds, news, REPLACE_KEYS, UNORDERED_KEYS);
-    const updates = changedKeys<InstanceInputs>(olds, news, ["tags"]);
+    const updates = changedKeys<InstanceInputs>(olds, news, ["tags", ...NEXT_INSTANCE_KEYS], UNORDERED_KEYS);
+    const nextInstanceOnly = updates.filter((key) => key !== "tags");
+    if (nextInstanceOnly.length > 0 && replaces.length === 0) warnNextInstance(news.hostname, nextInstanceOnly);
     // A block volume cannot be attached to old and new instance at once: free it first.
     const holdsVolumes = (olds.existingVolumes?.length ?? 0) > 0 || (news.existingVolumes?.length ?? 0) > 0;
     // A create that timed out left a not-yet-running instance in state: let update finish the wait.
@@ -262,7 +269,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
   async update(id, olds, news) {
     const tagsChanged = changedKeys<InstanceInputs>(olds, news, ["tags"]).length > 0;
     if (!tagsChanged && !PENDING_STATUSES.includes(String(olds.status))) {
-      // Only a provider version: record it, call nothing.
+      // Only a provider version or next-instance fields (description, SSH keys): record them, call nothing.
       return { outs: recordInputs(olds, news) };
     }
     const settings = providerSettings();
@@ -285,6 +292,17 @@ export function recordInputs(olds: InstanceOutputs, news: InstanceInputs): Insta
   const kept: Record<string, unknown> = { ...olds };
   for (const key of STORED_KEYS) delete kept[key];
   return plain({ ...kept, ...pick(withProviderVersion(news, news), STORED_KEYS) }) as InstanceOutputs;
+}
+
+/**
+ * The dynamic-provider host has no pulumi.log: its stderr reaches the CLI output as an info line, so the
+ * warning shows in preview and up.
+ */
+function warnNextInstance(hostname: string, keys: readonly string[]): void {
+  console.error(
+    `warning: instance ${hostname}: ${keys.join(" and ")} changed. Verda cannot change ${keys.length > 1 ? "them" : "it"} on a running instance: ` +
+      "the new value is recorded in state and takes effect on the next instance (after the next destroy and up); the running worker is not replaced.",
+  );
 }
 
 function tagsFromInstance(instance: VerdaInstance): Record<string, string> | undefined {
