@@ -79,8 +79,13 @@ export function pickCommandInputs(values: Partial<RemoteCommandInputs>): RemoteC
   return picked as unknown as RemoteCommandInputs;
 }
 
+/**
+ * Never suggest `pulumi state delete`: dropping a backup hook from state lets the destroy delete a scratch that
+ * was never backed up. The rescue backs the orphaned scratch up first (docs/rescue.md).
+ */
 const UNREACHABLE_ON_DELETE_HINT =
-  " (the resource stays in state; if the host is gone for good, drop it with `pulumi state delete <urn>`)";
+  ". Nothing was deleted and the resource stays in state. If the host is gone for good (instance deleted, evicted or out of credit), " +
+  "run `npm run rescue -- --stack <stack>` (docs/rescue.md): it backs up the orphaned scratch and verifies it, then the destroy can complete";
 
 /** Runs one command; throws a message that names the phase and exit code, never secret inputs. */
 export async function runCommandOrThrow(
@@ -110,7 +115,8 @@ function failureMessage(phase: string, inputs: RemoteCommandInputs, result: Exec
     what = `exited with code ${result.exitCode}: killed by the remote timeout after ${timeout}s`;
   } else what = `exited with code ${result.exitCode}`;
   const message = `remote ${phase} command on ${inputs.connection.host} ${what}`;
-  if (inputs.logging === "none" || redactedStderr === "") return message;
+  // Even with logging "none": the scripts name their cause on stderr, and stdin/key fragments are redacted.
+  if (redactedStderr === "") return message;
   return `${message}\n--- last lines of stderr ---\n${lastLines(redactedStderr)}`;
 }
 
