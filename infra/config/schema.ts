@@ -76,8 +76,9 @@ export function buildSchemas() {
     sfsMount: absPath.default("/mnt/sfs"),
     scratchMount: absPath.default("/mnt/scratch"),
     scriptsDir: absPath.default("/opt/comfyume"),
-    // Where backup-mello.sh goes on mello (writable by mello.sshUser).
-    melloScriptsDir: absPath.default("/opt/comfyume"),
+    // Where this stack's scripts go on mello (writable by mello.sshUser). Default: one directory per stack
+    // (infra/config.ts, defaultMelloScriptsDir), so stacks never overwrite each other's library.
+    melloScriptsDir: absPath.optional(),
     // restore-instance's log, kept on the instance; the restore report is read from it.
     restoreLog: absPath.default("/var/log/comfyume/restore-instance.last.log"),
   });
