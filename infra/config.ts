@@ -422,6 +422,10 @@ function describeIssue(key: SettingKey, issue: z.core.$ZodIssue, input: unknown,
     return [{ key: fullKey, problem: inner, fix: removeCommand(fullKey, stack) }];
   }
   const missing = issue.code === "invalid_type" && valueAt(input, issue.path) === undefined;
+  if (issue.code === "invalid_type" && issue.expected === "array" && !missing) {
+    // A list is set element by element; the wrong value must go first.
+    return [{ key: fullKey, problem: issue.message, fix: `${removeCommand(fullKey, stack)} && ${setCommand(`${path}[0]`, stack)}` }];
+  }
   const detail = /\(([^)]+)\)$/.exec(issue.message)?.[1];
   const problem = missing ? `is missing${detail ? ` (${detail})` : ""}` : issue.message;
   return [{ key: fullKey, problem, fix: setCommand(path, stack) }];
