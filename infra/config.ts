@@ -65,7 +65,8 @@ interface CommonConfig {
   stackRefs: { idle: string; month?: string };
   verda: Settings["verda"];
   ssh: Settings["ssh"];
-  paths: Settings["paths"];
+  /** melloScriptsDir always set: the configured one or defaultMelloScriptsDir(stack). */
+  paths: Settings["paths"] & { melloScriptsDir: string };
   timeouts: Settings["timeouts"];
   hostEnv: Settings["hostEnv"];
   melloHostEnv: Settings["melloHostEnv"];
@@ -323,6 +324,14 @@ function crossChecks(
   }
 }
 
+/**
+ * Each stack's scripts on mello live in their own directory: the idle stack's watchdog and every day stack
+ * used to share /opt/comfyume/lib, so the last `up` decided which library the nightly backup ran with.
+ */
+export function defaultMelloScriptsDir(stack: string): string {
+  return `/opt/comfyume/stacks/${stack.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+}
+
 function assemble(
   stack: string,
   phase: Phase,
@@ -340,7 +349,7 @@ function assemble(
     stackRefs: { idle: ref(s.stackRefs.idle ?? "idle"), month: ref(s.stackRefs.month ?? monthPhaseFor(phase) ?? "") },
     verda: s.verda,
     ssh: s.ssh,
-    paths: s.paths,
+    paths: { ...s.paths, melloScriptsDir: s.paths.melloScriptsDir ?? defaultMelloScriptsDir(stack) },
     timeouts: s.timeouts,
     hostEnv: s.hostEnv,
     melloHostEnv: s.melloHostEnv,
@@ -413,6 +422,10 @@ function describeIssue(key: SettingKey, issue: z.core.$ZodIssue, input: unknown,
     return [{ key: fullKey, problem: inner, fix: removeCommand(fullKey, stack) }];
   }
   const missing = issue.code === "invalid_type" && valueAt(input, issue.path) === undefined;
+  if (issue.code === "invalid_type" && issue.expected === "array" && !missing) {
+    // A list is set element by element; the wrong value must go first.
+    return [{ key: fullKey, problem: issue.message, fix: `${removeCommand(fullKey, stack)} && ${setCommand(`${path}[0]`, stack)}` }];
+  }
   const detail = /\(([^)]+)\)$/.exec(issue.message)?.[1];
   const problem = missing ? `is missing${detail ? ` (${detail})` : ""}` : issue.message;
   return [{ key: fullKey, problem, fix: setCommand(path, stack) }];

@@ -1,18 +1,30 @@
 // The program: validate all configuration first (nothing is declared before that), then build the
-// layer of this stack's phase and return its outputs.
+// layer of this stack's phase and return its outputs. Under `pulumi destroy --run-program` it declares nothing.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, type RawConfig } from "./config";
+import { isDestroyCommand, pulumiCommand } from "./config/operation";
 import { idleLayer } from "./phases/idle";
 import { monthLayer } from "./phases/month";
 import { dayLayer, monthReference } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 
+export const DESTROY_NOTE =
+  "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
+  "every delete runs from state, with the inputs and provider code recorded by the last `pulumi up` (docs/nightly.md)";
+
 /**
  * Month and day stacks pass the money gate (balance, capacity with fallbacks, budget) before any
  * resource is declared; a day stack then uses the placement the preflight chose.
+ * `command` is the running Pulumi subcommand (detected; see config/operation.ts).
  */
-export async function buildProgram(raw?: RawConfig): Promise<Record<string, pulumi.Output<unknown>>> {
+export async function buildProgram(raw?: RawConfig, command: string | undefined = pulumiCommand()): Promise<Record<string, pulumi.Output<unknown>>> {
+  if (isDestroyCommand(command)) {
+    // Registering nothing makes `destroy --run-program` delete exactly what a plain `destroy` deletes, in the
+    // same order (the state's dependencies), with the same code (the state's): nothing here can fail it.
+    pulumi.log.info(DESTROY_NOTE);
+    return {};
+  }
   let cfg;
   try {
     cfg = loadConfig(raw);

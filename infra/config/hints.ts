@@ -42,6 +42,8 @@ const EXAMPLES: Record<string, string> = {
   "restore.expectedTailscaleIp": "100.64.0.12",
   "restore.redisHost": "100.64.0.2",
   "backup.cronSchedule": "'17 * * * *'",
+  "backup.shrinkTolerance": "0.5",
+  "backup.acceptShrink[0]": "<set name from the failure message>",
 };
 
 export function exampleFor(path: string): string {

@@ -16,6 +16,15 @@ function boolLike() {
   return z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean("must be true or false"));
 }
 
+/** A fraction in [0, 1]; accepts a numeric string (`pulumi config set --path x 0.5` may store either). */
+function fraction(meaning: string) {
+  const message = `must be a number between 0 and 1 (${meaning})`;
+  return z.preprocess(
+    (v) => (typeof v === "string" && /^\s*-?(\d+\.?\d*|\.\d+)\s*$/.test(v) ? Number(v) : v),
+    z.number(message).min(0, message).max(1, message),
+  );
+}
+
 function str(description: string) {
   return z.string(`must be a string (${description})`).trim().min(1, `must not be empty (${description})`);
 }
@@ -76,8 +85,9 @@ export function buildSchemas() {
     sfsMount: absPath.default("/mnt/sfs"),
     scratchMount: absPath.default("/mnt/scratch"),
     scriptsDir: absPath.default("/opt/comfyume"),
-    // Where backup-mello.sh goes on mello (writable by mello.sshUser).
-    melloScriptsDir: absPath.default("/opt/comfyume"),
+    // Where this stack's scripts go on mello (writable by mello.sshUser). Default: one directory per stack
+    // (infra/config.ts, defaultMelloScriptsDir), so stacks never overwrite each other's library.
+    melloScriptsDir: absPath.optional(),
     // restore-instance's log, kept on the instance; the restore report is read from it.
     restoreLog: absPath.default("/var/log/comfyume/restore-instance.last.log"),
   });
@@ -237,6 +247,15 @@ export function buildSchemas() {
       .string("must be a cron schedule")
       .regex(/^(\S+\s+){4}\S+$/, "must be a five-field cron schedule such as '17 * * * *'")
       .default("17 * * * *"),
+    /**
+     * A backup set whose file count or byte total falls below (1 - shrinkTolerance) x its last verified backup
+     * fails the backup (an empty set always fails). Passed to the backup scripts as --shrink-tolerance.
+     */
+    shrinkTolerance: fraction("0.5 fails a set that shrank below half of its last verified backup").default(0.5),
+    /** Sets the operator confirms may shrink (or be empty) this time, exactly as the failure message names them. */
+    acceptShrink: z
+      .array(str("a backup set name as printed in the failure message"), "must be a list of backup set names, as printed in the failure message")
+      .default([]),
   });
 
   return {

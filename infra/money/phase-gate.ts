@@ -9,6 +9,7 @@ import { PreflightError } from "./preflight";
 import type { CostReport } from "./report";
 import type { Placement } from "./types";
 import { verdaForMoney, type MoneyApi } from "./verda-reads";
+import { isDestroyCommand, pulumiCommand } from "../config/operation";
 
 export interface GateCredentials {
   clientId: string;
@@ -49,10 +50,11 @@ export interface GateResult {
 export async function moneyGate(
   cfg: MonthConfig | DayConfig,
   credentials: GateCredentials | undefined,
-  deps: { api?: MoneyApi; monthSfs?: { id?: string; sizeGb?: number }; monthRef?: pulumi.StackReference } = {},
+  deps: { api?: MoneyApi; monthSfs?: { id?: string; sizeGb?: number }; monthRef?: pulumi.StackReference; command?: string } = {},
 ): Promise<GateResult | undefined> {
   // `destroy --run-program` runs the program too: a gate must never stand between a stack and its teardown.
-  if (process.env.COMFYUME_PULUMI_COMMAND === "destroy") {
+  // (The program already declares nothing on a destroy; this keeps the gate safe for any other caller.)
+  if (isDestroyCommand("command" in deps ? deps.command : pulumiCommand())) {
     pulumi.log.info(`${cfg.stack}: destroy: money checks skipped`);
     return undefined;
   }

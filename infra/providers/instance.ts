@@ -7,6 +7,7 @@ import { hasCredentials, makeClient } from "./client-factory";
 import { configureFromPulumi, providerSettings, type ProviderSettings } from "./runtime";
 import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil } from "./shared";
 import { catalogueFailures, checkHostname, checkOneOf, checkTags, requirePositiveSize, requireText } from "./validation";
+import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
 
 export const CONTRACTS = ["LONG_TERM", "PAY_AS_YOU_GO", "SPOT"] as const;
 
@@ -24,6 +25,8 @@ export interface InstanceInputs {
   isSpot?: boolean;
   contract?: (typeof CONTRACTS)[number];
   tags?: Record<string, string>;
+  /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
+  providerVersion?: string;
 }
 
 export interface InstanceOutputs extends InstanceInputs {
@@ -53,8 +56,15 @@ export const INSTANCE_INPUT_KEYS = [
   "instanceType", "image", "hostname", "description", "locationCode", "sshKeyIds", "startupScriptId",
   "osVolume", "existingVolumes", "isSpot", "contract", "tags",
 ] as const satisfies readonly (keyof InstanceInputs)[];
+/**
+ * Verda cannot change these on a running instance either, but they only matter when an instance is deployed:
+ * an edit is recorded in state (no API call, no replace) and takes effect on the next instance.
+ */
+export const NEXT_INSTANCE_KEYS = ["description", "sshKeyIds"] as const satisfies readonly (keyof InstanceInputs)[];
 /** Verda has no in-place update for these (only actions and tags), so a change replaces the instance. */
-const REPLACE_KEYS = INSTANCE_INPUT_KEYS.filter((key) => key !== "tags");
+const REPLACE_KEYS = INSTANCE_INPUT_KEYS.filter((key) => key !== "tags" && !(NEXT_INSTANCE_KEYS as readonly string[]).includes(key));
+/** Inputs kept in the outputs (what the next diff compares against). */
+const STORED_KEYS = [...INSTANCE_INPUT_KEYS, PROVIDER_VERSION_KEY] as const;
 const UNORDERED_KEYS: (keyof InstanceInputs)[] = ["sshKeyIds", "existingVolumes"];
 
 /** Statuses after which waiting for `running` is pointless. */
@@ -107,7 +117,7 @@ export function deployBody(inputs: InstanceInputs): DeployInstanceBody {
 
 function outputsFor(inputs: InstanceInputs, instance: VerdaInstance): InstanceOutputs {
   return plain({
-    ...(pick(inputs, INSTANCE_INPUT_KEYS) as InstanceInputs),
+    ...(pick(inputs, STORED_KEYS) as InstanceInputs),
     instanceId: instance.id,
     ip: instance.ip ?? undefined,
     status: String(instance.status),
@@ -183,7 +193,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
   },
 
   async check(_olds, news) {
-    const inputs = withDefaults(news);
+    const inputs = withProviderVersion(withDefaults(news), news);
     const failures = validateInstanceInputs(inputs);
     if (failures.length === 0 && hasCredentials()) {
       failures.push(...(await catalogueFailures(makeClient(), { instanceType: inputs.instanceType, locationCode: inputs.locationCode })));
@@ -195,13 +205,15 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
     const olds = withDefaults(oldOutputs);
     const news = withDefaults(newInputs);
     const replaces = changedKeys<InstanceInputs>(olds, news, REPLACE_KEYS, UNORDERED_KEYS);
-    const updates = changedKeys<InstanceInputs>(olds, news, ["tags"]);
+    const updates = changedKeys<InstanceInputs>(olds, news, ["tags", ...NEXT_INSTANCE_KEYS], UNORDERED_KEYS);
+    const nextInstanceOnly = updates.filter((key) => key !== "tags");
+    if (nextInstanceOnly.length > 0 && replaces.length === 0) warnNextInstance(news.hostname, nextInstanceOnly);
     // A block volume cannot be attached to old and new instance at once: free it first.
     const holdsVolumes = (olds.existingVolumes?.length ?? 0) > 0 || (news.existingVolumes?.length ?? 0) > 0;
     // A create that timed out left a not-yet-running instance in state: let update finish the wait.
     const unfinished = PENDING_STATUSES.includes(String(oldOutputs.status));
     return {
-      changes: replaces.length + updates.length > 0 || unfinished,
+      changes: replaces.length + updates.length > 0 || unfinished || providerVersionChanged(oldOutputs, newInputs),
       replaces: replaces as string[],
       deleteBeforeReplace: replaces.length > 0 && holdsVolumes,
     };
@@ -223,7 +235,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
       // Still provisioning at the deadline: record the ID so Pulumi tracks (and can delete) it.
       throw Object.assign(new Error(`${(e as Error).message}; the instance is kept in state, run \`pulumi up\` again or destroy it`), {
         id,
-        properties: plain({ ...pick(inputs, INSTANCE_INPUT_KEYS), instanceId: id, status: "unknown" }),
+        properties: plain({ ...pick(inputs, STORED_KEYS), instanceId: id, status: "unknown" }),
         reasons: [(e as Error).message],
       });
     }
@@ -240,7 +252,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
     const client = makeClient();
     const instance = await client.getInstance(id);
     if (!instance || GONE_STATUSES.includes(String(instance.status))) return { id: "" };
-    const stored = pick(props ?? ({} as InstanceOutputs), INSTANCE_INPUT_KEYS) as InstanceInputs;
+    const stored = pick(props ?? ({} as InstanceOutputs), STORED_KEYS) as InstanceInputs;
     // Reflect drift only for fields Verda reports verbatim; image/osVolume/existingVolumes stay as declared.
     const inputs: InstanceInputs = plain({
       ...stored,
@@ -255,9 +267,14 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
   },
 
   async update(id, olds, news) {
+    const tagsChanged = changedKeys<InstanceInputs>(olds, news, ["tags"]).length > 0;
+    if (!tagsChanged && !PENDING_STATUSES.includes(String(olds.status))) {
+      // Only a provider version or next-instance fields (description, SSH keys): record them, call nothing.
+      return { outs: recordInputs(olds, news) };
+    }
     const settings = providerSettings();
     const client = makeClient(settings);
-    if (changedKeys<InstanceInputs>(olds, news, ["tags"]).length > 0) await syncTags(client, id, news.tags ?? {});
+    if (tagsChanged) await syncTags(client, id, news.tags ?? {});
     let instance = await client.getInstance(id);
     if (!instance) throw new Error(`Instance ${id} no longer exists at Verda; run \`pulumi refresh\``);
     if (PENDING_STATUSES.includes(String(instance.status))) instance = await waitUntilRunning(client, id, news, settings);
@@ -269,6 +286,24 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
     await deleteInstance(makeClient(settings), id, props.osVolumeId, settings);
   },
 };
+
+/** The old outputs with the new inputs (an input removed from the program is removed from state too). */
+export function recordInputs(olds: InstanceOutputs, news: InstanceInputs): InstanceOutputs {
+  const kept: Record<string, unknown> = { ...olds };
+  for (const key of STORED_KEYS) delete kept[key];
+  return plain({ ...kept, ...pick(withProviderVersion(news, news), STORED_KEYS) }) as InstanceOutputs;
+}
+
+/**
+ * The dynamic-provider host has no pulumi.log: its stderr reaches the CLI output as an info line, so the
+ * warning shows in preview and up.
+ */
+function warnNextInstance(hostname: string, keys: readonly string[]): void {
+  console.error(
+    `warning: instance ${hostname}: ${keys.join(" and ")} changed. Verda cannot change ${keys.length > 1 ? "them" : "it"} on a running instance: ` +
+      "the new value is recorded in state and takes effect on the next instance (after the next destroy and up); the running worker is not replaced.",
+  );
+}
 
 function tagsFromInstance(instance: VerdaInstance): Record<string, string> | undefined {
   if (!Array.isArray(instance.tags)) return undefined;
@@ -295,6 +330,6 @@ export class Instance extends pulumi.dynamic.Resource {
   declare readonly pricePerHour: pulumi.Output<number | undefined>;
 
   constructor(name: string, args: InstanceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(instanceProvider, name, { ...args, instanceId: undefined, ip: undefined, status: undefined, osVolumeId: undefined, pricePerHour: undefined }, opts, "verda", "Instance");
+    super(instanceProvider, name, { ...args, providerVersion: PROVIDER_VERSION, instanceId: undefined, ip: undefined, status: undefined, osVolumeId: undefined, pricePerHour: undefined }, opts, "verda", "Instance");
   }
 }

@@ -5,8 +5,11 @@ import { makeClient } from "./client-factory";
 import { configureFromPulumi } from "./runtime";
 import { changedKeys, type CheckFailure, pick, plain, UNKNOWN } from "./shared";
 import { requireText } from "./validation";
+import { keepProviderVersion, PROVIDER_VERSION, providerVersionChanged, withProviderVersion } from "./version";
 
 export interface SshKeyInputs {
+  /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
+  providerVersion?: string;
   name: string;
   publicKey: string;
 }
@@ -16,7 +19,7 @@ export interface SshKeyOutputs extends SshKeyInputs {
   fingerprint?: string;
 }
 
-export type SshKeyArgs = { [K in keyof SshKeyInputs]: pulumi.Input<SshKeyInputs[K]> };
+export type SshKeyArgs = { [K in Exclude<keyof SshKeyInputs, "providerVersion">]: pulumi.Input<SshKeyInputs[K]> };
 
 const KEYS = ["name", "publicKey"] as const satisfies readonly (keyof SshKeyInputs)[];
 
@@ -41,33 +44,33 @@ export const sshKeyProvider: pulumi.dynamic.ResourceProvider<SshKeyInputs, SshKe
   },
 
   async check(_olds, news) {
-    const inputs = pick(news, KEYS) as SshKeyInputs;
+    const inputs = withProviderVersion(pick(news, KEYS), news) as SshKeyInputs;
     if (typeof inputs.publicKey === "string" && inputs.publicKey !== UNKNOWN) inputs.publicKey = inputs.publicKey.trim();
     return { inputs, failures: validateSshKeyInputs(inputs) };
   },
 
   async diff(_id, olds, news) {
     const replaces = changedKeys<SshKeyInputs>(olds, news, KEYS) as string[];
-    return { changes: replaces.length > 0, replaces };
+    return { changes: replaces.length > 0 || providerVersionChanged(olds, news), replaces };
   },
 
   async create(inputs) {
     const client = makeClient();
     const id = await client.createSshKey({ name: inputs.name, key: inputs.publicKey });
     const key = await client.getSshKey(id);
-    return { id, outs: plain({ name: inputs.name, publicKey: inputs.publicKey, keyId: id, fingerprint: key?.fingerprint ?? undefined }) };
+    return { id, outs: plain(withProviderVersion({ name: inputs.name, publicKey: inputs.publicKey, keyId: id, fingerprint: key?.fingerprint ?? undefined }, inputs)) };
   },
 
   async read(id, props) {
     const key = await makeClient().getSshKey(id);
     if (!key) return { id: "" };
-    const inputs = plain({ name: key.name ?? props?.name, publicKey: (key.key ?? props?.publicKey)?.trim() }) as SshKeyInputs;
+    const inputs = plain(keepProviderVersion({ name: key.name ?? props?.name, publicKey: (key.key ?? props?.publicKey)?.trim() }, props)) as SshKeyInputs;
     return { id, props: plain({ ...inputs, keyId: id, fingerprint: key.fingerprint ?? undefined }), inputs: inputs as SshKeyOutputs };
   },
 
   async update(_id, olds, news) {
-    // Only reachable for no-op changes (every field replaces); keep the recorded outputs.
-    return { outs: plain({ ...olds, ...pick(news, KEYS) }) };
+    // Only reachable for a new provider version or no-op changes (every field replaces): no API call.
+    return { outs: plain(withProviderVersion({ ...olds, ...pick(news, KEYS) }, news)) };
   },
 
   async delete(id) {
@@ -82,6 +85,6 @@ export class SshKey extends pulumi.dynamic.Resource {
   declare readonly publicKey: pulumi.Output<string>;
 
   constructor(name: string, args: SshKeyArgs, opts?: pulumi.CustomResourceOptions) {
-    super(sshKeyProvider, name, { ...args, keyId: undefined, fingerprint: undefined }, opts, "verda", "SshKey");
+    super(sshKeyProvider, name, { ...args, providerVersion: PROVIDER_VERSION, keyId: undefined, fingerprint: undefined }, opts, "verda", "SshKey");
   }
 }

@@ -7,3 +7,30 @@ export const PROVIDER_VERSION = "2026.12.1";
 
 /** The input key every dynamic resource carries (see PROVIDER_VERSION). */
 export const PROVIDER_VERSION_KEY = "providerVersion";
+
+type Versioned = { [PROVIDER_VERSION_KEY]?: unknown };
+
+/** The version recorded in state or inputs; "" for state written before versions existed. */
+export function providerVersionOf(values: object | undefined): string {
+  const version = (values as Versioned | undefined)?.[PROVIDER_VERSION_KEY];
+  return typeof version === "string" ? version : "";
+}
+
+/**
+ * True when the inputs carry another provider version than the state. `diff` must report this as a change
+ * (never a replace) and `update` then records the new version (and with it the current code) doing nothing else.
+ */
+export function providerVersionChanged(olds: object | undefined, news: object | undefined): boolean {
+  return providerVersionOf(olds) !== providerVersionOf(news);
+}
+
+/** `values` with the version of `news` (or the current one), for outputs: the next diff compares against it. */
+export function withProviderVersion<T extends object>(values: T, news?: object): T & { providerVersion: string } {
+  return { ...values, [PROVIDER_VERSION_KEY]: providerVersionOf(news) || PROVIDER_VERSION } as T & { providerVersion: string };
+}
+
+/** `values` with the version recorded in `props` if any (read/refresh must not claim code it does not have). */
+export function keepProviderVersion<T extends object>(values: T, props: object | undefined): T {
+  const version = providerVersionOf(props);
+  return version ? ({ ...values, [PROVIDER_VERSION_KEY]: version } as T) : values;
+}

@@ -8,6 +8,7 @@ import { hasCredentials, makeClient } from "./client-factory";
 import { configureFromPulumi, providerSettings, type ProviderSettings } from "./runtime";
 import { changedKeys, type CheckFailure, pick, plain, pollUntil, UNKNOWN } from "./shared";
 import { catalogueFailures, checkOneOf, requirePositiveSize, requireText } from "./validation";
+import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
 
 export const VOLUME_TYPES = ["NVMe", "NVMe_Shared"] as const;
 export type VolumeKind = (typeof VOLUME_TYPES)[number];
@@ -23,6 +24,8 @@ export interface VolumeInputs {
   instanceIds?: string[];
   /** Delete permanently instead of moving to Verda's 96 h trash. Default false. */
   permanent?: boolean;
+  /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
+  providerVersion?: string;
 }
 
 export interface VolumeOutputs extends VolumeInputs {
@@ -46,6 +49,10 @@ export interface VolumeArgs {
 }
 
 export const VOLUME_INPUT_KEYS = ["name", "size", "type", "locationCode", "instanceIds", "permanent"] as const satisfies readonly (keyof VolumeInputs)[];
+/** Inputs kept in the outputs (what the next diff compares against). */
+const STORED_KEYS = [...VOLUME_INPUT_KEYS, PROVIDER_VERSION_KEY] as const;
+/** Inputs an update can apply in place (type and location replace). */
+const UPDATE_KEYS = ["name", "size", "instanceIds", "permanent"] as const satisfies readonly (keyof VolumeInputs)[];
 
 /** Statuses in which the volume exists and accepts actions. */
 const SETTLED = ["detached", "created", "attached", "exported"];
@@ -92,7 +99,7 @@ export function attachedInstanceIds(volume: VerdaVolume): string[] {
 
 function outputsFor(inputs: VolumeInputs, volume: VerdaVolume): VolumeOutputs {
   return plain({
-    ...(pick(inputs, VOLUME_INPUT_KEYS) as VolumeInputs),
+    ...(pick(inputs, STORED_KEYS) as VolumeInputs),
     volumeId: volume.id,
     status: String(volume.status),
     mountCommand: volume.mount_command ?? undefined,
@@ -157,7 +164,7 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
   },
 
   async check(olds, news) {
-    const inputs = withDefaults(news);
+    const inputs = withProviderVersion(withDefaults(news), news);
     const failures = validateVolumeInputs(pick(olds ?? {}, VOLUME_INPUT_KEYS), inputs);
     if (failures.length === 0 && hasCredentials()) {
       failures.push(...(await catalogueFailures(makeClient(), { locationCode: inputs.locationCode })));
@@ -169,11 +176,11 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
     const olds = withDefaults(oldOutputs);
     const news = withDefaults(newInputs);
     const replaces = changedKeys<VolumeInputs>(olds, news, ["type", "locationCode"]);
-    const updates = changedKeys<VolumeInputs>(olds, news, ["name", "size", "instanceIds", "permanent"], ["instanceIds"]);
+    const updates = changedKeys<VolumeInputs>(olds, news, UPDATE_KEYS, ["instanceIds"]);
     // An unknown or smaller size cannot be applied in place (check rejects a known shrink).
     const shrinks = news.size !== (UNKNOWN as unknown) && typeof olds.size === "number" && news.size < olds.size;
     if (shrinks) replaces.push("size");
-    return { changes: replaces.length + updates.length > 0, replaces: replaces as string[] };
+    return { changes: replaces.length + updates.length > 0 || providerVersionChanged(oldOutputs, newInputs), replaces: replaces as string[] };
   },
 
   async create(inputs) {
@@ -191,7 +198,7 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
       // The volume exists: keep it in state so it is not leaked.
       throw Object.assign(new Error(`Volume ${inputs.name} (${id}) was created but did not become usable: ${(e as Error).message}`), {
         id,
-        properties: plain({ ...pick(inputs, VOLUME_INPUT_KEYS), volumeId: id, status: "unknown", attachedInstanceIds: [] }),
+        properties: plain({ ...pick(inputs, STORED_KEYS), volumeId: id, status: "unknown", attachedInstanceIds: [] }),
         reasons: [(e as Error).message],
       });
     }
@@ -200,12 +207,16 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
   async read(id, props) {
     const volume = await makeClient().getVolume(id);
     if (!volume || String(volume.status) === "deleted" || volume.deleted_at) return { id: "" };
-    const stored = pick(props ?? ({} as VolumeOutputs), VOLUME_INPUT_KEYS) as VolumeInputs;
+    const stored = pick(props ?? ({} as VolumeOutputs), STORED_KEYS) as VolumeInputs;
     const inputs: VolumeInputs = plain({ ...stored, name: volume.name ?? stored.name, size: volume.size ?? stored.size, locationCode: volume.location ?? stored.locationCode });
     return { id, props: outputsFor(inputs, volume), inputs: inputs as VolumeOutputs };
   },
 
   async update(id, olds, news) {
+    if (changedKeys<VolumeInputs>(withDefaults(olds), withDefaults(news), UPDATE_KEYS, ["instanceIds"]).length === 0) {
+      // Only a new provider version: record it (and with it the current code), call nothing.
+      return { outs: plain({ ...olds, ...pick(withProviderVersion(news, news), STORED_KEYS) }) };
+    }
     const settings = providerSettings();
     const client = makeClient(settings);
     let volume = await client.getVolume(id);
@@ -257,6 +268,7 @@ export class Volume extends pulumi.dynamic.Resource {
       name,
       {
         ...args,
+        providerVersion: PROVIDER_VERSION,
         volumeId: undefined,
         status: undefined,
         mountCommand: undefined,

@@ -9,6 +9,7 @@ import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
 import { execOnce, type ExecResult, withSshSession } from "./ssh";
+import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
 
@@ -27,6 +28,8 @@ export interface RemoteCommandInputs {
   logging?: Logging;
   /** Hard deadline per run: remote `timeout` kills the command; the client disconnects shortly after. */
   timeoutSeconds?: number;
+  /** Set by the class (PROVIDER_VERSION): a new version updates the state's provider code, running nothing. */
+  providerVersion?: string;
 }
 
 export interface RemoteCommandOutputs extends RemoteCommandInputs {
@@ -38,14 +41,17 @@ export interface RemoteCommandOutputs extends RemoteCommandInputs {
 
 export type RemoteCommandArgs = {
   connection: pulumi.Input<ConnectionArgs>;
-} & { [K in Exclude<keyof RemoteCommandInputs, "connection">]?: pulumi.Input<RemoteCommandInputs[K]> };
+} & { [K in Exclude<keyof RemoteCommandInputs, "connection" | "providerVersion">]?: pulumi.Input<RemoteCommandInputs[K]> };
 
 export const COMMAND_INPUT_KEYS = [
-  "connection", "create", "update", "delete", "stdin", "triggers", "logging", "timeoutSeconds",
+  "connection", "create", "update", "delete", "stdin", "triggers", "logging", "timeoutSeconds", "providerVersion",
 ] as const satisfies readonly (keyof RemoteCommandInputs)[];
 
-/** Changing only these records the new value without running anything (e.g. editing the backup-on-delete script). */
-const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds"];
+/**
+ * Changing only these records the new value without running anything (e.g. editing the backup-on-delete script,
+ * or a new provider version: the update then only stores the current provider code in state).
+ */
+const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds", "providerVersion"];
 
 export function validateCommandInputs(news: RemoteCommandInputs): CheckFailure[] {
   const failures = connectionFailures(news.connection);
@@ -73,8 +79,13 @@ export function pickCommandInputs(values: Partial<RemoteCommandInputs>): RemoteC
   return picked as unknown as RemoteCommandInputs;
 }
 
+/**
+ * Never suggest `pulumi state delete`: dropping a backup hook from state lets the destroy delete a scratch that
+ * was never backed up. The rescue backs the orphaned scratch up first (docs/rescue.md).
+ */
 const UNREACHABLE_ON_DELETE_HINT =
-  " (the resource stays in state; if the host is gone for good, drop it with `pulumi state delete <urn>`)";
+  ". Nothing was deleted and the resource stays in state. If the host is gone for good (instance deleted, evicted or out of credit), " +
+  "run `npm run rescue -- --stack <stack>` (docs/rescue.md): it backs up the orphaned scratch and verifies it, then the destroy can complete";
 
 /** Runs one command; throws a message that names the phase and exit code, never secret inputs. */
 export async function runCommandOrThrow(
@@ -104,7 +115,8 @@ function failureMessage(phase: string, inputs: RemoteCommandInputs, result: Exec
     what = `exited with code ${result.exitCode}: killed by the remote timeout after ${timeout}s`;
   } else what = `exited with code ${result.exitCode}`;
   const message = `remote ${phase} command on ${inputs.connection.host} ${what}`;
-  if (inputs.logging === "none" || redactedStderr === "") return message;
+  // Even with logging "none": the scripts name their cause on stderr, and stdin/key fragments are redacted.
+  if (redactedStderr === "") return message;
   return `${message}\n--- last lines of stderr ---\n${lastLines(redactedStderr)}`;
 }
 
@@ -171,6 +183,7 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       ...args,
       connection: pulumi.secret(args.connection),
       stdin: args.stdin === undefined ? undefined : pulumi.secret(args.stdin),
+      providerVersion: PROVIDER_VERSION,
       stdout: undefined,
       stderr: undefined,
       presentedHostKey: undefined,

@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { changedKeys, connectionFailures, type CheckFailure, type ConnectionArgs, type SshConnection, UNKNOWN } from "./connection";
 import { uploadFile } from "./sftp";
 import { openSftp, withSshSession } from "./ssh";
+import { PROVIDER_VERSION } from "../providers/version";
 
 export interface RemoteFilesInputs {
   connection: SshConnection;
@@ -14,6 +15,8 @@ export interface RemoteFilesInputs {
   mode?: number;
   /** Any change replaces the resource (uploads everything again). */
   triggers?: unknown[];
+  /** Set by the class (PROVIDER_VERSION): a new version updates the state's provider code, uploading nothing. */
+  providerVersion?: string;
 }
 
 /** State keeps sha256 per path instead of the contents. */
@@ -30,7 +33,7 @@ export type RemoteFilesArgs = {
 };
 
 export const DEFAULT_FILE_MODE = 0o644;
-const COMPARED_KEYS = ["connection", "mode", "triggers", "fileHashes"] as const;
+const COMPARED_KEYS = ["connection", "mode", "triggers", "fileHashes", "providerVersion"] as const;
 
 export function sha256Hex(content: string): string {
   const { createHash } = require("crypto") as typeof import("crypto");
@@ -68,8 +71,11 @@ export function validateFilesInputs(news: RemoteFilesInputs): CheckFailure[] {
   return failures;
 }
 
-function comparable(values: { connection?: unknown; mode?: unknown; triggers?: unknown; fileHashes?: unknown }) {
-  return { connection: values.connection, mode: values.mode ?? DEFAULT_FILE_MODE, triggers: values.triggers, fileHashes: values.fileHashes };
+function comparable(values: { connection?: unknown; mode?: unknown; triggers?: unknown; fileHashes?: unknown; providerVersion?: unknown }) {
+  return {
+    connection: values.connection, mode: values.mode ?? DEFAULT_FILE_MODE, triggers: values.triggers, fileHashes: values.fileHashes,
+    providerVersion: values.providerVersion ?? "",
+  };
 }
 
 /** Paths whose content must be (re)written: all of them when the host or mode changed. */
@@ -102,6 +108,7 @@ function outputsFor(inputs: RemoteFilesInputs, presentedHostKey: string): Remote
   };
   if (inputs.mode !== undefined) outputs.mode = inputs.mode;
   if (inputs.triggers !== undefined) outputs.triggers = inputs.triggers;
+  if (inputs.providerVersion !== undefined) outputs.providerVersion = inputs.providerVersion;
   return outputs;
 }
 
@@ -145,7 +152,9 @@ export class RemoteFiles extends pulumi.dynamic.Resource {
   declare readonly presentedHostKey: pulumi.Output<string>;
 
   constructor(name: string, args: RemoteFilesArgs, opts?: pulumi.CustomResourceOptions) {
-    const props = { ...args, connection: pulumi.secret(args.connection), fileHashes: undefined, presentedHostKey: undefined };
+    const props = {
+      ...args, connection: pulumi.secret(args.connection), providerVersion: PROVIDER_VERSION, fileHashes: undefined, presentedHostKey: undefined,
+    };
     const secretOutputs = { additionalSecretOutputs: ["connection"] };
     super(remoteFilesProvider, name, props, pulumi.mergeOptions(opts, secretOutputs), "remote", "Files");
   }

@@ -30,8 +30,9 @@ export function lastLines(text: string, count = ERROR_TAIL_LINES): string {
 }
 
 /**
- * Fragments of secret inputs that must not be echoed back: the whole value, each line, and the value part
- * of KEY=VALUE lines (the usual shape of an env file passed on stdin).
+ * Fragments of secret inputs that must not be echoed back: the whole value, each line (so every line of a
+ * multi-line secret such as a PEM key), the value part of KEY=VALUE / `export KEY=VALUE` / `KEY: VALUE` lines
+ * (quotes removed) and the string values of JSON `"key": "value"` pairs.
  */
 export function secretFragments(...secrets: (string | undefined)[]): string[] {
   const fragments = new Set<string>();
@@ -40,8 +41,9 @@ export function secretFragments(...secrets: (string | undefined)[]): string[] {
     const candidates = [secret, trimTrailingNewline(secret)];
     for (const line of secret.split(/\r?\n/)) {
       candidates.push(line.trim());
-      const assignment = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=(.*)$/.exec(line);
-      if (assignment) candidates.push(assignment[1].trim().replace(/^(["'])(.*)\1$/, "$2"));
+      const assignment = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*[=:]\s*(.*)$/.exec(line);
+      if (assignment) candidates.push(assignment[1].trim().replace(/,$/, "").replace(/^(["'])(.*)\1$/, "$2"));
+      for (const pair of line.matchAll(/"[^"]*"\s*:\s*"((?:[^"\\]|\\.)*)"/g)) candidates.push(pair[1]);
     }
     for (const candidate of candidates) if (candidate.length >= MIN_SECRET_FRAGMENT) fragments.add(candidate);
   }

@@ -49,7 +49,7 @@ describe("valid configurations", () => {
     expect(cfg.gpu.instanceType).toBe("CPU.4V.16G");
     expect(cfg.gpu.hostname).toBe("comfyume-testing-day");
     expect(cfg.stackRefs).toEqual({ idle: "organization/comfyume/idle", month: "organization/comfyume/testing-month" });
-    expect(cfg.paths).toEqual({ sfsMount: "/mnt/sfs", scratchMount: "/mnt/scratch", scriptsDir: "/opt/comfyume", melloScriptsDir: "/opt/comfyume", restoreLog: "/var/log/comfyume/restore-instance.last.log" });
+    expect(cfg.paths).toEqual({ sfsMount: "/mnt/sfs", scratchMount: "/mnt/scratch", scriptsDir: "/opt/comfyume", melloScriptsDir: "/opt/comfyume/stacks/testing-day", restoreLog: "/var/log/comfyume/restore-instance.last.log" });
     expect(cfg.scratch.lifetime).toBe("day");
   });
 

@@ -150,10 +150,12 @@ describe.runIf(pulumiToolchainReady())("the program under the real engine", () =
 
   it("plans the backup-before-delete hooks after the instance and its scratch, replaced with the instance", () => {
     const urnOf = (name: string) => dayPreview.steps.find((s) => nameOf(s) === name)?.urn;
-    for (const [hook, script] of [["worker-backup-before-delete", "backup-to-r2.sh"], ["worker-backup-mello-before-delete", "backup-mello.sh"]]) {
+    // mello's copy lives in the stack's own directory there (paths.melloScriptsDir default).
+    const hooks = [["worker-backup-before-delete", "/opt/comfyume", "backup-to-r2.sh"], ["worker-backup-mello-before-delete", "/opt/comfyume/stacks/workshop-day", "backup-mello.sh"]];
+    for (const [hook, dir, script] of hooks) {
       const state = dayPreview.steps.find((s) => nameOf(s) === hook)?.newState;
       expect(state?.type, hook).toBe(REMOTE_COMMAND);
-      expect(String(state?.inputs.delete), hook).toMatch(new RegExp(`(^|\\| )timeout -k 30 7200 bash '/opt/comfyume/host/${script.replace(".", "\\.")}' --r2-endpoint`, "m"));
+      expect(String(state?.inputs.delete), hook).toMatch(new RegExp(`(^|\\| )timeout -k 30 7200 bash '${dir}/host/${script.replace(".", "\\.")}' --r2-endpoint`, "m"));
       expect(state?.inputs.timeoutSeconds as number, hook).toBeGreaterThan(7200 + 30);
       expect(state?.inputs.stdin, hook).toBe("[secret]");
       expect(state?.dependencies, hook).toEqual(expect.arrayContaining([urnOf("worker-instance"), urnOf("worker-scratch")]));

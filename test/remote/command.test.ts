@@ -132,13 +132,13 @@ describe("create / update / delete", () => {
     expect(message).not.toContain("line-20\n");
   });
 
-  it("a delete that cannot reach the host fails (resource kept) and says how to let go", async () => {
+  it("a delete that cannot reach the host fails (resource kept) and points to the rescue", async () => {
     const state = {
       connection: { ...connectionTo(host), port: 1, dialErrorLimit: 1 }, delete: "echo backup", stdout: "", stderr: "", presentedHostKey: "",
     };
     const message = await failureOf(provider.delete!("id", state));
     expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to tester@127\.0\.0\.1:1 after 1 attempt\(s\): .*ECONNREFUSED/);
-    expect(message).toContain("pulumi state delete <urn>");
+    expect(message).toContain("npm run rescue -- --stack <stack>");
     expect(message).not.toContain(privateKeyBody());
   });
 
@@ -166,11 +166,11 @@ describe("secrets and logging", () => {
     expect(message).not.toContain(privateKeyBody());
   });
 
-  it('logging "none" empties the outputs and keeps errors to the phase and exit code', async () => {
+  it('logging "none" empties the outputs; errors still carry the (redacted) stderr tail', async () => {
     const { outs } = await createOk({ create: "echo visible; echo also >&2", logging: "none" });
     expect(outs).toMatchObject({ stdout: "", stderr: "" });
     const message = await failureOf(provider.create(inputs({ create: "echo detail >&2; exit 4", logging: "none" })));
-    expect(message).toBe("remote create command on 127.0.0.1 exited with code 4");
+    expect(message).toBe("remote create command on 127.0.0.1 exited with code 4\n--- last lines of stderr ---\ndetail");
   });
 
   it('logging "stdout" keeps stdout only (stderr still explains failures)', async () => {

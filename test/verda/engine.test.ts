@@ -64,6 +64,19 @@ describe.runIf(ready)("Verda providers under the real engine", () => {
 
     await ok(["refresh", "--yes", "--skip-preview", "--expect-no-changes"]);
 
+    // A description edit is recorded (update, never a replace of the running worker) and the warning is shown.
+    const instanceId = sim.state().instances[0].id;
+    await ok(["config", "set", "description", "second day"]);
+    const edit = await ok(["preview", "--diff"]);
+    expect(edit.stdout).toContain("~ pulumi-nodejs:dynamic/verda:Instance: (update)");
+    expect(edit.stdout).toContain("+ description    : \"second day\"");
+    expect(edit.stdout).not.toMatch(/replace/);
+    // The dynamic-provider host has no pulumi.log: its stderr is how the warning reaches the user.
+    expect(edit.stderr).toContain("warning: instance engine-gpu: description changed");
+    expect(edit.stderr).toContain("takes effect on the next instance");
+    await ok(["up", "--yes", "--skip-preview"]);
+    expect(sim.state().instances.map((i) => [i.id, i.status])).toEqual([[instanceId, "running"]]);
+
     const osVolumeId = JSON.parse((await ok(["stack", "output", "osVolumeId", "--json"])).stdout);
     await ok(["destroy", "--yes", "--skip-preview"]);
     const state = sim.state();

@@ -1,6 +1,7 @@
 // SshKey and StartupScript lifecycles through the real client against the simulator.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sshKeyProvider, startupScriptProvider, type SshKeyInputs, type StartupScriptInputs } from "../../infra/providers";
+import { PROVIDER_VERSION } from "../../infra/providers/version";
 import { must, startHarness, PUBLIC_KEY, type Harness } from "./harness";
 
 let h: Harness;
@@ -52,7 +53,7 @@ describe("StartupScript lifecycle", () => {
     expect(created.outs.scriptId).toBe(created.id);
 
     const read = await startupScriptProvider.read!(created.id, created.outs);
-    expect(read.inputs).toEqual(news);
+    expect(read.inputs).toEqual({ ...news, providerVersion: PROVIDER_VERSION });
     expect(await startupScriptProvider.diff!(created.id, created.outs, { ...news, script: "#!/bin/bash\n" })).toEqual({ changes: true, replaces: ["script"] });
     await startupScriptProvider.update!(created.id, created.outs, news);
 
