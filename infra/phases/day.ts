@@ -62,7 +62,7 @@ export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthRef
     secrets: { redisPassword: secretOutput(cfg.redisPassword), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey) },
     restore: cfg.restore,
     paths: cfg.paths,
-    backup: { setName: cfg.backup.setName ?? cfg.gpu.hostname, cronSchedule: cfg.backup.cronSchedule, ...shrinkSettings(cfg.backup) },
+    backup: { setName: cfg.backup.setName ?? cfg.gpu.hostname, cronSchedule: cfg.backup.cronSchedule, shrinkTolerance: cfg.backup.shrinkTolerance, acceptShrink: cfg.backup.acceptShrink },
     hostEnv: cfg.hostEnv,
     melloHostEnv: cfg.melloHostEnv,
     sshHostOverride: cfg.ssh.hostOverride,
@@ -84,17 +84,5 @@ export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthRef
     instanceHostKey: worker.hostKey,
     sfsMountTarget: mountTarget,
     restoreReport: worker.restoreReport,
-  };
-}
-
-/**
- * backup.shrinkTolerance / backup.acceptShrink (the nightly backups' shrink check, docs/configuration.md).
- * Read by name so this layer passes them on whether or not the config schema in this checkout has them yet.
- */
-function shrinkSettings(backup: object): { shrinkTolerance?: number; acceptShrink?: string[] } {
-  const b = backup as { shrinkTolerance?: unknown; acceptShrink?: unknown };
-  return {
-    ...(typeof b.shrinkTolerance === "number" ? { shrinkTolerance: b.shrinkTolerance } : {}),
-    ...(Array.isArray(b.acceptShrink) ? { acceptShrink: b.acceptShrink.map(String) } : {}),
   };
 }

@@ -144,7 +144,7 @@ describe("backup before delete", () => {
     const [setE, readSecrets, sfsBackup, scratchBackup] = del.split("\n");
     expect([setE, readSecrets]).toEqual(["set -e", "secrets=$(cat)"]);
     expect(scratchBackup).toBe(
-      `printf '%s\\n' "$secrets" | timeout -k 30 7200 bash '/opt/comfyume/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --data-dir '/mnt/scratch' --dirs 'inputs,outputs' --bucket 'comfyume-user-files-backups' --prefix 'scratch'`,
+      `printf '%s\\n' "$secrets" | timeout -k 30 7200 bash '/opt/comfyume/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --data-dir '/mnt/scratch' --dirs 'inputs,outputs' --bucket 'comfyume-user-files-backups' --prefix 'scratch' --shrink-tolerance '0.5'`,
     );
     expect(sfsBackup).toMatch(/^printf '%s\\n' "\$secrets" \| timeout -k 30 7200 bash '\/opt\/comfyume\/host\/backup-to-r2\.sh' --r2-endpoint 'https:\/\/0123456789abcdef0123456789abcdef\.eu\.r2\.cloudflarestorage\.com' --sfs '\/mnt\/sfs'/);
     expect(del).toContain("--worker-bucket 'comfyume-worker-container-backups'");
@@ -189,7 +189,7 @@ describe("backup before delete", () => {
   it("runs verified backup-mello on mello in the same way, before the instance goes", () => {
     const hook = run.byName("worker-backup-mello-before-delete");
     expect(String(hook.inputs.delete)).toBe(
-      "timeout -k 30 7200 bash '/opt/comfyume/stacks/workshop-day/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --bucket 'comfyume-user-files-backups'",
+      "timeout -k 30 7200 bash '/opt/comfyume/stacks/workshop-day/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --bucket 'comfyume-user-files-backups' --shrink-tolerance '0.5'",
     );
     expect(dependsOn(hook)).toContain(run.byName("worker-instance").resource);
     expect(dependsOn(run.byName("worker-backup-before-delete"))).toContain(hook.resource);
