@@ -25,9 +25,10 @@
 # Under each prefix, objects/<sha256[0:2]>/<sha256> holds file contents (a key is written
 # once; an existing key is never replaced: rclone --immutable) and manifests/<UTC stamp>.tsv
 # lists "sha256 md5 size path" for every file of this run. Unchanged files are not sent again.
-# After the upload the manifest is read back and every entry is checked against the remote
-# listing (present, size, MD5; SHA-256 with --deep-verify); any missing or altered object is
-# named and the exit code is 1.
+# After the upload every object sent in this run is read back (downloaded and SHA-256-hashed as
+# it streams); the other entries are checked against the remote listing (present, size, MD5;
+# also read back with --deep-verify). Only then is the manifest written, and it is read back and
+# compared. Any missing or altered object is named, no manifest is written and the exit code is 1.
 #
 # Exit codes: 0 every set uploaded and verified; 1 any failure.
 set -euo pipefail

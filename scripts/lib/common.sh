@@ -370,6 +370,46 @@ manifest_entries() { grep -v '^#' "$1" || true; }
 # and an existing key is never overwritten with different bytes.
 object_key() { printf 'objects/%s/%s' "${1:0:2}" "$1"; }
 
+# manifest_keyed_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path<TAB>key" for every entry,
+# the key (relative to the set's prefix) being where the entry's bytes are stored.
+manifest_keyed_entries() {
+  awk -F'\t' -v OFS='\t' '!/^#/ && NF { print $1, $2, $3, $4, "objects/" substr($1, 1, 2) "/" $1 }' "$1"
+}
+
+# r2_fail WHAT ERROR_TEXT: die naming the cause; an R2 that cannot be reached says so and
+# how to go on (nothing in R2 was deleted or overwritten; a re-run sends only what is missing).
+r2_fail() {
+  local what=$1 err
+  err=$(scrub "$(tail -n 3 <<<"$2" | tr '\n' ' ')")
+  if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|connection reset|network is unreachable|TLS handshake timeout|context deadline exceeded|unexpected EOF|broken pipe' <<<"$2"; then
+    die "R2 unreachable at ${R2_ENDPOINT} while ${what} (${err}); nothing in R2 was deleted or overwritten. Check the network and --r2-endpoint, then re-run: objects already sent are kept and not sent again"
+  fi
+  die "R2 error while ${what}: ${err}"
+}
+
+# r2_hash_objects BUCKET PREFIX KEYS OUT: download every key listed in KEYS ("objects/...",
+# relative to PREFIX), hashing it as it streams (nothing kept on disk or in memory), and write
+# "key<TAB>sha256" to OUT for each object read. A key absent from OUT could not be read.
+r2_hash_objects() {
+  local bucket=$1 prefix=$2 keys=$3 out=$4 list err hash path
+  list=$(mktemp)
+  err=$(mktemp)
+  sed 's#^objects/##' "$keys" | LC_ALL=C sort -u >"$list"
+  : >"$out"
+  if [[ -s $list ]]; then
+    if ! r2 hashsum sha256 --download --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
+      # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
+      grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
+        r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
+      warn "read-back of r2:${bucket}/${prefix}: $(scrub "$(tail -n 2 "$err" | tr '\n' ' ')")"
+    fi
+    while read -r hash path; do
+      [[ -n $path ]] && printf 'objects/%s\t%s\n' "$path" "$hash"
+    done <"${list}.out" >"$out"
+  fi
+  rm -f "$list" "${list}.out" "$err"
+}
+
 # r2_remote_listing BUCKET PREFIX OUT: "key<TAB>size<TAB>md5" of every object under PREFIX/objects.
 r2_remote_listing() {
   local bucket=$1 prefix=$2 out=$3 json
@@ -379,14 +419,62 @@ r2_remote_listing() {
     local err
     err=$(cat "${json}.err")
     rm -f "$json" "${json}.err"
-    die "cannot list r2:${bucket}/${prefix}/objects: $(scrub "$(tail -n 3 <<<"$err")")"
+    r2_fail "listing r2:${bucket}/${prefix}/objects" "$err"
   fi
   jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
   rm -f "$json" "${json}.err"
 }
 
+# r2_check_objects BUCKET PREFIX ENTRIES READBACK [NO_MD5_READBACK]: ENTRIES holds keyed
+# manifest entries (manifest_keyed_entries). Every key must be listed with the entry's size (and
+# MD5, when the listing has one); the keys in READBACK (one a line), every key with
+# R2_DEEP_VERIFY=1, and with NO_MD5_READBACK=1 those listed without an MD5, are downloaded and
+# their SHA-256 checked. Logs one VERIFY line per bad object; sets R2_BAD_COUNT, R2_ENTRY_COUNT.
+r2_check_objects() {
+  local bucket=$1 prefix=$2 entries=$3 readback=$4 no_md5=${5:-0} work sha md5 size rel key got
+  work=$(mktemp -d)
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  local -A rsize=() rmd5=() hashed=()
+  while IFS=$'\t' read -r key size md5; do
+    rsize[$key]=$size
+    rmd5[$key]=$md5
+  done <"${work}/remote.tsv"
+  cp "$readback" "${work}/readback"
+  while IFS=$'\t' read -r sha md5 size rel key; do
+    if [[ ${R2_DEEP_VERIFY:-0} == 1 || ($no_md5 == 1 && -n ${rsize[$key]:-} && -z ${rmd5[$key]}) ]]; then
+      printf '%s\n' "$key" >>"${work}/readback"
+    fi
+  done <"$entries"
+  r2_hash_objects "$bucket" "$prefix" "${work}/readback" "${work}/hashed.tsv"
+  while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${work}/hashed.tsv"
+  local -A wanted=()
+  while IFS= read -r key; do wanted[$key]=1; done <"${work}/readback"
+  R2_BAD_COUNT=0
+  R2_ENTRY_COUNT=0
+  while IFS=$'\t' read -r sha md5 size rel key; do
+    R2_ENTRY_COUNT=$((R2_ENTRY_COUNT + 1))
+    got=${hashed[$key]:-}
+    if [[ -z ${rsize[$key]:-} ]]; then
+      log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
+    elif [[ ${rsize[$key]} != "$size" ]]; then
+      log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsize[$key]} bytes, manifest ${size}"
+    elif [[ -n ${rmd5[$key]} && ${rmd5[$key]} != "$md5" ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote md5 ${rmd5[$key]}, manifest ${md5}"
+    elif [[ -n ${wanted[$key]:-} && -z $got ]]; then
+      log "VERIFY UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel}): could not be read back"
+    elif [[ -n ${wanted[$key]:-} && $got != "$sha" ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): read back sha256 ${got}, manifest ${sha}"
+    else
+      continue
+    fi
+    R2_BAD_COUNT=$((R2_BAD_COUNT + 1))
+  done <"$entries"
+  rm -rf "$work"
+}
+
 # r2_backup_tree SRC BUCKET PREFIX STATE_DIR: incremental, append-only backup of SRC.
-# Sends only objects whose content key is absent, then the dated manifest, then verifies.
+# Sends only objects whose content key is absent, reads every sent object back (SHA-256) and
+# checks the others against the listing; only then writes the dated manifest and reads it back.
 # Sets R2_BYTES_SENT, R2_DATA_BYTES, R2_MANIFEST_KEY.
 r2_backup_tree() {
   local src=$1 bucket=$2 prefix=$3 state=$4 stamp work manifest remote stage sha md5 size rel key
@@ -404,16 +492,17 @@ r2_backup_tree() {
   local -A present=()
   while IFS=$'\t' read -r key size md5; do present[$key]=1; done <"$remote"
   local new_files=0 new_bytes=0
+  : >"${work}/sent.keys"
   R2_DATA_BYTES=0
-  while IFS=$'\t' read -r sha md5 size rel; do
+  while IFS=$'\t' read -r sha md5 size rel key; do
     R2_DATA_BYTES=$((R2_DATA_BYTES + size))
-    key=$(object_key "$sha")
     [[ -n ${present[$key]:-} || -e ${stage}/${key#objects/} ]] && continue
     mkdir -p "$(dirname "${stage}/${key#objects/}")"
     ln -s "${base}/${rel}" "${stage}/${key#objects/}"
+    printf '%s\n' "$key" >>"${work}/sent.keys"
     new_files=$((new_files + 1))
     new_bytes=$((new_bytes + size))
-  done < <(manifest_entries "$manifest")
+  done < <(manifest_keyed_entries "$manifest")
   log "${new_files} new object(s), ${new_bytes} bytes to send; data set ${R2_DATA_BYTES} bytes"
   R2_BYTES_SENT=0
   local jlog="${work}/rclone.jsonl"
@@ -421,66 +510,49 @@ r2_backup_tree() {
     # --immutable: an existing key with other bytes is an error, never an overwrite.
     if ! r2 copy -L --immutable --no-traverse --use-json-log -v --stats 1h \
       "$stage" "r2:${bucket}/${prefix}/objects" 2>"$jlog"; then
-      die "upload to r2:${bucket}/${prefix} failed: $(scrub "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)")"
+      r2_fail "uploading to r2:${bucket}/${prefix}" "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)"
     fi
     R2_BYTES_SENT=$(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")
   fi
+  # The objects first: a manifest is written only when every object it names verified.
+  manifest_keyed_entries "$manifest" >"${work}/entries.tsv"
+  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys"
+  if ((R2_BAD_COUNT > 0)); then
+    die "verification of r2:${bucket}/${prefix} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (listed above); no manifest written"
+  fi
+  log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") read back (SHA-256), the others by size and MD5"
   R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
   if ! r2 copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
-    die "upload of the manifest r2:${bucket}/${R2_MANIFEST_KEY} failed: $(scrub "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)")"
+    r2_fail "uploading the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)"
   fi
   R2_BYTES_SENT=$((R2_BYTES_SENT + $(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")))
-  r2_verify "$bucket" "$R2_MANIFEST_KEY" "$manifest"
+  if ! r2 copyto "r2:${bucket}/${R2_MANIFEST_KEY}" "${work}/readback.tsv" 2>"${work}/err"; then
+    r2_fail "reading back the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(cat "${work}/err")"
+  fi
+  cmp -s "$manifest" "${work}/readback.tsv" ||
+    die "verification: manifest r2:${bucket}/${R2_MANIFEST_KEY} read back differs from the one just written; re-run the backup (a new dated manifest is written)"
+  log "verified r2:${bucket}/${R2_MANIFEST_KEY}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
   mkdir -p "$state"
   cp "$manifest" "${state}/last-manifest-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
   rm -rf "$work"
 }
 
-# r2_verify BUCKET MANIFEST_KEY [LOCAL_MANIFEST]: read back the manifest and the remote
-# listing; every entry must exist with its size and MD5 (and, with R2_DEEP_VERIFY=1,
-# its SHA-256 after download). Names every missing or altered object.
+# r2_verify BUCKET MANIFEST_KEY: read back the manifest; every entry must be listed with its size
+# and MD5; objects listed without an MD5 (multipart uploads) and, with R2_DEEP_VERIFY=1, all
+# objects are downloaded and their SHA-256 checked. Names every missing or altered object.
 r2_verify() {
-  local bucket=$1 mkey=$2 local_manifest=${3:-} work prefix bad=0 sha md5 size rel key rsize rmd5
+  local bucket=$1 mkey=$2 work prefix
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
   if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
-    die "verification: cannot read back manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
+    r2_fail "reading back manifest r2:${bucket}/${mkey}" "$(cat "${work}/err")"
   fi
-  if [[ -n $local_manifest ]] && ! cmp -s "$local_manifest" "${work}/manifest.tsv"; then
-    die "verification: manifest r2:${bucket}/${mkey} differs from the one just written"
-  fi
-  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
-  local -A rsizes=() rmd5s=()
-  while IFS=$'\t' read -r key rsize rmd5; do
-    rsizes[$key]=$rsize
-    rmd5s[$key]=$rmd5
-  done <"${work}/remote.tsv"
-  local entries=0
-  while IFS=$'\t' read -r sha md5 size rel; do
-    entries=$((entries + 1))
-    key=$(object_key "$sha")
-    if [[ -z ${rsizes[$key]:-} ]]; then
-      log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
-      bad=$((bad + 1))
-    elif [[ ${rsizes[$key]} != "$size" ]]; then
-      log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsizes[$key]} bytes, manifest ${size}"
-      bad=$((bad + 1))
-    elif [[ -n ${rmd5s[$key]} && ${rmd5s[$key]} != "$md5" ]]; then
-      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote md5 ${rmd5s[$key]}, manifest ${md5}"
-      bad=$((bad + 1))
-    elif [[ -z ${rmd5s[$key]} || ${R2_DEEP_VERIFY:-0} == 1 ]]; then
-      # No usable remote MD5 (multipart upload without metadata) or deep mode: hash the bytes.
-      local got
-      got=$(r2 cat "r2:${bucket}/${prefix}/${key}" | sha256sum) || got=unreadable
-      if [[ ${got%% *} != "$sha" ]]; then
-        log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote sha256 ${got%% *}, manifest ${sha}"
-        bad=$((bad + 1))
-      fi
-    fi
-  done < <(manifest_entries "${work}/manifest.tsv")
+  manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv"
+  : >"${work}/none"
+  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/none" 1
   rm -rf "$work"
-  ((bad == 0)) || die "verification of r2:${bucket}/${mkey} failed: ${bad} of ${entries} object(s) missing or altered (listed above)"
-  log "verified r2:${bucket}/${mkey}: ${entries} object(s), sizes and hashes match"
+  ((R2_BAD_COUNT == 0)) || die "verification of r2:${bucket}/${mkey} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (listed above)"
+  log "verified r2:${bucket}/${mkey}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
 }
 
 # r2_latest_manifest BUCKET PREFIX: key of the newest manifest (dated names sort by time).
