@@ -24,7 +24,9 @@
 #   worker  <worker-image>        -> <worker-bucket>/worker/...
 # Under each prefix, objects/<sha256[0:2]>/<sha256> holds file contents (a key is written
 # once; an existing key is never replaced: rclone --immutable) and manifests/<UTC stamp>.tsv
-# lists "sha256 md5 size path" for every file of this run. Unchanged files are not sent again.
+# lists "sha256 md5 size path key" for every file of this run. Unchanged files are not sent
+# again. A copy found altered in R2 is never overwritten: a fresh one goes to <sha256>.g2 (.g3,
+# ...) and the manifest names it, so the run after a failed one heals.
 # After the upload every object sent in this run is read back (downloaded and SHA-256-hashed as
 # it streams); the other entries are checked against the remote listing (present, size, MD5;
 # also read back with --deep-verify). Only then is the manifest written, and it is read back and

@@ -308,9 +308,12 @@ r2_check_bucket() {
   fi
 }
 
-# ---- manifests: "sha256<TAB>md5<TAB>size<TAB>relative path", sorted by path ----
+# ---- manifests: "sha256<TAB>md5<TAB>size<TAB>relative path[<TAB>key]", sorted by path ----
+# v1 (older runs) has four columns and every entry's bytes under object_key(sha256); v2 adds the
+# key that holds the entry's bytes (a fresh copy of a bad object lives under a new key).
 
 COMFYUME_MANIFEST_HEADER='# comfyume-manifest v1: sha256	md5	size	path'
+COMFYUME_MANIFEST_HEADER_V2='# comfyume-manifest v2: sha256	md5	size	path	key'
 
 # build_manifest SRC OUT [HASH_CACHE]: manifest of every regular file under SRC
 # (or of SRC itself when it is a file). HASH_CACHE (size, mtime, hashes per path)
@@ -363,17 +366,49 @@ build_manifest() {
   fi
 }
 
-# manifest_entries FILE: the manifest without its header.
-manifest_entries() { grep -v '^#' "$1" || true; }
+# manifest_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path" of every entry (v1 or v2).
+manifest_entries() { awk -F'\t' -v OFS='\t' '!/^#/ && NF { print $1, $2, $3, $4 }' "$1"; }
 
-# object_key SHA256: content-addressed key, so unchanged files are never sent twice
-# and an existing key is never overwritten with different bytes.
-object_key() { printf 'objects/%s/%s' "${1:0:2}" "$1"; }
+# object_key SHA256 [GENERATION]: content-addressed key, so unchanged files are never sent twice
+# and an existing key is never overwritten with different bytes. Generation 2, 3, ... (suffix .gN)
+# are fresh copies written when an earlier copy was found altered in R2 (append-only healing).
+object_key() {
+  if ((${2:-1} > 1)); then
+    printf 'objects/%s/%s.g%s' "${1:0:2}" "$1" "$2"
+  else
+    printf 'objects/%s/%s' "${1:0:2}" "$1"
+  fi
+}
 
-# manifest_keyed_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path<TAB>key" for every entry,
-# the key (relative to the set's prefix) being where the entry's bytes are stored.
+# manifest_keyed_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path<TAB>key" for every entry: the
+# key (relative to the set's prefix) holding the entry's bytes; object_key(sha256) for v1 lines.
+# Fails on a key that is not a generation of the entry's own content key.
 manifest_keyed_entries() {
-  awk -F'\t' -v OFS='\t' '!/^#/ && NF { print $1, $2, $3, $4, "objects/" substr($1, 1, 2) "/" $1 }' "$1"
+  awk -F'\t' -v OFS='\t' '
+    /^#/ || !NF { next }
+    {
+      base = "objects/" substr($1, 1, 2) "/" $1
+      key = (NF >= 5 && $5 != "") ? $5 : base
+      if (length($1) != 64 || $1 ~ /[^0-9a-f]/ || (key != base && (substr(key, 1, length(base) + 2) != base ".g" || substr(key, length(base) + 3) !~ /^[0-9]+$/))) {
+        print "manifest line " NR ": invalid sha256 or object key for " $4 > "/dev/stderr"
+        bad = 1
+        exit 1
+      }
+      print $1, $2, $3, $4, key
+    }
+    END { exit bad }' "$1"
+}
+
+# object_generation KEY: 1 for objects/ab/<sha>, N for objects/ab/<sha>.gN, 0 if neither.
+object_generation() {
+  local base=${1##*/}
+  if [[ $base != *.* ]]; then
+    echo 1
+  elif [[ ${base##*.g} =~ ^[0-9]+$ ]]; then
+    echo "${base##*.g}"
+  else
+    echo 0
+  fi
 }
 
 # r2_fail WHAT ERROR_TEXT: die naming the cause; an R2 that cannot be reached says so and
@@ -472,37 +507,137 @@ r2_check_objects() {
   rm -rf "$work"
 }
 
+# r2_last_manifest BUCKET PREFIX OUT: copy the newest readable manifest under PREFIX to OUT and
+# set R2_LAST_MANIFEST_KEY; returns 1 when there is none. (A v2 manifest is written only after
+# every object it names was verified.)
+r2_last_manifest() {
+  local bucket=$1 prefix=$2 out=$3 names name err
+  R2_LAST_MANIFEST_KEY=
+  names=$(r2 lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  err=$(mktemp)
+  for name in $(grep -E '^[0-9TZ-]+\.tsv$' <<<"$names" | LC_ALL=C sort -r | head -n 3); do
+    if r2 copyto "r2:${bucket}/${prefix}/manifests/${name}" "$out" 2>"$err" &&
+      head -n 1 "$out" | grep -q '^# comfyume-manifest v' && manifest_keyed_entries "$out" >/dev/null 2>&1; then
+      R2_LAST_MANIFEST_KEY="${prefix}/manifests/${name}"
+      rm -f "$err"
+      return 0
+    fi
+    warn "skipping unreadable manifest r2:${bucket}/${prefix}/manifests/${name}"
+  done
+  rm -f "$err"
+  : >"$out"
+  return 1
+}
+
+# r2_plan_keys MANIFEST LAST LISTING OUT: for each distinct sha256 in MANIFEST, the key to use and
+# how it is proven good in this run: "sha<TAB>key<TAB>action<TAB>size<TAB>path<TAB>next_key".
+#   known    the key the last verified (v2) manifest LAST used, listed with the right size/MD5
+#   readback an existing copy no verified manifest vouches for: read back before it is used
+#   upload   no usable copy: send one to the first free generation (never over an existing key)
+# next_key is the first free generation, used when a read-back copy turns out bad.
+r2_plan_keys() {
+  local manifest=$1 last=$2 listing=$3 out=$4 sha md5 size rel key gen action
+  local -A rsize=() rmd5=() maxgen=() known=() seen=()
+  while IFS=$'\t' read -r key size md5; do
+    rsize[$key]=$size
+    rmd5[$key]=$md5
+    gen=$(object_generation "$key")
+    sha=${key##*/}
+    sha=${sha%%.*}
+    if ((gen > ${maxgen[$sha]:-0})); then maxgen[$sha]=$gen; fi
+  done <"$listing"
+  if head -n 1 "$last" 2>/dev/null | grep -q '^# comfyume-manifest v2'; then
+    while IFS=$'\t' read -r sha md5 size rel key; do known[$sha]=$key; done < <(manifest_keyed_entries "$last")
+  fi
+  listed_ok() { [[ ${rsize[$1]:-} == "$size" && (-z ${rmd5[$1]} || ${rmd5[$1]} == "$md5") ]]; }
+  while IFS=$'\t' read -r sha md5 size rel; do
+    [[ -z ${seen[$sha]:-} ]] || continue
+    seen[$sha]=1
+    gen=${maxgen[$sha]:-0}
+    key=${known[$sha]:-}
+    if [[ -n $key ]] && listed_ok "$key"; then
+      action=known
+      [[ ${R2_DEEP_VERIFY:-0} != 1 ]] || action=readback
+    else
+      [[ -z $key ]] || log "HEALING: r2 listing shows ${key} (${rel}) missing or altered (size ${rsize[$key]:-none}, expected ${size}); a fresh copy goes to a new key"
+      key=$(object_key "$sha" "$gen")
+      action=readback
+      if ((gen == 0)) || [[ $key == "${known[$sha]:-}" ]] || ! listed_ok "$key"; then
+        key=$(object_key "$sha" $((gen + 1)))
+        action=upload
+      fi
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$(object_key "$sha" $((gen + 1)))"
+  done < <(manifest_entries "$manifest") >"$out"
+  unset -f listed_ok
+}
+
+# r2_prove_candidates BUCKET PREFIX PLAN: read back every "readback" copy of PLAN; a copy whose
+# bytes are wrong is replaced, in PLAN, by an upload to a new key (the bad copy stays untouched).
+r2_prove_candidates() {
+  local bucket=$1 prefix=$2 plan=$3 sha key action size rel next got
+  local -A hashed=()
+  awk -F'\t' '$3 == "readback" { print $2 }' "$plan" >"${plan}.keys"
+  [[ -s ${plan}.keys ]] || { rm -f "${plan}.keys"; return 0; }
+  log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix} that no verified manifest vouches for"
+  r2_hash_objects "$bucket" "$prefix" "${plan}.keys" "${plan}.hashed"
+  while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${plan}.hashed"
+  while IFS=$'\t' read -r sha key action size rel next; do
+    if [[ $action == readback && ${hashed[$key]:-} != "$sha" ]]; then
+      log "HEALING: r2:${bucket}/${prefix}/${key} (${rel}) reads back as ${hashed[$key]:-unreadable}, expected sha256 ${sha}; uploading a fresh copy as ${next}"
+      key=$next
+      action=upload
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$next"
+  done <"$plan" >"${plan}.new"
+  mv -f "${plan}.new" "$plan"
+  rm -f "${plan}.keys" "${plan}.hashed"
+}
+
 # r2_backup_tree SRC BUCKET PREFIX STATE_DIR: incremental, append-only backup of SRC.
-# Sends only objects whose content key is absent, reads every sent object back (SHA-256) and
-# checks the others against the listing; only then writes the dated manifest and reads it back.
+# Each file's bytes go under a content key that is proven good in this run: listed right and
+# vouched for by the last verified manifest, or read back, or freshly sent and read back.
+# Only then is the dated (v2) manifest written, naming each entry's key, and read back.
 # Sets R2_BYTES_SENT, R2_DATA_BYTES, R2_MANIFEST_KEY.
 r2_backup_tree() {
-  local src=$1 bucket=$2 prefix=$3 state=$4 stamp work manifest remote stage sha md5 size rel key
+  local src=$1 bucket=$2 prefix=$3 state=$4 stamp work manifest stage sha md5 size rel key action
   stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
   work=$(mktemp -d)
   manifest="${work}/${stamp}.tsv"
-  remote="${work}/remote.tsv"
   stage="${work}/stage"
   mkdir -p "$stage"
   log "hashing ${src}"
-  build_manifest "$src" "$manifest" "${state}/hash-cache-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
-  r2_remote_listing "$bucket" "$prefix" "$remote"
+  build_manifest "$src" "${work}/local.tsv" "${state}/hash-cache-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
+  if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv"; then
+    log "last backup of this set: ${R2_LAST_MANIFEST_KEY} in bucket ${bucket}"
+  else
+    log "no earlier backup of this set under r2:${bucket}/${prefix}"
+  fi
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  r2_plan_keys "${work}/local.tsv" "${work}/last.tsv" "${work}/remote.tsv" "${work}/plan.tsv"
+  r2_prove_candidates "$bucket" "$prefix" "${work}/plan.tsv"
   local base=$src
   [[ -f $src ]] && base=$(dirname "$src")
-  local -A present=()
-  while IFS=$'\t' read -r key size md5; do present[$key]=1; done <"$remote"
+  local -A key_of=()
   local new_files=0 new_bytes=0
   : >"${work}/sent.keys"
-  R2_DATA_BYTES=0
-  while IFS=$'\t' read -r sha md5 size rel key; do
-    R2_DATA_BYTES=$((R2_DATA_BYTES + size))
-    [[ -n ${present[$key]:-} || -e ${stage}/${key#objects/} ]] && continue
+  while IFS=$'\t' read -r sha key action size rel _; do
+    key_of[$sha]=$key
+    [[ $action == upload ]] || continue
     mkdir -p "$(dirname "${stage}/${key#objects/}")"
     ln -s "${base}/${rel}" "${stage}/${key#objects/}"
     printf '%s\n' "$key" >>"${work}/sent.keys"
     new_files=$((new_files + 1))
     new_bytes=$((new_bytes + size))
-  done < <(manifest_keyed_entries "$manifest")
+  done <"${work}/plan.tsv"
+  R2_DATA_BYTES=0
+  {
+    printf '%s\n' "$COMFYUME_MANIFEST_HEADER_V2"
+    while IFS=$'\t' read -r sha md5 size rel; do
+      R2_DATA_BYTES=$((R2_DATA_BYTES + size))
+      printf '%s\t%s\t%s\t%s\t%s\n' "$sha" "$md5" "$size" "$rel" "${key_of[$sha]}"
+    done < <(manifest_entries "${work}/local.tsv")
+  } >"$manifest"
   log "${new_files} new object(s), ${new_bytes} bytes to send; data set ${R2_DATA_BYTES} bytes"
   R2_BYTES_SENT=0
   local jlog="${work}/rclone.jsonl"
@@ -520,7 +655,7 @@ r2_backup_tree() {
   if ((R2_BAD_COUNT > 0)); then
     die "verification of r2:${bucket}/${prefix} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (listed above); no manifest written"
   fi
-  log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") read back (SHA-256), the others by size and MD5"
+  log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") sent and read back (SHA-256), the others by listing"
   R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
   if ! r2 copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
     r2_fail "uploading the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)"
@@ -547,7 +682,7 @@ r2_verify() {
   if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
     r2_fail "reading back manifest r2:${bucket}/${mkey}" "$(cat "${work}/err")"
   fi
-  manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv"
+  manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   : >"${work}/none"
   r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/none" 1
   rm -rf "$work"
@@ -578,10 +713,12 @@ r2_restore_tree() {
   if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
     die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
   fi
+  # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
+  manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   local kept=0 failed=0 need=0 fetched=0
   local -A wanted=()
   : >"${work}/fetch.list"
-  while IFS=$'\t' read -r sha md5 size rel; do
+  while IFS=$'\t' read -r sha md5 size rel key; do
     target="${dest}/${rel}"
     if [[ -f $target ]]; then
       got=$(sha256sum <"$target")
@@ -597,13 +734,13 @@ r2_restore_tree() {
       mv "$target" "${target}.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
       log "moved aside the differing ${target}"
     fi
-    printf '%s\t%s\t%s\n' "$sha" "$size" "$rel" >>"${work}/todo.tsv"
-    if [[ -z ${wanted[$sha]:-} ]]; then
-      wanted[$sha]=1
-      printf '%s/%s\n' "${sha:0:2}" "$sha" >>"${work}/fetch.list"
-      [[ -f ${staging}/${sha:0:2}/${sha} ]] || need=$((need + size))
+    printf '%s\t%s\t%s\t%s\n' "$sha" "$size" "$rel" "$key" >>"${work}/todo.tsv"
+    if [[ -z ${wanted[$key]:-} ]]; then
+      wanted[$key]=1
+      printf '%s\n' "${key#objects/}" >>"${work}/fetch.list"
+      [[ -f ${staging}/${key#objects/} ]] || need=$((need + size))
     fi
-  done < <(manifest_entries "${work}/manifest.tsv")
+  done <"${work}/entries.tsv"
   if [[ -s ${work}/fetch.list ]]; then
     mkdir -p "$dest"
     require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
@@ -615,10 +752,9 @@ r2_restore_tree() {
       "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee "${work}/err" >&2 || true
   fi
   if [[ -f ${work}/todo.tsv ]]; then
-    while IFS=$'\t' read -r sha size rel; do
+    while IFS=$'\t' read -r sha size rel key; do
       target="${dest}/${rel}"
-      key=$(object_key "$sha")
-      local staged="${staging}/${sha:0:2}/${sha}"
+      local staged="${staging}/${key#objects/}"
       if [[ ! -f $staged ]]; then
         log "MISSING/UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel})"
         failed=$((failed + 1))

@@ -4,6 +4,7 @@
 // Faults are injected from the test side only: a wrapper around the real rclone (RCLONE_CMD)
 // that tampers with s3rver's storage directory, or points one rclone call at a dead port.
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type S3, cleanupTmp, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
@@ -18,6 +19,8 @@ afterAll(async () => {
 });
 
 const USERS = "comfyume-user-files-backups";
+const WORKER = "comfyume-worker-container-backups";
+const MODELS = "comfyume-model-vault-backups";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 const objectKey = (sha: string) => `objects/${sha.slice(0, 2)}/${sha}`;
@@ -72,5 +75,72 @@ describe("verification reads the bytes back", () => {
     expect(r.stderr).toContain(`VERIFY HASH MISMATCH: r2:${USERS}/${key} (user001/clip.mp4)`);
     // A run that did not verify leaves no manifest behind for a restore to pick.
     expect(await manifestKeys(USERS, `${prefix}/outputs`)).toEqual([]);
+  });
+});
+
+/** SHA-256 of an object in R2, read back through rclone. */
+async function remoteSha(bucket: string, key: string): Promise<string> {
+  const r = await rclone(s3, ["hashsum", "sha256", "--download", `r2:${bucket}/${key}`]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.split(/\s+/)[0];
+}
+
+const manifestKeyIn = (stderr: string, bucket: string) => new RegExp(`verified r2:${bucket}/(\\S+/manifests/\\S+\\.tsv)`).exec(stderr)![1];
+
+describe("a bad object heals on the next run", () => {
+  it("night 1 fails on an object altered in R2; night 2 uploads a fresh copy under a new key and verifies; restore gets the right bytes", async () => {
+    const root = tmp("heal");
+    const image = randomBytes(256 * 1024);
+    write(join(root, "mnt/sfs/worker-image.tar.gz"), image);
+    const sha = sha256(image);
+    const badKey = `worker/${objectKey(sha)}`;
+    const args = ["--r2-endpoint", s3.endpoint, "--only", "worker"];
+    const night1 = await run("backup-to-r2.sh", args, { env: env(root, { RCLONE_CMD: corruptingRclone(root, WORKER, badKey) }), input: r2Secrets(s3) });
+    expect(night1.code, night1.stderr).toBe(1);
+    expect(night1.stderr).toContain(`VERIFY HASH MISMATCH: r2:${WORKER}/${badKey} (worker-image.tar.gz)`);
+
+    const before = s3.events().length;
+    const night2 = await run("backup-to-r2.sh", args, { env: env(root), input: r2Secrets(s3) });
+    expect(night2.code, night2.stderr).toBe(0);
+    const mkey = manifestKeyIn(night2.stderr, WORKER);
+    const entry = (await rclone(s3, ["cat", `r2:${WORKER}/${mkey}`])).stdout.split("\n").find((l) => l.split("\t")[3] === "worker-image.tar.gz")!.split("\t");
+    const healedKey = `worker/${entry[4]}`;
+    expect(healedKey).toMatch(new RegExp(`^worker/objects/${sha.slice(0, 2)}/${sha}\\.g\\d+$`));
+    expect(await remoteSha(WORKER, healedKey)).toBe(sha);
+    // Append-only: the bad object is never rewritten or deleted; the fresh copy is a new key.
+    const created = s3.events().slice(before).filter((e) => e.event.startsWith("ObjectCreated")).map((e) => e.key);
+    expect(created).toContain(healedKey);
+    expect(created).not.toContain(badKey);
+    expect(s3.events().filter((e) => e.event.startsWith("ObjectRemoved"))).toEqual([]);
+
+    // Night 3 converges: nothing to send but its manifest, still pointing at the good copy.
+    await new Promise((r) => setTimeout(r, 1100));
+    const mid = s3.events().length;
+    const night3 = await run("backup-to-r2.sh", args, { env: env(root), input: r2Secrets(s3) });
+    expect(night3.code, night3.stderr).toBe(0);
+    expect(s3.events().slice(mid).filter((e) => e.event.startsWith("ObjectCreated")).every((e) => e.key.includes("/manifests/"))).toBe(true);
+
+    const dst = tmp("heal-dst");
+    write(join(dst, "mnt/sfs/.keep"), "");
+    const seed = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "worker", "--manifest", `worker=${manifestKeyIn(night3.stderr, WORKER)}`], { env: env(dst), input: r2Secrets(s3) });
+    expect(seed.code, seed.stderr).toBe(0);
+    expect(sha256(readFileSync(join(dst, "mnt/sfs/worker-image.tar.gz")))).toBe(sha);
+  });
+
+  it("restore still reads manifests written before keys were recorded (v1: four columns)", async () => {
+    const root = tmp("v1");
+    write(join(root, "mnt/sfs/models/a.safetensors"), randomBytes(10_000));
+    write(join(root, "mnt/sfs/models/sub/b.safetensors"), randomBytes(5_000));
+    const b = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "models"], { env: env(root), input: r2Secrets(s3) });
+    expect(b.code, b.stderr).toBe(0);
+    const v2 = (await rclone(s3, ["cat", `r2:${MODELS}/${manifestKeyIn(b.stderr, MODELS)}`])).stdout;
+    const v1 = ["# comfyume-manifest v1: sha256\tmd5\tsize\tpath", ...v2.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t").slice(0, 4).join("\t"))].join("\n") + "\n";
+    const v1Key = "models/manifests/2000-01-01T000000Z.tsv";
+    expect((await rclone(s3, ["rcat", `r2:${MODELS}/${v1Key}`], v1)).code).toBe(0);
+    const dst = tmp("v1-dst");
+    write(join(dst, "mnt/sfs/.keep"), "");
+    const seed = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "models", "--manifest", `models=${v1Key}`], { env: env(dst), input: r2Secrets(s3) });
+    expect(seed.code, seed.stderr).toBe(0);
+    expect(readFileSync(join(dst, "mnt/sfs/models/sub/b.safetensors"))).toEqual(readFileSync(join(root, "mnt/sfs/models/sub/b.safetensors")));
   });
 });
