@@ -313,11 +313,13 @@ r2_check_bucket() {
 # key that holds the entry's bytes (a fresh copy of a bad object lives under a new key).
 
 COMFYUME_MANIFEST_HEADER='# comfyume-manifest v1: sha256	md5	size	path'
+COMFYUME_MANIFEST_PRUNE=()
 COMFYUME_MANIFEST_HEADER_V2='# comfyume-manifest v2: sha256	md5	size	path	key'
 
 # build_manifest SRC OUT [HASH_CACHE]: manifest of every regular file under SRC
 # (or of SRC itself when it is a file). HASH_CACHE (size, mtime, hashes per path)
-# avoids re-reading unchanged files; it is rewritten after each run.
+# avoids re-reading unchanged files; it is rewritten after each run. Directories matching a
+# pattern in COMFYUME_MANIFEST_PRUNE (find -path patterns relative to SRC) are left out.
 build_manifest() {
   local src=$1 out=$2 cache=${3:-} base rel size mtime sha md5 key
   local -A cached=()
@@ -335,7 +337,9 @@ build_manifest() {
   elif [[ -d $src ]]; then
     base=$src
     # Our own partial downloads and restore staging are never part of a manifest.
-    find "$src" -name .comfyume-staging -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
+    local prune=(-name .comfyume-staging) pattern
+    for pattern in "${COMFYUME_MANIFEST_PRUNE[@]}"; do prune+=(-o -path "${src}/${pattern}"); done
+    find "$src" \( "${prune[@]}" \) -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
       LC_ALL=C sort >"$listing"
   else
     rm -f "$listing" "$new_cache"
@@ -809,11 +813,33 @@ check_tree_against_manifest() {
   ((bad == 0)) || die "manifest check of ${dir} failed for ${bad} file(s)"
 }
 
-# take_lock LOCKFILE: hold an exclusive flock on LOCKFILE until this script exits;
-# fails at once (naming the lock) when another run holds it.
+# take_lock LOCKFILE [WAIT_SECONDS [HOLDER]]: hold an exclusive flock on LOCKFILE until this
+# script exits. Without WAIT_SECONDS it fails at once when another run holds it; with it, it
+# waits that long for HOLDER (e.g. "the hourly job") to finish. Every holder records itself in
+# LOCKFILE.owner (script, pid, since) so that a refusal names who holds the lock.
 take_lock() {
-  local lockfile=$1
+  local lockfile=$1 wait=${2:-0} holder=${3:-another run} fd
   mkdir -p "$(dirname "$lockfile")" || die "cannot create the lock directory for ${lockfile}"
-  exec {COMFYUME_LOCK_FD}>"$lockfile" || die "cannot open lock file ${lockfile}"
-  flock -n "$COMFYUME_LOCK_FD" || die "another run holds the lock ${lockfile}; overlapping runs are refused (wait for it, or check for a stuck process with: fuser ${lockfile})"
+  exec {fd}>>"$lockfile" || die "cannot open lock file ${lockfile}"
+  if ! flock -n "$fd"; then
+    if ((wait <= 0)); then
+      die "another run holds the lock ${lockfile} ($(lock_owner "$lockfile")); overlapping runs are refused (wait for it, or check for a stuck process with: fuser ${lockfile})"
+    fi
+    log "waiting up to ${wait}s for the lock ${lockfile}, held by ${holder} ($(lock_owner "$lockfile"))"
+    flock -w "$wait" "$fd" ||
+      die "lock held by ${holder} ($(lock_owner "$lockfile")): waited ${wait}s for ${lockfile}. Let it finish and re-run; if it is stuck, stop that process first"
+  fi
+  # (the descriptor stays open, and the lock held, until the script exits)
+  printf '%s\t%s\t%s\n' "$COMFYUME_SCRIPT_NAME" "$$" "$(_ts)" >"${lockfile}.owner" 2>/dev/null || true
+}
+
+# lock_owner LOCKFILE: "script, pid N, since T" of the run that last took LOCKFILE, if it still runs.
+lock_owner() {
+  local script pid since
+  IFS=$'\t' read -r script pid since <"${1}.owner" 2>/dev/null || true
+  if [[ $pid =~ ^[0-9]+$ && -d /proc/${pid} ]]; then
+    printf '%s, pid %s, since %s' "$script" "$pid" "$since"
+  else
+    printf 'holder not recorded'
+  fi
 }
