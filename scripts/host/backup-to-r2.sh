@@ -17,6 +17,10 @@
 #                         cannot write into the cache set meanwhile (env HOURLY_LOCK; default
 #                         ${COMFYUME_ROOT}/run/lock/comfyume-backup-instance.lock)
 #   --hourly-wait SECONDS how long to wait for a running hourly job (env HOURLY_LOCK_WAIT; default 900)
+#   --shrink-tolerance F  a set whose file count or byte total falls below (1-F) x its last
+#                         verified backup in R2 fails (F in [0,1]; default 0.5; config backup.shrinkTolerance)
+#   --accept-shrink SET   accept an empty or shrunk SET (models, cache or worker) for this run
+#                         (repeatable; config backup.acceptShrink). A missing source always fails.
 #   --state-dir DIR       hash cache and last manifests (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
 #   --log FILE            (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-to-r2.log)
 #   --help
@@ -71,6 +75,8 @@ while (($#)); do
     --verify-only) VERIFY_ONLY=true; shift ;;
     --hourly-lock) need_value "$@"; HOURLY_LOCK=$2; shift 2 ;;
     --hourly-wait) need_value "$@"; HOURLY_LOCK_WAIT=$2; shift 2 ;;
+    --shrink-tolerance) need_value "$@"; BACKUP_SHRINK_TOLERANCE=$2; shift 2 ;;
+    --accept-shrink) need_value "$@"; BACKUP_ACCEPT_SHRINK+=("$2"); shift 2 ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --log) need_value "$@"; BACKUP_LOG=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
@@ -80,6 +86,7 @@ done
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
 log_to_file "$BACKUP_LOG"
 [[ $HOURLY_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--hourly-wait '${HOURLY_LOCK_WAIT}' is not a whole number of seconds"
+validate_shrink_options
 
 TOTAL_SENT=0
 TOTAL_DATA=0
@@ -107,13 +114,13 @@ backup_set() {
     COMFYUME_STEP_RESULT="verified r2:$2/${mkey}"
     return 0
   fi
-  [[ -e $1 ]] || die "backup source $1 does not exist (is the SFS mounted at ${SFS_MOUNT}?)"
+  [[ -e $1 ]] || die "set '$3': source $1 is missing: is the SFS mounted at ${SFS_MOUNT}? Mount it (mount-sfs.sh) and re-run, or leave the set out with --only"
   local pattern skipped
   for pattern in "${COMFYUME_MANIFEST_PRUNE[@]}"; do
     skipped=$(find "$1" -path "$1/${pattern}" -prune -print 2>/dev/null | wc -l)
     ((skipped == 0)) || log "leaving out ${skipped} half-written snapshot(s) matching ${pattern} (never finished by the hourly job)"
   done
-  r2_backup_tree "$1" "$2" "$3" "$STATE_DIR"
+  r2_backup_tree "$1" "$2" "$3" "$STATE_DIR" "$3"
   TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
   TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; r2:$2/${R2_MANIFEST_KEY}"

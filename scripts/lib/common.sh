@@ -598,13 +598,68 @@ r2_prove_candidates() {
   rm -f "${plan}.keys" "${plan}.hashed"
 }
 
-# r2_backup_tree SRC BUCKET PREFIX STATE_DIR: incremental, append-only backup of SRC.
+# ---- set size guard: an empty set, or one far smaller than its last verified backup, fails ----
+
+BACKUP_SHRINK_TOLERANCE=0.5
+BACKUP_ACCEPT_SHRINK=()
+
+# validate_shrink_options: --shrink-tolerance is a fraction in [0,1]; --accept-shrink names a set.
+validate_shrink_options() {
+  local name
+  [[ $BACKUP_SHRINK_TOLERANCE =~ ^(0|1|0?\.[0-9]+|1\.0*|0\.)$ ]] ||
+    die "--shrink-tolerance '${BACKUP_SHRINK_TOLERANCE}' must be a fraction between 0 and 1 (config backup.shrinkTolerance; default 0.5)"
+  for name in "${BACKUP_ACCEPT_SHRINK[@]}"; do
+    [[ $name =~ ^[A-Za-z0-9._/-]+$ ]] || die "--accept-shrink '${name}' is not a set name (as printed in the failure message, e.g. models or scratch/outputs)"
+  done
+}
+
+# manifest_totals FILE: "files bytes" of a manifest (0 0 for an empty or absent one).
+manifest_totals() {
+  if [[ -s $1 ]]; then
+    manifest_entries "$1" | awk -F'\t' '{ n++; b += $3 } END { printf "%d %.0f\n", n, b }'
+  else
+    echo "0 0"
+  fi
+}
+
+# check_set_size SET SRC MANIFEST LAST: refuse a set with no files, or whose file count or byte
+# total fell below (1 - BACKUP_SHRINK_TOLERANCE) of LAST (its last verified backup, from R2),
+# unless SET was accepted with --accept-shrink.
+check_set_size() {
+  local set=$1 src=$2 now=$3 last=$4 name accepted=false now_files now_bytes last_files last_bytes shrunk fix
+  for name in "${BACKUP_ACCEPT_SHRINK[@]}"; do
+    if [[ $name == "$set" ]]; then accepted=true; fi
+  done
+  read -r now_files now_bytes < <(manifest_totals "$now")
+  read -r last_files last_bytes < <(manifest_totals "$last")
+  fix="if that is what you want, accept it for one run with --accept-shrink ${set} (config backup.acceptShrink: [\"${set}\"]) and remove it afterwards"
+  if ((now_files == 0)); then
+    if [[ $accepted != true ]]; then
+      die "set '${set}' is empty: no files under ${src} (last verified backup: ${last_files} file(s), ${last_bytes} bytes). A mount that is not there, or a path that moved? Check ${src}; ${fix}"
+    fi
+    warn "set '${set}' is empty; accepted with --accept-shrink ${set}"
+    return 0
+  fi
+  [[ -s $last ]] || return 0
+  shrunk=$(awk -v t="$BACKUP_SHRINK_TOLERANCE" -v nf="$now_files" -v nb="$now_bytes" -v lf="$last_files" -v lb="$last_bytes" \
+    'BEGIN { print ((nf < (1 - t) * lf || nb < (1 - t) * lb) ? 1 : 0) }')
+  if ((shrunk == 1)); then
+    local what="set '${set}' shrank beyond the shrink tolerance ${BACKUP_SHRINK_TOLERANCE}: ${now_files} file(s), ${now_bytes} bytes now, ${last_files} file(s), ${last_bytes} bytes in the last verified backup ${R2_LAST_MANIFEST_KEY:-}"
+    [[ $accepted == true ]] || die "${what}. Files deleted, or a path that moved? Check ${src}; ${fix}"
+    warn "${what}; accepted with --accept-shrink ${set}"
+  elif [[ $accepted == true ]]; then
+    warn "--accept-shrink ${set} was given but the set did not shrink; remove it from backup.acceptShrink"
+  fi
+}
+
+# r2_backup_tree SRC BUCKET PREFIX STATE_DIR SET: incremental, append-only backup of SRC.
+# SET (the name --accept-shrink takes) must not come out empty or shrunk (check_set_size).
 # Each file's bytes go under a content key that is proven good in this run: listed right and
 # vouched for by the last verified manifest, or read back, or freshly sent and read back.
 # Only then is the dated (v2) manifest written, naming each entry's key, and read back.
 # Sets R2_BYTES_SENT, R2_DATA_BYTES, R2_MANIFEST_KEY.
 r2_backup_tree() {
-  local src=$1 bucket=$2 prefix=$3 state=$4 stamp work manifest stage sha md5 size rel key action
+  local src=$1 bucket=$2 prefix=$3 state=$4 set=${5:-$3} stamp work manifest stage sha md5 size rel key action
   stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
   work=$(mktemp -d)
   manifest="${work}/${stamp}.tsv"
@@ -617,6 +672,7 @@ r2_backup_tree() {
   else
     log "no earlier backup of this set under r2:${bucket}/${prefix}"
   fi
+  check_set_size "$set" "$src" "${work}/local.tsv" "${work}/last.tsv"
   r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
   r2_plan_keys "${work}/local.tsv" "${work}/last.tsv" "${work}/remote.tsv" "${work}/plan.tsv"
   r2_prove_candidates "$bucket" "$prefix" "${work}/plan.tsv"

@@ -4,7 +4,7 @@
 // Faults are injected from the test side only: a wrapper around the real rclone (RCLONE_CMD)
 // that tampers with s3rver's storage directory, or points one rclone call at a dead port.
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type S3, cleanupTmp, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
@@ -142,5 +142,77 @@ describe("a bad object heals on the next run", () => {
     const seed = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "models", "--manifest", `models=${v1Key}`], { env: env(dst), input: r2Secrets(s3) });
     expect(seed.code, seed.stderr).toBe(0);
     expect(readFileSync(join(dst, "mnt/sfs/models/sub/b.safetensors"))).toEqual(readFileSync(join(root, "mnt/sfs/models/sub/b.safetensors")));
+  });
+});
+
+describe("a set that comes out empty or far smaller than its last verified backup", () => {
+  const lastFailure = (stderr: string) => stderr.split("\n").filter((l) => l.includes("FAILED in step")).pop() ?? "";
+
+  it("fails naming the set, both counts and the flag, against the last backup in R2 (not local state); --accept-shrink lets it through", async () => {
+    const data = join(tmp("shrink"), "data");
+    for (const n of [1, 2, 3, 4]) write(join(data, `outputs/user00${n}/out.png`), randomBytes(10_000));
+    const prefix = uniquePrefix("shrink");
+    const set = `${prefix}/outputs`;
+    const args = (...extra: string[]) => ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", prefix, ...extra];
+    const first = await run("backup-mello.sh", args(), { env: env(tmp("host")), input: r2Secrets(s3) });
+    expect(first.code, first.stderr).toBe(0);
+    const manifests = await manifestKeys(USERS, set);
+
+    // Three of four files gone (a path moved?). A brand-new host: its local state knows nothing.
+    for (const n of [2, 3, 4]) rmSync(join(data, `outputs/user00${n}/out.png`));
+    const shrunk = await run("backup-mello.sh", args(), { env: env(tmp("host")), input: r2Secrets(s3) });
+    expect(shrunk.code).toBe(1);
+    const line = lastFailure(shrunk.stderr);
+    expect(line).toContain(`set '${set}'`);
+    expect(line).toMatch(/1 file\(s\), 10000 bytes now/);
+    expect(line).toMatch(/4 file\(s\), 40000 bytes in the last verified backup/);
+    expect(line).toContain(`--accept-shrink ${set}`);
+    expect(line).toContain("backup.acceptShrink");
+    expect(await manifestKeys(USERS, set)).toEqual(manifests);
+
+    // A looser tolerance, or the operator's confirmation, lets it through.
+    expect((await run("backup-mello.sh", args("--shrink-tolerance", "0.8"), { env: env(tmp("host")), input: r2Secrets(s3) })).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    write(join(data, "outputs/user001/out.png"), randomBytes(1_000)); // same count, 10x fewer bytes
+    const bytes = await run("backup-mello.sh", args(), { env: env(tmp("host")), input: r2Secrets(s3) });
+    expect(bytes.code).toBe(1);
+    expect(lastFailure(bytes.stderr)).toMatch(/1 file\(s\), 1000 bytes now, 1 file\(s\), 10000 bytes in the last verified backup/);
+    const accepted = await run("backup-mello.sh", args("--accept-shrink", "models", "--accept-shrink", set), { env: env(tmp("host")), input: r2Secrets(s3) });
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(accepted.stderr).toContain(`set '${set}' shrank`);
+
+    const bad = await run("backup-mello.sh", args("--shrink-tolerance", "1.5"), { env: env(tmp("host")), input: r2Secrets(s3) });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--shrink-tolerance '1\.5' must be a fraction between 0 and 1/);
+  });
+
+  it("an empty set fails even on its first backup; a missing source is an error of its own", async () => {
+    const root = tmp("empty");
+    const data = join(root, "data");
+    write(join(data, "inputs/.keep-dir/placeholder"), "");
+    rmSync(join(data, "inputs/.keep-dir"), { recursive: true });
+    const prefix = uniquePrefix("empty");
+    const args = (...extra: string[]) => ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "inputs", "--prefix", prefix, ...extra];
+    const empty = await run("backup-mello.sh", args(), { env: env(root), input: r2Secrets(s3) });
+    expect(empty.code).toBe(1);
+    expect(lastFailure(empty.stderr)).toMatch(new RegExp(`set '${prefix}/inputs' is empty: no files under \\S+/data/inputs.*--accept-shrink ${prefix}/inputs`));
+    expect(await manifestKeys(USERS, `${prefix}/inputs`)).toEqual([]);
+    const accepted = await run("backup-mello.sh", args("--accept-shrink", `${prefix}/inputs`), { env: env(root), input: r2Secrets(s3) });
+    expect(accepted.code, accepted.stderr).toBe(0);
+
+    const missing = await run("backup-mello.sh", args("--dirs", "outputs", "--accept-shrink", `${prefix}/outputs`), { env: env(root), input: r2Secrets(s3) });
+    expect(missing.code).toBe(1);
+    expect(lastFailure(missing.stderr)).toMatch(new RegExp(`set '${prefix}/outputs': source \\S+/data/outputs is missing`));
+
+    // backup-to-r2: a cache directory with no files (the SFS not mounted, only its mount point) fails too.
+    const host = tmp("host");
+    write(join(host, "mnt/sfs/cache/backups/.keep"), "");
+    rmSync(join(host, "mnt/sfs/cache/backups/.keep"));
+    const sfsEmpty = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "cache"], { env: env(host), input: r2Secrets(s3) });
+    expect(sfsEmpty.code).toBe(1);
+    expect(lastFailure(sfsEmpty.stderr)).toMatch(/set 'cache' is empty: no files under \S+\/mnt\/sfs\/cache/);
+    const noSfs = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "worker"], { env: env(host), input: r2Secrets(s3) });
+    expect(noSfs.code).toBe(1);
+    expect(lastFailure(noSfs.stderr)).toMatch(/set 'worker': source \S+\/worker-image\.tar\.gz is missing: is the SFS mounted at \S+\? .*--only/);
   });
 });
