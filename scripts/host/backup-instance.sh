@@ -92,6 +92,7 @@ finish() {
     "message=${message}" || log "cannot write the status file ${BACKUP_STATUS}"
 }
 on_exit finish
+cause_last_on_exit
 
 lock() { take_lock "$BACKUP_LOCK"; }
 

@@ -64,6 +64,7 @@ while (($#)); do
   esac
 done
 log_to_file "$BACKUP_LOG"
+cause_last_on_exit
 validate_shrink_options
 [[ $R2_PREFIX =~ ^[A-Za-z0-9._/-]+$ && $R2_PREFIX != /* && $R2_PREFIX != */ ]] || die "R2_PREFIX '${R2_PREFIX}' must be a relative key prefix like mello"
 

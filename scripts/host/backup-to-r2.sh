@@ -85,6 +85,7 @@ while (($#)); do
 done
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
 log_to_file "$BACKUP_LOG"
+cause_last_on_exit
 [[ $HOURLY_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--hourly-wait '${HOURLY_LOCK_WAIT}' is not a whole number of seconds"
 validate_shrink_options
 

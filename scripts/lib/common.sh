@@ -25,6 +25,7 @@ warn() { log "WARN: $*"; }
 
 # die MESSAGE: exit non-zero, naming the step that failed.
 die() {
+  COMFYUME_DIE_MESSAGE="$*"
   log "FAILED in step '${COMFYUME_CURRENT_STEP}': $*"
   exit 1
 }
@@ -415,6 +416,19 @@ object_generation() {
   fi
 }
 
+# cause_last_on_exit: register an exit hook that, on failure, repeats the cause (the die message)
+# as the very last line of stderr, after the step summary: a failed remote command shows its
+# last lines, and they must say what went wrong and what to do.
+cause_last_on_exit() { on_exit _print_cause_last; }
+_print_cause_last() {
+  ((${COMFYUME_EXIT_CODE:-0} != 0)) || return 0
+  if [[ -n ${COMFYUME_DIE_MESSAGE:-} ]]; then
+    log "FAILED: ${COMFYUME_DIE_MESSAGE}"
+  else
+    log "FAILED: step '${COMFYUME_CURRENT_STEP}' stopped with exit ${COMFYUME_EXIT_CODE} (interrupted, or an unexpected error); see ${COMFYUME_LOG_FILE:-the log above}"
+  fi
+}
+
 # r2_fail WHAT ERROR_TEXT: die naming the cause; an R2 that cannot be reached says so and
 # how to go on (nothing in R2 was deleted or overwritten; a re-run sends only what is missing).
 r2_fail() {
@@ -713,7 +727,7 @@ r2_backup_tree() {
   manifest_keyed_entries "$manifest" >"${work}/entries.tsv"
   r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys"
   if ((R2_BAD_COUNT > 0)); then
-    die "verification of r2:${bucket}/${prefix} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (listed above); no manifest written"
+    die "R2 object mismatch in r2:${bucket}/${prefix}: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above); no manifest written, nothing overwritten. Re-run the backup: it uploads fresh copies under new keys"
   fi
   log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") sent and read back (SHA-256), the others by listing"
   R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
@@ -746,7 +760,7 @@ r2_verify() {
   : >"${work}/none"
   r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/none" 1
   rm -rf "$work"
-  ((R2_BAD_COUNT == 0)) || die "verification of r2:${bucket}/${mkey} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (listed above)"
+  ((R2_BAD_COUNT == 0)) || die "R2 object mismatch: verification of r2:${bucket}/${mkey} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above). Run a backup (without --verify-only): it uploads fresh copies under new keys"
   log "verified r2:${bucket}/${mkey}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
 }
 

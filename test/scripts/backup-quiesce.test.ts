@@ -75,7 +75,8 @@ describe("the nightly backup and the hourly job share one lock", () => {
     const env = { COMFYUME_ROOT: host, RCLONE_RETRIES: "1" };
     const nightly = await run("backup-to-r2.sh", nightlyArgs(sfs, ["--hourly-wait", "1"]), { env, input: r2Secrets(s3) });
     expect(nightly.code).toBe(1);
-    expect(nightly.stderr).toMatch(/lock held by the hourly job \(backup-instance\.sh, pid \d+, since \d{4}-\d\d-\d\dT[\d:]+Z\)/);
+    // The last line of stderr (what a failed Pulumi hook shows) names the cause and the fix.
+    expect(nightly.stderr.trimEnd().split("\n").pop()).toMatch(/FAILED: lock held by the hourly job \(backup-instance\.sh, pid \d+, since \d{4}-\d\d-\d\dT[\d:]+Z\): waited 1s for \S+\. Let it finish and re-run/);
     expect(await latestManifest()).toBe(before);
     expect((await hourly.done).code).toBe(0);
     const again = await run("backup-to-r2.sh", nightlyArgs(sfs), { env, input: r2Secrets(s3) });

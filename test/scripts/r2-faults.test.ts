@@ -216,3 +216,48 @@ describe("a set that comes out empty or far smaller than its last verified backu
     expect(lastFailure(noSfs.stderr)).toMatch(/set 'worker': source \S+\/worker-image\.tar\.gz is missing: is the SFS mounted at \S+\? .*--only/);
   });
 });
+
+describe("every failure ends with one line on stderr naming the cause and the fix", () => {
+  const lastLine = (stderr: string) => stderr.trimEnd().split("\n").pop() ?? "";
+
+  it("R2 unreachable mid-upload", async () => {
+    const root = tmp("down");
+    const data = join(root, "data");
+    write(join(data, "outputs/user001/clip.mp4"), randomBytes(50_000));
+    // R2 answers the listing, then is gone when the upload starts.
+    const wrapper = join(root, "rclone-down");
+    write(wrapper, `#!/usr/bin/env bash\n[[ " $* " == *" copy "* ]] && export RCLONE_CONFIG_R2_ENDPOINT=http://127.0.0.1:9\nexec rclone "$@"\n`, 0o755);
+    const r = await run("backup-mello.sh", ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", uniquePrefix("down")], {
+      env: env(root, { RCLONE_CMD: wrapper }),
+      input: r2Secrets(s3),
+    });
+    expect(r.code).toBe(1);
+    expect(lastLine(r.stderr)).toMatch(/FAILED: R2 unreachable at http:\/\/127\.0\.0\.1:\d+ while uploading to r2:\S+ \(.*connection refused.*\); nothing in R2 was deleted or overwritten\. Check the network and --r2-endpoint, then re-run/);
+  });
+
+  it("an object that reads back wrong", async () => {
+    const root = tmp("mismatch");
+    const data = join(root, "data");
+    const clip = randomBytes(40_000);
+    write(join(data, "outputs/user001/clip.mp4"), clip);
+    const prefix = uniquePrefix("mismatch");
+    const r = await run("backup-mello.sh", ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", prefix], {
+      env: env(root, { RCLONE_CMD: corruptingRclone(root, USERS, `${prefix}/outputs/${objectKey(sha256(clip))}`) }),
+      input: r2Secrets(s3),
+    });
+    expect(r.code).toBe(1);
+    expect(lastLine(r.stderr)).toMatch(
+      new RegExp(`FAILED: R2 object mismatch in r2:${USERS}/${prefix}/outputs: 1 of 1 object\\(s\\) missing or altered \\(named above\\); no manifest written, nothing overwritten\\. Re-run the backup: it uploads fresh copies under new keys`),
+    );
+  });
+
+  it("an empty set", async () => {
+    const root = tmp("empty-msg");
+    write(join(root, "data/inputs/.gone"), "");
+    rmSync(join(root, "data/inputs/.gone"));
+    const prefix = uniquePrefix("emptymsg");
+    const r = await run("backup-mello.sh", ["--r2-endpoint", s3.endpoint, "--data-dir", join(root, "data"), "--dirs", "inputs", "--prefix", prefix], { env: env(root), input: r2Secrets(s3) });
+    expect(r.code).toBe(1);
+    expect(lastLine(r.stderr)).toMatch(new RegExp(`FAILED: set '${prefix}/inputs' is empty: .*--accept-shrink ${prefix}/inputs \\(config backup\\.acceptShrink`));
+  });
+});
