@@ -4,7 +4,7 @@
 // Faults are injected from the test side only: a wrapper around the real rclone (RCLONE_CMD)
 // that tampers with s3rver's storage directory, or points one rclone call at a dead port.
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type S3, cleanupTmp, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
@@ -125,6 +125,26 @@ describe("a bad object heals on the next run", () => {
     const seed = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "worker", "--manifest", `worker=${manifestKeyIn(night3.stderr, WORKER)}`], { env: env(dst), input: r2Secrets(s3) });
     expect(seed.code, seed.stderr).toBe(0);
     expect(sha256(readFileSync(join(dst, "mnt/sfs/worker-image.tar.gz")))).toBe(sha);
+  });
+
+  it("an object truncated in R2 after it was verified is replaced on the next run (listing shows the size)", async () => {
+    const root = tmp("trunc");
+    const data = join(root, "data");
+    const still = randomBytes(30_000);
+    write(join(data, "outputs/user001/still.png"), still);
+    const prefix = uniquePrefix("trunc");
+    const args = ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", prefix];
+    expect((await run("backup-mello.sh", args, { env: env(root), input: r2Secrets(s3) })).code).toBe(0);
+    const key = `${prefix}/outputs/${objectKey(sha256(still))}`;
+    truncateSync(join(s3.dir, "data", USERS, ...key.split("/")) + "._S3rver_object", 1000);
+    await new Promise((r) => setTimeout(r, 1100));
+    const verify = await run("backup-mello.sh", [...args, "--verify-only"], { env: env(root), input: r2Secrets(s3) });
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toContain(`VERIFY SIZE MISMATCH: r2:${USERS}/${key} (user001/still.png): remote 1000 bytes, manifest 30000`);
+    const heal = await run("backup-mello.sh", args, { env: env(root), input: r2Secrets(s3) });
+    expect(heal.code, heal.stderr).toBe(0);
+    expect(heal.stderr).toContain("HEALING: r2 listing shows");
+    expect(await remoteSha(USERS, `${key}.g2`)).toBe(sha256(still));
   });
 
   it("restore still reads manifests written before keys were recorded (v1: four columns)", async () => {
