@@ -334,13 +334,14 @@ build_manifest() {
   new_cache=$(mktemp)
   if [[ -f $src ]]; then
     base=$(dirname "$src")
-    find "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\n' >"$listing"
+    # -H: the source or its directory may be reached through a symlink (a symlinked mount point).
+    find -H "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\n' >"$listing"
   elif [[ -d $src ]]; then
     base=$src
     # Our own partial downloads and restore staging are never part of a manifest.
     local prune=(-name .comfyume-staging) pattern
     for pattern in "${COMFYUME_MANIFEST_PRUNE[@]}"; do prune+=(-o -path "${src}/${pattern}"); done
-    find "$src" \( "${prune[@]}" \) -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
+    find -H "$src" \( "${prune[@]}" \) -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
       LC_ALL=C sort >"$listing"
   else
     rm -f "$listing" "$new_cache"
@@ -457,7 +458,7 @@ r2_hash_objects() {
       warn "read-back of r2:${bucket}/${prefix}: $(scrub "$(tail -n 2 "$err" | tr '\n' ' ')")"
     fi
     while read -r hash path; do
-      [[ -n $path ]] && printf 'objects/%s\t%s\n' "$path" "$hash"
+      if [[ -n $path ]]; then printf 'objects/%s\t%s\n' "$path" "$hash"; fi
     done <"${list}.out" >"$out"
   fi
   rm -f "$list" "${list}.out" "$err"
@@ -577,7 +578,7 @@ r2_plan_keys() {
       action=known
       [[ ${R2_DEEP_VERIFY:-0} != 1 ]] || action=readback
     else
-      [[ -z $key ]] || log "HEALING: r2 listing shows ${key} (${rel}) missing or altered (size ${rsize[$key]:-none}, expected ${size}); a fresh copy goes to a new key"
+      [[ -z $key ]] || log "HEALING: r2 listing shows ${key} (${rel}) missing or altered (listed size ${rsize[$key]:-none}, md5 ${rmd5[$key]:-none}; expected ${size}, ${md5}); a fresh copy goes to a new key"
       key=$(object_key "$sha" "$gen")
       action=readback
       if ((gen == 0)) || [[ $key == "${known[$sha]:-}" ]] || ! listed_ok "$key"; then

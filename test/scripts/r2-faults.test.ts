@@ -4,7 +4,7 @@
 // Faults are injected from the test side only: a wrapper around the real rclone (RCLONE_CMD)
 // that tampers with s3rver's storage directory, or points one rclone call at a dead port.
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, rmSync, truncateSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type S3, cleanupTmp, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
@@ -204,6 +204,20 @@ describe("a set that comes out empty or far smaller than its last verified backu
     const bad = await run("backup-mello.sh", args("--shrink-tolerance", "1.5"), { env: env(tmp("host")), input: r2Secrets(s3) });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--shrink-tolerance '1\.5' must be a fraction between 0 and 1/);
+  });
+
+  it("a set reached through a symlinked mount point is backed up, not mistaken for empty", async () => {
+    // The local cloud's /mnt/sfs is a symlink to the volume; a mount point may be one elsewhere too.
+    const host = tmp("symlinked");
+    const volume = join(tmp("volume"), "sfs");
+    const image = randomBytes(20_000);
+    write(join(volume, "worker-image.tar.gz"), image);
+    mkdirSync(join(host, "mnt"), { recursive: true });
+    symlinkSync(volume, join(host, "mnt/sfs"));
+    const r = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "worker", "--shrink-tolerance", "1"], { env: env(host), input: r2Secrets(s3) });
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = (await rclone(s3, ["cat", `r2:${WORKER}/${manifestKeyIn(r.stderr, WORKER)}`])).stdout;
+    expect(manifest).toContain(`${sha256(image)}\t`);
   });
 
   it("an empty set fails even on its first backup; a missing source is an error of its own", async () => {
