@@ -26,7 +26,9 @@
 # When nothing changed since the latest snapshot, the new copy is dropped ("unchanged").
 # Never deletes an older snapshot.
 #
-# Overlapping runs are refused (flock). Low disk space, a missing source or an unwritable
+# Overlapping runs are refused (flock). The nightly backup-to-r2.sh holds this same lock while it
+# backs up the cache set (so no snapshot changes under it); an hourly run then is refused and
+# its message names the holder (script, pid, since). Low disk space, a missing source or an unwritable
 # SFS is a logged failure with exit 1, and the status file says so:
 #   last_run, last_result (ok|unchanged|failed), last_success, last_snapshot, message
 #
@@ -92,6 +94,7 @@ finish() {
     "message=${message}" || log "cannot write the status file ${BACKUP_STATUS}"
 }
 on_exit finish
+cause_last_on_exit
 
 lock() { take_lock "$BACKUP_LOCK"; }
 

@@ -13,6 +13,10 @@
 #   --prefix P          key prefix (env R2_PREFIX; default mello)
 #   --verify-only         upload nothing: verify the newest manifest of each set against R2
 #   --deep-verify       also download and SHA-256-check every object of the new manifests
+#   --shrink-tolerance F  a set whose file count or byte total falls below (1-F) x its last
+#                       verified backup in R2 fails (F in [0,1]; default 0.5; config backup.shrinkTolerance)
+#   --accept-shrink SET accept an empty or shrunk SET for this run; sets are named <prefix>/<dir>,
+#                       e.g. mello/outputs or scratch/inputs (repeatable; config backup.acceptShrink)
 #   --state-dir DIR     (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
 #   --log FILE          (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-mello.log)
 #   --help
@@ -51,6 +55,8 @@ while (($#)); do
     --prefix) need_value "$@"; R2_PREFIX=$2; shift 2 ;;
     --deep-verify) R2_DEEP_VERIFY=1; shift ;;
     --verify-only) VERIFY_ONLY=true; shift ;;
+    --shrink-tolerance) need_value "$@"; BACKUP_SHRINK_TOLERANCE=$2; shift 2 ;;
+    --accept-shrink) need_value "$@"; BACKUP_ACCEPT_SHRINK+=("$2"); shift 2 ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --log) need_value "$@"; BACKUP_LOG=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
@@ -58,6 +64,8 @@ while (($#)); do
   esac
 done
 log_to_file "$BACKUP_LOG"
+cause_last_on_exit
+validate_shrink_options
 [[ $R2_PREFIX =~ ^[A-Za-z0-9._/-]+$ && $R2_PREFIX != /* && $R2_PREFIX != */ ]] || die "R2_PREFIX '${R2_PREFIX}' must be a relative key prefix like mello"
 
 TOTAL_SENT=0
@@ -81,8 +89,8 @@ backup_dir() {
     COMFYUME_STEP_RESULT="verified ${mkey}"
     return 0
   fi
-  [[ -d ${DATA_DIR}/${d} ]] || die "${DATA_DIR}/${d} does not exist; fix --dirs or the data directory"
-  r2_backup_tree "${DATA_DIR}/${d}" "$R2_USER_FILES_BUCKET" "${R2_PREFIX}/${d}" "$STATE_DIR"
+  [[ -d ${DATA_DIR}/${d} ]] || die "set '${R2_PREFIX}/${d}': source ${DATA_DIR}/${d} is missing (does not exist; is the volume mounted?); fix --data-dir or leave it out of --dirs"
+  r2_backup_tree "${DATA_DIR}/${d}" "$R2_USER_FILES_BUCKET" "${R2_PREFIX}/${d}" "$STATE_DIR" "${R2_PREFIX}/${d}"
   TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
   TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; ${R2_MANIFEST_KEY}"

@@ -13,6 +13,14 @@
 #   --worker-image FILE   worker image tarball (env WORKER_IMAGE_TARBALL; default <sfs>/worker-image.tar.gz)
 #   --verify-only         upload nothing: verify the newest manifest of each set against R2
 #   --deep-verify         also download every object of the new manifest and check its SHA-256
+#   --hourly-lock FILE    the hourly instance backup's lock, held for the whole run so that job
+#                         cannot write into the cache set meanwhile (env HOURLY_LOCK; default
+#                         ${COMFYUME_ROOT}/run/lock/comfyume-backup-instance.lock)
+#   --hourly-wait SECONDS how long to wait for a running hourly job (env HOURLY_LOCK_WAIT; default 900)
+#   --shrink-tolerance F  a set whose file count or byte total falls below (1-F) x its last
+#                         verified backup in R2 fails (F in [0,1]; default 0.5; config backup.shrinkTolerance)
+#   --accept-shrink SET   accept an empty or shrunk SET (models, cache or worker) for this run
+#                         (repeatable; config backup.acceptShrink). A missing source always fails.
 #   --state-dir DIR       hash cache and last manifests (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
 #   --log FILE            (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-to-r2.log)
 #   --help
@@ -24,10 +32,13 @@
 #   worker  <worker-image>        -> <worker-bucket>/worker/...
 # Under each prefix, objects/<sha256[0:2]>/<sha256> holds file contents (a key is written
 # once; an existing key is never replaced: rclone --immutable) and manifests/<UTC stamp>.tsv
-# lists "sha256 md5 size path" for every file of this run. Unchanged files are not sent again.
-# After the upload the manifest is read back and every entry is checked against the remote
-# listing (present, size, MD5; SHA-256 with --deep-verify); any missing or altered object is
-# named and the exit code is 1.
+# lists "sha256 md5 size path key" for every file of this run. Unchanged files are not sent
+# again. A copy found altered in R2 is never overwritten: a fresh one goes to <sha256>.g2 (.g3,
+# ...) and the manifest names it, so the run after a failed one heals.
+# After the upload every object sent in this run is read back (downloaded and SHA-256-hashed as
+# it streams); the other entries are checked against the remote listing (present, size, MD5;
+# also read back with --deep-verify). Only then is the manifest written, and it is read back and
+# compared. Any missing or altered object is named, no manifest is written and the exit code is 1.
 #
 # Exit codes: 0 every set uploaded and verified; 1 any failure.
 set -euo pipefail
@@ -46,6 +57,8 @@ WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-}
 STATE_DIR=${STATE_DIR:-${ROOT}/var/lib/comfyume/r2}
 BACKUP_LOG=${BACKUP_LOG:-${ROOT}/var/log/comfyume/backup-to-r2.log}
 BACKUP_LOCK=${BACKUP_LOCK:-${ROOT}/run/lock/comfyume-backup-to-r2.lock}
+HOURLY_LOCK=${HOURLY_LOCK:-${ROOT}/run/lock/comfyume-backup-instance.lock}
+HOURLY_LOCK_WAIT=${HOURLY_LOCK_WAIT:-900}
 R2_DEEP_VERIFY=${R2_DEEP_VERIFY:-0}
 VERIFY_ONLY=false
 
@@ -60,6 +73,10 @@ while (($#)); do
     --worker-image) need_value "$@"; WORKER_IMAGE_TARBALL=$2; shift 2 ;;
     --deep-verify) R2_DEEP_VERIFY=1; shift ;;
     --verify-only) VERIFY_ONLY=true; shift ;;
+    --hourly-lock) need_value "$@"; HOURLY_LOCK=$2; shift 2 ;;
+    --hourly-wait) need_value "$@"; HOURLY_LOCK_WAIT=$2; shift 2 ;;
+    --shrink-tolerance) need_value "$@"; BACKUP_SHRINK_TOLERANCE=$2; shift 2 ;;
+    --accept-shrink) need_value "$@"; BACKUP_ACCEPT_SHRINK+=("$2"); shift 2 ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --log) need_value "$@"; BACKUP_LOG=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
@@ -68,6 +85,9 @@ while (($#)); do
 done
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
 log_to_file "$BACKUP_LOG"
+cause_last_on_exit
+[[ $HOURLY_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--hourly-wait '${HOURLY_LOCK_WAIT}' is not a whole number of seconds"
+validate_shrink_options
 
 TOTAL_SENT=0
 TOTAL_DATA=0
@@ -76,6 +96,9 @@ prepare() {
   read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY
   r2_setup
   take_lock "$BACKUP_LOCK"
+  # The hourly job writes snapshots into the cache set: keep it out until this run has hashed,
+  # sent and verified (a running one is waited for, boundedly).
+  [[ $VERIFY_ONLY == true ]] || take_lock "$HOURLY_LOCK" "$HOURLY_LOCK_WAIT" "the hourly job"
   local s
   for s in ${ONLY//,/ }; do
     case $s in models | cache | worker) ;; *) die "unknown set '${s}' in --only (use models, cache, worker)" ;; esac
@@ -92,8 +115,13 @@ backup_set() {
     COMFYUME_STEP_RESULT="verified r2:$2/${mkey}"
     return 0
   fi
-  [[ -e $1 ]] || die "backup source $1 does not exist (is the SFS mounted at ${SFS_MOUNT}?)"
-  r2_backup_tree "$1" "$2" "$3" "$STATE_DIR"
+  [[ -e $1 ]] || die "set '$3': source $1 is missing: is the SFS mounted at ${SFS_MOUNT}? Mount it (mount-sfs.sh) and re-run, or leave the set out with --only"
+  local pattern skipped
+  for pattern in "${COMFYUME_MANIFEST_PRUNE[@]}"; do
+    skipped=$(find "$1" -path "$1/${pattern}" -prune -print 2>/dev/null | wc -l)
+    ((skipped == 0)) || log "leaving out ${skipped} half-written snapshot(s) matching ${pattern} (never finished by the hourly job)"
+  done
+  r2_backup_tree "$1" "$2" "$3" "$STATE_DIR" "$3"
   TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
   TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; r2:$2/${R2_MANIFEST_KEY}"
@@ -103,7 +131,12 @@ step prepare prepare
 for set in ${ONLY//,/ }; do
   case $set in
     models) step models backup_set "${SFS_MOUNT}/models" "$R2_MODELS_BUCKET" models ;;
-    cache) step cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache ;;
+    # A <stamp>.partial snapshot is one the hourly job never finished: never part of a backup.
+    cache)
+      COMFYUME_MANIFEST_PRUNE=('backups/*/*.partial')
+      step cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache
+      COMFYUME_MANIFEST_PRUNE=()
+      ;;
     worker) step worker-image backup_set "$WORKER_IMAGE_TARBALL" "$R2_WORKER_BUCKET" worker ;;
   esac
 done

@@ -25,6 +25,7 @@ warn() { log "WARN: $*"; }
 
 # die MESSAGE: exit non-zero, naming the step that failed.
 die() {
+  COMFYUME_DIE_MESSAGE="$*"
   log "FAILED in step '${COMFYUME_CURRENT_STEP}': $*"
   exit 1
 }
@@ -308,13 +309,18 @@ r2_check_bucket() {
   fi
 }
 
-# ---- manifests: "sha256<TAB>md5<TAB>size<TAB>relative path", sorted by path ----
+# ---- manifests: "sha256<TAB>md5<TAB>size<TAB>relative path[<TAB>key]", sorted by path ----
+# v1 (older runs) has four columns and every entry's bytes under object_key(sha256); v2 adds the
+# key that holds the entry's bytes (a fresh copy of a bad object lives under a new key).
 
 COMFYUME_MANIFEST_HEADER='# comfyume-manifest v1: sha256	md5	size	path'
+COMFYUME_MANIFEST_PRUNE=()
+COMFYUME_MANIFEST_HEADER_V2='# comfyume-manifest v2: sha256	md5	size	path	key'
 
 # build_manifest SRC OUT [HASH_CACHE]: manifest of every regular file under SRC
 # (or of SRC itself when it is a file). HASH_CACHE (size, mtime, hashes per path)
-# avoids re-reading unchanged files; it is rewritten after each run.
+# avoids re-reading unchanged files; it is rewritten after each run. Directories matching a
+# pattern in COMFYUME_MANIFEST_PRUNE (find -path patterns relative to SRC) are left out.
 build_manifest() {
   local src=$1 out=$2 cache=${3:-} base rel size mtime sha md5 key
   local -A cached=()
@@ -328,11 +334,14 @@ build_manifest() {
   new_cache=$(mktemp)
   if [[ -f $src ]]; then
     base=$(dirname "$src")
-    find "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\n' >"$listing"
+    # -H: the source or its directory may be reached through a symlink (a symlinked mount point).
+    find -H "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\n' >"$listing"
   elif [[ -d $src ]]; then
     base=$src
     # Our own partial downloads and restore staging are never part of a manifest.
-    find "$src" -name .comfyume-staging -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
+    local prune=(-name .comfyume-staging) pattern
+    for pattern in "${COMFYUME_MANIFEST_PRUNE[@]}"; do prune+=(-o -path "${src}/${pattern}"); done
+    find -H "$src" \( "${prune[@]}" \) -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
       LC_ALL=C sort >"$listing"
   else
     rm -f "$listing" "$new_cache"
@@ -363,12 +372,97 @@ build_manifest() {
   fi
 }
 
-# manifest_entries FILE: the manifest without its header.
-manifest_entries() { grep -v '^#' "$1" || true; }
+# manifest_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path" of every entry (v1 or v2).
+manifest_entries() { awk -F'\t' -v OFS='\t' '!/^#/ && NF { print $1, $2, $3, $4 }' "$1"; }
 
-# object_key SHA256: content-addressed key, so unchanged files are never sent twice
-# and an existing key is never overwritten with different bytes.
-object_key() { printf 'objects/%s/%s' "${1:0:2}" "$1"; }
+# object_key SHA256 [GENERATION]: content-addressed key, so unchanged files are never sent twice
+# and an existing key is never overwritten with different bytes. Generation 2, 3, ... (suffix .gN)
+# are fresh copies written when an earlier copy was found altered in R2 (append-only healing).
+object_key() {
+  if ((${2:-1} > 1)); then
+    printf 'objects/%s/%s.g%s' "${1:0:2}" "$1" "$2"
+  else
+    printf 'objects/%s/%s' "${1:0:2}" "$1"
+  fi
+}
+
+# manifest_keyed_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path<TAB>key" for every entry: the
+# key (relative to the set's prefix) holding the entry's bytes; object_key(sha256) for v1 lines.
+# Fails on a key that is not a generation of the entry's own content key.
+manifest_keyed_entries() {
+  awk -F'\t' -v OFS='\t' '
+    /^#/ || !NF { next }
+    {
+      base = "objects/" substr($1, 1, 2) "/" $1
+      key = (NF >= 5 && $5 != "") ? $5 : base
+      if (length($1) != 64 || $1 ~ /[^0-9a-f]/ || (key != base && (substr(key, 1, length(base) + 2) != base ".g" || substr(key, length(base) + 3) !~ /^[0-9]+$/))) {
+        print "manifest line " NR ": invalid sha256 or object key for " $4 > "/dev/stderr"
+        bad = 1
+        exit 1
+      }
+      print $1, $2, $3, $4, key
+    }
+    END { exit bad }' "$1"
+}
+
+# object_generation KEY: 1 for objects/ab/<sha>, N for objects/ab/<sha>.gN, 0 if neither.
+object_generation() {
+  local base=${1##*/}
+  if [[ $base != *.* ]]; then
+    echo 1
+  elif [[ ${base##*.g} =~ ^[0-9]+$ ]]; then
+    echo "${base##*.g}"
+  else
+    echo 0
+  fi
+}
+
+# cause_last_on_exit: register an exit hook that, on failure, repeats the cause (the die message)
+# as the very last line of stderr, after the step summary: a failed remote command shows its
+# last lines, and they must say what went wrong and what to do.
+cause_last_on_exit() { on_exit _print_cause_last; }
+_print_cause_last() {
+  ((${COMFYUME_EXIT_CODE:-0} != 0)) || return 0
+  if [[ -n ${COMFYUME_DIE_MESSAGE:-} ]]; then
+    log "FAILED: ${COMFYUME_DIE_MESSAGE}"
+  else
+    log "FAILED: step '${COMFYUME_CURRENT_STEP}' stopped with exit ${COMFYUME_EXIT_CODE} (interrupted, or an unexpected error); see ${COMFYUME_LOG_FILE:-the log above}"
+  fi
+}
+
+# r2_fail WHAT ERROR_TEXT: die naming the cause; an R2 that cannot be reached says so and
+# how to go on (nothing in R2 was deleted or overwritten; a re-run sends only what is missing).
+r2_fail() {
+  local what=$1 err
+  err=$(scrub "$(tail -n 3 <<<"$2" | tr '\n' ' ')")
+  if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|connection reset|network is unreachable|TLS handshake timeout|context deadline exceeded|unexpected EOF|broken pipe' <<<"$2"; then
+    die "R2 unreachable at ${R2_ENDPOINT} while ${what} (${err}); nothing in R2 was deleted or overwritten. Check the network and --r2-endpoint, then re-run: objects already sent are kept and not sent again"
+  fi
+  die "R2 error while ${what}: ${err}"
+}
+
+# r2_hash_objects BUCKET PREFIX KEYS OUT: download every key listed in KEYS ("objects/...",
+# relative to PREFIX), hashing it as it streams (nothing kept on disk or in memory), and write
+# "key<TAB>sha256" to OUT for each object read. A key absent from OUT could not be read.
+r2_hash_objects() {
+  local bucket=$1 prefix=$2 keys=$3 out=$4 list err hash path
+  list=$(mktemp)
+  err=$(mktemp)
+  sed 's#^objects/##' "$keys" | LC_ALL=C sort -u >"$list"
+  : >"$out"
+  if [[ -s $list ]]; then
+    if ! r2 hashsum sha256 --download --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
+      # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
+      grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
+        r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
+      warn "read-back of r2:${bucket}/${prefix}: $(scrub "$(tail -n 2 "$err" | tr '\n' ' ')")"
+    fi
+    while read -r hash path; do
+      if [[ -n $path ]]; then printf 'objects/%s\t%s\n' "$path" "$hash"; fi
+    done <"${list}.out" >"$out"
+  fi
+  rm -f "$list" "${list}.out" "$err"
+}
 
 # r2_remote_listing BUCKET PREFIX OUT: "key<TAB>size<TAB>md5" of every object under PREFIX/objects.
 r2_remote_listing() {
@@ -379,41 +473,246 @@ r2_remote_listing() {
     local err
     err=$(cat "${json}.err")
     rm -f "$json" "${json}.err"
-    die "cannot list r2:${bucket}/${prefix}/objects: $(scrub "$(tail -n 3 <<<"$err")")"
+    r2_fail "listing r2:${bucket}/${prefix}/objects" "$err"
   fi
   jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
   rm -f "$json" "${json}.err"
 }
 
-# r2_backup_tree SRC BUCKET PREFIX STATE_DIR: incremental, append-only backup of SRC.
-# Sends only objects whose content key is absent, then the dated manifest, then verifies.
+# r2_check_objects BUCKET PREFIX ENTRIES READBACK [NO_MD5_READBACK]: ENTRIES holds keyed
+# manifest entries (manifest_keyed_entries). Every key must be listed with the entry's size (and
+# MD5, when the listing has one); the keys in READBACK (one a line), every key with
+# R2_DEEP_VERIFY=1, and with NO_MD5_READBACK=1 those listed without an MD5, are downloaded and
+# their SHA-256 checked. Logs one VERIFY line per bad object; sets R2_BAD_COUNT, R2_ENTRY_COUNT.
+r2_check_objects() {
+  local bucket=$1 prefix=$2 entries=$3 readback=$4 no_md5=${5:-0} work sha md5 size rel key got
+  work=$(mktemp -d)
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  local -A rsize=() rmd5=() hashed=()
+  while IFS=$'\t' read -r key size md5; do
+    rsize[$key]=$size
+    rmd5[$key]=$md5
+  done <"${work}/remote.tsv"
+  cp "$readback" "${work}/readback"
+  while IFS=$'\t' read -r sha md5 size rel key; do
+    if [[ ${R2_DEEP_VERIFY:-0} == 1 || ($no_md5 == 1 && -n ${rsize[$key]:-} && -z ${rmd5[$key]}) ]]; then
+      printf '%s\n' "$key" >>"${work}/readback"
+    fi
+  done <"$entries"
+  r2_hash_objects "$bucket" "$prefix" "${work}/readback" "${work}/hashed.tsv"
+  while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${work}/hashed.tsv"
+  local -A wanted=()
+  while IFS= read -r key; do wanted[$key]=1; done <"${work}/readback"
+  R2_BAD_COUNT=0
+  R2_ENTRY_COUNT=0
+  while IFS=$'\t' read -r sha md5 size rel key; do
+    R2_ENTRY_COUNT=$((R2_ENTRY_COUNT + 1))
+    got=${hashed[$key]:-}
+    if [[ -z ${rsize[$key]:-} ]]; then
+      log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
+    elif [[ ${rsize[$key]} != "$size" ]]; then
+      log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsize[$key]} bytes, manifest ${size}"
+    elif [[ -n ${rmd5[$key]} && ${rmd5[$key]} != "$md5" ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote md5 ${rmd5[$key]}, manifest ${md5}"
+    elif [[ -n ${wanted[$key]:-} && -z $got ]]; then
+      log "VERIFY UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel}): could not be read back"
+    elif [[ -n ${wanted[$key]:-} && $got != "$sha" ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): read back sha256 ${got}, manifest ${sha}"
+    else
+      continue
+    fi
+    R2_BAD_COUNT=$((R2_BAD_COUNT + 1))
+  done <"$entries"
+  rm -rf "$work"
+}
+
+# r2_last_manifest BUCKET PREFIX OUT: copy the newest readable manifest under PREFIX to OUT and
+# set R2_LAST_MANIFEST_KEY; returns 1 when there is none. (A v2 manifest is written only after
+# every object it names was verified.)
+r2_last_manifest() {
+  local bucket=$1 prefix=$2 out=$3 names name err
+  R2_LAST_MANIFEST_KEY=
+  names=$(r2 lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  err=$(mktemp)
+  for name in $(grep -E '^[0-9TZ-]+\.tsv$' <<<"$names" | LC_ALL=C sort -r | head -n 3); do
+    if r2 copyto "r2:${bucket}/${prefix}/manifests/${name}" "$out" 2>"$err" &&
+      head -n 1 "$out" | grep -q '^# comfyume-manifest v' && manifest_keyed_entries "$out" >/dev/null 2>&1; then
+      R2_LAST_MANIFEST_KEY="${prefix}/manifests/${name}"
+      rm -f "$err"
+      return 0
+    fi
+    warn "skipping unreadable manifest r2:${bucket}/${prefix}/manifests/${name}"
+  done
+  rm -f "$err"
+  : >"$out"
+  return 1
+}
+
+# r2_plan_keys MANIFEST LAST LISTING OUT: for each distinct sha256 in MANIFEST, the key to use and
+# how it is proven good in this run: "sha<TAB>key<TAB>action<TAB>size<TAB>path<TAB>next_key".
+#   known    the key the last verified (v2) manifest LAST used, listed with the right size/MD5
+#   readback an existing copy no verified manifest vouches for: read back before it is used
+#   upload   no usable copy: send one to the first free generation (never over an existing key)
+# next_key is the first free generation, used when a read-back copy turns out bad.
+r2_plan_keys() {
+  local manifest=$1 last=$2 listing=$3 out=$4 sha md5 size rel key gen action
+  local -A rsize=() rmd5=() maxgen=() known=() seen=()
+  while IFS=$'\t' read -r key size md5; do
+    rsize[$key]=$size
+    rmd5[$key]=$md5
+    gen=$(object_generation "$key")
+    sha=${key##*/}
+    sha=${sha%%.*}
+    if ((gen > ${maxgen[$sha]:-0})); then maxgen[$sha]=$gen; fi
+  done <"$listing"
+  if head -n 1 "$last" 2>/dev/null | grep -q '^# comfyume-manifest v2'; then
+    while IFS=$'\t' read -r sha md5 size rel key; do known[$sha]=$key; done < <(manifest_keyed_entries "$last")
+  fi
+  listed_ok() { [[ ${rsize[$1]:-} == "$size" && (-z ${rmd5[$1]} || ${rmd5[$1]} == "$md5") ]]; }
+  while IFS=$'\t' read -r sha md5 size rel; do
+    [[ -z ${seen[$sha]:-} ]] || continue
+    seen[$sha]=1
+    gen=${maxgen[$sha]:-0}
+    key=${known[$sha]:-}
+    if [[ -n $key ]] && listed_ok "$key"; then
+      action=known
+      [[ ${R2_DEEP_VERIFY:-0} != 1 ]] || action=readback
+    else
+      [[ -z $key ]] || log "HEALING: r2 listing shows ${key} (${rel}) missing or altered (listed size ${rsize[$key]:-none}, md5 ${rmd5[$key]:-none}; expected ${size}, ${md5}); a fresh copy goes to a new key"
+      key=$(object_key "$sha" "$gen")
+      action=readback
+      if ((gen == 0)) || [[ $key == "${known[$sha]:-}" ]] || ! listed_ok "$key"; then
+        key=$(object_key "$sha" $((gen + 1)))
+        action=upload
+      fi
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$(object_key "$sha" $((gen + 1)))"
+  done < <(manifest_entries "$manifest") >"$out"
+  unset -f listed_ok
+}
+
+# r2_prove_candidates BUCKET PREFIX PLAN: read back every "readback" copy of PLAN; a copy whose
+# bytes are wrong is replaced, in PLAN, by an upload to a new key (the bad copy stays untouched).
+r2_prove_candidates() {
+  local bucket=$1 prefix=$2 plan=$3 sha key action size rel next got
+  local -A hashed=()
+  awk -F'\t' '$3 == "readback" { print $2 }' "$plan" >"${plan}.keys"
+  [[ -s ${plan}.keys ]] || { rm -f "${plan}.keys"; return 0; }
+  log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix} that no verified manifest vouches for"
+  r2_hash_objects "$bucket" "$prefix" "${plan}.keys" "${plan}.hashed"
+  while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${plan}.hashed"
+  while IFS=$'\t' read -r sha key action size rel next; do
+    if [[ $action == readback && ${hashed[$key]:-} != "$sha" ]]; then
+      log "HEALING: r2:${bucket}/${prefix}/${key} (${rel}) reads back as ${hashed[$key]:-unreadable}, expected sha256 ${sha}; uploading a fresh copy as ${next}"
+      key=$next
+      action=upload
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$next"
+  done <"$plan" >"${plan}.new"
+  mv -f "${plan}.new" "$plan"
+  rm -f "${plan}.keys" "${plan}.hashed"
+}
+
+# ---- set size guard: an empty set, or one far smaller than its last verified backup, fails ----
+
+BACKUP_SHRINK_TOLERANCE=0.5
+BACKUP_ACCEPT_SHRINK=()
+
+# validate_shrink_options: --shrink-tolerance is a fraction in [0,1]; --accept-shrink names a set.
+validate_shrink_options() {
+  local name
+  [[ $BACKUP_SHRINK_TOLERANCE =~ ^(0|1|0?\.[0-9]+|1\.0*|0\.)$ ]] ||
+    die "--shrink-tolerance '${BACKUP_SHRINK_TOLERANCE}' must be a fraction between 0 and 1 (config backup.shrinkTolerance; default 0.5)"
+  for name in "${BACKUP_ACCEPT_SHRINK[@]}"; do
+    [[ $name =~ ^[A-Za-z0-9._/-]+$ ]] || die "--accept-shrink '${name}' is not a set name (as printed in the failure message, e.g. models or scratch/outputs)"
+  done
+}
+
+# manifest_totals FILE: "files bytes" of a manifest (0 0 for an empty or absent one).
+manifest_totals() {
+  if [[ -s $1 ]]; then
+    manifest_entries "$1" | awk -F'\t' '{ n++; b += $3 } END { printf "%d %.0f\n", n, b }'
+  else
+    echo "0 0"
+  fi
+}
+
+# check_set_size SET SRC MANIFEST LAST: refuse a set with no files, or whose file count or byte
+# total fell below (1 - BACKUP_SHRINK_TOLERANCE) of LAST (its last verified backup, from R2),
+# unless SET was accepted with --accept-shrink.
+check_set_size() {
+  local set=$1 src=$2 now=$3 last=$4 name accepted=false now_files now_bytes last_files last_bytes shrunk fix
+  for name in "${BACKUP_ACCEPT_SHRINK[@]}"; do
+    if [[ $name == "$set" ]]; then accepted=true; fi
+  done
+  read -r now_files now_bytes < <(manifest_totals "$now")
+  read -r last_files last_bytes < <(manifest_totals "$last")
+  fix="if that is what you want, accept it for one run with --accept-shrink ${set} (config backup.acceptShrink: [\"${set}\"]) and remove it afterwards"
+  if ((now_files == 0)); then
+    if [[ $accepted != true ]]; then
+      die "set '${set}' is empty: no files under ${src} (last verified backup: ${last_files} file(s), ${last_bytes} bytes). A mount that is not there, or a path that moved? Check ${src}; ${fix}"
+    fi
+    warn "set '${set}' is empty; accepted with --accept-shrink ${set}"
+    return 0
+  fi
+  [[ -s $last ]] || return 0
+  shrunk=$(awk -v t="$BACKUP_SHRINK_TOLERANCE" -v nf="$now_files" -v nb="$now_bytes" -v lf="$last_files" -v lb="$last_bytes" \
+    'BEGIN { print ((nf < (1 - t) * lf || nb < (1 - t) * lb) ? 1 : 0) }')
+  if ((shrunk == 1)); then
+    local what="set '${set}' shrank beyond the shrink tolerance ${BACKUP_SHRINK_TOLERANCE}: ${now_files} file(s), ${now_bytes} bytes now, ${last_files} file(s), ${last_bytes} bytes in the last verified backup ${R2_LAST_MANIFEST_KEY:-}"
+    [[ $accepted == true ]] || die "${what}. Files deleted, or a path that moved? Check ${src}; ${fix}"
+    warn "${what}; accepted with --accept-shrink ${set}"
+  elif [[ $accepted == true ]]; then
+    warn "--accept-shrink ${set} was given but the set did not shrink; remove it from backup.acceptShrink"
+  fi
+}
+
+# r2_backup_tree SRC BUCKET PREFIX STATE_DIR SET: incremental, append-only backup of SRC.
+# SET (the name --accept-shrink takes) must not come out empty or shrunk (check_set_size).
+# Each file's bytes go under a content key that is proven good in this run: listed right and
+# vouched for by the last verified manifest, or read back, or freshly sent and read back.
+# Only then is the dated (v2) manifest written, naming each entry's key, and read back.
 # Sets R2_BYTES_SENT, R2_DATA_BYTES, R2_MANIFEST_KEY.
 r2_backup_tree() {
-  local src=$1 bucket=$2 prefix=$3 state=$4 stamp work manifest remote stage sha md5 size rel key
+  local src=$1 bucket=$2 prefix=$3 state=$4 set=${5:-$3} stamp work manifest stage sha md5 size rel key action
   stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
   work=$(mktemp -d)
   manifest="${work}/${stamp}.tsv"
-  remote="${work}/remote.tsv"
   stage="${work}/stage"
   mkdir -p "$stage"
   log "hashing ${src}"
-  build_manifest "$src" "$manifest" "${state}/hash-cache-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
-  r2_remote_listing "$bucket" "$prefix" "$remote"
+  build_manifest "$src" "${work}/local.tsv" "${state}/hash-cache-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
+  if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv"; then
+    log "last backup of this set: ${R2_LAST_MANIFEST_KEY} in bucket ${bucket}"
+  else
+    log "no earlier backup of this set under r2:${bucket}/${prefix}"
+  fi
+  check_set_size "$set" "$src" "${work}/local.tsv" "${work}/last.tsv"
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  r2_plan_keys "${work}/local.tsv" "${work}/last.tsv" "${work}/remote.tsv" "${work}/plan.tsv"
+  r2_prove_candidates "$bucket" "$prefix" "${work}/plan.tsv"
   local base=$src
   [[ -f $src ]] && base=$(dirname "$src")
-  local -A present=()
-  while IFS=$'\t' read -r key size md5; do present[$key]=1; done <"$remote"
+  local -A key_of=()
   local new_files=0 new_bytes=0
-  R2_DATA_BYTES=0
-  while IFS=$'\t' read -r sha md5 size rel; do
-    R2_DATA_BYTES=$((R2_DATA_BYTES + size))
-    key=$(object_key "$sha")
-    [[ -n ${present[$key]:-} || -e ${stage}/${key#objects/} ]] && continue
+  : >"${work}/sent.keys"
+  while IFS=$'\t' read -r sha key action size rel _; do
+    key_of[$sha]=$key
+    [[ $action == upload ]] || continue
     mkdir -p "$(dirname "${stage}/${key#objects/}")"
     ln -s "${base}/${rel}" "${stage}/${key#objects/}"
+    printf '%s\n' "$key" >>"${work}/sent.keys"
     new_files=$((new_files + 1))
     new_bytes=$((new_bytes + size))
-  done < <(manifest_entries "$manifest")
+  done <"${work}/plan.tsv"
+  R2_DATA_BYTES=0
+  {
+    printf '%s\n' "$COMFYUME_MANIFEST_HEADER_V2"
+    while IFS=$'\t' read -r sha md5 size rel; do
+      R2_DATA_BYTES=$((R2_DATA_BYTES + size))
+      printf '%s\t%s\t%s\t%s\t%s\n' "$sha" "$md5" "$size" "$rel" "${key_of[$sha]}"
+    done < <(manifest_entries "${work}/local.tsv")
+  } >"$manifest"
   log "${new_files} new object(s), ${new_bytes} bytes to send; data set ${R2_DATA_BYTES} bytes"
   R2_BYTES_SENT=0
   local jlog="${work}/rclone.jsonl"
@@ -421,66 +720,49 @@ r2_backup_tree() {
     # --immutable: an existing key with other bytes is an error, never an overwrite.
     if ! r2 copy -L --immutable --no-traverse --use-json-log -v --stats 1h \
       "$stage" "r2:${bucket}/${prefix}/objects" 2>"$jlog"; then
-      die "upload to r2:${bucket}/${prefix} failed: $(scrub "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)")"
+      r2_fail "uploading to r2:${bucket}/${prefix}" "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)"
     fi
     R2_BYTES_SENT=$(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")
   fi
+  # The objects first: a manifest is written only when every object it names verified.
+  manifest_keyed_entries "$manifest" >"${work}/entries.tsv"
+  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys"
+  if ((R2_BAD_COUNT > 0)); then
+    die "R2 object mismatch in r2:${bucket}/${prefix}: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above); no manifest written, nothing overwritten. Re-run the backup: it uploads fresh copies under new keys"
+  fi
+  log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") sent and read back (SHA-256), the others by listing"
   R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
   if ! r2 copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
-    die "upload of the manifest r2:${bucket}/${R2_MANIFEST_KEY} failed: $(scrub "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)")"
+    r2_fail "uploading the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)"
   fi
   R2_BYTES_SENT=$((R2_BYTES_SENT + $(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")))
-  r2_verify "$bucket" "$R2_MANIFEST_KEY" "$manifest"
+  if ! r2 copyto "r2:${bucket}/${R2_MANIFEST_KEY}" "${work}/readback.tsv" 2>"${work}/err"; then
+    r2_fail "reading back the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(cat "${work}/err")"
+  fi
+  cmp -s "$manifest" "${work}/readback.tsv" ||
+    die "verification: manifest r2:${bucket}/${R2_MANIFEST_KEY} read back differs from the one just written; re-run the backup (a new dated manifest is written)"
+  log "verified r2:${bucket}/${R2_MANIFEST_KEY}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
   mkdir -p "$state"
   cp "$manifest" "${state}/last-manifest-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
   rm -rf "$work"
 }
 
-# r2_verify BUCKET MANIFEST_KEY [LOCAL_MANIFEST]: read back the manifest and the remote
-# listing; every entry must exist with its size and MD5 (and, with R2_DEEP_VERIFY=1,
-# its SHA-256 after download). Names every missing or altered object.
+# r2_verify BUCKET MANIFEST_KEY: read back the manifest; every entry must be listed with its size
+# and MD5; objects listed without an MD5 (multipart uploads) and, with R2_DEEP_VERIFY=1, all
+# objects are downloaded and their SHA-256 checked. Names every missing or altered object.
 r2_verify() {
-  local bucket=$1 mkey=$2 local_manifest=${3:-} work prefix bad=0 sha md5 size rel key rsize rmd5
+  local bucket=$1 mkey=$2 work prefix
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
   if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
-    die "verification: cannot read back manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
+    r2_fail "reading back manifest r2:${bucket}/${mkey}" "$(cat "${work}/err")"
   fi
-  if [[ -n $local_manifest ]] && ! cmp -s "$local_manifest" "${work}/manifest.tsv"; then
-    die "verification: manifest r2:${bucket}/${mkey} differs from the one just written"
-  fi
-  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
-  local -A rsizes=() rmd5s=()
-  while IFS=$'\t' read -r key rsize rmd5; do
-    rsizes[$key]=$rsize
-    rmd5s[$key]=$rmd5
-  done <"${work}/remote.tsv"
-  local entries=0
-  while IFS=$'\t' read -r sha md5 size rel; do
-    entries=$((entries + 1))
-    key=$(object_key "$sha")
-    if [[ -z ${rsizes[$key]:-} ]]; then
-      log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
-      bad=$((bad + 1))
-    elif [[ ${rsizes[$key]} != "$size" ]]; then
-      log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsizes[$key]} bytes, manifest ${size}"
-      bad=$((bad + 1))
-    elif [[ -n ${rmd5s[$key]} && ${rmd5s[$key]} != "$md5" ]]; then
-      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote md5 ${rmd5s[$key]}, manifest ${md5}"
-      bad=$((bad + 1))
-    elif [[ -z ${rmd5s[$key]} || ${R2_DEEP_VERIFY:-0} == 1 ]]; then
-      # No usable remote MD5 (multipart upload without metadata) or deep mode: hash the bytes.
-      local got
-      got=$(r2 cat "r2:${bucket}/${prefix}/${key}" | sha256sum) || got=unreadable
-      if [[ ${got%% *} != "$sha" ]]; then
-        log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote sha256 ${got%% *}, manifest ${sha}"
-        bad=$((bad + 1))
-      fi
-    fi
-  done < <(manifest_entries "${work}/manifest.tsv")
+  manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
+  : >"${work}/none"
+  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/none" 1
   rm -rf "$work"
-  ((bad == 0)) || die "verification of r2:${bucket}/${mkey} failed: ${bad} of ${entries} object(s) missing or altered (listed above)"
-  log "verified r2:${bucket}/${mkey}: ${entries} object(s), sizes and hashes match"
+  ((R2_BAD_COUNT == 0)) || die "R2 object mismatch: verification of r2:${bucket}/${mkey} failed: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above). Run a backup (without --verify-only): it uploads fresh copies under new keys"
+  log "verified r2:${bucket}/${mkey}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
 }
 
 # r2_latest_manifest BUCKET PREFIX: key of the newest manifest (dated names sort by time).
@@ -514,7 +796,7 @@ manifest_path_problem() {
 # no '..', not empty, no control characters or NULs, and no directory on the way (nor the entry
 # itself) a symlink that leads outside DEST. Runs before anything of the manifest is written.
 validate_manifest_paths() {
-  local manifest=$1 dest=$2 label=${3:-$1} line n=0 sha md5 size rel why dir real dest_real shown
+  local manifest=$1 dest=$2 label=${3:-$1} line n=0 sha md5 size rel key why dir real dest_real shown
   local fix="refusing to restore anything from this manifest. It was not written by backup-to-r2.sh or it was altered: check who can write to the bucket, and restore from an older manifest (seed-sfs.sh --manifest SET=KEY)"
   local -A dir_real=()
   if [[ $(tr -d '\000' <"$manifest" | wc -c) != "$(wc -c <"$manifest")" ]]; then
@@ -524,7 +806,9 @@ validate_manifest_paths() {
   while IFS= read -r line || [[ -n $line ]]; do
     n=$((n + 1))
     [[ $line != \#* ]] || continue
-    IFS=$'\t' read -r sha md5 size rel <<<"$line"
+    # v2 manifests add the object key as a fifth column (checked by manifest_keyed_entries).
+    IFS=$'\t' read -r sha md5 size rel key <<<"$line"
+    : "$key"
     shown=$rel
     [[ $rel != *[[:cntrl:]]* ]] || shown=$(printf '%q' "$rel")
     if [[ ! $sha =~ ^[0-9a-f]{64}$ || ! $size =~ ^[0-9]+$ || $line != *$'\t'*$'\t'*$'\t'* ]]; then
@@ -562,10 +846,12 @@ r2_restore_tree() {
     die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
   fi
   validate_manifest_paths "${work}/manifest.tsv" "$dest" "r2:${bucket}/${mkey}"
+  # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
+  manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   local kept=0 failed=0 need=0 fetched=0
   local -A wanted=()
   : >"${work}/fetch.list"
-  while IFS=$'\t' read -r sha md5 size rel; do
+  while IFS=$'\t' read -r sha md5 size rel key; do
     target="${dest}/${rel}"
     if [[ -f $target ]]; then
       got=$(sha256sum <"$target")
@@ -581,13 +867,13 @@ r2_restore_tree() {
       mv "$target" "${target}.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
       log "moved aside the differing ${target}"
     fi
-    printf '%s\t%s\t%s\n' "$sha" "$size" "$rel" >>"${work}/todo.tsv"
-    if [[ -z ${wanted[$sha]:-} ]]; then
-      wanted[$sha]=1
-      printf '%s/%s\n' "${sha:0:2}" "$sha" >>"${work}/fetch.list"
-      [[ -f ${staging}/${sha:0:2}/${sha} ]] || need=$((need + size))
+    printf '%s\t%s\t%s\t%s\n' "$sha" "$size" "$rel" "$key" >>"${work}/todo.tsv"
+    if [[ -z ${wanted[$key]:-} ]]; then
+      wanted[$key]=1
+      printf '%s\n' "${key#objects/}" >>"${work}/fetch.list"
+      [[ -f ${staging}/${key#objects/} ]] || need=$((need + size))
     fi
-  done < <(manifest_entries "${work}/manifest.tsv")
+  done <"${work}/entries.tsv"
   if [[ -s ${work}/fetch.list ]]; then
     mkdir -p "$dest"
     require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
@@ -599,10 +885,9 @@ r2_restore_tree() {
       "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee "${work}/err" >&2 || true
   fi
   if [[ -f ${work}/todo.tsv ]]; then
-    while IFS=$'\t' read -r sha size rel; do
+    while IFS=$'\t' read -r sha size rel key; do
       target="${dest}/${rel}"
-      key=$(object_key "$sha")
-      local staged="${staging}/${sha:0:2}/${sha}"
+      local staged="${staging}/${key#objects/}"
       if [[ ! -f $staged ]]; then
         log "MISSING/UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel})"
         failed=$((failed + 1))
@@ -658,11 +943,33 @@ check_tree_against_manifest() {
   ((bad == 0)) || die "manifest check of ${dir} failed for ${bad} file(s)"
 }
 
-# take_lock LOCKFILE: hold an exclusive flock on LOCKFILE until this script exits;
-# fails at once (naming the lock) when another run holds it.
+# take_lock LOCKFILE [WAIT_SECONDS [HOLDER]]: hold an exclusive flock on LOCKFILE until this
+# script exits. Without WAIT_SECONDS it fails at once when another run holds it; with it, it
+# waits that long for HOLDER (e.g. "the hourly job") to finish. Every holder records itself in
+# LOCKFILE.owner (script, pid, since) so that a refusal names who holds the lock.
 take_lock() {
-  local lockfile=$1
+  local lockfile=$1 wait=${2:-0} holder=${3:-another run} fd
   mkdir -p "$(dirname "$lockfile")" || die "cannot create the lock directory for ${lockfile}"
-  exec {COMFYUME_LOCK_FD}>"$lockfile" || die "cannot open lock file ${lockfile}"
-  flock -n "$COMFYUME_LOCK_FD" || die "another run holds the lock ${lockfile}; overlapping runs are refused (wait for it, or check for a stuck process with: fuser ${lockfile})"
+  exec {fd}>>"$lockfile" || die "cannot open lock file ${lockfile}"
+  if ! flock -n "$fd"; then
+    if ((wait <= 0)); then
+      die "another run holds the lock ${lockfile} ($(lock_owner "$lockfile")); overlapping runs are refused (wait for it, or check for a stuck process with: fuser ${lockfile})"
+    fi
+    log "waiting up to ${wait}s for the lock ${lockfile}, held by ${holder} ($(lock_owner "$lockfile"))"
+    flock -w "$wait" "$fd" ||
+      die "lock held by ${holder} ($(lock_owner "$lockfile")): waited ${wait}s for ${lockfile}. Let it finish and re-run; if it is stuck, stop that process first"
+  fi
+  # (the descriptor stays open, and the lock held, until the script exits)
+  printf '%s\t%s\t%s\n' "$COMFYUME_SCRIPT_NAME" "$$" "$(_ts)" >"${lockfile}.owner" 2>/dev/null || true
+}
+
+# lock_owner LOCKFILE: "script, pid N, since T" of the run that last took LOCKFILE, if it still runs.
+lock_owner() {
+  local script pid since
+  IFS=$'\t' read -r script pid since <"${1}.owner" 2>/dev/null || true
+  if [[ $pid =~ ^[0-9]+$ && -d /proc/${pid} ]]; then
+    printf '%s, pid %s, since %s' "$script" "$pid" "$since"
+  else
+    printf 'holder not recorded'
+  fi
 }
