@@ -117,6 +117,7 @@ export class GpuWorker extends pulumi.ComponentResource {
         instance: machine.instance,
         instanceId: machine.instanceId,
         scratchVolumeId: machine.scratchVolumeId,
+        scratchStartsBlank: a.scratch.lifetime === "day",
         stack: pulumi.getStack(),
         r2: a.r2,
         paths: a.paths,

@@ -27,6 +27,11 @@ export interface WorkerBackupHooksArgs {
   instanceId: pulumi.Input<string>;
   /** The scratch volume holding the users' files (named when the guard stops a destroy). */
   scratchVolumeId: pulumi.Input<string>;
+  /**
+   * The scratch was created blank this morning (day-scoped): an empty or smaller set than yesterday's backup is
+   * normal (backup-mello --fresh-volume). Either way the scratch backup requires the mounted volume itself.
+   */
+  scratchStartsBlank: boolean;
   /** The day stack's name (for the rescue command in the guard's message). */
   stack: string;
   /** R2 endpoint, keys (stdin only) and bucket names. */
@@ -124,6 +129,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
                 ["--dirs", "inputs,outputs"],
                 ["--bucket", buckets.userFiles],
                 ["--prefix", "scratch"],
+                a.scratchStartsBlank ? "--fresh-volume" : "--require-mount",
                 ...shrinkArgs,
               ],
               a.backupSeconds,

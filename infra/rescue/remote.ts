@@ -36,6 +36,8 @@ export interface BackupSpec {
   /** Passed only when set, as the worker's hook does (`backup.shrinkTolerance` / `backup.acceptShrink`). */
   shrinkTolerance?: number;
   acceptShrink?: string[];
+  /** A day-scoped scratch started blank that morning: no size baseline (backup-mello --fresh-volume). */
+  scratchStartsBlank?: boolean;
 }
 
 /** First contact: the one connection that accepts any host key; it records the key to pin. */
@@ -104,6 +106,8 @@ export function backupCommand(paths: RescuePaths, b: BackupSpec): string {
     script: "backup-mello.sh",
     args: [
       ["--r2-endpoint", b.endpoint], ["--data-dir", paths.scratchMount], ["--dirs", "inputs,outputs"], ["--bucket", b.bucket], ["--prefix", "scratch"],
+      // The rescue mounted the scratch itself: never back up the empty mount point instead.
+      b.scratchStartsBlank ? "--fresh-volume" : "--require-mount",
       ...(b.shrinkTolerance === undefined ? [] : [["--shrink-tolerance", String(b.shrinkTolerance)] as [string, string]]),
       ...(b.acceptShrink ?? []).map((set) => ["--accept-shrink", set] as [string, string]),
     ],

@@ -89,7 +89,7 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
     log(`6/6 backing up inputs and outputs to r2:${target.r2.userFilesBucket}/scratch/ and verifying`);
     const backup = {
       endpoint: target.r2.endpoint, bucket: target.r2.userFilesBucket, secretsStdin: r2Secrets, timeoutSeconds: o.timeouts.backupSeconds,
-      shrinkTolerance: o.shrink?.tolerance, acceptShrink: o.shrink?.accept,
+      shrinkTolerance: o.shrink?.tolerance, acceptShrink: o.shrink?.accept, scratchStartsBlank: target.scratchIsDayScoped,
     };
     const out = await runRemote(host, "backup-mello.sh (scratch inputs,outputs)", backupCommand(o.paths, backup), { stdin: backup.secretsStdin, timeoutSeconds: o.timeouts.backupSeconds + 60 });
     // The script logs to stderr and ends with its step table (set, seconds, "verified <manifest>").

@@ -49,6 +49,8 @@ export interface RescueTarget {
   stack: string;
   instance: { urn: string; instanceId: string; hostname: string; locationCode: string; sshKeyIds: string[]; ip?: string };
   scratchVolumeId: string;
+  /** The scratch is the day stack's own (`*-scratch` volume, created blank that morning), not the month's. */
+  scratchIsDayScoped: boolean;
   ssh: SshSettings;
   r2: { endpoint: string; userFilesBucket: string; accessKeyId: string; secretAccessKey: string };
 }
@@ -211,6 +213,7 @@ export function rescueTarget(exp: StackExport, stack: string): RescueTarget {
       ip: str(v.ip),
     },
     scratchVolumeId: scratchIdOf(resources, instance, stack),
+    scratchIsDayScoped: resources.some((r) => r.type === VOLUME_TYPE && nameOf(r.urn).endsWith("-scratch")),
     ssh: sshOf(resources, instance, str(refs.melloAddress), stack),
     r2: r2 as RescueTarget["r2"],
   };

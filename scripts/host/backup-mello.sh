@@ -17,6 +17,11 @@
 #                       verified backup in R2 fails (F in [0,1]; default 0.5; config backup.shrinkTolerance)
 #   --accept-shrink SET accept an empty or shrunk SET for this run; sets are named <prefix>/<dir>,
 #                       e.g. mello/outputs or scratch/inputs (repeatable; config backup.acceptShrink)
+#   --fresh-volume      DATA_DIR is a volume created blank this morning (a day-scoped scratch): it
+#                       must be a mount point (the volume itself, not an empty directory where it
+#                       should be mounted); an empty or smaller set than the last backup (yesterday's
+#                       volume) is then normal and not checked
+#   --require-mount     DATA_DIR must be a mount point (a month-scoped scratch); sizes are checked
 #   --state-dir DIR     (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
 #   --log FILE          (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-mello.log)
 #   --help
@@ -44,6 +49,8 @@ BACKUP_LOCK=${BACKUP_LOCK:-${ROOT}/run/lock/comfyume-backup-mello.lock}
 R2_DEEP_VERIFY=${R2_DEEP_VERIFY:-0}
 VERIFY_ONLY=false
 QUICK=false
+REQUIRE_MOUNT=false
+MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
 
 while (($#)); do
   case $1 in
@@ -51,6 +58,8 @@ while (($#)); do
     --data-dir) need_value "$@"; DATA_DIR=$2; shift 2 ;;
     --dirs) need_value "$@"; BACKUP_DIRS=$2; shift 2 ;;
     --quick) QUICK=true; shift ;;
+    --fresh-volume) REQUIRE_MOUNT=true; BACKUP_SIZE_BASELINE=false; shift ;;
+    --require-mount) REQUIRE_MOUNT=true; shift ;;
     --bucket) need_value "$@"; R2_USER_FILES_BUCKET=$2; shift 2 ;;
     --prefix) need_value "$@"; R2_PREFIX=$2; shift 2 ;;
     --deep-verify) R2_DEEP_VERIFY=1; shift ;;
@@ -76,6 +85,9 @@ prepare() {
   r2_setup
   take_lock "$BACKUP_LOCK"
   [[ $VERIFY_ONLY == true || -d $DATA_DIR ]] || die "DATA_DIR ${DATA_DIR} does not exist; pass --data-dir"
+  if [[ $VERIFY_ONLY != true && $REQUIRE_MOUNT == true ]] && ! "$MOUNTPOINT_CMD" -q "$DATA_DIR"; then
+    die "${DATA_DIR} is not a mount point: the scratch volume is not mounted, so its files would be missed; mount it (prepare-scratch.sh) and re-run"
+  fi
   r2_check_bucket "$R2_USER_FILES_BUCKET"
 }
 

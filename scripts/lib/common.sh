@@ -648,6 +648,10 @@ check_set_size() {
   read -r now_files now_bytes < <(manifest_totals "$now")
   read -r last_files last_bytes < <(manifest_totals "$last")
   fix="if that is what you want, accept it for one run with --accept-shrink ${set} (config backup.acceptShrink: [\"${set}\"]) and remove it afterwards"
+  if [[ ${BACKUP_SIZE_BASELINE:-true} == false ]]; then
+    log "set '${set}': ${now_files} file(s), ${now_bytes} bytes on a volume that started blank today (no size baseline)"
+    return 0
+  fi
   if ((now_files == 0)); then
     if [[ $accepted != true ]]; then
       die "set '${set}' is empty: no files under ${src} (last verified backup: ${last_files} file(s), ${last_bytes} bytes). A mount that is not there, or a path that moved? Check ${src}; ${fix}"

@@ -40,6 +40,10 @@ describe("testing-day", () => {
       new RegExp(` --formatted-marker '/mnt/sfs/\\.comfyume/scratch-formatted/${STACK_OUTPUTS.month.scratchVolumeId}' </dev/null$`),
     );
     expect(await promiseOf(run.outputs.scratchVolumeId)).toBe(STACK_OUTPUTS.month.scratchVolumeId);
+    // Its nightly backup needs the mounted volume and keeps the size check against the last backup.
+    const scratchBackup = String(run.byName("worker-backup-before-delete").inputs.delete).split("\n").pop();
+    expect(scratchBackup).toMatch(/--prefix 'scratch' --require-mount/);
+    expect(scratchBackup).not.toContain("--fresh-volume");
   });
 
   it("without a configured identity, records the host key at first contact and pins it everywhere", async () => {

@@ -28,6 +28,7 @@ function target(r2Endpoint = cloud.s3.endpoint): RescueTarget {
     stack: "test-day",
     instance: { urn: "urn:pulumi:test-day::p::x$pulumi-nodejs:dynamic/verda:Instance::worker-instance", instanceId: worker.id, hostname: "comfyume-test-day", locationCode: "FIN-01", sshKeyIds: [worker.keyId] },
     scratchVolumeId: worker.scratchId,
+    scratchIsDayScoped: true,
     ssh: worker.ssh,
     r2: { endpoint: r2Endpoint, userFilesBucket: cloud.s3.buckets.userFiles, accessKeyId: cloud.s3.accessKeyId, secretAccessKey: cloud.s3.secretAccessKey },
   };

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type S3, cleanupTmp, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
+import { type S3, cleanupTmp, makeShims, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
 
 let s3: S3;
 beforeAll(async () => {
@@ -248,6 +248,41 @@ describe("a set that comes out empty or far smaller than its last verified backu
     const noSfs = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "worker"], { env: env(host), input: r2Secrets(s3) });
     expect(noSfs.code).toBe(1);
     expect(lastFailure(noSfs.stderr)).toMatch(/set 'worker': source \S+\/worker-image\.tar\.gz is missing: is the SFS mounted at \S+\? .*--only/);
+  });
+});
+
+describe("a day-scoped scratch starts blank every morning (--fresh-volume)", () => {
+  const lastFailure = (stderr: string) => stderr.split("\n").filter((l) => l.includes("FAILED in step")).pop() ?? "";
+
+  it("a quiet day (empty inputs, fewer outputs than yesterday) backs up, but only from the mounted volume itself", async () => {
+    const shims = makeShims();
+    const root = tmp("fresh");
+    const data = join(root, "mnt/scratch");
+    const prefix = uniquePrefix("fresh");
+    const args = (...extra: string[]) => ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "inputs,outputs", "--prefix", prefix, ...extra];
+    const withShims = { ...env(root), ...shims.env };
+    // Yesterday: a busy day on yesterday's scratch.
+    for (let i = 0; i < 6; i++) write(join(data, `outputs/day1-${i}.png`), randomBytes(2048));
+    write(join(data, "inputs/photo.jpg"), randomBytes(1024));
+    const day1 = await run("backup-mello.sh", args(), { env: withShims, input: r2Secrets(s3) });
+    expect(day1.code, day1.stderr).toBe(0);
+    // Today: a new blank scratch, nobody uploaded anything, one output.
+    rmSync(data, { recursive: true });
+    mkdirSync(join(data, "inputs"), { recursive: true });
+    write(join(data, "outputs/day2.png"), randomBytes(2048));
+    // Not mounted (an empty mount point directory): refused, naming the mount and the fix.
+    const unmounted = await run("backup-mello.sh", args("--fresh-volume"), { env: withShims, input: r2Secrets(s3) });
+    expect(unmounted.code).toBe(1);
+    expect(lastFailure(unmounted.stderr)).toMatch(/is not a mount point: the scratch volume is not mounted/);
+    // Mounted: the quiet day is normal for a volume that started blank this morning.
+    write(join(shims.env.PROC_MOUNTS), `/dev/vdb ${data} ext4 rw 0 0\n`);
+    const today = await run("backup-mello.sh", args("--fresh-volume"), { env: withShims, input: r2Secrets(s3) });
+    expect(today.code, today.stderr).toBe(0);
+    expect((await manifestKeys(USERS, `${prefix}/outputs`)).length).toBe(2);
+    // Without the flag, the same day fails the shrink check (the month-scoped behaviour).
+    const month = await run("backup-mello.sh", args(), { env: withShims, input: r2Secrets(s3) });
+    expect(month.code).toBe(1);
+    expect(lastFailure(month.stderr)).toMatch(/is empty|shrank/);
   });
 });
 
