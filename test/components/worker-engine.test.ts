@@ -82,7 +82,8 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
   const liveInstances = () => cloud.verda.state().instances.filter((i) => i.hostname === `comfyume-${DAY}` && i.status !== "discontinued");
 
   beforeAll(async () => {
-    cloud = await startLocalCloud({});
+    // Its own loopback range: the rehearsal (127.0.0.x) may run in parallel in another vitest worker.
+    cloud = await startLocalCloud({ loopbackNet: "127.95.0" });
     projectDir = cloud.env.COMFYUME_SIM_PROJECT_DIR;
     oldMain = preSplitProgram(cloud.dir);
     pulumi = pulumiRunner(projectDir, { ...cloud.env, COMFYUME_NO_POLICY: "1" }, path.join(cloud.dir, "logs"), () => undefined);
