@@ -117,7 +117,7 @@ export class FaultContext {
     const dir = this.cloud.sfsDir(this.sfsVolumeId);
     const used = Number(spawnSync("du", ["-sb", dir], { encoding: "utf8" }).stdout.split(/\s/)[0]);
     fs.renameSync(dir, this.sfsAside());
-    fs.mkdirSync(dir);
+    fs.mkdirSync(dir, { recursive: true }); // the cloud's volume sync may have re-created it already
     sh(`mount -t tmpfs -o size=${Math.ceil(used / 1048576) + 16}m comfyume-sfs-full '${dir}'`);
     sh(`cp -a '${this.sfsAside()}/.' '${dir}/'`);
     spawnSync("dd", ["if=/dev/zero", `of=${dir}/.fault-filler`, "bs=1M"], { encoding: "utf8" }); // stops at ENOSPC

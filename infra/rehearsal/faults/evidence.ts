@@ -73,7 +73,8 @@ export function verifiedInR2(cloud: LocalCloud, files: UserFile[], workDir: stri
     // (A plain `rclone copy` of the bucket root finds nothing on s3rver; the listing, then a fetch by name, works.)
     const list = path.join(workDir, `${path.basename(dir)}.list`);
     fs.writeFileSync(list, rclone(cloud, ["lsf", "-R", "--files-only", `r2:${bucket}`]));
-    rclone(cloud, ["copy", "--files-from", list, "--no-traverse", `r2:${bucket}`, dir]);
+    // --ignore-checksum: a corrupted object is evidence to hash here, not a transfer to refuse.
+    rclone(cloud, ["copy", "--ignore-checksum", "--files-from", list, "--no-traverse", `r2:${bucket}`, dir]);
     fs.rmSync(list);
     const sets = new Map<string, { named: Set<string>; hashes: Set<string> }>();
     const setOf = (prefix: string) => {
@@ -124,4 +125,40 @@ export function onVolume(cloud: LocalCloud, scratchVolumeId: string, f: UserFile
 export function gatherEvidence(cloud: LocalCloud, scratchVolumeId: string, files: UserFile[], workDir: string): FileEvidence[] {
   const inR2 = verifiedInR2(cloud, files, workDir);
   return files.map((file) => ({ file, inR2: inR2.has(file), onVolume: onVolume(cloud, scratchVolumeId, file) }));
+}
+
+/**
+ * Objects of the user-files bucket whose bytes do not hash to their content key (truncated by an
+ * interrupted upload, or corrupted by a fault), read from s3rver's storage.
+ */
+export function badObjects(cloud: LocalCloud): string[] {
+  const root = path.join(cloud.faults.s3DataDir, cloud.s3.buckets.userFiles);
+  const suffix = "._S3rver_object";
+  const bad: string[] = [];
+  for (const rel of fs.existsSync(root) ? (fs.readdirSync(root, { recursive: true }) as string[]) : []) {
+    const m = /\/objects\/[0-9a-f]{2}\/([0-9a-f]{64})\._S3rver_object$/.exec(`/${rel}`);
+    if (m && sha256File(path.join(root, rel)) !== m[1]) bad.push(rel.slice(0, -suffix.length));
+  }
+  return bad;
+}
+
+/** Removes objects from s3rver's storage (object, metadata and stored MD5), as an operator would in R2's console. */
+export function removeObjects(cloud: LocalCloud, keys: string[]): void {
+  const root = path.join(cloud.faults.s3DataDir, cloud.s3.buckets.userFiles);
+  for (const key of keys) for (const ext of ["object", "object.md5", "metadata.json"]) fs.rmSync(path.join(root, `${key}._S3rver_${ext}`), { force: true });
+}
+
+/** The scripts' own "FAILED in step" lines logged on these hosts since `sinceMs` (newest last). */
+export function hostFailures(hostRoots: string[], sinceMs: number): string[] {
+  const out: string[] = [];
+  for (const root of hostRoots) {
+    const dir = path.join(root, "var/log/comfyume");
+    for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const file = path.join(dir, name);
+      if (!name.endsWith(".log") || fs.statSync(file).mtimeMs < sinceMs) continue;
+      const lines = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.includes("FAILED in step") && !l.includes("(exit "));
+      if (lines.length) out.push(lines[lines.length - 1]!.replace(/^\S+ /, ""));
+    }
+  }
+  return out;
 }

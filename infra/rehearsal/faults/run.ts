@@ -14,7 +14,7 @@ import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "../pulumi-runner";
 import { dayStack, idleStack, monthStack, stackFile } from "../stack-files";
 import { selectFaults, type Fault } from "./catalogue";
 import { FaultContext } from "./context";
-import { gatherEvidence, type UserFile } from "./evidence";
+import { badObjects, gatherEvidence, hostFailures, removeObjects, type UserFile } from "./evidence";
 import { errorLines, faultTable, judge, type Attempt, type FaultRow } from "./table";
 
 export interface FaultRehearsalOptions {
@@ -47,6 +47,7 @@ export async function rehearseFaults(o: FaultRehearsalOptions): Promise<FaultReh
   let gate: TcpGate | undefined;
   let ctx: FaultContext | undefined;
   try {
+    o.say(`local cloud in ${cloud.dir}`);
     const s3 = new URL(cloud.s3.endpoint);
     gate = await startTcpGate(s3.hostname, Number(s3.port));
     // Every stack reaches "R2" through the gate, so R2 can go down without losing its data.
@@ -154,6 +155,8 @@ class FaultRun {
   private async attempt(label: string, args: string[], during?: () => Promise<void>): Promise<Attempt> {
     const started = Date.now();
     const before = this.dayInstances();
+    const hostRoots = [...this.cloud.instances().values()].map((h) => h.root).concat(this.cloud.mello.root);
+    const logMark = Date.now();
     let r: Awaited<ReturnType<FaultRun["command"]>>;
     try {
       r = await this.command(label, args);
@@ -162,6 +165,8 @@ class FaultRun {
     }
     const after = new Set(this.dayInstances());
     return {
+      // What the hosts' own logs say (not what the operator sees): shown as a note, never judged.
+      hostLog: r.ok ? [] : hostFailures(hostRoots, logMark),
       ok: r.ok,
       keyLine: r.keyLine,
       errorLines: r.lines,
@@ -230,8 +235,20 @@ class FaultRun {
     row.problems = judge(row, f.cause);
     row.ms = Date.now() - started;
     this.forgetLost(row);
+    this.startClean(row);
     this.say(`${row.problems.length ? "✘ FAIL" : "✔ ok"} ${f.name} in ${(row.ms / 1000).toFixed(0)} s${[...row.problems, ...row.notes].map((p) => `\n      ${p}`).join("")}`);
     return row;
+  }
+
+  /**
+   * Each fault starts from a clean R2: a bad object left behind (a truncated upload, a corrupted
+   * object the scripts did not heal) is reported in this row, then removed so it cannot fail the next.
+   */
+  private startClean(row: FaultRow): void {
+    const bad = badObjects(this.cloud);
+    if (!bad.length) return;
+    row.notes.push(`R2 held ${bad.length} object(s) whose bytes do not match their key (${bad.slice(0, 2).join(", ")}); the harness removed them before the next fault`);
+    removeObjects(this.cloud, bad);
   }
 
   /** A lost file is reported by the row that lost it; later rows track what still exists. */

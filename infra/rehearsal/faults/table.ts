@@ -17,6 +17,8 @@ export interface Attempt {
   /** The day's instance was deleted by this attempt. */
   deletedInstance: boolean;
   files: FileEvidence[];
+  /** The scripts' own failure lines from the hosts' logs (context for the reader, never judged). */
+  hostLog: string[];
   ms: number;
 }
 
@@ -93,8 +95,14 @@ export function faultTable(rows: FaultRow[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join(" | ");
   const details = rows
-    .filter((r) => r.problems.length || r.notes.length)
-    .flatMap((r) => [`${r.fault}:`, ...r.problems.map((p) => `  FAIL ${p}`), ...r.notes.map((n) => `  note: ${n}`)]);
+    .filter((r) => r.problems.length || r.notes.length || r.faulted?.hostLog.length || r.retry?.hostLog.length)
+    .flatMap((r) => [
+      `${r.fault}:`,
+      ...r.problems.map((p) => `  FAIL ${p}`),
+      ...(r.faulted?.hostLog ?? []).map((l) => `  host log under the fault: ${shorten(l, 220)}`),
+      ...(r.retry?.hostLog ?? []).map((l) => `  host log on retry: ${shorten(l, 220)}`),
+      ...r.notes.map((n) => `  note: ${n}`),
+    ]);
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line), "", ...details].join("\n");
 }
 
