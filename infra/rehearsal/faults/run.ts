@@ -230,9 +230,11 @@ class FaultRun {
     } catch (e) {
       row.notes.push(`${e instanceof SetupError ? "setup" : "harness"}: ${(e as Error).message}`);
       if (!(e instanceof SetupError)) this.say(`  harness error: ${(e as Error).stack ?? String(e)}`);
-      await Promise.resolve(f.clear(ctx)).catch(() => undefined);
+      await (async () => f.clear(ctx))().catch(() => undefined);
     }
     row.problems = judge(row, f.cause);
+    // The row is judged only on evidence it really gathered.
+    if (row.faulted) row.problems.push(...row.notes.filter((n) => n.startsWith("harness:")));
     row.ms = Date.now() - started;
     this.forgetLost(row);
     this.startClean(row);
