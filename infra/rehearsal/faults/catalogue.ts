@@ -11,6 +11,8 @@ export interface Fault {
   phase: Phase;
   /** What the failure message must name (searched in the error lines only). */
   cause: RegExp;
+  /** What the failure message must not say (dangerous advice). */
+  forbidden?: RegExp;
   /** Morning faults: inject before the night's (plain) destroy rather than after it. */
   beforeNight?: boolean;
   inject(ctx: FaultContext): Promise<void>;
@@ -133,7 +135,10 @@ export const FAULTS: Fault[] = [
     // Last: without a rescue the stack cannot be destroyed afterwards.
     name: "instance deleted out of band",
     phase: "nightly destroy",
-    cause: /gone|not found|no longer|does not exist|deleted|404|discontinued/i,
+    // Verda's word that the instance is gone, not "if the host is gone for good".
+    cause: /instance\b[^\n]*\b(no longer exists|is gone|was deleted|not found|discontinued)|\b404\b/i,
+    // The advice that sends a never-backed-up scratch to the trash (issue 11).
+    forbidden: /pulumi state delete/,
     inject: (ctx) => ctx.deleteWorkerOutOfBand(),
     clear: nothing,
     beforeRetry: (ctx) => ctx.rescue(),

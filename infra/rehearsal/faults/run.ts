@@ -14,7 +14,7 @@ import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "../pulumi-runner";
 import { dayStack, idleStack, monthStack, stackFile } from "../stack-files";
 import { selectFaults, type Fault } from "./catalogue";
 import { FaultContext } from "./context";
-import { badObjects, gatherEvidence, hostFailures, removeObjects, type UserFile } from "./evidence";
+import { badObjects, gatherEvidence, hostFailures, onVolume, removeObjects, type UserFile } from "./evidence";
 import { errorLines, faultTable, judge, type Attempt, type FaultRow } from "./table";
 
 export interface FaultRehearsalOptions {
@@ -156,6 +156,7 @@ class FaultRun {
     const started = Date.now();
     const before = this.dayInstances();
     const hostRoots = [...this.cloud.instances().values()].map((h) => h.root).concat(this.cloud.mello.root);
+    const onVolumeBefore = this.files.filter((f) => onVolume(this.cloud, this.ctx!.scratchVolumeId, f));
     const logMark = Date.now();
     let r: Awaited<ReturnType<FaultRun["command"]>>;
     try {
@@ -164,14 +165,17 @@ class FaultRun {
       await during?.();
     }
     const after = new Set(this.dayInstances());
+    const files = gatherEvidence(this.cloud, this.ctx!.scratchVolumeId, this.files, this.cloud.dir);
+    const stillOn = new Set(files.filter((e) => e.onVolume).map((e) => e.file));
     return {
+      vanished: onVolumeBefore.filter((f) => !stillOn.has(f)).map((f) => `${f.host}:${f.path}`),
       // What the hosts' own logs say (not what the operator sees): shown as a note, never judged.
       hostLog: r.ok ? [] : hostFailures(hostRoots, logMark),
       ok: r.ok,
       keyLine: r.keyLine,
       errorLines: r.lines,
       deletedInstance: before.some((id) => !after.has(id)),
-      files: gatherEvidence(this.cloud, this.ctx!.scratchVolumeId, this.files, this.cloud.dir),
+      files,
       ms: Date.now() - started,
     };
   }
@@ -232,7 +236,7 @@ class FaultRun {
       if (!(e instanceof SetupError)) this.say(`  harness error: ${(e as Error).stack ?? String(e)}`);
       await (async () => f.clear(ctx))().catch(() => undefined);
     }
-    row.problems = judge(row, f.cause);
+    row.problems = judge(row, f.cause, f.forbidden);
     // The row is judged only on evidence it really gathered.
     if (row.faulted) row.problems.push(...row.notes.filter((n) => n.startsWith("harness:")));
     row.ms = Date.now() - started;

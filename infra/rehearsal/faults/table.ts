@@ -17,6 +17,8 @@ export interface Attempt {
   /** The day's instance was deleted by this attempt. */
   deletedInstance: boolean;
   files: FileEvidence[];
+  /** Files that were on their volume before this attempt and are not after (a wipe, a reformat). */
+  vanished: string[];
   /** The scripts' own failure lines from the hosts' logs (context for the reader, never judged). */
   hostLog: string[];
   ms: number;
@@ -37,6 +39,8 @@ const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
 function fileProblems(label: string, a: Attempt): string[] {
   const out: string[] = [];
+  // The volume is the users' working copy: a file that was on it must stay, even if R2 has it.
+  if (a.vanished.length) out.push(`${label}: ${count(a.vanished.length, "user file")} gone from the volume (${a.vanished.slice(0, 3).join(", ")})`);
   const lost = a.files.filter((e) => !e.inR2 && !e.onVolume);
   if (lost.length) out.push(`${label}: ${count(lost.length, "user file")} LOST (${lost.slice(0, 3).map((e) => `${e.file.host}:${e.file.path}`).join(", ")})`);
   const unbacked = a.files.filter((e) => !e.inR2);
@@ -47,13 +51,16 @@ function fileProblems(label: string, a: Attempt): string[] {
 }
 
 /** The invariants of one row; `cause` must match the faulted attempt's error lines when it failed. */
-export function judge(row: FaultRow, cause: RegExp): string[] {
+export function judge(row: FaultRow, cause: RegExp, forbidden?: RegExp): string[] {
   const problems: string[] = [];
   if (!row.faulted) return ["the fault was never injected (setup failed)"];
   problems.push(...fileProblems("under the fault", row.faulted));
-  if (!row.faulted.ok && !cause.test(row.faulted.errorLines.join("\n"))) {
+  const said = row.faulted.errorLines.join("\n");
+  if (!row.faulted.ok && !cause.test(said)) {
     problems.push(`the error does not name the cause (${cause}); key line: ${row.faulted.keyLine || "(none)"}`);
   }
+  const advice = forbidden?.exec(said);
+  if (advice) problems.push(`the error advises "${advice[0]}": ${said.split("\n").find((l) => forbidden!.test(l))?.slice(0, 200)}`);
   if (row.retry) {
     problems.push(...fileProblems("retry", row.retry));
     if (!row.retry.ok) problems.push(`no convergence after clearing the fault: ${row.retry.keyLine || "(no error line)"}`);
