@@ -12,6 +12,10 @@ import { REPO_ROOT } from "../pulumi-runner";
 import { errorLines } from "./table";
 
 export class FaultContext {
+  /** Facts about the injection for the current row (drained by the run after each row). */
+  notes: string[] = [];
+  /** Injection failures for the current row: the fault did not happen, so the row cannot pass. */
+  misfires: string[] = [];
   /** The day's current instance (set after each successful morning up). */
   worker?: { id: string; host: string; port: number; hostKey: string };
 
@@ -65,10 +69,14 @@ export class FaultContext {
     const timer = setInterval(() => {
       if (fired) return;
       const hit = this.cloud.s3.events().slice(seen).find((e) => e.bucket === bucket && e.event.includes("ObjectCreated") && !e.key.includes("/manifests/"));
-      if (hit) fired = act(bucket, hit.key).catch(() => undefined);
+      if (hit) {
+        this.notes.push(`fault fired as ${hit.key} was stored`);
+        fired = act(bucket, hit.key).catch((e: unknown) => void this.misfires.push(`the fault failed to act: ${String(e)}`));
+      }
     }, 10);
     return async () => {
       clearInterval(timer);
+      if (!fired) this.misfires.push("the fault never fired: no user-file object was uploaded during the command");
       await fired;
     };
   }
@@ -87,18 +95,20 @@ export class FaultContext {
     }
   }
 
-  runHourlyJobOnce(): Promise<unknown> {
-    return this.cloud.runCronJobs(this.workerId()).catch(() => undefined);
+  async runHourlyJobOnce(): Promise<void> {
+    const runs = await this.cloud.runCronJobs(this.workerId()).catch(() => []);
+    this.notes.push(`the hourly job ran once before the night: exit ${runs.map((r) => r.code).join(", ") || "(none)"}`);
   }
 
   /** The hourly job, fired again and again while the nightly backup runs. */
   hourlyJobLoop(): () => Promise<void> {
     const id = this.workerId();
     let stop = false;
+    const codes: number[] = [];
     const loop = (async () => {
       while (!stop) {
         try {
-          await this.cloud.runCronJobs(id);
+          codes.push(...(await this.cloud.runCronJobs(id)).map((r) => r.code));
         } catch {
           return; // the host is gone: the destroy got past the backup
         }
@@ -107,6 +117,8 @@ export class FaultContext {
     return async () => {
       stop = true;
       await loop;
+      if (!codes.length) this.misfires.push("the hourly job never ran during the destroy");
+      else this.notes.push(`the hourly job ran ${codes.length} time(s) during the destroy (exit codes ${[...new Set(codes)].join(", ")})`);
     };
   }
 
@@ -120,7 +132,10 @@ export class FaultContext {
     fs.mkdirSync(dir, { recursive: true }); // the cloud's volume sync may have re-created it already
     sh(`mount -t tmpfs -o size=${Math.ceil(used / 1048576) + 16}m comfyume-sfs-full '${dir}'`);
     sh(`cp -a '${this.sfsAside()}/.' '${dir}/'`);
-    spawnSync("dd", ["if=/dev/zero", `of=${dir}/.fault-filler`, "bs=1M"], { encoding: "utf8" }); // stops at ENOSPC
+    spawnSync("dd", ["if=/dev/zero", `of=${dir}/.fault-filler`, "bs=64K"], { encoding: "utf8" }); // stops at ENOSPC
+    const free = spawnSync("df", ["--output=avail", "-B1", dir], { encoding: "utf8" }).stdout.trim().split("\n").pop()?.trim();
+    if (free !== "0") this.misfires.push(`the SFS tmpfs still has ${free} bytes free after the filler`);
+    else this.notes.push("SFS full: 0 bytes free");
   }
 
   /** Space back: what was written meanwhile is copied back, the tmpfs goes. */

@@ -236,7 +236,9 @@ class FaultRun {
       if (!(e instanceof SetupError)) this.say(`  harness error: ${(e as Error).stack ?? String(e)}`);
       await (async () => f.clear(ctx))().catch(() => undefined);
     }
+    row.notes.push(...ctx.notes.splice(0));
     row.problems = judge(row, f.cause, f.forbidden);
+    row.problems.push(...ctx.misfires.splice(0));
     // The row is judged only on evidence it really gathered.
     if (row.faulted) row.problems.push(...row.notes.filter((n) => n.startsWith("harness:")));
     row.ms = Date.now() - started;
