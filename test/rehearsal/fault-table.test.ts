@@ -1,5 +1,6 @@
 // The fault table's judge: each safety invariant turns a row into FAIL with a reason.
 import { describe, expect, it } from "vitest";
+import { FAULTS } from "../../infra/rehearsal/faults/catalogue";
 import type { FileEvidence, UserFile } from "../../infra/rehearsal/faults/evidence";
 import { errorLines, faultTable, judge, type Attempt, type FaultRow } from "../../infra/rehearsal/faults/table";
 
@@ -29,6 +30,10 @@ describe("fault table: judge", () => {
     expect(stuck.join()).toMatch(/no convergence after clearing the fault: still down/);
     const advice = judge(row(attempt({ ok: false, errorLines: ["instance is gone; drop it with `pulumi state delete <urn>`"] }), attempt({})), /gone/, /pulumi state delete/);
     expect(advice.join()).toMatch(/advises "pulumi state delete"/);
+    // Warning against it is not advice.
+    const gone = FAULTS.find((f) => f.name === "instance deleted out of band")!;
+    const warned = "Destroy stopped: the worker instance i-1 no longer exists at Verda (404). Do NOT `pulumi state delete` the backup hook.";
+    expect(judge(row(attempt({ ok: false, errorLines: [warned] }), attempt({})), gone.cause, gone.forbidden)).toEqual([]);
   });
 
   it("takes the scripts' failure line as the key line, skips the engine's generic lines, and renders FAIL rows", () => {

@@ -62,7 +62,7 @@ export const FAULTS: Fault[] = [
   {
     name: "R2 down mid-upload",
     phase: "nightly destroy",
-    cause: /R2 (is )?(down|unreachable)|cannot reach|connection refused|upload to r2:.* failed|unreachable/i,
+    cause: /R2 (is )?(down|unreachable)|cannot reach|connection refused|upload (to|of) [^\n]*r2:[^\n]* failed|unreachable/i,
     inject: nothing,
     during: (ctx) => ctx.onUserFileUpload(() => ctx.gate.down()),
     clear: (ctx) => ctx.gate.up(),
@@ -138,7 +138,7 @@ export const FAULTS: Fault[] = [
     // Verda's word that the instance is gone, not "if the host is gone for good".
     cause: /instance\b[^\n]*\b(no longer exists|is gone|was deleted|not found|discontinued)|\b404\b/i,
     // The advice that sends a never-backed-up scratch to the trash (issue 11).
-    forbidden: /pulumi state delete/,
+    forbidden: /(?<!(do not|never|don't) `?)pulumi state delete/i,
     inject: (ctx) => ctx.deleteWorkerOutOfBand(),
     clear: nothing,
     beforeRetry: (ctx) => ctx.rescue(),
