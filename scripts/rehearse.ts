@@ -1,15 +1,40 @@
 // npm run rehearse [-- --provisioning-ms N --speed N]: the whole workshop cycle on the local
 // simulated cloud with the real Pulumi CLI; prints a table and exits non-zero on any failed check.
+// npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
 import { parseArgs } from "node:util";
+import { rehearseFaults } from "../infra/rehearsal/faults/run";
 import { rehearse } from "../infra/rehearsal/run";
+
+async function faults(only: string[]): Promise<number> {
+  const started = Date.now();
+  const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+  say(`fault rehearsal${only.length ? ` (only: ${only.join(", ")})` : ""}; logs in .comfyume/rehearsal-faults/`);
+  let result;
+  try {
+    result = await rehearseFaults({ say, only });
+  } catch (e) {
+    console.error(`\nfault rehearsal FAILED: ${(e as Error).message}`);
+    return 1;
+  }
+  console.log(`\nFAULT TABLE\n${result.table}\n`);
+  const failed = result.rows.filter((r) => r.problems.length).length;
+  console.log(
+    `fault rehearsal ${result.ok ? "passed" : "FAILED"}: ${result.rows.length - failed} of ${result.rows.length} fault(s) ok; ` +
+      `took ${(result.totalMs / 1000).toFixed(0)} s (stacks up in ${(result.setupMs / 1000).toFixed(0)} s)`,
+  );
+  return result.ok ? 0 : 1;
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       "provisioning-ms": { type: "string", default: "4000" },
       speed: { type: "string", default: "60" },
+      faults: { type: "boolean", default: false },
+      only: { type: "string", multiple: true, default: [] },
     },
   });
+  if (values.faults) return faults(values.only);
   const provisioningMs = Number(values["provisioning-ms"]);
   const speed = Number(values.speed);
   if (!(provisioningMs > 0) || !(speed > 0)) {

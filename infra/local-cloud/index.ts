@@ -60,7 +60,20 @@ export interface LocalCloud {
   seed: SeedReport;
   startupMs: number;
   dir: string;
+  /** Seams for the fault rehearsal (docs/rehearsal.md, "Faults"); production code never sees them. */
+  faults: LocalCloudFaults;
   close(): Promise<void>;
+}
+
+export interface LocalCloudFaults {
+  /** The instance's sshd stops: open sessions and their commands are killed, new dials refused. */
+  sshDown(instanceId: string): Promise<void>;
+  /** The instance's sshd listens again (same address, port, host key). */
+  sshUp(instanceId: string): Promise<void>;
+  /** blkid on this scratch volume's device fails with an I/O error (shims/blkid) while on. */
+  probeIoError(volumeId: string, on: boolean): void;
+  /** s3rver's storage directory: `<bucket>/<key>._S3rver_object` holds an object's bytes. */
+  s3DataDir: string;
 }
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
@@ -225,6 +238,22 @@ async function build(
     seed,
     startupMs: Date.now() - started,
     dir,
+    faults: {
+      async sshDown(id) {
+        const h = hosts.get(id);
+        if (!h) throw new Error(`no running host for instance ${id}`);
+        await h.stopSsh();
+      },
+      async sshUp(id) {
+        await hosts.get(id)?.startSsh();
+      },
+      probeIoError(volumeId, on) {
+        const flag = path.join(path.dirname(volumes.scratchImage(volumeId)), "probe-io-error");
+        if (on) writeFile(flag, "");
+        else rmSync(flag, { force: true });
+      },
+      s3DataDir: path.join(dir, "s3", "data"),
+    },
     close: closeAll,
   };
 }

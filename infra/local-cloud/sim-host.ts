@@ -17,6 +17,10 @@ export interface SimHost extends HostDirs {
   hostKey: string;
   ssh: SshHost;
   env: Record<string, string>;
+  /** Fault seam: sshd stops (open sessions and their commands are killed; new dials are refused). */
+  stopSsh(): Promise<void>;
+  /** Fault seam: sshd listens again on the same address, port and host key. */
+  startSsh(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,22 +74,38 @@ export async function startSimHost(
 ): Promise<SimHost> {
   const hostPrivateKey = installedHostKey(d);
   const env = hostShellEnv(d, ip);
+  const listen = (onPort: number) =>
+    startSshHost({ authorizedKey: authorizedKeys, hostKey: hostPrivateKey, port: onPort, bindAddress: ip, root: d.root, shellEnv: env, execWrapper: hostExecWrapper(d.root) });
   let ssh: SshHost;
   try {
-    ssh = await startSshHost({ authorizedKey: authorizedKeys, hostKey: hostPrivateKey, port, bindAddress: ip, root: d.root, shellEnv: env, execWrapper: hostExecWrapper(d.root) });
+    ssh = await listen(port);
   } catch (err) {
     await Promise.all(extras.map((e) => e.close()));
     throw err;
   }
-  return {
+  let running = true;
+  const host: SimHost = {
     ...d,
     host: ip,
     port: ssh.port,
     hostKey: publicKeyLine(hostPrivateKey),
     ssh,
     env,
+    async stopSsh() {
+      if (!running) return;
+      running = false;
+      await ssh.close();
+    },
+    async startSsh() {
+      if (running) return;
+      ssh = await listen(host.port);
+      host.ssh = ssh;
+      running = true;
+    },
     async close() {
-      await Promise.all([ssh.close(), ...extras.map((e) => e.close())]);
+      await Promise.all([running ? ssh.close() : Promise.resolve(), ...extras.map((e) => e.close())]);
+      running = false;
     },
   };
+  return host;
 }

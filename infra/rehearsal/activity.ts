@@ -10,6 +10,11 @@ export interface WorkFile {
   bytes: number;
 }
 
+// mello's files live under its root (COMFYUME_ROOT, where backup-mello reads them); only /opt, /mnt,
+// /var/log, /etc/ssh and /usr/local/lib are bound into a host's namespace, so a bare /home path would
+// be this machine's own /home.
+const onHost = (host: "worker" | "mello", file: string) => (host === "mello" ? `"$COMFYUME_ROOT"'${file}'` : `'${file}'`);
+
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** Writes one file per (user, place) with random content and returns what was written. */
@@ -17,7 +22,7 @@ export async function simulateUsers(dir: string, keyFile: string, worker: SshHos
   const files: WorkFile[] = [];
   const put = async (host: "worker" | "mello", target: SshHost, file: string, bytes: number) => {
     const content = randomBytes(bytes);
-    await sshRun(dir, keyFile, target, `mkdir -p "$(dirname '${file}')" && base64 -d > '${file}'`, content.toString("base64"));
+    await sshRun(dir, keyFile, target, `mkdir -p "$(dirname ${onHost(host, file)})" && base64 -d > ${onHost(host, file)}`, content.toString("base64"));
     files.push({ host, path: file, sha256: sha(content), bytes });
   };
   for (let u = 1; u <= users; u++) {
@@ -36,9 +41,10 @@ export async function verifyWork(dir: string, keyFile: string, worker: SshHost, 
   for (const host of ["worker", "mello"] as const) {
     const mine = files.filter((f) => f.host === host);
     if (!mine.length) continue;
-    const out = await sshRun(dir, keyFile, host === "worker" ? worker : mello, `sha256sum ${mine.map((f) => `'${f.path}'`).join(" ")} 2>&1 || true`);
+    const out = await sshRun(dir, keyFile, host === "worker" ? worker : mello, `sha256sum ${mine.map((f) => onHost(host, f.path)).join(" ")} 2>&1 || true`);
     for (const f of mine) {
-      const line = out.split("\n").find((l) => l.endsWith(` ${f.path}`) || l.endsWith(`  ${f.path}`));
+      // sha256sum names mello's files with their root in front: match the end of the name.
+      const line = out.split("\n").find((l) => l.endsWith(f.path));
       if (!line) problems.push(`${host}:${f.path} missing`);
       else if (!line.startsWith(f.sha256)) problems.push(`${host}:${f.path} differs`);
     }

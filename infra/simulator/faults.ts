@@ -58,6 +58,23 @@ const sfsRule = z.strictObject({
   after_ms: z.number().int().nonnegative().optional(),
 });
 
+// The delete (or another) action answers 207 with a per-instance error and changes nothing.
+const partialActionRule = z.strictObject({
+  type: z.literal("action_partial"),
+  id: z.string().optional(),
+  count,
+  action: z.string().min(1).optional(),
+  status_code: z.number().int().min(400).max(599).optional(),
+  message: z.string().optional(),
+});
+// Block volumes detached by an instance delete stay `detaching` while the rule is active (until cleared).
+const stuckDetachingRule = z.strictObject({
+  type: z.literal("volume_stuck_detaching"),
+  id: z.string().optional(),
+  volume_id: z.string().optional(),
+  volume_name: z.string().optional(),
+});
+
 export const faultRuleSchema = z.discriminatedUnion("type", [
   httpRule,
   latencyRule,
@@ -65,10 +82,13 @@ export const faultRuleSchema = z.discriminatedUnion("type", [
   instanceOutcomeRule,
   fundsRule,
   sfsRule,
+  partialActionRule,
+  stuckDetachingRule,
 ]);
 
 export type FaultRule = z.infer<typeof faultRuleSchema>;
 export type SfsPseudoPathFaultRule = z.infer<typeof sfsRule>;
+export type PartialActionFaultRule = z.infer<typeof partialActionRule>;
 export type InstanceOutcome = z.infer<typeof instanceOutcomeRule>["outcome"];
 
 /** Parses one rule or an array of rules; throws an Error naming the first problem. */
@@ -131,7 +151,7 @@ export class FaultSet {
 
   /** Uses up one firing of a rule; removes it when exhausted. */
   consume(rule: FaultRule): void {
-    if (rule.count === undefined) return;
+    if (!("count" in rule) || rule.count === undefined) return;
     rule.count -= 1;
     if (rule.count <= 0) this.rules = this.rules.filter((r) => r !== rule);
   }
@@ -193,6 +213,29 @@ export class FaultSet {
     if (!rule) return undefined;
     this.consume(rule);
     return rule.outcome;
+  }
+
+  /** A 207-style per-instance failure for this action, if a rule matches (consumed). */
+  takePartialAction(action: string): PartialActionFaultRule | undefined {
+    const rule = this.find("action_partial", (r) => !r.action || r.action === action);
+    if (!rule) return undefined;
+    const fired = { ...rule };
+    this.consume(rule);
+    return fired;
+  }
+
+  /** The id of an active stuck-detaching rule for this volume (it holds until cleared). */
+  stuckDetaching(volumeId: string, volumeName: string): string | undefined {
+    const rule = this.find(
+      "volume_stuck_detaching",
+      (r) => (!r.volume_id || r.volume_id === volumeId) && (!r.volume_name || r.volume_name === volumeName),
+    );
+    return rule?.id;
+  }
+
+  /** Whether a rule with this id is still active (a stuck volume stays stuck until its rule is cleared). */
+  has(id: string): boolean {
+    return this.rules.some((r) => r.id === id);
   }
 
   sfsRules(): SfsPseudoPathFaultRule[] {

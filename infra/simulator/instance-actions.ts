@@ -2,7 +2,7 @@
 import { ApiError, bodyObject, empty, fail, ok, type ApiResponse } from "./http";
 import { attachedVolumes, becomeRunning, getInstance, releasePending, stillOurs, stringList } from "./instances";
 import type { Sim } from "./state";
-import type { InstanceAction, InstanceRecord, Schemas } from "./types";
+import type { InstanceAction, InstanceRecord, Schemas, VolumeRecord } from "./types";
 import { deleteVolumeNow, detachNow } from "./volumes";
 
 type ActionOutcome = "done" | "noop";
@@ -59,11 +59,28 @@ function removeInstance(sim: Sim, inst: InstanceRecord, volumeIds: string[] | nu
   releasePending(sim, inst);
   for (const v of attached) {
     if (toDelete.includes(v.id)) deleteVolumeNow(sim, v, permanently);
-    else detachNow(v, inst.id);
+    else {
+      detachNow(v, inst.id);
+      holdIfStuck(sim, v);
+    }
   }
   sim.schedule(sim.opts.timing.instanceDeleteMs, () => {
     inst.deleted = true;
   });
+}
+
+/** Fault `volume_stuck_detaching`: a block volume stays `detaching` until its rule is cleared. */
+function holdIfStuck(sim: Sim, v: VolumeRecord): void {
+  if (v.type === "NVMe_Shared" || v.is_os_volume || v.status !== "detached") return;
+  const ruleId = sim.faults.stuckDetaching(v.id, v.name);
+  if (!ruleId) return;
+  v.status = "detaching";
+  const check = () => {
+    if (v.status !== "detaching") return;
+    if (sim.faults.has(ruleId)) sim.schedule(100, check);
+    else v.status = "detached";
+  };
+  sim.schedule(100, check);
 }
 
 const ACTIONS: InstanceAction[] = [
@@ -78,6 +95,13 @@ export function instanceAction(sim: Sim, body: unknown): ApiResponse {
   const single = !Array.isArray(b.id);
   const ids = stringList(b.id, "id");
   if (ids.length === 0) throw fail.badRequest("id is required");
+  const partial = sim.faults.takePartialAction(action);
+  if (partial) {
+    // Fault `action_partial`: 207 with every instance failed; nothing changes.
+    const statusCode = partial.status_code ?? 500;
+    const error = partial.message ?? `Injected partial failure of ${action}`;
+    return ok(ids.map((id): ActionResult => ({ instanceId: id, action, status: "error", error, statusCode })), 207);
+  }
   if (single) {
     const outcome = applyAction(sim, ids[0]!, action, b);
     const result: ActionResult = { instanceId: ids[0]!, action, status: "success" };
