@@ -4,17 +4,10 @@
 // out. The hourly job is slowed by a `tar` on PATH that sleeps once before doing the real work.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type S3, cleanupTmp, makeInstanceRoot, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { makeInstanceRoot, r2Secrets, rclone, run, tmp, useS3, write } from "./helpers";
 
-let s3: S3;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(async () => {
-  cleanupTmp();
-  await s3?.stop();
-});
+const s3 = useS3();
 
 const CACHE = "comfyume-cache-backups";
 

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
+import { afterAll, beforeAll } from "vitest";
 import { isAbsolute, join, resolve } from "node:path";
 
 export const REPO = resolve(__dirname, "../..");
@@ -114,6 +115,27 @@ export interface S3 {
   /** rclone env for direct (test-side) access to the same endpoint. */
   rcloneEnv: Record<string, string>;
   events: () => { event: string; bucket?: string; key: string; size: number }[];
+}
+
+/**
+ * One S3 endpoint for a test file: started before its tests, stopped (and the temp dirs removed) after.
+ * Returns a view of the running endpoint; reading it outside a test is an error.
+ */
+export function useS3(): S3 {
+  let started: S3 | undefined;
+  beforeAll(async () => {
+    started = await startS3();
+  });
+  afterAll(async () => {
+    cleanupTmp();
+    await started?.stop();
+  });
+  return new Proxy({} as S3, {
+    get(_target, key) {
+      if (!started) throw new Error("the S3 endpoint is not running yet: use it inside a test or hook");
+      return started[key as keyof S3];
+    },
+  });
 }
 
 export async function startS3(secret = "test-secret-" + Math.random().toString(36).slice(2)): Promise<S3> {

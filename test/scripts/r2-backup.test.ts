@@ -4,17 +4,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type S3, cleanupTmp, r2Secrets, rclone, run, startS3, tmp, treeHashes, write } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { r2Secrets, rclone, run, tmp, treeHashes, useS3, write } from "./helpers";
 
-let s3: S3;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(async () => {
-  cleanupTmp();
-  await s3?.stop();
-});
+const s3 = useS3();
 
 const MODELS = "comfyume-model-vault-backups";
 const USERS = "comfyume-user-files-backups";

@@ -6,17 +6,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type S3, cleanupTmp, makeShims, r2Secrets, rclone, run, startS3, tmp, write } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { makeShims, r2Secrets, rclone, run, tmp, useS3, write } from "./helpers";
 
-let s3: S3;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(async () => {
-  cleanupTmp();
-  await s3?.stop();
-});
+const s3 = useS3();
 
 const USERS = "comfyume-user-files-backups";
 const WORKER = "comfyume-worker-container-backups";

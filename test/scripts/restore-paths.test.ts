@@ -6,17 +6,10 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, type S3, cleanupTmp, r2Secrets, rclone, run, sha256, startS3, tmp, treeHashes, write } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { r2Secrets, rclone, REPO, run, sha256, tmp, treeHashes, useS3, write } from "./helpers";
 
-let s3: S3;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(async () => {
-  cleanupTmp();
-  await s3?.stop();
-});
+const s3 = useS3();
 
 const MODELS = "comfyume-model-vault-backups";
 const CACHE = "comfyume-cache-backups";
