@@ -153,7 +153,8 @@ export class FaultContext {
   async remountScratchIfGone(): Promise<void> {
     if (!this.worker || !this.cloud.instances().has(this.worker.id)) return;
     const device = `/dev/disk/by-id/virtio-${this.scratchVolumeId.replace(/-/g, "").slice(-12)}`;
-    await this.onWorker(`mountpoint -q /mnt/scratch || { rmdir /mnt/scratch/inputs /mnt/scratch/outputs && mount ${device} /mnt/scratch; }`);
+    // The mount (shim) keeps whatever the app wrote on the OS disk aside, as a real mount hides it.
+    await this.onWorker(`mountpoint -q /mnt/scratch || mount ${device} /mnt/scratch`);
   }
 
   /** As if deleted in Verda's console (or evicted): through the public API, volumes kept. */
