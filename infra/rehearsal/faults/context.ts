@@ -152,8 +152,10 @@ export class FaultContext {
   /** After "empty set": the scratch is mounted again (its files were on the volume all along). */
   async remountScratchIfGone(): Promise<void> {
     if (!this.worker || !this.cloud.instances().has(this.worker.id)) return;
-    const device = `/dev/disk/by-id/virtio-${this.scratchVolumeId.replace(/-/g, "").slice(-12)}`;
-    await this.onWorker(`mountpoint -q /mnt/scratch || { rmdir /mnt/scratch/inputs /mnt/scratch/outputs && mount ${device} /mnt/scratch; }`);
+    // As prepare-scratch finds it: by id (DEV_BY_ID_DIR is where the local cloud's hosts keep /dev/disk/by-id).
+    const device = `"\${DEV_BY_ID_DIR:-/dev/disk/by-id}"/virtio-${this.scratchVolumeId.replace(/-/g, "").slice(-12)}`;
+    // The mount (shim) keeps whatever the app wrote on the OS disk aside, as a real mount hides it.
+    await this.onWorker(`mountpoint -q /mnt/scratch || mount ${device} /mnt/scratch 2>&1`);
   }
 
   /** As if deleted in Verda's console (or evicted): through the public API, volumes kept. */
