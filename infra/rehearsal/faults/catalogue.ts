@@ -97,7 +97,8 @@ export const FAULTS: Fault[] = [
   {
     name: "empty set (scratch mount gone)",
     phase: "nightly destroy",
-    cause: /empty|no files|0 files|shrink|fewer/i,
+    // Caught as a missing mount (the day scratch must be the mounted volume) or, for a month scratch, as an empty set.
+    cause: /not a mount point|not mounted|empty|no files|0 files|shrink|fewer/i,
     // The scratch mount dropped and the app re-created its directories, empty, on the OS disk.
     inject: async (ctx) => void (await ctx.onWorker("umount /mnt/scratch && mkdir -p /mnt/scratch/inputs /mnt/scratch/outputs")),
     clear: async (ctx) => ctx.remountScratchIfGone(),
