@@ -105,16 +105,19 @@ export async function runCommandOrThrow(
   return { ...visibleOutputs(inputs.logging, stdout, stderr), presentedHostKey };
 }
 
+/** How a remote run ended, for failure messages ("exited with code 3", "lost its connection (…)", …). */
+export function describeExit(result: ExecResult, timeoutSeconds: number | undefined): string {
+  if (result.deadlineHit) return `gave no result within its ${timeoutSeconds}s timeout; the client closed the connection`;
+  if (result.connectionError) return `lost its connection (${result.connectionError})`;
+  if (result.exitCode === null) return `was killed by signal ${result.signal ?? "unknown"}`;
+  if (timeoutSeconds !== undefined && (result.exitCode === 124 || result.exitCode === 137)) {
+    return `exited with code ${result.exitCode}: killed by the remote timeout after ${timeoutSeconds}s`;
+  }
+  return `exited with code ${result.exitCode}`;
+}
+
 function failureMessage(phase: string, inputs: RemoteCommandInputs, result: ExecResult, redactedStderr: string): string {
-  const timeout = inputs.timeoutSeconds;
-  let what: string;
-  if (result.deadlineHit) what = `gave no result within its ${timeout}s timeout; the client closed the connection`;
-  else if (result.connectionError) what = `lost its connection (${result.connectionError})`;
-  else if (result.exitCode === null) what = `was killed by signal ${result.signal ?? "unknown"}`;
-  else if (timeout !== undefined && (result.exitCode === 124 || result.exitCode === 137)) {
-    what = `exited with code ${result.exitCode}: killed by the remote timeout after ${timeout}s`;
-  } else what = `exited with code ${result.exitCode}`;
-  const message = `remote ${phase} command on ${inputs.connection.host} ${what}`;
+  const message = `remote ${phase} command on ${inputs.connection.host} ${describeExit(result, inputs.timeoutSeconds)}`;
   // Even with logging "none": the scripts name their cause on stderr, and stdin/key fragments are redacted.
   if (redactedStderr === "") return message;
   return `${message}\n--- last lines of stderr ---\n${lastLines(redactedStderr)}`;

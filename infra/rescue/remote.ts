@@ -4,6 +4,7 @@
 // the worker's backup hook does. Secrets travel on stdin only; failures carry the redacted stderr.
 import { hostScriptFiles, LOCAL_SCRIPTS_DIR, SCRIPT_MODE } from "../../components/host-scripts";
 import { scriptCommand, shellQuote } from "../../components/remote";
+import { describeExit } from "../remote/command";
 import type { SshConnection } from "../remote/connection";
 import { lastLines, redact, secretFragments } from "../remote/output";
 import { uploadFile } from "../remote/sftp";
@@ -53,12 +54,7 @@ export async function runRemote(host: RescueHost, what: string, command: string,
   const fragments = secretFragments(opts.stdin, host.connection.privateKey);
   const stderr = redact(result.stderr.trimEnd(), fragments);
   if (result.exitCode === 0) return { stdout: redact(result.stdout, fragments), stderr };
-  const how = result.deadlineHit
-    ? `gave no result within ${opts.timeoutSeconds} s`
-    : result.connectionError
-      ? `lost its connection (${result.connectionError})`
-      : `exited with code ${result.exitCode ?? `signal ${result.signal ?? "?"}`}`;
-  throw new Error(`${what} on the rescue instance ${how}${stderr ? `\n--- last lines of stderr ---\n${lastLines(stderr, 15)}` : ""}`);
+  throw new Error(`${what} on the rescue instance ${describeExit(result, opts.timeoutSeconds)}${stderr ? `\n--- last lines of stderr ---\n${lastLines(stderr, 15)}` : ""}`);
 }
 
 export async function uploadScripts(host: RescueHost, paths: RescuePaths): Promise<number> {
