@@ -2,8 +2,8 @@
 // simulated cloud with the real Pulumi CLI; prints a table and exits non-zero on any failed check.
 // npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
 import { parseArgs } from "node:util";
-import { rehearseFaults } from "../infra/rehearsal/faults/run";
-import { rehearse } from "../infra/rehearsal/run";
+import { rehearseFaults } from "../sim/rehearsal/faults/run";
+import { rehearse } from "../sim/rehearsal/run";
 
 async function faults(only: string[]): Promise<number> {
   const started = Date.now();

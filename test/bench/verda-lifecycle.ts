@@ -2,7 +2,7 @@
 // simulator, clean and with injected faults / tight rate limits. Run: npm run bench:verda
 import { instanceProvider, sshKeyProvider, startupScriptProvider, volumeProvider, type InstanceInputs, type VolumeInputs } from "../../infra/providers";
 import { verdaRuntime } from "../../infra/providers/runtime";
-import { startSimulator, type FaultRule, type SimulatorOptions } from "../../infra/simulator";
+import { startSimulator, type FaultRule, type SimulatorOptions } from "../../sim/simulator";
 import { newMetrics, type VerdaClientMetrics } from "../../infra/verda/client";
 
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4rT3vTt99Ox5kndS4HmgTrKBT8SKzhK4rhGkEVGlCI bench@comfyume";

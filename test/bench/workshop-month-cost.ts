@@ -2,7 +2,7 @@
 // scratch 50 GB for the month) next to an always-on instance, then the same month played in the
 // Verda simulator on a fast (manually advanced) clock: its billing meters must agree with the
 // forecast within 2 %. Run: npm run bench:cost
-import { startSimulator } from "../../infra/simulator";
+import { startSimulator } from "../../sim/simulator";
 import {
   alwaysOnForecast,
   externalCosts,

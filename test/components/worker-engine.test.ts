@@ -9,9 +9,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
-import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "../../infra/rehearsal/pulumi-runner";
-import { dayStack, idleStack, monthStack, stackFile } from "../../infra/rehearsal/stack-files";
+import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
+import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "../../sim/rehearsal/pulumi-runner";
+import { dayStack, idleStack, monthStack, stackFile } from "../../sim/rehearsal/stack-files";
 import { pulumiToolchainReady } from "../support/pulumi-cli";
 
 const MONTH = "testing-month";

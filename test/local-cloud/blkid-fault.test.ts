@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SHIMS_DIR } from "../../infra/local-cloud/namespace";
+import { SHIMS_DIR } from "../../sim/local-cloud/namespace";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "blkid-shim-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

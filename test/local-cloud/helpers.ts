@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import type { LocalCloud } from "../../infra/local-cloud";
+import type { LocalCloud } from "../../sim/local-cloud";
 import { VerdaClient } from "../../infra/verda/client";
 
 export function verdaClient(cloud: LocalCloud): VerdaClient {

@@ -7,7 +7,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { connect } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
+import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
 import type { VerdaClient } from "../../infra/verda/client";
 import { ssh, until, verdaClient } from "./helpers";
 

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
-import { startLocalCloud } from "../../infra/local-cloud";
+import { startLocalCloud } from "../../sim/local-cloud";
 
 function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {

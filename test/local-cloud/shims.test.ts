@@ -5,7 +5,7 @@ import { readdirSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 
-const DIR = path.resolve(__dirname, "../../infra/local-cloud");
+const DIR = path.resolve(__dirname, "../../sim/local-cloud");
 
 describe("local cloud shell scripts", () => {
   it("report no shellcheck finding", () => {

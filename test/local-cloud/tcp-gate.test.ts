@@ -2,7 +2,7 @@
 // resets open connections and refuses new ones; up() serves again on the same port.
 import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTcpGate, type TcpGate } from "../../infra/local-cloud/tcp-gate";
+import { startTcpGate, type TcpGate } from "../../sim/local-cloud/tcp-gate";
 
 const echo = net.createServer((s) => {
   s.on("error", () => undefined); // reset by the gate going down

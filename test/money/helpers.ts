@@ -1,6 +1,6 @@
 // Shared set-up for the money tests: an in-process Verda simulator, a real client and the money
 // API over it, plus small deploy/wait helpers.
-import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../infra/simulator";
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../sim/simulator";
 import type { VerdaClient } from "../../infra/verda/client";
 import { verdaForMoney, type MoneyApi } from "../../infra/money";
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSimulator, type RunningSimulator } from "../../infra/simulator";
+import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
 import { run } from "../scripts/helpers";
 import { FAST } from "./helpers";

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { utils } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSimulator, type RunningSimulator } from "../../infra/simulator";
+import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiRun, type PulumiSandbox } from "../support/pulumi-cli";
 
 const REMOTE_COMMAND = "pulumi-nodejs:dynamic/remote:Command";

@@ -4,8 +4,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
-import { simulateUsers, verifyWork } from "../../infra/rehearsal/activity";
+import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
+import { simulateUsers, verifyWork } from "../../sim/rehearsal/activity";
 
 describe("rehearsal: simulated users' files", () => {
   let cloud: LocalCloud;

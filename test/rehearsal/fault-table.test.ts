@@ -1,8 +1,8 @@
 // The fault table's judge: each safety invariant turns a row into FAIL with a reason.
 import { describe, expect, it } from "vitest";
-import { FAULTS } from "../../infra/rehearsal/faults/catalogue";
-import type { FileEvidence, UserFile } from "../../infra/rehearsal/faults/evidence";
-import { errorLines, faultTable, judge, type Attempt, type FaultRow } from "../../infra/rehearsal/faults/table";
+import { FAULTS } from "../../sim/rehearsal/faults/catalogue";
+import type { FileEvidence, UserFile } from "../../sim/rehearsal/faults/evidence";
+import { errorLines, faultTable, judge, type Attempt, type FaultRow } from "../../sim/rehearsal/faults/table";
 
 const file = (p: string): UserFile => ({ host: "worker", path: p, sha256: "0".repeat(64), bytes: 1 });
 const ev = (p: string, inR2: boolean, onVolume: boolean): FileEvidence => ({ file: file(p), inR2, onVolume });

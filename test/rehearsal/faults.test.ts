@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FAULTS } from "../../infra/rehearsal/faults/catalogue";
+import { FAULTS } from "../../sim/rehearsal/faults/catalogue";
 import { pulumiToolchainReady } from "../support/pulumi-cli";
 
 const repo = path.resolve(__dirname, "../..");

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { LocalCloud } from "../../infra/local-cloud";
+import type { LocalCloud } from "../../sim/local-cloud";
 import { pinHostKey, runRemote, uploadScripts, type RescuePaths } from "../../infra/rescue/remote";
 import type { SshSettings } from "../../infra/rescue/state";
 import type { VerdaClient } from "../../infra/verda/client";

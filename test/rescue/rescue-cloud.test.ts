@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
+import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
 import { rescueVerda } from "../../infra/rescue";
 import type { RescuePaths } from "../../infra/rescue/remote";
 import { rescueScratch, type RescueOptions } from "../../infra/rescue/run";

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalCloud, type LocalCloud } from "../../infra/local-cloud";
+import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
 import { pulumiCli, rescueSettings } from "../../infra/rescue";
 import { pinHostKey, runRemote } from "../../infra/rescue/remote";
 import { nameOf } from "../../infra/rescue/state";

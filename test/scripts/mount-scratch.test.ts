@@ -166,7 +166,7 @@ describe("prepare-scratch", () => {
   });
 
   // Verda names an attached volume /dev/disk/by-id/virtio-<last 12 hex digits of its id>
-  // (verda-api.md section 10, item 5); infra/local-cloud/volumes.ts lays out the same name.
+  // (verda-api.md section 10, item 5); sim/local-cloud/volumes.ts lays out the same name.
   const VOLUME_ID = "4c7d1a3e-9b2f-4e61-a8d5-0f3b6c2e9a17";
   const VIRTIO = "virtio-0f3b6c2e9a17";
   function byIdDir(root: string, links: Record<string, string>): string {

@@ -14,7 +14,7 @@ afterEach(() => {
 });
 
 function startCli(args: string[], env: Record<string, string>): Promise<Record<string, string>> {
-  child = spawn(process.execPath, [join(ROOT, "node_modules/tsx/dist/cli.mjs"), join(ROOT, "infra/simulator/main.ts"), ...args], {
+  child = spawn(process.execPath, [join(ROOT, "node_modules/tsx/dist/cli.mjs"), join(ROOT, "sim/simulator/main.ts"), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,7 +1,7 @@
 // Conformance: a tour over every simulated endpoint with valid requests; every request and
 // response recorded by the simulator must validate against Verda's OpenAPI document.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningSimulator } from "../../infra/simulator";
+import type { RunningSimulator } from "../../sim/simulator";
 import { findOperation, validateExchanges } from "../support/openapi";
 import { Caller, PUBLIC_KEY, startTestSim } from "./helpers";
 

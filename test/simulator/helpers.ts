@@ -1,6 +1,6 @@
 // Test helpers: a tiny fetch-based caller for the simulator and a polling wait.
 import { expect } from "vitest";
-import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../infra/simulator";
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../sim/simulator";
 import { validateExchanges } from "../support/openapi";
 
 export const FAST_TIMING = {

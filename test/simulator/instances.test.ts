@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { InstanceView, RunningSimulator } from "../../infra/simulator";
+import type { InstanceView, RunningSimulator } from "../../sim/simulator";
 import { Caller, expectResponsesConform, PUBLIC_KEY, startTestSim } from "./helpers";
 
 describe("simulator: instances", () => {

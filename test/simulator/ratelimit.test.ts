@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningSimulator } from "../../infra/simulator";
+import type { RunningSimulator } from "../../sim/simulator";
 import { Caller, expectResponsesConform, startTestSim } from "./helpers";
 
 describe("simulator: rate limits", () => {

@@ -3,7 +3,7 @@
 // Credentials come from stack config (client secret as a Pulumi secret) through configure().
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSimulator, type RunningSimulator } from "../../infra/simulator";
+import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
 
 const ready = pulumiToolchainReady();

@@ -1,6 +1,6 @@
 // Starts the in-process Verda simulator and points the providers at it with fast polling and
 // retries; records every client exchange so tests can validate it against the OpenAPI document.
-import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../infra/simulator";
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from "../../sim/simulator";
 import { verdaRuntime } from "../../infra/providers/runtime";
 import { newMetrics, VerdaClient, type VerdaClientMetrics, type VerdaExchange } from "../../infra/verda/client";
 import { validateRequest, validateResponse } from "../support/openapi";

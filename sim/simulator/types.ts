@@ -1,7 +1,7 @@
 // Shared types of the Verda API simulator: options, fault rules, internal records and the
 // API shapes it renders (taken from the generated OpenAPI types, corrected only where the
 // document itself is wrong about the live API — see test/support/openapi-allowlist.ts).
-import type { components } from "../verda/openapi-types";
+import type { components } from "../../infra/verda/openapi-types";
 
 export type Schemas = components["schemas"];
 

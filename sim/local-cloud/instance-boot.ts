@@ -4,7 +4,7 @@
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { InstanceView, SimState } from "../simulator";
-import { VerdaClient } from "../verda/client";
+import { VerdaClient } from "../../infra/verda/client";
 import { shellQuote } from "./shell";
 import { prepareHost, runOnHost, startSimHost, type SimHost } from "./sim-host";
 import { startComfyUiStandIn } from "./stand-ins";

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LocalCloud } from "../../local-cloud";
 import type { TcpGate } from "../../local-cloud/tcp-gate";
-import { VerdaClient } from "../../verda/client";
+import { VerdaClient } from "../../../infra/verda/client";
 import { sshRun } from "../hosts";
 import { REPO_ROOT } from "../pulumi-runner";
 import { errorLines } from "./table";

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { startSimulator, type InstanceView, type RunningSimulator } from "../simulator";
-import { VerdaClient } from "../verda/client";
+import { VerdaClient } from "../../infra/verda/client";
 import { generateKeyPair } from "../../test/support/ssh-host";
 import { runCronJobs, type CronRun } from "./cron";
 import { cloudEnv } from "./env";
