@@ -4,7 +4,8 @@
 #   2. npm dependencies (npm ci against the committed lockfile)
 #   3. the Pulumi CLI, the Node.js language host and the command provider plugin:
 #      an existing `pulumi` on PATH, else the official installer, else built from Go modules
-#   4. the command plugin registered in Pulumi's plugin cache; tool paths written to
+#   4. the simulated cloud's machine image and package mirror (sim/image/build-image.sh, cached)
+#   5. the command plugin registered in Pulumi's plugin cache; tool paths written to
 #      .comfyume/tools.env, which scripts/pulumi and scripts/node-env read.
 # Binaries are cached per version under ${COMFYUME_CACHE} and reused on the next run.
 set -euo pipefail
@@ -114,6 +115,15 @@ register_plugins() {
   fi
 }
 
+sim_image_env=()
+build_sim_image() {
+  # The simulated cloud's stock machine image and package mirror (sim/image/build-image.sh).
+  local lines
+  lines=$(bash "${repo}/sim/image/build-image.sh" --cache "${COMFYUME_CACHE}")
+  mapfile -t sim_image_env < <(grep -E '^COMFYUME_SIM_[A-Z_]+=' <<<"$lines" | while IFS='=' read -r k v; do printf '%s=%q\n' "$k" "$v"; done)
+  ((${#sim_image_env[@]} == 2)) || die "sim/image/build-image.sh did not report the image and mirror paths"
+}
+
 write_tools_env() {
   {
     printf '# Written by npm run setup on %s; read by scripts/pulumi and scripts/node-env.\n' "$(date -u +%FT%TZ)"
@@ -121,6 +131,7 @@ write_tools_env() {
     printf 'COMFYUME_PULUMI_BIN=%q\n' "$pulumi_bin_dir"
     printf 'COMFYUME_PULUMI_SOURCE=%q\n' "$pulumi_source"
     printf 'COMFYUME_OFFLINE_PLUGINS=%q\n' "$offline_toolchain"
+    printf 'export %s\n' "${sim_image_env[@]}"
   } >"$tools_env"
   log "tools: ${tools_env}"
 }
@@ -131,6 +142,7 @@ step "npm dependencies" install_npm_dependencies
 step "pulumi toolchain" ensure_pulumi
 step "plugins" register_plugins
 step "actionlint" bash "${here}/build-actionlint.sh" "${COMFYUME_CACHE}" >/dev/null
+step "sim image" build_sim_image
 step "tools.env" write_tools_env
 step_summary
 log "ready: run the tests with 'npm test', Pulumi with 'scripts/pulumi'"

@@ -9,6 +9,8 @@
 #   dosfstools   mkfs.vfat: tests plant a foreign filesystem that prepare-scratch must refuse
 #   jq, curl     JSON from rclone; ComfyUI health check
 #   openssh-client  tests run scripts over a real SSH client
+#   openssh-server  engine tests log in to a real sshd (started by the tests on loopback, never as a service)
+#   mmdebstrap, apt-utils  the simulated cloud's stock machine image and its package mirror (sim/image)
 # The S3 server standing in for R2 in tests is s3rver, an npm devDependency (npm ci).
 #
 # Usage: system-packages.sh [--check]   (--check: only report, exit 1 when something is missing)
@@ -17,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/common.sh
 source "${here}/../lib/common.sh"
 
-PACKAGES=(rclone shellcheck e2fsprogs util-linux dosfstools jq curl openssh-client)
+PACKAGES=(rclone shellcheck e2fsprogs util-linux dosfstools jq curl openssh-client openssh-server mmdebstrap apt-utils)
 CHECK_ONLY=false
 case ${1:-} in
   --check) CHECK_ONLY=true ;;
@@ -52,7 +54,15 @@ install_missing() {
   fi
   log "system packages: installing ${missing[*]}"
   retry 3 10 "${SUDO[@]}" apt-get update -qq
+  # No service starts from a package install here (openssh-server's sshd is started by tests only).
+  local policy=/usr/sbin/policy-rc.d placed=false
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+    "${SUDO[@]}" chmod 755 "$policy"
+    placed=true
+  fi
   retry 3 10 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [[ $placed == false ]] || "${SUDO[@]}" rm -f "$policy"
   mapfile -t missing < <(missing_packages)
   ((${#missing[@]} == 0)) || die "still missing after apt-get install: ${missing[*]}"
   COMFYUME_STEP_RESULT="installed"
