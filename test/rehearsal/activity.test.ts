@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
 import { simulateUsers, verifyWork } from "../../sim/rehearsal/activity";
+import { BUILD_MACHINE_DIRS, snapshot, snapshotDiff } from "./host-snapshot";
 
 describe("rehearsal: simulated users' files", () => {
   let cloud: LocalCloud;
@@ -18,7 +19,10 @@ describe("rehearsal: simulated users' files", () => {
     const mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
     const keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
     // mello stands in for the worker too: only the mello half is under test here.
+    const before = snapshot(BUILD_MACHINE_DIRS);
     const files = await simulateUsers(cloud.dir, keyFile, mello, mello, 1);
+    const written = snapshotDiff(before, snapshot(BUILD_MACHINE_DIRS));
+    expect(written, `written on this machine, outside mello:\n${written.join("\n")}`).toEqual([]);
     const onMello = files.filter((f) => f.host === "mello");
     expect(onMello.length).toBeGreaterThan(0);
     for (const f of onMello) {
