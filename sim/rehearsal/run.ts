@@ -10,6 +10,7 @@ import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
 import { slowestSteps, type StepTime } from "./event-log";
 import type { SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
+import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
 import { dayStack, idleStack, monthStack, stackFile } from "./stack-files";
 
@@ -23,6 +24,7 @@ export interface RehearsalOptions {
 
 export interface RehearsalResult {
   phases: PhaseRecord[];
+  /** The phase table, then each nightly destroy's backup sets (entries and bytes per set). */
   table: string;
   benchmark: {
     dayUpMs: number;
@@ -57,7 +59,8 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
     const pulumi = pulumiRunner(projectDir, cloud.env, logDir, o.say);
     const ctx = new Context(cloud, pulumi, projectDir, phases, o.say);
     const benchmark = await ctx.cycle(o.provisioningMs);
-    return { phases, table: phaseTable(phases, cloud.verda.state().currency), benchmark, ok: phases.every((p) => p.ok) };
+    const table = [phaseTable(phases, cloud.verda.state().currency), ...ctx.setTables()].join("\n\n");
+    return { phases, table, benchmark, ok: phases.every((p) => p.ok) };
   } finally {
     await cloud.close();
   }
@@ -67,6 +70,9 @@ class Context {
   private readonly keyFile: string;
   private readonly mello: SshHost;
   private work: WorkFile[] = [];
+  private readonly sets: BackupSet[];
+  /** Each nightly destroy's sets as read back from R2 afterwards. */
+  private readonly backedUp: { phase: string; manifests: SetManifest[] }[] = [];
 
   constructor(
     private readonly cloud: LocalCloud,
@@ -77,6 +83,26 @@ class Context {
   ) {
     this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
     this.mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
+    this.sets = nightlySets(cloud);
+  }
+
+  /** The report's tables of backup sets, one per nightly destroy. */
+  setTables(): string[] {
+    return this.backedUp.map(({ phase, manifests }) => `R2 after ${phase}: each set's newest manifest, read back from the S3 endpoint\n${manifestTable(manifests)}`);
+  }
+
+  /**
+   * After a nightly destroy: every set has a new, non-empty manifest in R2 (read back, not counted
+   * from a listing of events); a missing, empty or stale one fails the phase, naming the set.
+   */
+  private checkSets(phase: string, before: Map<string, string | undefined>): string {
+    const manifests = this.sets.map((set) => latestManifest(this.cloud, set));
+    this.backedUp.push({ phase, manifests });
+    const problems = manifestProblems(manifests, before);
+    must(problems.length === 0, `every backup set has a new, non-empty manifest in R2: ${problems.join("; ")}`);
+    const entries = manifests.reduce((n, m) => n + m.entries.length, 0);
+    const bytes = manifests.reduce((n, m) => n + m.bytes, 0);
+    return `${manifests.length} sets backed up, each with a new non-empty manifest in R2 (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB)`;
   }
 
   /** Times a phase, its cloud waits and simulated cost; a failed check is recorded, then rethrown. */
@@ -126,10 +152,6 @@ class Context {
     const host = this.cloud.instances().get(live[0].id);
     if (!host) throw new Error(`no SSH host for instance ${live[0].id}`);
     return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
-  }
-
-  private manifests(prefix = ""): number {
-    return this.cloud.s3.events().filter((e) => e.key.startsWith(prefix) && e.key.includes("/manifests/") && !e.event.includes("Removed")).length;
   }
 
   private liveVolumes() {
@@ -198,14 +220,12 @@ class Context {
 
     const teardown = async (label: string) =>
       this.phase(label, async () => {
-        const before = this.manifests();
-        const scratchBefore = this.manifests("scratch/");
+        const before = new Map(this.sets.map((set) => [set.name, latestManifestKey(this.cloud, set)]));
         const id = this.worker().id;
         await this.pulumi.run(label, ["destroy", "--stack", DAY, "--yes", "--run-program"]);
         const state = this.cloud.verda.state();
         return [
-          must(this.manifests() > before, `backup verified in R2 (${this.manifests() - before} new manifests)`),
-          must(this.manifests("scratch/") - scratchBefore === 2, "scratch inputs and outputs in R2"),
+          this.checkSets(label, before),
           must(!state.instances.some((i) => i.id === id), "instance deleted after the backup"),
           must(!this.liveVolumes().some((v) => v.is_os_volume), "its OS volume deleted"),
           must(this.liveVolumes().filter((v) => v.type === "NVMe_Shared").length === 1, "SFS kept"),

@@ -25,6 +25,13 @@ describe.runIf(ready)("npm run rehearse", () => {
       expect(output).toMatch(new RegExp(`✔ ${phase.replace(/[()]/g, "\\$&")}\\s`));
     }
     expect(output).toMatch(/files back byte for byte/);
+    // Each nightly destroy's table: every set's newest manifest, read back from R2, with entries.
+    for (const night of ["workshop-day destroy", "workshop-day destroy again"]) {
+      const table = output.split(`R2 after ${night}:`)[1]?.split("\n\n")[0] ?? "";
+      for (const set of ["models", "cache", "worker", "scratch/inputs", "scratch/outputs", "mello/user_data", "mello/outputs", "mello/inputs"]) {
+        expect(table, `${night}: set ${set}`).toMatch(new RegExp(`^${set}\\s+comfyume-\\S+\\s+[1-9]\\d*\\s+[1-9]\\d*\\s+manifests/\\S+\\.tsv$`, "m"));
+      }
+    }
     expect(output).toMatch(/day-up benchmark: .* = \d+\.\d\d \(target <= 1\.10\)/);
     expect(output).toMatch(/rehearsal passed/);
     expect(written, `the rehearsal wrote on this machine, outside the simulated machines (${BUILD_MACHINE_DIRS.join(", ")}):\n${written.join("\n")}`).toEqual([]);
