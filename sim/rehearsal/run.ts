@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
-import { simulateUsers, verifyWork, type WorkFile } from "./activity";
+import { melloDataDir, simulateUsers, verifyWork, type WorkFile } from "./activity";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
 import { slowestSteps, type StepTime } from "./event-log";
 import type { SshHost } from "./hosts";
@@ -154,6 +154,11 @@ class Context {
     return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
   }
 
+  /** mello's data directory as the day stack configures backup-mello (where the users' files go). */
+  private melloData(): string {
+    return melloDataDir(dayStack(this.cloud.env, DAY, MONTH));
+  }
+
   private liveVolumes() {
     return this.cloud.verda.state().volumes.filter((v) => !("deleted_at" in v));
   }
@@ -213,7 +218,7 @@ class Context {
     });
 
     await this.phase("user activity", async () => {
-      this.work = await simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.mello);
+      this.work = await simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.mello, 3, this.melloData());
       const bytes = this.work.reduce((n, f) => n + f.bytes, 0);
       return [`${this.work.length} files (${(bytes / 1024).toFixed(0)} KiB) on scratch and mello`];
     });
@@ -236,9 +241,9 @@ class Context {
 
     await this.phase(`${DAY} up again`, async () => {
       await this.pulumi.run("day up again", ["up", "--stack", DAY, "--yes"]);
-      const problems = await verifyWork(this.cloud.dir, this.keyFile, this.worker(), this.mello, this.work);
+      const problems = await verifyWork(this.cloud, this.keyFile, this.worker(), this.mello, this.work, this.melloData());
       must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);
-      return [`yesterday's ${this.work.length} files back byte for byte (SHA-256)`];
+      return [`yesterday's ${this.work.length} files back byte for byte (SHA-256) on the new worker's scratch and on mello, and in R2 (newest manifests, objects read back)`];
     });
     await teardown(`${DAY} destroy again`);
 

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LocalCloud } from "../../local-cloud";
+import { backupSetOf } from "../activity";
 import { rcloneS3 } from "../r2-readback";
 
 export interface UserFile {
@@ -24,15 +25,6 @@ export interface FileEvidence {
 }
 
 const SCRATCH = "/mnt/scratch/";
-const MELLO_DATA = "/home/dev/comfyume/data/";
-
-/** The backup set (key prefix in the user-files bucket) and the path inside it. */
-export function backupSetOf(f: UserFile): { prefix: string; rel: string } {
-  const base = f.host === "worker" ? SCRATCH : MELLO_DATA;
-  if (!f.path.startsWith(base)) throw new Error(`${f.host}:${f.path} is outside ${base}`);
-  const [dir, ...rest] = f.path.slice(base.length).split("/");
-  return { prefix: `${f.host === "worker" ? "scratch" : "mello"}/${dir}`, rel: rest.join("/") };
-}
 
 const sha256File = (file: string) => (fs.existsSync(file) ? createHash("sha256").update(fs.readFileSync(file)).digest("hex") : "");
 
