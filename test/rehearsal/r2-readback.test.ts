@@ -10,7 +10,7 @@ import { latestManifest, manifestProblems, manifestTable, nightlySets, rcloneS3 
 describe("rehearsal: every backup set's manifest, read back from R2", () => {
   let cloud: LocalCloud;
   beforeAll(async () => {
-    cloud = await startLocalCloud({ loopbackNet: "127.91.0", modelSizesMiB: [1, 1, 1] });
+    cloud = await startLocalCloud({ loopbackNet: "127.90.0", modelSizesMiB: [1, 1, 1] });
   }, 120_000);
   afterAll(async () => cloud?.close());
 
