@@ -53,8 +53,24 @@ export const COMMAND_INPUT_KEYS = [
  */
 const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds", "providerVersion"];
 
+/** Outputs the class declares (as undefined inputs); the engine's own inputs start with "__" (`__provider`). */
+const OUTPUT_KEYS: readonly string[] = ["stdout", "stderr", "presentedHostKey"];
+
+/** Why an input is refused; `environment` is documented as refused (sshd drops most names, `env` leaks to ps). */
+function unsupportedInputReason(key: string): string {
+  if (key === "environment") {
+    return "not supported by this provider: sshd drops most variable names. Fix: pass non-secret values as a " +
+      "`VAR=value command` prefix in create/update/delete and secrets on `stdin`";
+  }
+  return `not supported by this provider (supported: ${COMMAND_INPUT_KEYS.filter((k) => k !== "providerVersion").join(", ")})`;
+}
+
 export function validateCommandInputs(news: RemoteCommandInputs): CheckFailure[] {
   const failures = connectionFailures(news.connection);
+  for (const [key, value] of Object.entries(news)) {
+    const ours = (COMMAND_INPUT_KEYS as readonly string[]).includes(key) || OUTPUT_KEYS.includes(key) || key.startsWith("__");
+    if (!ours && value !== undefined) failures.push({ property: key, reason: unsupportedInputReason(key) });
+  }
   const known = (value: unknown) => value !== undefined && value !== UNKNOWN;
   for (const key of ["create", "update", "delete", "stdin"] as const) {
     if (known(news[key]) && typeof news[key] !== "string") failures.push({ property: key, reason: "must be a string" });

@@ -50,6 +50,19 @@ describe("preview (check/diff) runs nothing on the host", () => {
     expect(host.execLog).toEqual([]);
   });
 
+  it("refuses `environment` (and other @pulumi/command inputs it cannot honour) naming the setting and the fix", async () => {
+    const checked = await provider.check!({} as RemoteCommandInputs, {
+      ...inputs({ create: "true" }), environment: { MODE: "restore" }, addPreviousOutputInEnv: true,
+    } as never);
+    expect(checked.failures).toEqual([
+      { property: "environment", reason: expect.stringMatching(/^not supported by this provider: .*`VAR=value command` prefix.*secrets on `stdin`/) },
+      { property: "addPreviousOutputInEnv", reason: expect.stringMatching(/^not supported by this provider/) },
+    ]);
+    const engineAdded = await provider.check!({} as RemoteCommandInputs, { ...inputs({ create: "true" }), __provider: "code" } as never);
+    expect(engineAdded.failures).toEqual([]);
+    expect(host.execLog).toEqual([]);
+  });
+
   it("accepts unknown values during preview and reports them as changes", async () => {
     const checked = await provider.check!({} as RemoteCommandInputs, { connection: { host: UNKNOWN, port: UNKNOWN as never }, create: UNKNOWN });
     expect(checked.failures).toEqual([]);
