@@ -8,7 +8,7 @@ import {
 import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
-import { execOnce, type ExecResult, withSshSession } from "./ssh";
+import { execOnce, type ExecResult, REMOTE_KILL_AFTER_SECONDS, withSshSession } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
@@ -121,14 +121,29 @@ export async function runCommandOrThrow(
   return { ...visibleOutputs(inputs.logging, stdout, stderr), presentedHostKey };
 }
 
-/** How a remote run ended, for failure messages ("exited with code 3", "lost its connection (…)", …). */
+/**
+ * How a run under the remote `timeout` ended when that timeout stopped it: exit 124 after TERM, or (a script
+ * that ignores TERM) killed with KILL `REMOTE_KILL_AFTER_SECONDS` later, which `timeout` passes on as the signal
+ * itself. A KILL before the limit (the OOM killer, say) is not a timeout.
+ */
+function timeoutEnding(result: ExecResult, timeoutSeconds: number): string | undefined {
+  if (result.exitCode === 124) return "stopped with TERM";
+  const killed = (result.signal ?? "").replace(/^SIG/, "") === "KILL" || result.exitCode === 137;
+  const reachedLimit = result.elapsedMs === undefined || result.elapsedMs >= timeoutSeconds * 1000;
+  if (killed && reachedLimit) return `it ignored TERM and was killed with KILL ${REMOTE_KILL_AFTER_SECONDS}s later`;
+  return undefined;
+}
+
+/** How a remote run ended, for failure messages ("exited with code 3", "timed out after 60s …", …). */
 export function describeExit(result: ExecResult, timeoutSeconds: number | undefined): string {
   if (result.deadlineHit) return `gave no result within its ${timeoutSeconds}s timeout; the client closed the connection`;
   if (result.connectionError) return `lost its connection (${result.connectionError})`;
-  if (result.exitCode === null) return `was killed by signal ${result.signal ?? "unknown"}`;
-  if (timeoutSeconds !== undefined && (result.exitCode === 124 || result.exitCode === 137)) {
-    return `exited with code ${result.exitCode}: killed by the remote timeout after ${timeoutSeconds}s`;
+  const ending = timeoutSeconds === undefined ? undefined : timeoutEnding(result, timeoutSeconds);
+  if (ending) {
+    return `timed out after ${timeoutSeconds}s (timeoutSeconds): ${ending}. Fix: raise timeoutSeconds if the work ` +
+      "legitimately takes longer, otherwise find out why it hangs";
   }
+  if (result.exitCode === null) return `was killed by signal ${result.signal ?? "unknown"}`;
   return `exited with code ${result.exitCode}`;
 }
 

@@ -139,6 +139,8 @@ export interface ExecResult {
   deadlineHit: boolean;
   /** Set when the connection failed mid-command. */
   connectionError?: string;
+  /** From the exec request to the end: tells a KILL by the remote timeout from an earlier one. */
+  elapsedMs?: number;
 }
 
 /** Remote `timeout` sends TERM, then KILL this long after, to the whole process group. */
@@ -168,6 +170,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
     let channel: ClientChannel | undefined;
     let deadline: NodeJS.Timeout | undefined;
     let finished = false;
+    const startedAt = Date.now();
     // Declared before `finish` on purpose: Pulumi's closure serializer treats a const referenced above its
     // declaration as a missing free variable ("Unexpected missing variable in closure environment").
     const listeners = { error: (_error: Error) => undefined as void, close: () => undefined as void };
@@ -178,7 +181,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       client.removeListener("error", listeners.error);
       client.removeListener("close", listeners.close);
       resolve({
-        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError,
+        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError, elapsedMs: Date.now() - startedAt,
         stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"),
       });
     };
