@@ -1,12 +1,14 @@
 // SSH dialing (retries, host key pinning) and one-shot command execution on top of the ssh2 package.
 // Runs inside the dynamic-provider process: ssh2 is required by package name inside functions so the
 // serialized provider says `require("ssh2")` (see docs/remote-commands.md), and nothing here holds state.
-import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm, SFTPWrapper } from "ssh2";
 import {
   DEFAULT_DIAL_ERROR_LIMIT, DEFAULT_PER_DIAL_TIMEOUT_SECONDS, DEFAULT_PORT, DEFAULT_USER, describeTarget,
   type SshConnection,
 } from "./connection";
-import { authorizedKeyFromBlob, fingerprintSha256, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob } from "./hostkey";
+import {
+  authorizedKeyFromBlob, fingerprintSha256, hostKeyAlgorithmsFor, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob,
+} from "./hostkey";
 
 export interface DialOptions {
   /** Progress lines (retries). Default: stderr of the provider process, which the engine keeps in its logs. */
@@ -79,6 +81,7 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
     });
     client.on("error", (error: Error) => {
       if (pinned && presented && !presented.equals(pinned.blob)) fail(hostKeyMismatch(connection, pinned, presented));
+      else if (pinned && /no matching host key format/.test(error.message)) fail(noPinnedKeyType(connection, pinned));
       // ssh2's messages describe the failure (ECONNREFUSED, auth methods failed, handshake timeout), not inputs.
       else fail(new Error(error.message));
     });
@@ -92,6 +95,9 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
       readyTimeout: perDialSeconds * 1000,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      // Ask for the pinned key's algorithm: the server then presents that key, and the verifier below refuses
+      // any other one during key exchange, before authentication starts.
+      ...(pinned ? { algorithms: { serverHostKey: hostKeyAlgorithmsFor(pinned.type) as ServerHostKeyAlgorithm[] } } : {}),
       hostVerifier: (key: Buffer) => {
         presented = Buffer.from(key);
         return !pinned || presented.equals(pinned.blob);
@@ -108,10 +114,19 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
 
 function hostKeyMismatch(connection: SshConnection, pinned: PublicKeyBlob, presented: Buffer): DialError {
   return permanent(
-    `host key mismatch for ${connection.host}:${connection.port ?? DEFAULT_PORT}: expected ${pinned.type} ` +
-      `${fingerprintSha256(pinned.blob)}, server presented ${keyTypeOfBlob(presented) ?? "unknown"} ` +
-      `${fingerprintSha256(presented)}; refusing to connect (update connection.hostKey only if the host was ` +
-      `legitimately rebuilt)`,
+    `host key mismatch for ${connection.host}:${connection.port ?? DEFAULT_PORT}: pinned ${pinned.type} ` +
+      `${fingerprintSha256(pinned.blob)}, asked the server for ${hostKeyAlgorithmsFor(pinned.type).join(", ")}, it presented ` +
+      `${keyTypeOfBlob(presented) ?? "unknown"} ${fingerprintSha256(presented)}; refused before logging in (update ` +
+      "connection.hostKey only if the host was legitimately rebuilt)",
+  );
+}
+
+function noPinnedKeyType(connection: SshConnection, pinned: PublicKeyBlob): DialError {
+  return permanent(
+    `host ${connection.host}:${connection.port ?? DEFAULT_PORT} has no ${pinned.type} host key (asked for ` +
+      `${hostKeyAlgorithmsFor(pinned.type).join(", ")}; pinned ${fingerprintSha256(pinned.blob)}); refused before ` +
+      "logging in. Fix: pin one of the host's own keys in connection.hostKey (its presentedHostKey output, or " +
+      "`ssh-keyscan <host>` checked against the cloud console)",
   );
 }
 

@@ -6,10 +6,18 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { remoteCommandProvider as provider, type RemoteCommandInputs } from "../../infra/remote/command";
 import type { SshConnection } from "../../infra/remote/connection";
+import { fingerprintSha256, parseAuthorizedKey } from "../../infra/remote/hostkey";
+import { dialWithRetries, execOnce } from "../../infra/remote/ssh";
 import { openSshAvailable, type OpenSshServer, sshKeygen, startOpenSshServer } from "../support/openssh-server";
 
 const keyDir = mkdtempSync(path.join(tmpdir(), "openssh-test-keys-"));
 const clientKey = sshKeygen("ed25519", keyDir, "client");
+
+function fingerprintOf(line: string): string {
+  const parsed = parseAuthorizedKey(line);
+  if (typeof parsed === "string") throw new Error(parsed);
+  return fingerprintSha256(parsed.blob);
+}
 
 describe.runIf(openSshAvailable())("against a real OpenSSH sshd", () => {
   let server: OpenSshServer;
@@ -24,11 +32,48 @@ describe.runIf(openSshAvailable())("against a real OpenSSH sshd", () => {
   const connection = (extra: Partial<SshConnection> = {}): SshConnection => ({
     host: server.host, port: server.port, user: "root", privateKey: clientKey.privateKey, dialErrorLimit: 2, ...extra,
   });
+  /** sshd's log lines for logins that were accepted or failed (authentication was attempted). */
+  const logins = () => server.log().split("\n").filter((line) => /^(Accepted|Failed) publickey|authenticating user/.test(line));
   const failureOf = async (inputs: RemoteCommandInputs): Promise<string> => {
     const error = await provider.create(inputs).then(() => undefined, (caught: Error) => caught);
     expect(error, "expected the command to fail").toBeInstanceOf(Error);
     return (error as Error).message;
   };
+
+  describe("host key pins", () => {
+    it.each(["ed25519", "ecdsa", "rsa"] as const)("a pinned %s host key is accepted", async (type) => {
+      const session = await dialWithRetries(connection({ hostKey: `${server.hostKeys[type]} root@host` }));
+      try {
+        expect(session.presentedHostKey).toBe(server.hostKeys[type]);
+        expect((await execOnce(session.client, { command: "echo pinned-ok" })).stdout).toBe("pinned-ok\n");
+      } finally {
+        session.client.end();
+      }
+    });
+
+    it("a wrong pin is refused at once, before logging in, naming the algorithms asked for and the pinned key", async () => {
+      const impostor = sshKeygen("ecdsa", keyDir, "impostor-ecdsa").publicKey;
+      const loginsBefore = logins();
+      const message = await failureOf({ connection: connection({ hostKey: impostor, dialErrorLimit: 5 }), create: "echo must-not-run" });
+      expect(message).toBe(
+        `remote create command on 127.97.0.11: host key mismatch for 127.97.0.11:${server.port}: pinned ecdsa-sha2-nistp256 ` +
+          `${fingerprintOf(impostor)}, asked the server for ecdsa-sha2-nistp256, it presented ecdsa-sha2-nistp256 ` +
+          `${fingerprintOf(server.hostKeys.ecdsa)}; refused before logging in (update connection.hostKey only if the host was ` +
+          "legitimately rebuilt)",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300)); // let sshd log the closed connection
+      expect(logins()).toEqual(loginsBefore);
+      // Disconnect reason 3 (host key not verifiable) while sshd is still before authentication.
+      expect(server.log()).toMatch(/Received disconnect from 127\.0\.0\.1 port \d+:3: .*\[preauth\]/);
+    });
+
+    it("an RSA pin asks for the SHA-2 RSA signatures (and ssh-rsa) and says so on a mismatch", async () => {
+      const impostor = sshKeygen("rsa", keyDir, "impostor-rsa").publicKey;
+      const message = await failureOf({ connection: connection({ hostKey: impostor }), create: "echo must-not-run" });
+      expect(message).toContain("pinned ssh-rsa ");
+      expect(message).toContain("asked the server for rsa-sha2-512, rsa-sha2-256, ssh-rsa, it presented ssh-rsa ");
+    });
+  });
 
   describe("timeouts", () => {
     it("a script that ignores TERM is killed (KILL) and still reported as a timeout, naming the limit and the fix", async () => {
