@@ -15,6 +15,8 @@ export interface DialOptions {
   log?: (line: string) => void;
   firstBackoffMs?: number;
   maxBackoffMs?: number;
+  /** How long refused logins are retried once the host answered the handshake. Default `AUTH_FAILURE_GRACE_MS`. */
+  authFailureGraceMs?: number;
 }
 
 export interface SshSession {
@@ -26,7 +28,15 @@ export interface SshSession {
 /** Errors that retrying cannot fix carry this flag (host key mismatch, unusable private key). */
 interface DialError extends Error {
   permanent?: boolean;
+  /** The host answered the SSH handshake and refused the login (not a slow boot). */
+  authFailure?: boolean;
 }
+
+/**
+ * Refused logins are retried this long after the first one (cloud-init may install the key just after sshd
+ * starts), then fail with the user and key fingerprint instead of being retried like a slow boot.
+ */
+export const AUTH_FAILURE_GRACE_MS = 30_000;
 
 const KEEPALIVE_INTERVAL_MS = 15_000;
 const KEEPALIVE_COUNT_MAX = 4;
@@ -42,16 +52,23 @@ export async function dialWithRetries(connection: SshConnection, options: DialOp
   const attempts = limit === -1 ? Number.POSITIVE_INFINITY : Math.max(1, limit);
   const firstBackoffMs = options.firstBackoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 8_000;
+  const authGraceMs = options.authFailureGraceMs ?? AUTH_FAILURE_GRACE_MS;
   const target = describeTarget(connection);
   let lastError: DialError = new Error("no attempt made");
+  let firstAuthFailureAt: number | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
       return await dialOnce(connection);
     } catch (error) {
       lastError = error as DialError;
       if (lastError.permanent) throw lastError;
-      if (attempt >= attempts) break;
       const waitMs = Math.min(firstBackoffMs * 2 ** (attempt - 1), maxBackoffMs);
+      if (lastError.authFailure) {
+        firstAuthFailureAt = firstAuthFailureAt ?? Date.now();
+        const refusedForMs = Date.now() - firstAuthFailureAt;
+        if (attempt >= attempts || refusedForMs + waitMs > authGraceMs) throw loginRefused(connection, attempt, refusedForMs);
+      }
+      if (attempt >= attempts) break;
       const of = Number.isFinite(attempts) ? `/${attempts}` : "";
       log(`dial ${target} attempt ${attempt}${of} failed (${lastError.message}); retrying in ${waitMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -83,7 +100,7 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
       if (pinned && presented && !presented.equals(pinned.blob)) fail(hostKeyMismatch(connection, pinned, presented));
       else if (pinned && /no matching host key format/.test(error.message)) fail(noPinnedKeyType(connection, pinned));
       // ssh2's messages describe the failure (ECONNREFUSED, auth methods failed, handshake timeout), not inputs.
-      else fail(new Error(error.message));
+      else fail(Object.assign(new Error(error.message), { authFailure: (error as { level?: string }).level === "client-authentication" }));
     });
     client.on("close", () => fail(new Error("connection closed before the SSH session was ready")));
     const perDialSeconds = connection.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_SECONDS;
@@ -127,6 +144,28 @@ function noPinnedKeyType(connection: SshConnection, pinned: PublicKeyBlob): Dial
       `${hostKeyAlgorithmsFor(pinned.type).join(", ")}; pinned ${fingerprintSha256(pinned.blob)}); refused before ` +
       "logging in. Fix: pin one of the host's own keys in connection.hostKey (its presentedHostKey output, or " +
       "`ssh-keyscan <host>` checked against the cloud console)",
+  );
+}
+
+/** "SHA256:… (ssh-ed25519)" for the login key, from its public half: names the key without revealing it. */
+function loginKeyDescription(privateKey: string | undefined): string {
+  if (!privateKey) return "(no connection.privateKey set)";
+  const { utils } = require("ssh2") as typeof import("ssh2");
+  const parsed = utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) return "(unparsable connection.privateKey)";
+  return `${fingerprintSha256(key.getPublicSSH())} (${key.type})`;
+}
+
+function loginRefused(connection: SshConnection, attempts: number, refusedForMs: number): DialError {
+  const user = connection.user ?? DEFAULT_USER;
+  const home = user === "root" ? "~root" : `~${user}`;
+  return permanent(
+    `login refused for user "${user}" at ${connection.host}:${connection.port ?? DEFAULT_PORT}: the host answered the SSH ` +
+      `handshake but did not accept the key ${loginKeyDescription(connection.privateKey)} (${attempts} attempts over ` +
+      `${Math.round(refusedForMs / 1000)}s). Fix: add this key's public half to ${home}/.ssh/authorized_keys on the host ` +
+      "(on Verda: create the instance with it), or set connection.privateKey to the key the host authorizes and " +
+      "connection.user to a user that has it",
   );
 }
 

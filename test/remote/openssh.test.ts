@@ -75,6 +75,36 @@ describe.runIf(openSshAvailable())("against a real OpenSSH sshd", () => {
     });
   });
 
+  describe("login", () => {
+    it("a key the host does not accept fails after a short grace with the user, the key's fingerprint and the fix", async () => {
+      const stranger = sshKeygen("ed25519", keyDir, "stranger");
+      const logs: string[] = [];
+      // The project's default dialErrorLimit (40): before, each refused login was retried like a slow boot.
+      const error = await dialWithRetries(
+        connection({ privateKey: stranger.privateKey, dialErrorLimit: 40 }),
+        { log: (line) => logs.push(line), firstBackoffMs: 100, maxBackoffMs: 300, authFailureGraceMs: 1500 },
+      ).then(() => undefined, (caught: Error) => caught);
+      expect(error?.message).toMatch(new RegExp(
+        `^login refused for user "root" at 127\\.97\\.0\\.11:${server.port}: the host answered the SSH handshake but did not ` +
+          `accept the key ${fingerprintOf(stranger.publicKey).replace(/[+/]/g, "\\$&")} \\(ssh-ed25519\\) \\(\\d+ attempts over \\d+s\\)\\. ` +
+          "Fix: add this key's public half to ~root/\\.ssh/authorized_keys on the host",
+      ));
+      expect(error?.message).not.toContain(stranger.privateKey.split("\n")[1]);
+      expect(logs.length).toBeGreaterThanOrEqual(1); // still retried a little: cloud-init may add the key late
+      expect(logs.length).toBeLessThan(15);
+    });
+
+    it("a key installed shortly after the host answers is accepted (cloud-init adds keys after sshd starts)", async () => {
+      const late = sshKeygen("ed25519", keyDir, "late");
+      const dialing = dialWithRetries(connection({ privateKey: late.privateKey, dialErrorLimit: 40 }), { firstBackoffMs: 200, maxBackoffMs: 400 });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      server.authorize("root", late.publicKey);
+      const session = await dialing;
+      session.client.end();
+      expect(session.presentedHostKey).toMatch(/^ssh-ed25519 /);
+    });
+  });
+
   describe("timeouts", () => {
     it("a script that ignores TERM is killed (KILL) and still reported as a timeout, naming the limit and the fix", async () => {
       const message = await failureOf({ connection: connection(), create: "trap '' TERM; sleep 60", timeoutSeconds: 1 });

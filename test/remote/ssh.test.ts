@@ -87,13 +87,13 @@ describe("dial retries", () => {
     }
   });
 
-  it("gives up after dialErrorLimit attempts with the last error", async () => {
+  it("a refused login gives up after dialErrorLimit attempts (within the grace) naming user and key", async () => {
     const stranger = generateKeyPair();
     const logs: string[] = [];
     const error = await dialWithRetries(
       connectionTo(host, { privateKey: stranger.privateKey, dialErrorLimit: 2 }), { log: (line) => logs.push(line), firstBackoffMs: 50 },
     ).then(() => undefined, (caught: Error) => caught);
-    expect(error?.message).toMatch(/^could not connect to tester@127\.0\.0\.1:\d+ after 2 attempt\(s\): All configured authentication methods failed$/);
+    expect(error?.message).toMatch(/^login refused for user "tester" at 127\.0\.0\.1:\d+: the host answered the SSH handshake but did not accept the key SHA256:\S+ \(ssh-ed25519\) \(2 attempts over 0s\)\. Fix: /);
     expect(logs).toHaveLength(1);
     expect(error?.message).not.toContain(stranger.privateKey.split("\n")[1]);
   });

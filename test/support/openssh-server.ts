@@ -7,7 +7,7 @@
 //   the image, in its own mount and pid namespaces, so a test can add users, sudoers rules, /etc/environment
 //   or a ~/.bashrc with `setup` without touching this machine's /etc. Everything goes when `close()` runs.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -35,6 +35,8 @@ export interface OpenSshServer {
   hostKeys: Record<HostKeyType, string>;
   /** With `rootfs`: the overlay's upper directory (files the machine wrote, seen from outside). */
   upperDir?: string;
+  /** Adds an authorized_keys line for `user` while the server runs (this machine's sshd only). */
+  authorize(user: string, line: string): void;
   /** sshd's own log (-e): connections, authentication results. */
   log(): string;
   close(): Promise<void>;
@@ -129,6 +131,10 @@ export async function startOpenSshServer(options: OpenSshServerOptions): Promise
   }
   return {
     host: options.address, port, hostKeys, upperDir,
+    authorize(user, line) {
+      if (options.rootfs) throw new Error("authorize() is for this machine's sshd; pass rootfs servers their keys up front");
+      appendFileSync(path.join(work, "etc", "authorized_keys", user), `${line}\n`);
+    },
     log: () => output.join(""),
     async close() {
       child.kill("SIGTERM");
