@@ -8,10 +8,13 @@ import {
 import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
-import { execOnce, type ExecResult, REMOTE_KILL_AFTER_SECONDS, withSshSession } from "./ssh";
+import { REMOTE_KILL_AFTER_SECONDS } from "./remote-shell";
+import { execOnce, type ExecResult, withSshSession } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
+/** Every remote command starts with `export PATH=<REMOTE_PATH>` (docs/remote-commands.md). */
+export { REMOTE_PATH } from "./remote-shell";
 
 export interface RemoteCommandInputs {
   connection: SshConnection;

@@ -9,6 +9,7 @@ import {
 import {
   authorizedKeyFromBlob, fingerprintSha256, hostKeyAlgorithmsFor, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob,
 } from "./hostkey";
+import { REMOTE_KILL_AFTER_SECONDS, remoteCommandLine } from "./remote-shell";
 
 export interface DialOptions {
   /** Progress lines (retries). Default: stderr of the provider process, which the engine keeps in its logs. */
@@ -197,23 +198,9 @@ export interface ExecResult {
   elapsedMs?: number;
 }
 
-/** Remote `timeout` sends TERM, then KILL this long after, to the whole process group. */
-export const REMOTE_KILL_AFTER_SECONDS = 10;
 const DEFAULT_CLIENT_GRACE_MS = (REMOTE_KILL_AFTER_SECONDS + 5) * 1000;
 
-/** POSIX single-quoting: safe for any text as one shell word. */
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Runs the command through the login shell (as sshd would) under coreutils `timeout`, which kills the
- * command's process group: a client that disconnects does not stop a remote process on its own.
- */
-export function wrapWithRemoteTimeout(command: string, timeoutSeconds?: number): string {
-  if (timeoutSeconds === undefined) return command;
-  return `exec timeout --kill-after=${REMOTE_KILL_AFTER_SECONDS}s ${timeoutSeconds}s "\${SHELL:-/bin/sh}" -c ${shellQuote(command)}`;
-}
+export { REMOTE_KILL_AFTER_SECONDS, shellQuote, wrapWithRemoteTimeout } from "./remote-shell";
 
 export function execOnce(client: Client, request: ExecRequest): Promise<ExecResult> {
   return new Promise<ExecResult>((resolve) => {
@@ -250,7 +237,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
         finish({ deadlineHit: true });
       }, request.timeoutSeconds * 1000 + graceMs);
     }
-    client.exec(wrapWithRemoteTimeout(request.command, request.timeoutSeconds), (error, opened) => {
+    client.exec(remoteCommandLine(request.command, request.timeoutSeconds), (error, opened) => {
       if (error) return finish({ connectionError: `exec request refused: ${error.message}` });
       if (finished) return void opened.close();
       channel = opened;

@@ -3,7 +3,9 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type RemoteCommandInputs, type RemoteCommandOutputs, remoteCommandProvider as provider } from "../../infra/remote/command";
+import {
+  REMOTE_PATH, type RemoteCommandInputs, type RemoteCommandOutputs, remoteCommandProvider as provider,
+} from "../../infra/remote/command";
 import { UNKNOWN } from "../../infra/remote/connection";
 import type { SshHost } from "../support/ssh-host";
 import { connectionTo, privateKeyBody, startHost } from "./fixtures";
@@ -18,6 +20,15 @@ beforeEach(() => {
 });
 
 const SECRET = "s3cr3t-Token-value-42";
+
+/** The commands the host received, without the `export PATH=…; ` every remote command starts with. */
+function commandsRun(on: SshHost = host): string[] {
+  const prefix = `export PATH=${REMOTE_PATH}; `;
+  return on.execLog.map((record) => {
+    expect(record.command.startsWith(prefix)).toBe(true);
+    return record.command.slice(prefix.length);
+  });
+}
 
 function inputs(extra: Partial<RemoteCommandInputs> = {}): RemoteCommandInputs {
   return { connection: connectionTo(host), ...extra };
@@ -105,7 +116,7 @@ describe("create / update / delete", () => {
     expect(withUpdate.outs!.stdout).toBe("update-ran");
     const rerun = await provider.update!(id, outs, inputs({ create: "echo create-again" }));
     expect(rerun.outs!.stdout).toBe("create-again");
-    expect(host.execLog.map((record) => record.command)).toEqual(["echo create-$((1+1))", "echo update-ran", "echo create-again"]);
+    expect(commandsRun()).toEqual(["echo create-$((1+1))", "echo update-ran", "echo create-again"]);
   });
 
   it("a new connection (e.g. a rebuilt server) is an update that runs on the new host", async () => {
@@ -114,7 +125,7 @@ describe("create / update / delete", () => {
     try {
       const moved = await provider.update!(id, outs, { ...inputs({ create: "echo on-first" }), connection: connectionTo(rebuilt) });
       expect(moved.outs).toMatchObject({ stdout: "on-first", presentedHostKey: rebuilt.hostKey });
-      expect(rebuilt.execLog.map((record) => record.command)).toEqual(["echo on-first"]);
+      expect(commandsRun(rebuilt)).toEqual(["echo on-first"]);
     } finally {
       await rebuilt.close();
     }
