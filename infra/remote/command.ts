@@ -8,7 +8,7 @@ import {
 import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
-import { REMOTE_KILL_AFTER_SECONDS } from "./remote-shell";
+import { REMOTE_KILL_AFTER_SECONDS, sudoRefusal, sudoRefusedMessage } from "./remote-shell";
 import { execOnce, type ExecResult, withSshSession } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
@@ -111,7 +111,9 @@ export async function runCommandOrThrow(
   phase: "create" | "update" | "delete", command: string, inputs: RemoteCommandInputs,
 ): Promise<{ stdout: string; stderr: string; presentedHostKey: string }> {
   const { result, presentedHostKey } = await withSshSession(inputs.connection, async (session) => ({
-    result: await execOnce(session.client, { command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds }),
+    result: await execOnce(session.client, {
+      command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
+    }),
     presentedHostKey: session.presentedHostKey,
   })).catch((error: Error) => {
     const hint = phase === "delete" ? UNREACHABLE_ON_DELETE_HINT : "";
@@ -120,6 +122,10 @@ export async function runCommandOrThrow(
   const fragments = secretFragments(inputs.stdin, inputs.connection.privateKey);
   const stdout = redact(capOutput(trimTrailingNewline(result.stdout)), fragments);
   const stderr = redact(capOutput(trimTrailingNewline(result.stderr)), fragments);
+  const sudoReason = sudoRefusal(result.exitCode, stderr);
+  if (sudoReason !== undefined) {
+    throw new Error(`remote ${phase} command on ${inputs.connection.host}: ${sudoRefusedMessage(inputs.connection.user ?? "root", sudoReason)}`);
+  }
   if (result.exitCode !== 0) throw new Error(failureMessage(phase, inputs, result, stderr));
   return { ...visibleOutputs(inputs.logging, stdout, stderr), presentedHostKey };
 }

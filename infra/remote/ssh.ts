@@ -9,7 +9,7 @@ import {
 import {
   authorizedKeyFromBlob, fingerprintSha256, hostKeyAlgorithmsFor, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob,
 } from "./hostkey";
-import { REMOTE_KILL_AFTER_SECONDS, remoteCommandLine } from "./remote-shell";
+import { REMOTE_KILL_AFTER_SECONDS, remoteInvocation } from "./remote-shell";
 
 export interface DialOptions {
   /** Progress lines (retries). Default: stderr of the provider process, which the engine keeps in its logs. */
@@ -178,6 +178,8 @@ function permanent(message: string): DialError {
 
 export interface ExecRequest {
   command: string;
+  /** The login user: when not root, the command runs as root through `sudo -n` (see remote-shell.ts). */
+  user?: string;
   stdin?: string;
   /** Remote `timeout` kills the command after this; the client gives up `clientGraceMs` later. */
   timeoutSeconds?: number;
@@ -237,7 +239,8 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
         finish({ deadlineHit: true });
       }, request.timeoutSeconds * 1000 + graceMs);
     }
-    client.exec(remoteCommandLine(request.command, request.timeoutSeconds), (error, opened) => {
+    const invocation = remoteInvocation(request.command, request);
+    client.exec(invocation.commandLine, (error, opened) => {
       if (error) return finish({ connectionError: `exec request refused: ${error.message}` });
       if (finished) return void opened.close();
       channel = opened;
@@ -249,7 +252,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       });
       opened.on("close", () => finish());
       // Always send EOF so scripts that read stdin do not wait forever.
-      opened.end(request.stdin ?? "");
+      opened.end(invocation.stdinPrefix + (request.stdin ?? ""));
     });
   });
 }

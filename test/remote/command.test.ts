@@ -97,7 +97,7 @@ describe("create / update / delete", () => {
   it("create runs the command and records trimmed output, a hex id and the presented host key", async () => {
     const { id, outs } = await createOk({ create: "echo hello; echo warn >&2; echo \"user=$USER\"" });
     expect(id).toMatch(/^[0-9a-f]{16}$/);
-    expect(outs.stdout).toBe("hello\nuser=tester");
+    expect(outs.stdout).toBe("hello\nuser=root");
     expect(outs.stderr).toBe("warn");
     expect(outs.presentedHostKey).toBe(host.hostKey);
     expect(host.execLog).toHaveLength(1);
@@ -161,7 +161,7 @@ describe("create / update / delete", () => {
       connection: { ...connectionTo(host), port: 1, dialErrorLimit: 1 }, delete: "echo backup", stdout: "", stderr: "", presentedHostKey: "",
     };
     const message = await failureOf(provider.delete!("id", state));
-    expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to tester@127\.0\.0\.1:1 after 1 attempt\(s\): .*ECONNREFUSED/);
+    expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to root@127\.0\.0\.1:1 after 1 attempt\(s\): .*ECONNREFUSED/);
     expect(message).toContain("npm run rescue -- --stack <stack>");
     expect(message).not.toContain(privateKeyBody());
   });
