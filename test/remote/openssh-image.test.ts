@@ -73,11 +73,14 @@ describe.runIf(openSshAvailable() && rootfs)("on a stock image with a real sshd"
       expect(outs.stderr).toBe("");
     });
 
-    it("the remote timeout still applies (through sudo)", async () => {
-      const error = await provider.create({ connection: connection(asDeploy), create: "sleep 60", timeoutSeconds: 1 })
-        .then(() => undefined, (caught: Error) => caught);
-      expect(error?.message).toMatch(/^remote create command on 127\.97\.0\.12 timed out after 1s \(timeoutSeconds\): stopped with TERM/);
-    });
+    it("the remote timeout still applies (through sudo), also when the script ignores TERM", async () => {
+      const timedOut = async (create: string) => (await provider.create({ connection: connection(asDeploy), create, timeoutSeconds: 1 })
+        .then(() => undefined, (caught: Error) => caught))?.message;
+      expect(await timedOut("sleep 60")).toMatch(/^remote create command on 127\.97\.0\.12 timed out after 1s \(timeoutSeconds\): stopped with TERM/);
+      expect(await timedOut("trap '' TERM; sleep 60")).toMatch(
+        /^remote create command on 127\.97\.0\.12 timed out after 1s \(timeoutSeconds\): it ignored TERM and was killed with KILL/,
+      );
+    }, 40_000);
 
     it("RemoteFiles writes root-owned paths (parents created, mode set, replaced atomically)", async () => {
       const files = { "/etc/comfyume/app.conf": "a=1\n", "/opt/comfyume/host/run.sh": "#!/bin/bash\necho run\n" };
