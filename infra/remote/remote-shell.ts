@@ -91,7 +91,8 @@ export function writeFileScript(path: string, mode: number): string {
   return [
     "set -eu",
     `dir=${shellQuote(dir)}`,
-    `tmp="$dir/"${shellQuote(`.${base}.upload-`)}"$$"`,
+    `base=${shellQuote(base)}`,
+    'tmp="$dir/.$base.upload-$$"',
     'mkdir -p "$dir"',
     "trap 'rm -f \"$tmp\"' EXIT",
     'cat > "$tmp"',

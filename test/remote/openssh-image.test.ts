@@ -83,12 +83,17 @@ describe.runIf(openSshAvailable() && rootfs)("on a stock image with a real sshd"
     }, 40_000);
 
     it("RemoteFiles writes root-owned paths (parents created, mode set, replaced atomically)", async () => {
-      const files = { "/etc/comfyume/app.conf": "a=1\n", "/opt/comfyume/host/run.sh": "#!/bin/bash\necho run\n" };
+      const files = {
+        "/etc/comfyume/app.conf": "a=1\n", "/opt/comfyume/host/run.sh": "#!/bin/bash\necho run\n", "/opt/comfyume/it's odd.txt": "no newline",
+      };
       const created = await filesProvider.create({ connection: connection(asDeploy), files, mode: 0o750 });
       const changed = { ...files, "/etc/comfyume/app.conf": "a=2\n" };
       await filesProvider.update!(created.id, created.outs!, { connection: connection(asDeploy), files: changed, mode: 0o750 });
-      const outs = await run({ create: "stat -c '%U:%G %a' /etc/comfyume/app.conf /opt/comfyume/host/run.sh; cat /etc/comfyume/app.conf; ls -A /etc/comfyume" });
-      expect(outs.stdout).toBe("root:root 750\nroot:root 750\na=2\napp.conf");
+      const outs = await run({
+        create: "stat -c '%U:%G %a' /etc/comfyume/app.conf /opt/comfyume/host/run.sh; cat /etc/comfyume/app.conf; ls -A /etc/comfyume; " +
+          "cat \"/opt/comfyume/it's odd.txt\"",
+      });
+      expect(outs.stdout).toBe("root:root 750\nroot:root 750\na=2\napp.conf\nno newline");
     });
 
     it("a user whose sudo needs a password gets a clear error naming the user and the fix", async () => {
