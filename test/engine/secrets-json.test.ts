@@ -2,9 +2,9 @@
 // REAL program's stacks against the Verda simulator: the idle stack holds the R2 keys (config secrets) and
 // exports them; the month and day stacks read them through a StackReference, where the engine knows them
 // only as outputs of another stack (not as this stack's config secrets it masks in messages). `up --json`
-// and `preview --json` run on all three; their stdout/stderr, every file the runs leave (state, stack
-// files, backups, logs) and `pulumi stack export` (no --show-secrets) must hold none of the planted values,
-// nor their base64 form.
+// and `preview --json` (both forms: the summary document and the PR workflow's event stream) run on them;
+// their stdout/stderr, every file the runs leave (state, stack files, backups, logs) and `pulumi stack
+// export` (no --show-secrets) must hold none of the planted values, nor their base64 form.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -35,6 +35,7 @@ const PLANTED = {
 };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4rT3vTt99Ox5kndS4HmgTrKBT8SKzhK4rhGkEVGlCI admin@test";
 const MELLO_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEFgu/MyCRbAPEiqtKEXOVuebm0Hv4DEaqlUx2VWBPW/ mello@test";
+const STREAMING = { PULUMI_ENABLE_STREAMING_JSON_PREVIEW: "true" };
 const FAST = { orderedMs: 5, provisioningMs: 10, instanceActionMs: 5, instanceDeleteMs: 5, volumeCreateMs: 5, volumeAttachMs: 5 };
 
 /** The repository's program (index.ts and what it loads), with its own empty stacks/ directory. */
@@ -72,8 +73,8 @@ describe.runIf(pulumiToolchainReady())("planted secrets never appear in clear in
   const texts: { where: string; text: string }[] = [];
   const env: NodeJS.ProcessEnv = { COMFYUME_NO_POLICY: "1", VERDA_POLL_INTERVAL_MS: "20", VERDA_RETRY_BASE_MS: "20" };
 
-  const pulumi = async (where: string, args: string[]) => {
-    const result = await sandbox.runAsync(args, { env, timeoutMs: 240_000 });
+  const pulumi = async (where: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
+    const result = await sandbox.runAsync(args, { env: { ...env, ...extra }, timeoutMs: 240_000 });
     texts.push({ where: `${where} stdout`, text: result.stdout }, { where: `${where} stderr`, text: result.stderr });
     if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
     return result.stdout;
@@ -124,6 +125,8 @@ describe.runIf(pulumiToolchainReady())("planted secrets never appear in clear in
     );
     await pulumi("month up", ["up", "--stack", "testing-month", "--yes", "--json"]);
     await pulumi("month preview", ["preview", "--stack", "testing-month", "--json"]);
+    // The PR workflow's form (scripts/preview/run.ts, .github/workflows/preview.yml): an event stream.
+    await pulumi("month streaming preview", ["preview", "--stack", "testing-month", "--json"], STREAMING);
 
     await initStack(
       "testing-day",
@@ -137,6 +140,7 @@ describe.runIf(pulumiToolchainReady())("planted secrets never appear in clear in
       { "comfyume:sshPrivateKey": PLANTED.sshPrivateKey, "comfyume:redisPassword": PLANTED.redisPassword, "comfyume:tailscaleAuthKey": PLANTED.tailscaleAuthKey },
     );
     await pulumi("day preview", ["preview", "--stack", "testing-day", "--json"]);
+    await pulumi("day streaming preview", ["preview", "--stack", "testing-day", "--json"], STREAMING);
 
     for (const stack of ["idle", "testing-month", "testing-day"]) await pulumi(`${stack} export`, ["stack", "export", "--stack", stack]);
   }, 900_000);
