@@ -13,6 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { REDACTED, redactDebugMessage } from "../../infra/config/debug-redaction";
+import { pulumiRunner } from "../../sim/rehearsal/pulumi-runner";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
 
 function freshPrivateKey(): string {
@@ -162,6 +163,23 @@ describe.runIf(pulumiToolchainReady())("planted secrets never appear in clear in
     expect(sim.state().ssh_keys).toHaveLength(2);
     const dayPreview = texts.find((t) => t.where === "day preview stdout")?.text ?? "";
     expect(dayPreview).toContain("worker-backup-before-delete");
+  });
+
+  it("the rehearsal's runner scrubs every secret it was given from its logs and results", async () => {
+    const logDir = path.join(sandbox.dir, "rehearsal-logs");
+    const keep = ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_HOME"] as const;
+    const runner = pulumiRunner(sandbox.dir, Object.fromEntries(keep.map((k) => [k, String(sandbox.env[k])])), logDir, () => {});
+    for (const [key, value] of [["comfyume:redisPassword", PLANTED.redisPassword], ["comfyume:sshPrivateKey", PLANTED.sshPrivateKey]]) {
+      await runner.run("secret", ["config", "set", "--stack", "testing-day", "--secret", key], { stdin: value });
+    }
+    // `config get` of a secret prints it in clear (the PEM key JSON-escaped with --json): the worst case.
+    const plain = await runner.run("reveal", ["config", "get", "comfyume:redisPassword", "--stack", "testing-day"]);
+    const json = await runner.run("reveal json", ["config", "get", "comfyume:sshPrivateKey", "--stack", "testing-day", "--json"]);
+    for (const result of [plain, json]) {
+      expect(result.stdout).toContain("[secret]");
+      expect(fs.readFileSync(result.logFile, "utf8")).toContain("[secret]");
+    }
+    // The files under rehearsal-logs are searched for every planted value by the next test.
   });
 
   it("no planted secret in any output, log, state or stack file", () => {
