@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { REDACTED, redactDebugMessage } from "../../infra/config/debug-redaction";
 import { pulumiRunner } from "../../sim/rehearsal/pulumi-runner";
+import * as pulumiSdk from "@pulumi/pulumi";
+import { secretReference } from "../../infra/phases/references";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiSandbox } from "../support/pulumi-cli";
 
 function freshPrivateKey(): string {
@@ -198,5 +200,28 @@ describe("the SDK's debug messages lose their values", () => {
     expect(redactDebugMessage(read)).toBe(`ReadResource RPC finished: resource:idle[pulumi:pulumi:StackReference]#...; err: null, resp: ${REDACTED}`);
     expect(redactDebugMessage("Serialize property [stdin]: primitive=R2_SECRET_ACCESS_KEY=abc")).not.toContain("abc");
     expect(redactDebugMessage("RegisterResource RPC prepared: t=remote:Command, name=worker-restore")).toBe("RegisterResource RPC prepared: t=remote:Command, name=worker-restore");
+  });
+});
+
+describe("R2 keys read through a StackReference", () => {
+  it("stay secret even when an older idle stack exported them in plaintext", async () => {
+    await pulumiSdk.runtime.setMocks(
+      {
+        newResource: (args) => ({
+          id: `${args.name}-id`,
+          state: { ...args.inputs, outputs: { r2SecretAccessKey: PLANTED.r2SecretAccessKey }, secretOutputNames: [] },
+        }),
+        call: (args) => args.inputs,
+      },
+      "comfyume",
+      "testing-month",
+      false,
+    );
+    const idle = new pulumiSdk.StackReference("idle", { name: "organization/comfyume/idle" });
+    // Control: read as the idle stack exported it, the key is plaintext.
+    expect(await pulumiSdk.isSecret(idle.requireOutput("r2SecretAccessKey"))).toBe(false);
+    const read = secretReference(idle, "r2SecretAccessKey");
+    expect(await pulumiSdk.isSecret(read)).toBe(true);
+    expect(await new Promise((resolve) => read.apply(resolve))).toBe(PLANTED.r2SecretAccessKey);
   });
 });
