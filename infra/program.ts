@@ -8,6 +8,7 @@ import { monthLayer } from "./phases/month";
 import { dayLayer, monthReference } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
+import { redactSdkDebugLog } from "./config/debug-redaction";
 
 export const DESTROY_NOTE =
   "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
@@ -19,6 +20,7 @@ export const DESTROY_NOTE =
  * `command` is the running Pulumi subcommand (detected; see config/operation.ts).
  */
 export async function buildProgram(raw?: RawConfig, command: string | undefined = pulumiCommand()): Promise<Record<string, pulumi.Output<unknown>>> {
+  redactSdkDebugLog();
   if (isDestroyCommand(command)) {
     // Registering nothing makes `destroy --run-program` delete exactly what a plain `destroy` deletes, in the
     // same order (the state's dependencies), with the same code (the state's): nothing here can fail it.

@@ -2,6 +2,7 @@
 // with backup-before-delete hooks. Reads the idle and month layers through StackReferences.
 import * as pulumi from "@pulumi/pulumi";
 import { secretOutput, type DayConfig } from "../config";
+import { secretReference } from "./references";
 import { GpuWorker, type ScratchArgs } from "../../components/gpu-worker";
 import type { BucketNames } from "../../components/backups";
 import { liveSfsMountTarget, programVerdaCredentials } from "./live-sfs";
@@ -55,8 +56,8 @@ export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthRef
     },
     r2: {
       endpoint: out<string>(idle, "r2Endpoint"),
-      accessKeyId: out<string>(idle, "r2AccessKeyId"),
-      secretAccessKey: out<string>(idle, "r2SecretAccessKey"),
+      accessKeyId: secretReference(idle, "r2AccessKeyId"),
+      secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
       buckets: out<BucketNames>(idle, "bucketNames"),
     },
     secrets: { redisPassword: secretOutput(cfg.redisPassword), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey) },

@@ -2,6 +2,7 @@
 // scratch lives for the month, the scratch volume. Reads the idle layer through a StackReference.
 import * as pulumi from "@pulumi/pulumi";
 import { secretOutput, type MonthConfig } from "../config";
+import { secretReference } from "./references";
 import { SharedFilesystem, type LoaderArgs } from "../../components/shared-filesystem";
 import type { BucketNames } from "../../components/backups";
 
@@ -28,8 +29,8 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
       },
       r2: {
         endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
-        accessKeyId: idle.requireOutput("r2AccessKeyId") as pulumi.Output<string>,
-        secretAccessKey: idle.requireOutput("r2SecretAccessKey") as pulumi.Output<string>,
+        accessKeyId: secretReference(idle, "r2AccessKeyId"),
+        secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
         buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
       },
       scriptsDir: cfg.paths.scriptsDir,

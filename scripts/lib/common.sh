@@ -279,13 +279,9 @@ r2_setup() {
   [[ $R2_ENDPOINT != *.com.eu* && $R2_ENDPOINT != *.eu.eu.* ]] || die "R2_ENDPOINT '${R2_ENDPOINT}' looks mistyped; the EU form is https://<account-id>.eu.r2.cloudflarestorage.com"
   [[ -n ${R2_ACCESS_KEY_ID:-} ]] || die "R2_ACCESS_KEY_ID missing: send it on stdin as R2_ACCESS_KEY_ID=<key>"
   [[ -n ${R2_SECRET_ACCESS_KEY:-} ]] || die "R2_SECRET_ACCESS_KEY missing: send it on stdin as R2_SECRET_ACCESS_KEY=<secret>"
-  export RCLONE_CONFIG=/dev/null
-  export RCLONE_CONFIG_R2_TYPE=s3 RCLONE_CONFIG_R2_PROVIDER=Cloudflare RCLONE_CONFIG_R2_REGION=auto
-  export RCLONE_CONFIG_R2_ENDPOINT=$R2_ENDPOINT
-  export RCLONE_CONFIG_R2_ACCESS_KEY_ID=$R2_ACCESS_KEY_ID
-  export RCLONE_CONFIG_R2_SECRET_ACCESS_KEY=$R2_SECRET_ACCESS_KEY
-  # Buckets are created by Pulumi; a scoped token may not create them, and a typo must not create a new one.
-  export RCLONE_CONFIG_R2_NO_CHECK_BUCKET=true
+  # The keys stay unexported shell variables: r2_rclone hands them to each rclone process alone, so
+  # sha256sum, jq, find, curl, ... (every other child of the script) never see them.
+  export -n R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY
   R2_EXTRA_FLAGS=()
   # rclone's AWS SDK rejects AWS_CA_BUNDLE with its own HTTP transport; hand the bundle to --ca-cert instead.
   if [[ -n ${AWS_CA_BUNDLE:-} ]]; then
@@ -295,16 +291,22 @@ r2_setup() {
   COMFYUME_R2_READY=1
 }
 
-# r2 ARGS...: rclone with bounded retries and timeouts.
-r2() {
-  "$RCLONE_CMD" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" \
+# r2_rclone ARGS...: the one way the scripts run rclone. The remote "r2:" (rclone's S3 backend, no
+# rclone.conf) is defined by command-prefix assignments, which reach this rclone process alone and are
+# never exported; bounded retries and timeouts. Buckets are created by Pulumi: a scoped token may not
+# create them, and a typo must not create a new one (NO_CHECK_BUCKET).
+r2_rclone() {
+  RCLONE_CONFIG=/dev/null RCLONE_CONFIG_R2_TYPE=s3 RCLONE_CONFIG_R2_PROVIDER=Cloudflare RCLONE_CONFIG_R2_REGION=auto \
+    RCLONE_CONFIG_R2_ENDPOINT=$R2_ENDPOINT RCLONE_CONFIG_R2_NO_CHECK_BUCKET=true \
+    RCLONE_CONFIG_R2_ACCESS_KEY_ID=$R2_ACCESS_KEY_ID RCLONE_CONFIG_R2_SECRET_ACCESS_KEY=$R2_SECRET_ACCESS_KEY \
+    "$RCLONE_CMD" --retries "$RCLONE_RETRIES" --low-level-retries "$RCLONE_RETRIES" \
     --contimeout 10s --timeout 120s "${R2_EXTRA_FLAGS[@]}" "$@"
 }
 
 # r2_check_bucket BUCKET: fail clearly when the endpoint or the bucket cannot be listed.
 r2_check_bucket() {
   local out
-  if ! out=$(r2 lsf --max-depth 1 "r2:$1" 2>&1 >/dev/null); then
+  if ! out=$(r2_rclone lsf --max-depth 1 "r2:$1" 2>&1 >/dev/null); then
     die "cannot reach R2 bucket '$1' at ${R2_ENDPOINT}: $(scrub "$(tail -n 3 <<<"$out")"). Check the endpoint, the bucket name and the keys"
   fi
 }
@@ -451,7 +453,7 @@ r2_hash_objects() {
   sed 's#^objects/##' "$keys" | LC_ALL=C sort -u >"$list"
   : >"$out"
   if [[ -s $list ]]; then
-    if ! r2 hashsum sha256 --download --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
+    if ! r2_rclone hashsum sha256 --download --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
       # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
       grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
         r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
@@ -468,7 +470,7 @@ r2_hash_objects() {
 r2_remote_listing() {
   local bucket=$1 prefix=$2 out=$3 json
   json=$(mktemp)
-  if ! r2 lsjson -R --files-only --hash --hash-type MD5 "r2:${bucket}/${prefix}/objects" >"$json" 2>"${json}.err"; then
+  if ! r2_rclone lsjson -R --files-only --hash --hash-type MD5 "r2:${bucket}/${prefix}/objects" >"$json" 2>"${json}.err"; then
     # A prefix with no objects yet lists as empty on S3; anything else is an error.
     local err
     err=$(cat "${json}.err")
@@ -532,10 +534,10 @@ r2_check_objects() {
 r2_last_manifest() {
   local bucket=$1 prefix=$2 out=$3 names name err
   R2_LAST_MANIFEST_KEY=
-  names=$(r2 lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  names=$(r2_rclone lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
   err=$(mktemp)
   for name in $(grep -E '^[0-9TZ-]+\.tsv$' <<<"$names" | LC_ALL=C sort -r | head -n 3); do
-    if r2 copyto "r2:${bucket}/${prefix}/manifests/${name}" "$out" 2>"$err" &&
+    if r2_rclone copyto "r2:${bucket}/${prefix}/manifests/${name}" "$out" 2>"$err" &&
       head -n 1 "$out" | grep -q '^# comfyume-manifest v' && manifest_keyed_entries "$out" >/dev/null 2>&1; then
       R2_LAST_MANIFEST_KEY="${prefix}/manifests/${name}"
       rm -f "$err"
@@ -722,7 +724,7 @@ r2_backup_tree() {
   local jlog="${work}/rclone.jsonl"
   if ((new_files > 0)); then
     # --immutable: an existing key with other bytes is an error, never an overwrite.
-    if ! r2 copy -L --immutable --no-traverse --use-json-log -v --stats 1h \
+    if ! r2_rclone copy -L --immutable --no-traverse --use-json-log -v --stats 1h \
       "$stage" "r2:${bucket}/${prefix}/objects" 2>"$jlog"; then
       r2_fail "uploading to r2:${bucket}/${prefix}" "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)"
     fi
@@ -736,11 +738,11 @@ r2_backup_tree() {
   fi
   log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") sent and read back (SHA-256), the others by listing"
   R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
-  if ! r2 copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
+  if ! r2_rclone copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
     r2_fail "uploading the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)"
   fi
   R2_BYTES_SENT=$((R2_BYTES_SENT + $(jq -s '[.[] | .stats.bytes? // 0] | max' "$jlog")))
-  if ! r2 copyto "r2:${bucket}/${R2_MANIFEST_KEY}" "${work}/readback.tsv" 2>"${work}/err"; then
+  if ! r2_rclone copyto "r2:${bucket}/${R2_MANIFEST_KEY}" "${work}/readback.tsv" 2>"${work}/err"; then
     r2_fail "reading back the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(cat "${work}/err")"
   fi
   cmp -s "$manifest" "${work}/readback.tsv" ||
@@ -758,7 +760,7 @@ r2_verify() {
   local bucket=$1 mkey=$2 work prefix
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
-  if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
+  if ! r2_rclone copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
     r2_fail "reading back manifest r2:${bucket}/${mkey}" "$(cat "${work}/err")"
   fi
   manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
@@ -772,7 +774,7 @@ r2_verify() {
 # r2_latest_manifest BUCKET PREFIX: key of the newest manifest (dated names sort by time).
 r2_latest_manifest() {
   local out
-  out=$(r2 lsf --files-only "r2:$1/$2/manifests" 2>&1) || die "cannot list r2:$1/$2/manifests: $(scrub "$(tail -n 2 <<<"$out")")"
+  out=$(r2_rclone lsf --files-only "r2:$1/$2/manifests" 2>&1) || die "cannot list r2:$1/$2/manifests: $(scrub "$(tail -n 2 <<<"$out")")"
   out=$(grep -E '\.tsv$' <<<"$out" | LC_ALL=C sort | tail -n 1 || true)
   [[ -n $out ]] || return 1
   printf '%s/manifests/%s\n' "$2" "$out"
@@ -846,7 +848,7 @@ r2_restore_tree() {
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
   staging="${dest}/.comfyume-staging"
-  if ! r2 copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
+  if ! r2_rclone copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
     die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
   fi
   validate_manifest_paths "${work}/manifest.tsv" "$dest" "r2:${bucket}/${mkey}"
@@ -884,7 +886,7 @@ r2_restore_tree() {
     mkdir -p "$staging"
     log "fetching $(wc -l <"${work}/fetch.list") object(s) from r2:${bucket}/${prefix}"
     # rclone's progress line every 30s stays visible; missing objects are named below.
-    r2 copy --files-from "${work}/fetch.list" --no-traverse --checksum --transfers 4 \
+    r2_rclone copy --files-from "${work}/fetch.list" --no-traverse --checksum --transfers 4 \
       --stats 30s --stats-one-line --stats-log-level NOTICE \
       "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee "${work}/err" >&2 || true
   fi

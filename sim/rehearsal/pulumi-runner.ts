@@ -1,5 +1,7 @@
 // Runs scripts/pulumi against the local cloud's project with progress on the terminal and the full
-// output in a log file per step (the output of `up` with secrets stays out of the terminal).
+// output in a log file per step (the output of `up` with secrets stays out of the terminal). Every value
+// given on stdin to `config set --secret` is scrubbed from later logs and results: the rehearsal's
+// artefacts never hold a secret in clear, whatever a command prints.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -19,12 +21,16 @@ export interface PulumiResult {
 export function pulumiRunner(projectDir: string, env: Record<string, string>, logDir: string, say: (line: string) => void): PulumiRunner {
   fs.mkdirSync(logDir, { recursive: true });
   let seq = 0;
+  const secrets: string[] = [];
   return {
     run(label, args, opts = {}) {
       seq += 1;
       const logFile = path.join(logDir, `${String(seq).padStart(2, "0")}-${label.replace(/[^A-Za-z0-9]+/g, "-")}.log`);
       const log = fs.createWriteStream(logFile);
       log.write(`$ pulumi ${args.join(" ")}\n`);
+      if (args[0] === "config" && args.includes("--secret") && opts.stdin) secrets.push(...secretForms(opts.stdin));
+      const scrub = (text: string) => scrubSecrets(text, secrets);
+      let pending = ""; // a secret split across two chunks is scrubbed once its line is complete
       const child = spawn(path.join(REPO_ROOT, "scripts/pulumi"), ["-C", projectDir, ...args, "--non-interactive"], {
         env: { ...process.env, ...env, ...opts.env },
         stdio: ["pipe", "pipe", "pipe"],
@@ -35,8 +41,11 @@ export function pulumiRunner(projectDir: string, env: Record<string, string>, lo
       const take = (chunk: Buffer, isOut: boolean) => {
         const text = chunk.toString();
         if (isOut) stdout += text;
-        log.write(text);
-        const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+        pending += text;
+        const lineEnd = pending.lastIndexOf("\n") + 1;
+        log.write(scrub(pending.slice(0, lineEnd)));
+        pending = pending.slice(lineEnd);
+        const lines = scrub(text).split("\n").map((l) => l.trim()).filter(Boolean);
         if (lines.length) lastLine = lines[lines.length - 1];
       };
       child.stdout.on("data", (c: Buffer) => take(c, true));
@@ -49,8 +58,8 @@ export function pulumiRunner(projectDir: string, env: Record<string, string>, lo
         child.on("close", (code) => {
           clearInterval(heartbeat);
           clearTimeout(timeout);
-          log.end();
-          const result = { code: code ?? -1, stdout, logFile };
+          log.end(scrub(pending));
+          const result = { code: code ?? -1, stdout: scrub(stdout), logFile };
           if (result.code !== 0 && !opts.allowFailure) {
             reject(new Error(`pulumi ${args.join(" ")} failed (exit ${result.code}); full output in ${logFile}`));
           } else resolve(result);
@@ -58,4 +67,15 @@ export function pulumiRunner(projectDir: string, env: Record<string, string>, lo
       });
     },
   };
+}
+
+/** A secret as commands may print it: whole, JSON-escaped, and each long line of a multi-line value (a PEM key). */
+export function secretForms(value: string): string[] {
+  const whole = value.replace(/\n$/, "");
+  const lines = whole.split("\n").filter((line) => line.length >= 16 && !line.startsWith("-----"));
+  return [...new Set([whole, JSON.stringify(whole).slice(1, -1), ...lines])].filter((form) => form.length >= 8);
+}
+
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  return secrets.reduce((out, secret) => out.split(secret).join("[secret]"), text);
 }
