@@ -3,10 +3,11 @@
 // machines reaches only the package mirror on loopback (the stand-in for the distribution's archive),
 // whose request log tells whether a host downloaded anything. The SFS is a directory bind-mounted
 // into the machines that share it. Nothing here runs apt-get on the build machine.
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { firstBootScript } from "../../components/host-identity";
 import { startPackageMirror, type PackageMirror } from "../../sim/local-cloud/package-mirror";
 import { bootstrapCommand, bootstrapResult, stockMachine, type StockMachine } from "./bootstrap-machine";
 
@@ -150,4 +151,21 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect(sandboxed.stderr).toContain("COMFYUME_ROOT=/srv/sandbox");
     expect(mirror.requests().slice(served)).toEqual([]);
   }, 120_000);
+
+  it("the first-boot script installs nfs-common before mounting the SFS, timed and logged", async () => {
+    const hostG = machine("host-g");
+    const script = firstBootScript({ sfsMountTarget: "nfs.fin-01.datacrunch.io:/SFS-x-4xR2NHBi", sfsMount: "/mnt/sfs", backupSet: "comfyume-workshop-day" });
+    mkdirSync(path.join(hostG.upper, "root"), { recursive: true });
+    writeFileSync(path.join(hostG.upper, "root/first-boot.sh"), script, { mode: 0o755 });
+    const served = mirror.requests().length;
+    // The NFS mount itself cannot happen here: mount and mountpoint succeed as no-ops, and the run then
+    // stops at the missing snapshot (exit 1, the instance keeps its own keys).
+    const r = await hostG.run("MOUNT_CMD=true MOUNTPOINT_CMD=true /root/first-boot.sh");
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/comfyume-first-boot: mount\.nfs missing: installing nfs-common/);
+    expect(r.stdout).toMatch(/comfyume-first-boot: installed nfs-common \(mount\.nfs\) in \d+s/);
+    expect(r.stdout).toContain("no snapshot of this backup set");
+    expect(mirror.requests().slice(served).some((p) => p.startsWith("/nfs-common_"))).toBe(true);
+    expect((await hostG.run("command -v mount.nfs")).code).toBe(0);
+  }, 600_000);
 });
