@@ -292,6 +292,7 @@ finish() {
 become_root() {
   ((EUID == 0)) && return 0
   command -v sudo >/dev/null 2>&1 || die "installing ${TC_MISSING_PKGS[*]} needs root and sudo is missing; run bootstrap-host.sh as root"
+  sudo -n true 2>/dev/null || die "installing ${TC_MISSING_PKGS[*]} needs root: sudo asks for a password for $(id -un); run bootstrap-host.sh as root or give this user passwordless sudo"
   log "not root: re-running through sudo -n"
   exec sudo -n bash "${BASH_SOURCE[0]}" "${ORIGINAL_ARGS[@]}"
 }

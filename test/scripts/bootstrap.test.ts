@@ -129,10 +129,15 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect(mirror.requests().slice(served)).toEqual([]);
   }, 120_000);
 
-  it("--pre-mount installs only what mounting the SFS needs (nfs-common)", async () => {
+  it("--pre-mount installs only what mounting the SFS needs (nfs-common); a non-root user goes through sudo", async () => {
     const hostE = machine("host-e");
-    const r = await hostE.run(bootstrapCommand("--pre-mount"));
+    // A login user with passwordless sudo, as on Ubuntu cloud images.
+    mkdirSync(path.join(hostE.upper, "etc/sudoers.d"), { recursive: true });
+    writeFileSync(path.join(hostE.upper, "etc/sudoers.d/dev"), "dev ALL=(ALL) NOPASSWD:ALL\n", { mode: 0o440 });
+    expect((await hostE.run("useradd -m dev")).code).toBe(0);
+    const r = await hostE.run(`runuser -u dev -- ${bootstrapCommand("--pre-mount")}`);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("not root: re-running through sudo -n");
     const result = bootstrapResult(r.stdout);
     expect(result?.how).toBe("downloaded");
     expect(Object.keys(result?.tools ?? {})).toEqual(["mount.nfs"]);
