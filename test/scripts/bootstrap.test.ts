@@ -117,6 +117,21 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect(check.code, check.stdout + check.stderr).toBe(0);
   }, 600_000);
 
+  it("two hosts downloading at once both publish complete caches: the one left verifies and serves a third host", async () => {
+    const sharedSfs = path.join(dir, "sfs-concurrent");
+    const [x, y] = [machine("host-x", sharedSfs), machine("host-y", sharedSfs)];
+    const [rx, ry] = await Promise.all([x.run(bootstrapCommand("--cache", IN_MACHINE_CACHE)), y.run(bootstrapCommand("--cache", IN_MACHINE_CACHE))]);
+    expect(rx.code, rx.stderr).toBe(0);
+    expect(ry.code, ry.stderr).toBe(0);
+    expect(`${rx.stderr}${ry.stderr}`.match(/toolchain cache written/g)?.length).toBe(2);
+    const z = machine("host-z", sharedSfs);
+    const served = mirror.requests().length;
+    const rz = await z.run(`(cd ${IN_MACHINE_CACHE}/${CACHE_KEY} && sha256sum --strict --quiet -c SHA256SUMS) && ${bootstrapCommand("--cache", IN_MACHINE_CACHE, "--no-download")}`);
+    expect(rz.code, rz.stderr).toBe(0);
+    expect(bootstrapResult(rz.stdout)?.how).toBe("installed-from-cache");
+    expect(mirror.requests().slice(served)).toEqual([]);
+  }, 900_000);
+
   it("--no-download without a cache fails naming every missing tool, its package and the fix", async () => {
     const hostD = machine("host-d");
     const served = mirror.requests().length;
