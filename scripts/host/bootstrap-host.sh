@@ -216,8 +216,9 @@ tc_download() {
   sources=$(tc_apt_sources)
   [[ -n $sources ]] || die "cannot download ${TC_MISSING_PKGS[*]}: no apt sources are configured (/etc/apt/sources.list, /etc/apt/sources.list.d/). Fix: configure the distribution's archive, or use --cache with a verified toolchain cache"
   log "downloading ${TC_MISSING_PKGS[*]} from: ${sources}"
-  if ! out=$(apt-get -qq "${opts[@]}" update 2>&1); then
-    die "apt-get update failed (sources: ${sources}): $(tail -n 3 <<<"$out" | paste -sd ' ' -). Fix: check the host's network and apt sources"
+  # apt-get update exits 0 when a source cannot be reached (only a warning): that is a failure here.
+  if ! out=$(apt-get -qq "${opts[@]}" update 2>&1) || grep -qE '^(W|E): (Failed to fetch|Some index files failed)' <<<"$out"; then
+    die "apt-get update failed (sources: ${sources}): $(grep -E '^(W|E):' <<<"$out" | head -n 2 | paste -sd ' ' -). Fix: check the host's network and apt sources"
   fi
   if ! out=$(apt-get -qq "${opts[@]}" install -y --no-install-recommends "${TC_MISSING_PKGS[@]}" 2>&1); then
     die "apt-get install ${TC_MISSING_PKGS[*]} failed (sources: ${sources}): $(tail -n 3 <<<"$out" | paste -sd ' ' -). Fix: check the host's network and apt sources (apt-get update), or install from a verified --cache"
@@ -277,6 +278,8 @@ export DEBIAN_FRONTEND=noninteractive
 WORK=""
 cleanup_work() { if [[ -n $WORK ]]; then rm -rf "$WORK"; fi; }
 on_exit cleanup_work
+# A failed run's last stderr line is the cause and its fix (a failed remote command shows its last lines).
+cause_last_on_exit
 
 # finish HOW: the summary table, then the one-line result on stdout (the script's last line).
 finish() {

@@ -144,6 +144,17 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect(mirror.requests().slice(served)).toEqual([]);
   }, 120_000);
 
+  it("the archive unreachable: fails naming the source it tried and the fix, installs nothing", async () => {
+    const unreachable = "deb [trusted=yes] http://127.91.0.3:9/ ./";
+    const hostU = stockMachine("host-u", { dir: path.join(dir, "host-u"), rootfs: ROOTFS, sourcesLine: unreachable });
+    const r = await hostU.run(bootstrapCommand());
+    expect(r.code).toBe(1);
+    const last = r.stderr.trimEnd().split("\n").pop() ?? "";
+    expect(last).toContain(`apt-get update failed (sources: ${unreachable})`);
+    expect(last).toContain("Fix: check the host's network and apt sources");
+    expect((await hostU.run("command -v rclone || command -v jq || echo none-present")).stdout.trim()).toBe("none-present");
+  }, 300_000);
+
   it("--pre-mount installs only what mounting the SFS needs (nfs-common); a non-root user goes through sudo", async () => {
     const hostE = machine("host-e");
     // A login user with passwordless sudo, as on Ubuntu cloud images.
