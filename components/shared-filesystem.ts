@@ -2,7 +2,8 @@
 // from R2; optionally the scratch volume when scratch lives for the month.
 //
 // Seeding design: a cheap CPU "loader" instance exists only while `seed.loader` is true. It gets the
-// SFS at creation, then a command mounts it and runs seed-sfs (R2 -> SFS, resumable, ends with a
+// SFS at creation; the toolchain bootstrap runs first (and fills the SFS toolchain cache for the
+// month's workers), then a command mounts the SFS and runs seed-sfs (R2 -> SFS, resumable, ends with a
 // manifest check). `up` with seed.loader=true seeds; `up` with seed.loader=false deletes the loader
 // (the SFS stays). Why not one create-run-delete provider: every Verda call stays in the shared,
 // tested providers; a failed seed leaves the loader up to inspect or re-run (seed-sfs resumes); and
@@ -16,6 +17,7 @@ import { firstContactHostKey } from "./host-identity";
 import { chain, commandDeadline, connectionArgs, scriptCommand, secretStdin, type SshTarget } from "./remote";
 import { sfsMountTarget } from "./sfs-target";
 import type { BucketNames } from "./backups";
+import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 
 export interface LoaderArgs {
   instanceType: string;
@@ -132,19 +134,32 @@ export class SharedFilesystem extends pulumi.ComponentResource {
     const target: SshTarget = { ...l.ssh, host, hostKey: firstContact.presentedHostKey };
     const scripts = new HostScripts(
       `${name}-loader-scripts`,
-      { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh"] },
+      { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh", ...BOOTSTRAP_FILES] },
       { parent: this },
     );
     const mountTarget = this.mountTarget;
+    // The loader's toolchain first: nfs-common to mount the SFS, then the rest with --cache on the SFS.
+    // The month's first host downloads and fills the cache every day's worker installs from.
+    const mountSfs = (mt: string) =>
+      scriptCommand({ scriptsDir: l.scriptsDir, script: "mount-sfs.sh", args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab"], timeoutSeconds: l.timeouts.mountSeconds, env: l.hostEnv });
+    const toolchain = toolchainCommand(
+      `${name}-loader-toolchain`,
+      {
+        connection: connectionArgs(target),
+        triggers: [loader.instanceId],
+        bootstrapRuns: 2,
+        otherSeconds: [l.timeouts.mountSeconds],
+        commands: [
+          bootstrapCommand({ scriptsDir: l.scriptsDir, env: l.hostEnv, preMount: true }),
+          mountTarget.apply(mountSfs),
+          bootstrapCommand({ scriptsDir: l.scriptsDir, env: l.hostEnv, cacheDir: toolchainCacheDir(l.sfsMount) }),
+        ],
+      },
+      { parent: this, dependsOn: [scripts.files] },
+    );
     const seedCommand = pulumi.all([mountTarget, l.r2.endpoint, l.r2.buckets]).apply(([mt, endpoint, buckets]) =>
       chain([
-        scriptCommand({
-          scriptsDir: l.scriptsDir,
-          script: "mount-sfs.sh",
-          args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab"],
-          timeoutSeconds: l.timeouts.mountSeconds,
-          env: l.hostEnv,
-        }),
+        mountSfs(mt),
         scriptCommand({
           scriptsDir: l.scriptsDir,
           script: "seed-sfs.sh",
@@ -171,7 +186,7 @@ export class SharedFilesystem extends pulumi.ComponentResource {
         logging: "none",
         timeoutSeconds: commandDeadline(l.timeouts.mountSeconds, l.timeouts.seedSeconds),
       },
-      { parent: this, dependsOn: [scripts.files], additionalSecretOutputs: ["stdout", "stderr"] },
+      { parent: this, dependsOn: [scripts.files, toolchain], additionalSecretOutputs: ["stdout", "stderr"] },
     );
     return seed.stdout.apply(() => true);
   }

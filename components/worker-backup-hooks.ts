@@ -15,6 +15,7 @@ import { RemoteCommand } from "../infra/remote";
 import { HostScripts } from "./host-scripts";
 import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
 import type { BucketNames } from "./backups";
+import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCommand } from "./toolchain";
 
 export interface WorkerBackupHooksArgs {
   /** SSH to the instance, host key pinned. */
@@ -80,7 +81,13 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
     // If the instance is ever replaced, the old one is backed up first (delete runs, then the new hook).
     const withTheInstance = { replaceWith: [a.instance], deleteBeforeReplace: true, additionalSecretOutputs: ["stdout", "stderr"] };
 
-    const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: a.mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh"] }, moved());
+    const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: a.mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh", ...BOOTSTRAP_FILES] }, moved());
+    // mello's toolchain (rclone, jq for backup-mello) before anything runs there; no SFS: from its apt sources.
+    const melloToolchain = toolchainCommand(
+      `${name}-mello-toolchain`,
+      { connection: connectionArgs(a.mello), bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.melloScriptsDir, env: a.melloHostEnv })] },
+      { ...moved(), dependsOn: [melloScripts.files] },
+    );
     this.melloHook = new RemoteCommand(
       `${name}-backup-mello-before-delete`,
       {
@@ -94,7 +101,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
         // One deadline for the pre-flight and the backup; the delete's is the one that matters.
         timeoutSeconds: commandDeadline(a.backupSeconds),
       },
-      { ...moved(), ...withTheInstance, dependsOn: [...a.melloAfter, melloScripts.files] },
+      { ...moved(), ...withTheInstance, dependsOn: [...a.melloAfter, melloScripts.files, melloToolchain] },
     );
 
     this.instanceHook = new RemoteCommand(

@@ -1,10 +1,13 @@
-// The worker's restore chain, in order: upload the host scripts -> mount-sfs -> prepare-scratch ->
-// restore-instance (from the SFS cache) -> read back its step table -> install the hourly backup cron.
+// The worker's restore chain, in order: upload the host scripts -> toolchain bootstrap --pre-mount
+// (nfs-common; the first-boot script normally installed it already) -> mount-sfs -> toolchain
+// bootstrap from the SFS cache (rclone, jq, ...) -> prepare-scratch -> restore-instance (from the SFS
+// cache) -> read back its step table -> install the hourly backup cron.
 // A replaced instance starts empty: everything here runs again (the instance id is a trigger).
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type RemoteFiles } from "../infra/remote";
 import { HostScripts } from "./host-scripts";
 import { chain, commandDeadline, connectionArgs, scriptRunner, secretStdin, shellQuote, type SshTarget } from "./remote";
+import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 import type { BucketNames } from "./backups";
 
 /** Every script the instance needs, for the restore and for the backup hooks. */
@@ -16,6 +19,7 @@ export const INSTANCE_SCRIPTS = [
   "backup-instance.sh",
   "backup-to-r2.sh",
   "backup-mello.sh",
+  ...BOOTSTRAP_FILES,
 ];
 
 export interface WorkerRestoreArgs {
@@ -58,6 +62,8 @@ export interface WorkerRestoreArgs {
 export class WorkerRestore extends pulumi.ComponentResource {
   /** The scripts upload (the backup hooks run these scripts too). */
   public readonly scriptFiles: RemoteFiles;
+  /** The toolchain bootstrap from the SFS cache; its stdout is the bootstrap's result line. */
+  public readonly toolchain: RemoteCommand;
   public readonly restore: RemoteCommand;
   public readonly backupCron: RemoteCommand;
   /** restore-instance's per-step timing table (no secrets). */
@@ -81,6 +87,12 @@ export class WorkerRestore extends pulumi.ComponentResource {
     );
     this.scriptFiles = scripts.files;
 
+    // First on the host: what mounting the SFS needs (nfs-common). Fast path when first boot installed it.
+    const toolchainPreMount = toolchainCommand(
+      `${name}-toolchain-pre-mount`,
+      { connection, triggers: perInstance, bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, preMount: true })] },
+      { ...moved(), dependsOn: [scripts.files] },
+    );
     // The mount target is an input: when the SFS pseudo path changes, this re-runs and re-mounts.
     const mountSfs = new RemoteCommand(
       `${name}-mount-sfs`,
@@ -90,7 +102,13 @@ export class WorkerRestore extends pulumi.ComponentResource {
         create: pulumi.output(a.sfsMountTarget).apply((t) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount]], a.timeouts.mountSeconds)),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
-      { ...moved(), dependsOn: [scripts.files] },
+      { ...moved(), dependsOn: [scripts.files, toolchainPreMount] },
+    );
+    // The rest of the toolchain (rclone, jq, ...) from the month's cache on the SFS: no download.
+    this.toolchain = toolchainCommand(
+      `${name}-toolchain`,
+      { connection, triggers: perInstance, bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, cacheDir: toolchainCacheDir(a.paths.sfsMount) })] },
+      { ...moved(), dependsOn: [mountSfs] },
     );
     const prepareScratch = new RemoteCommand(
       `${name}-prepare-scratch`,
@@ -102,7 +120,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
         ),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
-      { ...moved(), dependsOn: [mountSfs] },
+      { ...moved(), dependsOn: [mountSfs, this.toolchain] },
     );
 
     // restore-instance logs to RESTORE_LOG: the configured path, which the report reads back. The

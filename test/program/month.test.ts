@@ -70,7 +70,12 @@ describe("seeding with the loader", () => {
     expect(uploads.map((u) => u.name)).toEqual(["shared-fs-loader-scripts-files"]);
     const paths = Object.keys(uploads[0].inputs.files as object);
     expect(paths).toEqual(expect.arrayContaining(["/opt/comfyume/host/mount-sfs.sh", "/opt/comfyume/host/seed-sfs.sh", "/opt/comfyume/lib/common.sh"]));
-    expect(paths.filter((p) => p.includes("/host/")).sort()).toEqual(["/opt/comfyume/host/mount-sfs.sh", "/opt/comfyume/host/seed-sfs.sh"]);
+    expect(paths.filter((p) => p.includes("/host/")).sort()).toEqual([
+      "/opt/comfyume/host/bootstrap-host.sh",
+      "/opt/comfyume/host/mount-sfs.sh",
+      "/opt/comfyume/host/seed-sfs.sh",
+      "/opt/comfyume/host/toolchain.lock",
+    ]);
     expect(uploads[0].inputs.mode).toBe(0o755);
     expect(run.byName("shared-fs-seed").opts.dependsOn).toContain(uploads[0].resource);
   });

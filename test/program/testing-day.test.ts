@@ -63,7 +63,8 @@ describe("testing-day", () => {
     const pinned = run.resources.filter(
       (r) => (r.type === REMOTE_COMMAND || r.type === REMOTE_FILES) && r.name.startsWith("worker-") && !r.name.includes("mello") && r !== firstContact,
     );
-    expect(pinned.length).toBe(7);
+    // 7 + the toolchain bootstrap (worker-toolchain-pre-mount, worker-toolchain).
+    expect(pinned.length).toBe(9);
     for (const c of pinned) expect(unwrap(c.inputs.connection).hostKey, c.name).toBe(firstContactKey);
     expect(await promiseOf(run.outputs.instanceHostKey)).toBe(firstContactKey);
   });

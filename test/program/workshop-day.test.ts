@@ -201,7 +201,8 @@ describe("backup before delete", () => {
 describe("every remote command", () => {
   it("pins the host key, keeps the private key secret and wraps each script in timeout", () => {
     const commands = remoteCommands();
-    expect(commands.length).toBe(7);
+    // 7 + the toolchain bootstrap: worker-toolchain-pre-mount, worker-toolchain, worker-mello-toolchain.
+    expect(commands.length).toBe(10);
     for (const c of commands) {
       // The resource's own deadline comes after every script's `timeout -k 30 <secs>` could fire.
       const scriptSeconds = [c.inputs.create, c.inputs.delete].flatMap((s) => [...String(s ?? "").matchAll(/timeout -k 30 (\d+) /g)].map((m) => Number(m[1])));
