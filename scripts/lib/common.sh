@@ -371,13 +371,20 @@ hash_state_inside() {
   if [[ $state_real == "${src_real}/"* ]]; then printf '%s' "${state_real#"${src_real}"/}"; fi
 }
 
-# hash_file FILE: set HASHED_SHA256 and HASHED_MD5 of FILE.
+# hash_file FILE: set HASHED_SHA256 and HASHED_MD5 of FILE from ONE read of it (a 25 GB model
+# does not fit the page cache: a second pass would read it from disk again). tee feeds md5sum and
+# sha256sum, which run on two cores; both print into the command substitution, which ends only
+# when both have exited, and the two digests are told apart by their length.
 hash_file() {
-  local sha md5
-  sha=$(sha256sum <"$1") || return 1
-  md5=$(md5sum <"$1") || return 1
-  HASHED_SHA256=${sha%% *}
-  HASHED_MD5=${md5%% *}
+  local out line
+  out=$({ tee >(md5sum >&3) <"$1" | sha256sum; } 3>&1) || return 1
+  HASHED_SHA256=
+  HASHED_MD5=
+  while read -r line; do
+    line=${line%% *}
+    case ${#line} in 64) HASHED_SHA256=$line ;; 32) HASHED_MD5=$line ;; esac
+  done <<<"$out"
+  [[ -n $HASHED_SHA256 && -n $HASHED_MD5 ]]
 }
 
 # build_manifest SRC OUT [HASH_STATE]: manifest of every regular file under SRC (or of SRC itself

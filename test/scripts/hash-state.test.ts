@@ -3,7 +3,7 @@
 // a restore seeds it), and one read per changed file for both hashes. Real bash, real rclone, a
 // real S3 endpoint on loopback.
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO, r2Secrets, run, tmp, useS3, write } from "./helpers";
@@ -118,5 +118,33 @@ describe("the hash state file", () => {
     await buildManifest(dir, out, join(dir, ".comfyume/backup-state/hash-cache-x.tsv"));
     await buildManifest(dir, out, join(dir, ".comfyume/backup-state/hash-cache-x.tsv"));
     expect(readFileSync(out, "utf8")).not.toMatch(/backup-state/);
+  });
+});
+
+describe("one read per changed file", () => {
+  it("computes SHA-256 and MD5 from a single read of the file", async () => {
+    const dir = tmp("data");
+    const file = join(dir, "model.safetensors");
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    write(file, bytes);
+    // Every tool that could read the file records what its stdin is and its arguments.
+    const shims = tmp("readers");
+    const log = join(shims, "reads.log");
+    writeFileSync(log, "");
+    for (const tool of ["sha256sum", "md5sum", "tee", "cat", "dd", "head", "openssl", "pv"]) {
+      const real = ["/usr/bin", "/bin"].map((d) => join(d, tool)).find((p) => existsSync(p));
+      if (!real) continue;
+      const shim = join(shims, tool);
+      writeFileSync(shim, `#!/bin/bash\nprintf '%s\\t%s\\t%s\\n' ${tool} "$(readlink /proc/$$/fd/0)" "$*" >>${JSON.stringify(log)}\nexec ${real} "$@"\n`);
+      chmodSync(shim, 0o755);
+    }
+    const out = join(tmp("o"), "m.tsv");
+    await buildManifest(dir, out, join(tmp("state"), "c.tsv"), { PATH: `${shims}:${process.env.PATH}` });
+    const opened = readFileSync(log, "utf8").split("\n").filter((l) => l && (l.split("\t")[1] === file || l.split("\t")[2].includes(file)));
+    expect(opened, readFileSync(log, "utf8")).toHaveLength(1);
+    const [sha, md5, size] = readFileSync(out, "utf8").split("\n")[1].split("\t");
+    expect(sha).toBe(createHash("sha256").update(bytes).digest("hex"));
+    expect(md5).toBe(createHash("md5").update(bytes).digest("hex"));
+    expect(+size).toBe(bytes.length);
   });
 });
