@@ -371,6 +371,40 @@ hash_state_inside() {
   if [[ $state_real == "${src_real}/"* ]]; then printf '%s' "${state_real#"${src_real}"/}"; fi
 }
 
+# hash_state_file STATE_DIR BUCKET PREFIX: the hash state of one set (the name r2_backup_tree uses).
+hash_state_file() { printf '%s/hash-cache-%s.tsv' "$1" "$(printf '%s' "$2/$3" | tr '/' '_')"; }
+
+# hash_state_seed FILE DEST MANIFEST: after a restore of MANIFEST into DEST that checked every
+# file's SHA-256, record each entry as DEST holds it now (size, mtime and ctime as written, the
+# checked SHA-256, the manifest's MD5 of that same content) in the hash state FILE, merged over
+# what it held: the next backup of DEST reads none of these files again. Entries whose size on
+# disk differs from the manifest are left out (they are read by the backup).
+hash_state_seed() {
+  local file=$1 dest=$2 manifest=$3 listing merged
+  listing=$(mktemp)
+  merged=$(mktemp)
+  # The same find format as build_manifest: the backup compares these strings.
+  manifest_entries "$manifest" | awk -F'\t' '{ print "./" $4 }' |
+    (cd "$dest" && xargs -r -d '\n' bash -c 'find -H "$@" -maxdepth 0 -type f -printf "%p\t%s\t%T@\t%C@\n"' find) >"$listing" 2>/dev/null || true
+  hash_state_load "$file"
+  {
+    awk -F'\t' -v OFS='\t' '
+      FNR == NR { sub(/^\.\//, "", $1); st[$1] = $2 OFS $3 OFS $4; sz[$1] = $2; next }
+      ($4 in st) && sz[$4] == $3 { print $4, st[$4], $1, $2; seeded[$4] = 1 }
+      END { for (p in seeded) print p > "/dev/stderr" }' "$listing" <(manifest_entries "$manifest") 2>"${listing}.seeded"
+    local rel
+    local -A seeded=()
+    while IFS= read -r rel; do seeded[$rel]=1; done <"${listing}.seeded"
+    for rel in "${!COMFYUME_HASH_STATE[@]}"; do
+      [[ -n ${seeded[$rel]:-} ]] || printf '%s\t%s\n' "$rel" "${COMFYUME_HASH_STATE[$rel]}"
+    done
+  } | LC_ALL=C sort >"$merged"
+  log "hash state: seeded $(wc -l <"${listing}.seeded") restored file(s) into ${file}"
+  hash_state_save "$merged" "$file"
+  unset COMFYUME_HASH_STATE
+  rm -f "$listing" "${listing}.seeded" "$merged"
+}
+
 # hash_file FILE: set HASHED_SHA256 and HASHED_MD5 of FILE from ONE read of it (a 25 GB model
 # does not fit the page cache: a second pass would read it from disk again). tee feeds md5sum and
 # sha256sum, which run on two cores; both print into the command substitution, which ends only

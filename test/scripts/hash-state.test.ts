@@ -84,6 +84,35 @@ describe("hash state of the SFS sets lives on the SFS", () => {
   }, 300_000);
 });
 
+describe("a restore seeds the hash state", () => {
+  it("the first night after a month-start seed-sfs reads none of the files it restored and checked", async () => {
+    const old = join(tmp("sfs"), "mnt/sfs");
+    makeSfs(old);
+    await night(old, ["--shrink-tolerance", "1"]); // a smaller set than the earlier tests' is fine here
+    // A new month: a blank SFS, filled from R2 by seed-sfs on the loader.
+    const sfs = join(tmp("sfs"), "mnt/sfs");
+    write(join(sfs, ".keep"), "");
+    const seeded = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--sfs", sfs, "--min-free-mb", "1"], {
+      env: { COMFYUME_ROOT: tmp("loader"), RCLONE_RETRIES: "1" },
+      input: r2Secrets(s3),
+      timeoutMs: 120_000,
+    });
+    expect(seeded.code, seeded.stderr).toBe(0);
+    await tick();
+    const n1 = await night(sfs);
+    expect(hashLines(n1.stderr), n1.stderr).toEqual([
+      { files: 0, bytes: 0, reused: 3 },
+      { files: 0, bytes: 0, reused: 2 },
+      { files: 0, bytes: 0, reused: 1 },
+    ]);
+    // A file rewritten after the restore is read again.
+    await tick();
+    writeFileSync(join(sfs, "models/loras/c.safetensors"), randomBytes(4096));
+    const n2 = await night(sfs, ["--only", "models"]);
+    expect(hashLines(n2.stderr)).toEqual([{ files: 1, bytes: 4096, reused: 2 }]);
+  }, 300_000);
+});
+
 /** Runs build_manifest from the real library: SRC OUT CACHE, with extra env. */
 async function buildManifest(src: string, out: string, cache: string, env: Record<string, string> = {}) {
   const driver = join(tmp("driver"), "build.sh");
