@@ -156,7 +156,8 @@ locate_snapshot() {
       local mkey
       mkey=$(r2_latest_manifest "$R2_CACHE_BUCKET" cache) || die "R2 bucket ${R2_CACHE_BUCKET} holds no cache manifest either; nothing to restore from"
       r2_restore_tree "$R2_CACHE_BUCKET" "$mkey" "${SFS_MOUNT}/cache"
-      hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_CACHE_BUCKET" cache)" "${SFS_MOUNT}/cache" "$R2_RESTORED_MANIFEST"
+      hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_CACHE_BUCKET" cache)" "${SFS_MOUNT}/cache" "$R2_RESTORED_MANIFEST" ||
+        warn "could not seed the hash state (the next backup reads these files once)"
       rm -f "$R2_RESTORED_MANIFEST"
       changed
     fi
@@ -361,7 +362,8 @@ load_worker_image() {
     local mkey
     mkey=$(r2_latest_manifest "$R2_WORKER_BUCKET" worker) || die "R2 bucket ${R2_WORKER_BUCKET} holds no worker image manifest either"
     r2_restore_tree "$R2_WORKER_BUCKET" "$mkey" "$(dirname "$WORKER_IMAGE_TARBALL")"
-    hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_WORKER_BUCKET" worker)" "$(dirname "$WORKER_IMAGE_TARBALL")" "$R2_RESTORED_MANIFEST"
+    hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_WORKER_BUCKET" worker)" "$(dirname "$WORKER_IMAGE_TARBALL")" "$R2_RESTORED_MANIFEST" ||
+      warn "could not seed the hash state (the next backup reads these files once)"
     rm -f "$R2_RESTORED_MANIFEST"
   fi
   [[ -f $WORKER_IMAGE_TARBALL ]] || die "worker image tarball ${WORKER_IMAGE_TARBALL} is missing: run seed-sfs.sh, or pass --r2-endpoint (R2 keys on stdin) or --worker-image"

@@ -99,7 +99,8 @@ seed_set() {
   log "seeding ${set} from r2:${bucket}/${mkey} into ${dest}"
   r2_restore_tree "$bucket" "$mkey" "$dest" "$REPAIR"
   check_tree_against_manifest "$dest" "$R2_RESTORED_MANIFEST"
-  hash_state_seed "$(hash_state_file "$STATE_DIR" "$bucket" "$prefix")" "$dest" "$R2_RESTORED_MANIFEST"
+  hash_state_seed "$(hash_state_file "$STATE_DIR" "$bucket" "$prefix")" "$dest" "$R2_RESTORED_MANIFEST" ||
+    warn "could not seed the hash state (the next backup reads these files once)"
   mkdir -p "${SFS_MOUNT}/.comfyume"
   mv -f "$R2_RESTORED_MANIFEST" "${SFS_MOUNT}/.comfyume/seed-${set}.tsv"
   COMFYUME_STEP_RESULT="${R2_RESTORE_FETCHED} fetched, ${R2_RESTORE_KEPT} kept"
