@@ -198,7 +198,6 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   const scratchArgs = ["--r2-endpoint", s3.url, "--data-dir", SCRATCH, "--dirs", "inputs,outputs", "--prefix", "scratch", ...(LEGACY_HOOK ? [] : ["--state-dir", join(SCRATCH, ".comfyume/backup-state")])];
   const rows: string[][] = [];
   const nights: Record<string, { sfs: Measured; scratch: Measured }> = {};
-  const dataBytes = shape.sfsBytes + shape.scratchBytes;
   for (const [night, prep] of [["night 1 (full)", () => 0], ["night 2 (nothing changed)", () => 0], ["night 3 (~1 % changed/added)", changeOnePercent]] as const) {
     const changed = prep();
     if (changed) console.log(`${night}: ${mb(changed)} MB changed or added`);
