@@ -137,6 +137,8 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
                 ["--bucket", buckets.userFiles],
                 ["--prefix", "scratch"],
                 a.scratchStartsBlank ? "--fresh-volume" : "--require-mount",
+                // The scratch's hash state lives on the scratch (outside inputs/ and outputs/): it outlives the instance.
+                ["--state-dir", `${a.paths.scratchMount}/.comfyume/backup-state`],
                 ...shrinkArgs,
               ],
               a.backupSeconds,

@@ -22,7 +22,9 @@
 #                       should be mounted); an empty or smaller set than the last backup (yesterday's
 #                       volume) is then normal and not checked
 #   --require-mount     DATA_DIR must be a mount point (a month-scoped scratch); sizes are checked
-#   --state-dir DIR     (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
+#   --state-dir DIR     hash state and last manifests (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2,
+#                       mello's own disk). Keep it where it outlives the data's host: a scratch
+#                       backed up from an instance passes <scratch>/.comfyume/backup-state
 #   --log FILE          (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-mello.log)
 #   --help
 # Secrets, on stdin only (KEY=value lines): R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.

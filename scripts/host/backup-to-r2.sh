@@ -21,7 +21,8 @@
 #                         verified backup in R2 fails (F in [0,1]; default 0.5; config backup.shrinkTolerance)
 #   --accept-shrink SET   accept an empty or shrunk SET (models, cache or worker) for this run
 #                         (repeatable; config backup.acceptShrink). A missing source always fails.
-#   --state-dir DIR       hash cache and last manifests (env STATE_DIR; default ${COMFYUME_ROOT}/var/lib/comfyume/r2)
+#   --state-dir DIR       hash state and last manifests (env STATE_DIR; default <sfs>/.comfyume/backup-state:
+#                         on the SFS, so it outlives the instance and unchanged files are not read again)
 #   --log FILE            (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-to-r2.log)
 #   --help
 # Secrets, on stdin only (KEY=value lines): R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
@@ -54,7 +55,7 @@ R2_MODELS_BUCKET=${R2_MODELS_BUCKET:-comfyume-model-vault-backups}
 R2_CACHE_BUCKET=${R2_CACHE_BUCKET:-comfyume-cache-backups}
 R2_WORKER_BUCKET=${R2_WORKER_BUCKET:-comfyume-worker-container-backups}
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-}
-STATE_DIR=${STATE_DIR:-${ROOT}/var/lib/comfyume/r2}
+STATE_DIR=${STATE_DIR:-}
 BACKUP_LOG=${BACKUP_LOG:-${ROOT}/var/log/comfyume/backup-to-r2.log}
 BACKUP_LOCK=${BACKUP_LOCK:-${ROOT}/run/lock/comfyume-backup-to-r2.lock}
 HOURLY_LOCK=${HOURLY_LOCK:-${ROOT}/run/lock/comfyume-backup-instance.lock}
@@ -84,6 +85,9 @@ while (($#)); do
   esac
 done
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
+# The hash state of the SFS sets lives on the SFS (outside every set): the instance's own disk is
+# new every day, and a state there would make every night read every byte again.
+STATE_DIR=${STATE_DIR:-${SFS_MOUNT}/.comfyume/backup-state}
 log_to_file "$BACKUP_LOG"
 cause_last_on_exit
 [[ $HOURLY_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--hourly-wait '${HOURLY_LOCK_WAIT}' is not a whole number of seconds"

@@ -22,6 +22,8 @@
 #                               R2 keys on stdin)
 #   --cache-bucket B            (env R2_CACHE_BUCKET; default comfyume-cache-backups)
 #   --worker-bucket B           (env R2_WORKER_BUCKET; default comfyume-worker-container-backups)
+#   --state-dir DIR             the backups' hash state, seeded with every file fetched from R2
+#                               (env STATE_DIR; default <sfs>/.comfyume/backup-state, as backup-to-r2.sh)
 #   --skip STEP                 leave out a step: tailscale, ssh-host-keys, project, config,
 #                               worker-image, worker, health-comfyui, health-redis (repeatable)
 #   --help
@@ -61,6 +63,7 @@ HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-300}
 R2_ENDPOINT=${R2_ENDPOINT:-}
 R2_CACHE_BUCKET=${R2_CACHE_BUCKET:-comfyume-cache-backups}
 R2_WORKER_BUCKET=${R2_WORKER_BUCKET:-comfyume-worker-container-backups}
+STATE_DIR=${STATE_DIR:-}
 RESTORE_LOG=${RESTORE_LOG:-${ROOT}/var/log/comfyume/restore-instance.log}
 SYSTEMCTL_CMD=${SYSTEMCTL_CMD:-systemctl}
 TAILSCALE_CMD=${TAILSCALE_CMD:-tailscale}
@@ -88,6 +91,7 @@ while (($#)); do
     --r2-endpoint) need_value "$@"; R2_ENDPOINT=$2; shift 2 ;;
     --cache-bucket) need_value "$@"; R2_CACHE_BUCKET=$2; shift 2 ;;
     --worker-bucket) need_value "$@"; R2_WORKER_BUCKET=$2; shift 2 ;;
+    --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --skip) need_value "$@"; SKIP+="$2 "; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -95,6 +99,7 @@ while (($#)); do
 done
 COMPOSE_FILE=${COMPOSE_FILE:-${PROJECT_DIR}/comfyui-worker/docker-compose.yml}
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
+STATE_DIR=${STATE_DIR:-${SFS_MOUNT}/.comfyume/backup-state}
 log_to_file "$RESTORE_LOG"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -151,6 +156,8 @@ locate_snapshot() {
       local mkey
       mkey=$(r2_latest_manifest "$R2_CACHE_BUCKET" cache) || die "R2 bucket ${R2_CACHE_BUCKET} holds no cache manifest either; nothing to restore from"
       r2_restore_tree "$R2_CACHE_BUCKET" "$mkey" "${SFS_MOUNT}/cache"
+      hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_CACHE_BUCKET" cache)" "${SFS_MOUNT}/cache" "$R2_RESTORED_MANIFEST" ||
+        warn "could not seed the hash state (the next backup reads these files once)"
       rm -f "$R2_RESTORED_MANIFEST"
       changed
     fi
@@ -355,6 +362,8 @@ load_worker_image() {
     local mkey
     mkey=$(r2_latest_manifest "$R2_WORKER_BUCKET" worker) || die "R2 bucket ${R2_WORKER_BUCKET} holds no worker image manifest either"
     r2_restore_tree "$R2_WORKER_BUCKET" "$mkey" "$(dirname "$WORKER_IMAGE_TARBALL")"
+    hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_WORKER_BUCKET" worker)" "$(dirname "$WORKER_IMAGE_TARBALL")" "$R2_RESTORED_MANIFEST" ||
+      warn "could not seed the hash state (the next backup reads these files once)"
     rm -f "$R2_RESTORED_MANIFEST"
   fi
   [[ -f $WORKER_IMAGE_TARBALL ]] || die "worker image tarball ${WORKER_IMAGE_TARBALL} is missing: run seed-sfs.sh, or pass --r2-endpoint (R2 keys on stdin) or --worker-image"

@@ -17,6 +17,9 @@
 #                         (<file>.corrupt-<stamp>, never deleted) and fetched again;
 #                         without it such a file is an error
 #   --min-free-mb N       margin kept free on the SFS (env MIN_FREE_MB; default 1024)
+#   --state-dir DIR       the backups' hash state, seeded with every file checked here, so the
+#                         first nightly backup does not read them again (env STATE_DIR; default
+#                         <sfs>/.comfyume/backup-state, as backup-to-r2.sh)
 #   --log FILE            (env SEED_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/seed-sfs.log)
 #   --help
 # Secrets, on stdin only: R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
@@ -41,6 +44,7 @@ R2_MODELS_BUCKET=${R2_MODELS_BUCKET:-comfyume-model-vault-backups}
 R2_CACHE_BUCKET=${R2_CACHE_BUCKET:-comfyume-cache-backups}
 R2_WORKER_BUCKET=${R2_WORKER_BUCKET:-comfyume-worker-container-backups}
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-}
+STATE_DIR=${STATE_DIR:-}
 SEED_LOG=${SEED_LOG:-${ROOT}/var/log/comfyume/seed-sfs.log}
 MIN_FREE_MB=${MIN_FREE_MB:-1024}
 REPAIR=0
@@ -63,12 +67,14 @@ while (($#)); do
       ;;
     --repair) REPAIR=1; shift ;;
     --min-free-mb) need_value "$@"; MIN_FREE_MB=$2; shift 2 ;;
+    --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --log) need_value "$@"; SEED_LOG=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
+STATE_DIR=${STATE_DIR:-${SFS_MOUNT}/.comfyume/backup-state}
 log_to_file "$SEED_LOG"
 
 prepare() {
@@ -93,6 +99,8 @@ seed_set() {
   log "seeding ${set} from r2:${bucket}/${mkey} into ${dest}"
   r2_restore_tree "$bucket" "$mkey" "$dest" "$REPAIR"
   check_tree_against_manifest "$dest" "$R2_RESTORED_MANIFEST"
+  hash_state_seed "$(hash_state_file "$STATE_DIR" "$bucket" "$prefix")" "$dest" "$R2_RESTORED_MANIFEST" ||
+    warn "could not seed the hash state (the next backup reads these files once)"
   mkdir -p "${SFS_MOUNT}/.comfyume"
   mv -f "$R2_RESTORED_MANIFEST" "${SFS_MOUNT}/.comfyume/seed-${set}.tsv"
   COMFYUME_STEP_RESULT="${R2_RESTORE_FETCHED} fetched, ${R2_RESTORE_KEPT} kept"

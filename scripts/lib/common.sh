@@ -319,59 +319,166 @@ COMFYUME_MANIFEST_HEADER='# comfyume-manifest v1: sha256	md5	size	path'
 COMFYUME_MANIFEST_PRUNE=()
 COMFYUME_MANIFEST_HEADER_V2='# comfyume-manifest v2: sha256	md5	size	path	key'
 
-# build_manifest SRC OUT [HASH_CACHE]: manifest of every regular file under SRC
-# (or of SRC itself when it is a file). HASH_CACHE (size, mtime, hashes per path)
-# avoids re-reading unchanged files; it is rewritten after each run. Directories matching a
-# pattern in COMFYUME_MANIFEST_PRUNE (find -path patterns relative to SRC) are left out.
-build_manifest() {
-  local src=$1 out=$2 cache=${3:-} base rel size mtime sha md5 key
-  local -A cached=()
-  if [[ -n $cache && -f $cache ]]; then
-    while IFS=$'\t' read -r key size mtime sha md5; do
-      cached[$key]="${size}	${mtime}	${sha}	${md5}"
-    done <"$cache"
+# ---- hash state: each file's hashes at a given size, mtime and ctime (change detection) ----
+# One file per set: a header line, then "path<TAB>size<TAB>mtime<TAB>ctime<TAB>sha256<TAB>md5". It
+# lives with the data it describes (the SFS sets' on the SFS, a scratch's on the scratch, mello's
+# on mello's disk), so it outlives the instance that is deleted every night. An entry is used only
+# while size, mtime and ctime all match: any write changes the ctime, which cannot be set back, so
+# a changed file is always read again. Damaged lines are ignored (that file is read again).
+# Writers replace the file by rename: two hosts backing up one SFS at once each leave a whole file.
+COMFYUME_HASH_STATE_HEADER='# comfyume-hash-state v2: path	size	mtime	ctime	sha256	md5'
+
+# hash_state_load FILE: COMFYUME_HASH_STATE[path]="size<TAB>mtime<TAB>ctime<TAB>sha256<TAB>md5".
+hash_state_load() {
+  local file=$1 header rel size mtime ctime sha md5
+  declare -gA COMFYUME_HASH_STATE=()
+  [[ -n $file && -f $file ]] || return 0
+  {
+    IFS= read -r header || true
+    if [[ $header != "$COMFYUME_HASH_STATE_HEADER" ]]; then
+      log "hash state ${file} is of an older format: every file is read once"
+      return 0
+    fi
+    while IFS=$'\t' read -r rel size mtime ctime sha md5; do
+      [[ -n $rel && $size =~ ^[0-9]+$ && $mtime =~ ^[0-9.]+$ && $ctime =~ ^[0-9.]+$ && $sha =~ ^[0-9a-f]{64}$ && $md5 =~ ^[0-9a-f]{32}$ ]] || continue
+      COMFYUME_HASH_STATE[$rel]="${size}	${mtime}	${ctime}	${sha}	${md5}"
+    done
+  } <"$file"
+}
+
+# hash_state_save ENTRIES FILE: atomically replace FILE with the header and ENTRIES (a temporary
+# file in FILE's own directory, then a rename). A state that cannot be written costs time on the
+# next run, never correctness: it is a warning.
+hash_state_save() {
+  local entries=$1 file=$2 dir tmpf
+  dir=$(dirname "$file")
+  tmpf="${dir}/.$(basename "$file").${HOSTNAME:-host}.$$.tmp"
+  if mkdir -p "$dir" && { printf '%s\n' "$COMFYUME_HASH_STATE_HEADER" && cat "$entries"; } >"$tmpf" && mv -f "$tmpf" "$file"; then
+    # Temporary files of runs killed mid-write (ours, by name) are dropped after a day.
+    find "$dir" -maxdepth 1 -name '.hash-cache-*.tmp' -mmin +1440 -delete 2>/dev/null || true
+    return 0
   fi
-  local listing new_cache
+  rm -f "$tmpf" 2>/dev/null || true
+  warn "cannot write the hash state ${file}: the next run reads every file of this set again"
+}
+
+# hash_state_inside SRC FILE: FILE's directory relative to the directory SRC when it lies inside
+# it (it is then left out of the set), else nothing. Dies when it is SRC itself.
+hash_state_inside() {
+  local src_real state_real
+  [[ -n $2 && -d $1 ]] || return 0
+  src_real=$(realpath -m -- "$1")
+  state_real=$(realpath -m -- "$(dirname "$2")")
+  [[ $state_real != "$src_real" ]] || die "the hash state directory $(dirname "$2") is the backup source itself; use a directory outside it (--state-dir)"
+  if [[ $state_real == "${src_real}/"* ]]; then printf '%s' "${state_real#"${src_real}"/}"; fi
+}
+
+# hash_state_file STATE_DIR BUCKET PREFIX: the hash state of one set (the name r2_backup_tree uses).
+hash_state_file() { printf '%s/hash-cache-%s.tsv' "$1" "$(printf '%s' "$2/$3" | tr '/' '_')"; }
+
+# hash_state_seed FILE DEST MANIFEST: after a restore of MANIFEST into DEST that checked every
+# file's SHA-256, record each entry as DEST holds it now (size, mtime and ctime as written, the
+# checked SHA-256, the manifest's MD5 of that same content) in the hash state FILE, merged over
+# what it held: the next backup of DEST reads none of these files again. Entries whose size on
+# disk differs from the manifest are left out (they are read by the backup).
+hash_state_seed() {
+  local file=$1 dest=$2 manifest=$3 listing merged
   listing=$(mktemp)
-  new_cache=$(mktemp)
+  merged=$(mktemp)
+  # The same find format as build_manifest: the backup compares these strings.
+  manifest_entries "$manifest" | awk -F'\t' '{ print "./" $4 }' |
+    (cd "$dest" && xargs -r -d '\n' bash -c 'find -H "$@" -maxdepth 0 -type f -printf "%p\t%s\t%T@\t%C@\n"' find) >"$listing" 2>/dev/null || true
+  hash_state_load "$file"
+  {
+    awk -F'\t' -v OFS='\t' '
+      FNR == NR { sub(/^\.\//, "", $1); st[$1] = $2 OFS $3 OFS $4; sz[$1] = $2; next }
+      ($4 in st) && sz[$4] == $3 { print $4, st[$4], $1, $2; seeded[$4] = 1 }
+      END { for (p in seeded) print p > "/dev/stderr" }' "$listing" <(manifest_entries "$manifest") 2>"${listing}.seeded"
+    local rel
+    local -A seeded=()
+    while IFS= read -r rel; do seeded[$rel]=1; done <"${listing}.seeded"
+    for rel in "${!COMFYUME_HASH_STATE[@]}"; do
+      [[ -n ${seeded[$rel]:-} ]] || printf '%s\t%s\n' "$rel" "${COMFYUME_HASH_STATE[$rel]}"
+    done
+  } | LC_ALL=C sort >"$merged"
+  log "hash state: seeded $(wc -l <"${listing}.seeded") restored file(s) into ${file}"
+  hash_state_save "$merged" "$file"
+  unset COMFYUME_HASH_STATE
+  rm -f "$listing" "${listing}.seeded" "$merged"
+}
+
+# hash_file FILE: set HASHED_SHA256 and HASHED_MD5 of FILE from ONE read of it (a 25 GB model
+# does not fit the page cache: a second pass would read it from disk again). tee feeds md5sum and
+# sha256sum, which run on two cores; both print into the command substitution, which ends only
+# when both have exited, and the two digests are told apart by their length.
+hash_file() {
+  local out line
+  out=$({ tee >(md5sum >&3) <"$1" | sha256sum; } 3>&1) || return 1
+  HASHED_SHA256=
+  HASHED_MD5=
+  while read -r line; do
+    line=${line%% *}
+    case ${#line} in 64) HASHED_SHA256=$line ;; 32) HASHED_MD5=$line ;; esac
+  done <<<"$out"
+  [[ -n $HASHED_SHA256 && -n $HASHED_MD5 ]]
+}
+
+# build_manifest SRC OUT [HASH_STATE]: manifest of every regular file under SRC (or of SRC itself
+# when it is a file). HASH_STATE (hash_state_load) spares re-reading unchanged files; it is
+# rewritten after each run, and left out of SRC when it lies inside it. Directories matching a
+# pattern in COMFYUME_MANIFEST_PRUNE (find -path patterns relative to SRC) are left out. Logs
+# "hashed N file(s), B bytes; reused M file(s), R bytes" (what was read, what the state spared).
+build_manifest() {
+  local src=$1 out=$2 cache=${3:-} base rel size mtime ctime sha md5 entry
+  local hashed_files=0 hashed_bytes=0 reused_files=0 reused_bytes=0
+  hash_state_load "$cache"
+  local listing new_state
+  listing=$(mktemp)
+  new_state=$(mktemp)
   if [[ -f $src ]]; then
     base=$(dirname "$src")
     # -H: the source or its directory may be reached through a symlink (a symlinked mount point).
-    find -H "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\n' >"$listing"
+    find -H "$base" -maxdepth 1 -type f -name "$(basename "$src")" -printf '%P\t%s\t%T@\t%C@\n' >"$listing"
   elif [[ -d $src ]]; then
     base=$src
-    # Our own partial downloads and restore staging are never part of a manifest.
-    local prune=(-name .comfyume-staging) pattern
+    # Our own partial downloads and restore staging are never part of a manifest, nor the hash state.
+    local prune=(-name .comfyume-staging) pattern state_rel
     for pattern in "${COMFYUME_MANIFEST_PRUNE[@]}"; do prune+=(-o -path "${src}/${pattern}"); done
-    find -H "$src" \( "${prune[@]}" \) -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\n' |
+    state_rel=$(hash_state_inside "$src" "$cache")
+    [[ -z $state_rel ]] || prune+=(-o -path "${src}/${state_rel}")
+    find -H "$src" \( "${prune[@]}" \) -prune -o -type f ! -name '*.comfyume-partial' -printf '%P\t%s\t%T@\t%C@\n' |
       LC_ALL=C sort >"$listing"
   else
-    rm -f "$listing" "$new_cache"
+    rm -f "$listing" "$new_state"
     die "backup source ${src} does not exist"
   fi
   {
     printf '%s\n' "$COMFYUME_MANIFEST_HEADER"
-    while IFS=$'\t' read -r rel size mtime; do
+    while IFS=$'\t' read -r rel size mtime ctime; do
       [[ $rel != *$'\n'* && $rel != *$'\t'* ]] || die "file name with a tab or newline under ${src}: rename it"
-      if [[ -n ${cached[$rel]:-} && ${cached[$rel]} == "${size}	${mtime}	"* ]]; then
-        IFS=$'\t' read -r _ _ sha md5 <<<"${cached[$rel]}"
+      entry=${COMFYUME_HASH_STATE[$rel]:-}
+      if [[ -n $entry && $entry == "${size}	${mtime}	${ctime}	"* ]]; then
+        md5=${entry##*	}
+        entry=${entry%	*}
+        sha=${entry##*	}
+        reused_files=$((reused_files + 1))
+        reused_bytes=$((reused_bytes + size))
       else
-        sha=$(sha256sum <"${base}/${rel}") || die "cannot read ${base}/${rel}"
-        md5=$(md5sum <"${base}/${rel}") || die "cannot read ${base}/${rel}"
-        sha=${sha%% *}
-        md5=${md5%% *}
+        hash_file "${base}/${rel}" || die "cannot read ${base}/${rel}"
+        sha=$HASHED_SHA256
+        md5=$HASHED_MD5
+        hashed_files=$((hashed_files + 1))
+        hashed_bytes=$((hashed_bytes + size))
       fi
       printf '%s\t%s\t%s\t%s\n' "$sha" "$md5" "$size" "$rel"
-      printf '%s\t%s\t%s\t%s\t%s\n' "$rel" "$size" "$mtime" "$sha" "$md5" >>"$new_cache"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rel" "$size" "$mtime" "$ctime" "$sha" "$md5" >>"$new_state"
     done <"$listing"
   } >"$out"
   rm -f "$listing"
-  if [[ -n $cache ]]; then
-    mkdir -p "$(dirname "$cache")"
-    mv -f "$new_cache" "$cache"
-  else
-    rm -f "$new_cache"
-  fi
+  unset COMFYUME_HASH_STATE
+  log "hashed ${hashed_files} file(s), ${hashed_bytes} bytes; reused ${reused_files} file(s), ${reused_bytes} bytes (hash state ${cache:-none})"
+  if [[ -n $cache ]]; then hash_state_save "$new_state" "$cache"; fi
+  rm -f "$new_state"
 }
 
 # manifest_entries FILE: "sha256<TAB>md5<TAB>size<TAB>path" of every entry (v1 or v2).

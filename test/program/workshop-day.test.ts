@@ -144,7 +144,7 @@ describe("backup before delete", () => {
     const [setE, readSecrets, sfsBackup, scratchBackup] = del.split("\n");
     expect([setE, readSecrets]).toEqual(["set -e", "secrets=$(cat)"]);
     expect(scratchBackup).toBe(
-      `printf '%s\\n' "$secrets" | timeout -k 30 7200 bash '/opt/comfyume/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --data-dir '/mnt/scratch' --dirs 'inputs,outputs' --bucket 'comfyume-user-files-backups' --prefix 'scratch' --fresh-volume --shrink-tolerance '0.5'`,
+      `printf '%s\\n' "$secrets" | timeout -k 30 7200 bash '/opt/comfyume/host/backup-mello.sh' --r2-endpoint 'https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com' --data-dir '/mnt/scratch' --dirs 'inputs,outputs' --bucket 'comfyume-user-files-backups' --prefix 'scratch' --fresh-volume --state-dir '/mnt/scratch/.comfyume/backup-state' --shrink-tolerance '0.5'`,
     );
     expect(sfsBackup).toMatch(/^printf '%s\\n' "\$secrets" \| timeout -k 30 7200 bash '\/opt\/comfyume\/host\/backup-to-r2\.sh' --r2-endpoint 'https:\/\/0123456789abcdef0123456789abcdef\.eu\.r2\.cloudflarestorage\.com' --sfs '\/mnt\/sfs'/);
     expect(del).toContain("--worker-bucket 'comfyume-worker-container-backups'");

@@ -268,7 +268,7 @@ describe("restore-instance", () => {
     expect(treeHashes(join(hostC, "home/dev/comfyume"), skip)).toEqual(treeHashes(join(hostB, "home/dev/comfyume"), skip));
     expect(treeHashes(join(hostC, "var/lib/tailscale"))).toEqual(treeHashes(join(hostB, "var/lib/tailscale")));
     expect(treeHashes(join(hostC, "etc/ssh"))).toEqual(treeHashes(join(hostB, "etc/ssh")));
-    expect(treeHashes(sfs2, /^(\.comfyume|\.keep)$/)).toEqual(treeHashes(sfs));
+    expect(treeHashes(sfs2, /^(\.comfyume|\.keep)$/)).toEqual(treeHashes(sfs, /^\.comfyume$/)); // the backups keep their hash state in <sfs>/.comfyume
   });
 
   it("falls back to R2 when the SFS has no snapshot and no worker tarball, and explains what to do without it", async () => {
@@ -296,6 +296,14 @@ describe("restore-instance", () => {
     expect(r2.stderr).toMatch(/fetching the cache from R2/);
     expect(r2.stderr).toMatch(/no worker tarball at .*; fetching it from R2/);
     expect(readFileSync(join(shims.state, "docker-images"), "utf8")).toContain(b.imageId);
+    // What the fallback fetched and checked is in the backups' hash state on the SFS: that night's
+    // backup (on the same SFS, its instance's own disk fresh) reads none of it again.
+    const night = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--sfs", emptySfs, "--only", "cache,worker", "--shrink-tolerance", "1"], {
+      env: { COMFYUME_ROOT: tmp("hostE"), RCLONE_RETRIES: "1" },
+      input: r2Secrets(s3),
+    });
+    expect(night.code, night.stderr).toBe(0);
+    expect([...night.stderr.matchAll(/hashed (\d+) file\(s\)/g)].map((m) => m[1])).toEqual(["0", "0"]);
   });
 });
 
