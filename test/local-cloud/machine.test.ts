@@ -1,0 +1,92 @@
+// Each simulated machine is the stock Debian rootfs with the image's own OpenSSH sshd: OpenSSH's
+// client logs in pinned to any of its three host keys, the machine lacks what the image lacks
+// (rclone, jq, nfs-common) until apt installs it from the package mirror, and the SFS is a real
+// mount that find(1) enters.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalCloud, type HostInfo, type LocalCloud } from "../../sim/local-cloud";
+import { ssh, until, verdaClient } from "./helpers";
+
+let cloud: LocalCloud;
+let instanceId = "";
+let sfsId = "";
+
+function banner(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    s.once("data", (d: Buffer) => {
+      s.destroy();
+      resolve(d.toString().split("\r\n")[0]!);
+    });
+    s.once("error", reject);
+  });
+}
+
+const publicKey = (host: HostInfo, kind: string) => readFileSync(path.join(host.root, `etc/ssh/ssh_host_${kind}_key.pub`), "utf8").split(" ").slice(0, 2).join(" ");
+
+beforeAll(async () => {
+  cloud = await startLocalCloud({
+    loopbackNet: "127.73.0",
+    modelSizesMiB: [1, 1, 1],
+    timing: { orderedMs: 30, provisioningMs: 60, volumeCreateMs: 20, volumeAttachMs: 20, instanceActionMs: 20, instanceDeleteMs: 20 },
+  });
+  const api = verdaClient(cloud);
+  const keyId = await api.createSshKey({ name: "admin", key: cloud.env.COMFYUME_SIM_ADMIN_PUBLIC_KEY! });
+  sfsId = await api.createVolume({ type: "NVMe_Shared", name: "sfs", size: 1, location_code: "FIN-01" });
+  await until("sfs created", async () => ((await api.getVolume(sfsId))?.status === "created" ? true : undefined));
+  instanceId = await api.deployInstance({
+    instance_type: "CPU.4V.16G", image: "ubuntu-24.04", hostname: "lc-machine", description: "machine test", location_code: "FIN-01",
+    ssh_key_ids: [keyId], existing_volumes: [sfsId],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await cloud?.close();
+});
+
+describe("local cloud: a simulated machine", () => {
+  it("answers with the image's OpenSSH sshd; OpenSSH's client logs in pinned to its ed25519, ecdsa or rsa key", async () => {
+    const host = await cloud.waitForInstanceHost(instanceId, 60_000);
+    expect(await banner(host.host, host.port)).toMatch(/^SSH-2\.0-OpenSSH_9\.\dp\d Debian/);
+    expect(host.hostKey).toBe(publicKey(host, "ed25519"));
+    for (const kind of ["ed25519", "ecdsa", "rsa"]) {
+      const r = await ssh(cloud, { ...host, hostKey: publicKey(host, kind) }, "hostname; cat /etc/debian_version");
+      expect(r.code, `${kind}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.split("\n")[0]).toBe("lc-machine");
+    }
+    const wrong = await ssh(cloud, { ...host, hostKey: cloud.mello.hostKey }, "true");
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  });
+
+  it("has only what the image has: no rclone, jq or mount.nfs; an NFS mount is refused as util-linux refuses it", async () => {
+    const host = await cloud.waitForInstanceHost(instanceId, 60_000);
+    const r = await ssh(cloud, host, "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; for t in rclone jq mount.nfs; do command -v $t || echo \"no $t\"; done");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual(["no rclone", "no jq", "no mount.nfs"]);
+    const sfs = await verdaClient(cloud).getVolume(sfsId);
+    const m = await ssh(cloud, host, `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; mkdir -p /mnt/sfs; mount -t nfs '${sfs!.target}' /mnt/sfs`);
+    expect(m.code).toBe(32);
+    expect(m.stderr).toContain("mount: /mnt/sfs: bad option; for several filesystems (e.g. nfs, cifs) you might need a /sbin/mount.<type> helper program.");
+  });
+
+  it("installs jq, rclone and nfs-common from the package mirror; then the SFS mounts for real and find enters it", async () => {
+    const host = await cloud.waitForInstanceHost(instanceId, 60_000);
+    const apt = await ssh(cloud, host, "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q jq rclone nfs-common >/dev/null && jq --version && rclone version | head -1");
+    expect(apt.code, apt.stderr).toBe(0);
+    expect(apt.stdout).toMatch(/jq-1\.6/);
+    expect(apt.stdout).toMatch(/rclone v1\.\d+/);
+    spawnSync("bash", ["-c", `mkdir -p '${cloud.sfsDir(sfsId)}/models/a' && echo model >'${cloud.sfsDir(sfsId)}/models/a/m.bin'`]);
+    const sfs = await verdaClient(cloud).getVolume(sfsId);
+    const m = await ssh(cloud, host, `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; mkdir -p /mnt/sfs; mount -t nfs -o nconnect=16 '${sfs!.target}' /mnt/sfs && awk '$2 == "/mnt/sfs" { print $1 }' /proc/mounts && find /mnt/sfs -type f && mountpoint -q /mnt/sfs && echo mounted`);
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.stdout.trim().split("\n")).toEqual([sfs!.target, "/mnt/sfs/models/a/m.bin", "mounted"]);
+    // A volume Verda does not report attached is refused by the "server".
+    const other = await ssh(cloud, host, "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; mkdir -p /mnt/x; mount -t nfs nfs.example:/SFS-not-attached /mnt/x");
+    expect(other.code).toBe(32);
+    expect(other.stderr).toMatch(/access denied by server/);
+  });
+});
