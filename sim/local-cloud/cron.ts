@@ -1,6 +1,8 @@
 // No cron daemon runs on simulated machines; `runCronJobs` does what cron would do at the next tick:
-// every job line of the machine's /etc/cron.d files runs once, now, on the machine, as root, with
-// /bin/sh and cron's environment (PATH=/usr/bin:/bin unless the file sets variables).
+// every job line of the /etc/cron.d files installed on the machine since the image (its overlay's
+// upper layer holds them; the image's own housekeeping, e.g. e2scrub_all, is left to its schedule)
+// runs once, now, on the machine, as root, with /bin/sh and cron's environment (PATH=/usr/bin:/bin
+// unless the file sets variables).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { SimHost } from "./sim-host";
@@ -36,7 +38,8 @@ export async function runCronJobs(h: SimHost, timeoutMs: number): Promise<CronRu
   if (!existsSync(dir)) return [];
   const runs: CronRun[] = [];
   // cron ignores names with dots (backups such as *.bak), and so do we.
-  for (const file of readdirSync(dir).filter((f) => !f.includes(".")).sort()) {
+  const installed = (f: string) => existsSync(path.join(h.dir, "upper/etc/cron.d", f));
+  for (const file of readdirSync(dir).filter((f) => !f.includes(".") && installed(f)).sort()) {
     const text = readFileSync(path.join(dir, file), "utf8");
     const env = { PATH: "/usr/bin:/bin", HOME: "/root", LOGNAME: "root", SHELL: "/bin/sh", ...cronVariables(text) };
     for (const command of cronJobs(text)) {
