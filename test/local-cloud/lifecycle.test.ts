@@ -1,6 +1,7 @@
-// The local cloud starts, serves and closes leaving nothing behind: its directory is gone, its
-// loopback ports are free, and a second cloud on the same addresses starts right after.
-import { existsSync } from "node:fs";
+// The local cloud starts, serves and closes leaving nothing behind: its directory is gone, no mount
+// (machine overlays, SFS file systems) and no loop device is left, its loopback ports are free, and a second cloud on the same addresses starts right after.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { startLocalCloud } from "../../sim/local-cloud";
@@ -33,6 +34,8 @@ describe("local cloud lifecycle", () => {
     expect(first.env.COMFYUME_SIM_R2_SECRET_ACCESS_KEY).toMatch(/^[0-9a-f]{64}$/);
     await first.close();
     expect(existsSync(first.dir)).toBe(false);
+    expect(readFileSync("/proc/self/mounts", "utf8")).not.toContain(first.dir);
+    expect(spawnSync("losetup", ["-l", "-n", "-O", "BACK-FILE"], { encoding: "utf8" }).stdout).not.toContain(first.dir);
     for (const e of endpoints) expect(await portOpen(e.host, e.port), `${e.host}:${e.port} after close`).toBe(false);
 
     const second = await startLocalCloud(opts);

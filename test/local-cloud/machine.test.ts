@@ -13,6 +13,8 @@ import { ssh, until, verdaClient } from "./helpers";
 let cloud: LocalCloud;
 let instanceId = "";
 let sfsId = "";
+let scratchId = "";
+const PATH = "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 function banner(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -36,10 +38,14 @@ beforeAll(async () => {
   const api = verdaClient(cloud);
   const keyId = await api.createSshKey({ name: "admin", key: cloud.env.COMFYUME_SIM_ADMIN_PUBLIC_KEY! });
   sfsId = await api.createVolume({ type: "NVMe_Shared", name: "sfs", size: 1, location_code: "FIN-01" });
-  await until("sfs created", async () => ((await api.getVolume(sfsId))?.status === "created" ? true : undefined));
+  scratchId = await api.createVolume({ type: "NVMe", name: "scratch", size: 1, location_code: "FIN-01" });
+  await until("volumes created", async () => {
+    const vs = await Promise.all([api.getVolume(sfsId), api.getVolume(scratchId)]);
+    return vs.every((v) => v && (v.status === "created" || v.status === "detached")) ? true : undefined;
+  });
   instanceId = await api.deployInstance({
     instance_type: "CPU.4V.16G", image: "ubuntu-24.04", hostname: "lc-machine", description: "machine test", location_code: "FIN-01",
-    ssh_key_ids: [keyId], existing_volumes: [sfsId],
+    ssh_key_ids: [keyId], existing_volumes: [sfsId, scratchId],
   });
 }, 120_000);
 
@@ -88,5 +94,38 @@ describe("local cloud: a simulated machine", () => {
     const other = await ssh(cloud, host, "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; mkdir -p /mnt/x; mount -t nfs nfs.example:/SFS-not-attached /mnt/x");
     expect(other.code).toBe(32);
     expect(other.stderr).toMatch(/access denied by server/);
+  });
+
+  it("gives the scratch volume as a real block device: the image's blkid and mkfs.ext4 run on it; the I/O-error fault fails blkid", async () => {
+    const dev = `/dev/disk/by-id/virtio-${scratchId.replace(/-/g, "").slice(-12)}`;
+    const blank = await cloud.exec(instanceId, `${PATH}; test -b /dev/vdb && blkid -p ${dev}; echo "blkid $?"`);
+    expect(blank.out.trim()).toBe("blkid 2");
+    const fmt = await cloud.exec(instanceId, `${PATH}; mkfs.ext4 -q -F ${dev} && mkdir -p /mnt/scratch && mount ${dev} /mnt/scratch && echo kept >/mnt/scratch/f && blkid -p -o value -s TYPE /dev/vdb && awk '$2 == "/mnt/scratch" { print $1 }' /proc/mounts`);
+    expect(fmt.code, fmt.out).toBe(0);
+    expect(fmt.out.trim().split("\n")).toEqual(["ext4", "/dev/vdb"]);
+    cloud.faults.probeIoError(scratchId, true);
+    const bad = await cloud.exec(instanceId, `${PATH}; blkid -p /dev/vdb; echo "blkid $?"`);
+    expect(bad.out).toContain("blkid: error: /dev/vdb: Input/output error");
+    expect(bad.out.trim().split("\n").pop()).toBe("blkid 2");
+    cloud.faults.probeIoError(scratchId, false);
+    const ok = await cloud.exec(instanceId, `${PATH}; blkid -p -o value -s TYPE /dev/vdb`);
+    expect(ok.out.trim()).toBe("ext4");
+  });
+
+  it("sshDown kills sshd and every session; sshUp brings the same sshd and keys back", async () => {
+    const host = await cloud.waitForInstanceHost(instanceId, 60_000);
+    const long = ssh(cloud, host, "sleep 300; echo survived");
+    await until("the session's sleep runs", async () => ((await cloud.exec(instanceId, "pgrep -a -x sleep | grep -c ' 300$'")).out.trim() !== "0" ? true : undefined));
+    await cloud.faults.sshDown(instanceId);
+    const killed = await long;
+    expect(killed.code).not.toBe(0);
+    expect(killed.stdout).not.toContain("survived");
+    const refused = await ssh(cloud, host, "true");
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toMatch(/Connection refused/);
+    await cloud.faults.sshUp(instanceId);
+    const back = await ssh(cloud, host, "hostname");
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout.trim()).toBe("lc-machine");
   });
 });
