@@ -200,6 +200,8 @@ export function sweepLeftovers(tmp: string): void {
     }
     if (owner > 0 && existsSync(`/proc/${owner}`)) continue; // a live cloud (another run)
     for (const m of mounts.filter((t) => t.startsWith(`${base}/`)).sort().reverse()) spawnSync("umount", ["-l", m]);
+    const loops = spawnSync("losetup", ["-l", "-n", "-O", "NAME,BACK-FILE"], { encoding: "utf8" }).stdout.split("\n");
+    for (const [dev = "", file = ""] of loops.map((l) => l.trim().split(/\s+/))) if (file.startsWith(`${base}/`)) spawnSync("losetup", ["-d", dev]);
     rmSync(base, { recursive: true, force: true });
   }
 }
