@@ -2,12 +2,12 @@
 // instance Verda "creates", SFS and scratch volumes as local storage, an S3 endpoint standing in
 // for R2 (seeded by the real backup scripts), and service stand-ins. See docs/rehearsal.md.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { startSimulator, type InstanceView, type RunningSimulator } from "../simulator";
 import { VerdaClient } from "../../infra/verda/client";
-import { generateKeyPair } from "../../test/support/ssh-host";
+import { generateKeyPair } from "./keys";
 import { runCronJobs, type CronRun } from "./cron";
 import { cloudEnv } from "./env";
 import { bootInstance, type BootContext } from "./instance-boot";
@@ -58,6 +58,9 @@ export interface LocalCloud {
   runCronJobs(instanceId: string, timeoutMs?: number): Promise<CronRun[]>;
   sfsDir(volumeId: string): string;
   scratchImage(volumeId: string): string;
+  /** `fn` over the scratch volume's files: where a running machine has it mounted (live), else a
+   * read-only mount of it for the call; undefined while it holds no file system. Do not write there. */
+  readScratch<T>(volumeId: string, fn: (dir: string) => T): T | undefined;
   /** Real ms spent waiting on the simulated cloud so far (union of all waits). */
   waitedOnCloudMs(): number;
   cloudWaits(): CloudWaits;
@@ -257,6 +260,14 @@ async function build(
     },
     sfsDir: (id) => volumes.sfsDir(id),
     scratchImage: (id) => volumes.scratchImage(id),
+    readScratch: (id, fn) => {
+      // Mounted on a running machine: read it there (through its init's root), as the machine sees it now.
+      for (const h of [...hosts.values(), mello]) {
+        const where = mountedVolume(h, id);
+        if (where) return fn(where);
+      }
+      return volumes.readScratch(id, fn);
+    },
     waitedOnCloudMs: () => waits.snapshot().totalMs,
     cloudWaits: () => waits.snapshot(),
     seed,
@@ -280,6 +291,19 @@ async function build(
     },
     close: closeAll,
   };
+}
+
+/** `/proc/<init>/root<mount point>` when the machine has this volume's device mounted, else undefined. */
+function mountedVolume(h: SimHost, volumeId: string): string | undefined {
+  try {
+    const dev = readFileSync(path.join(h.state, "devices"), "utf8").split("\n").map((l) => l.split(" ")).find((f) => f[1] === volumeId)?.[0];
+    if (!dev) return undefined;
+    const mounts = readFileSync(`/proc/${h.machine.initPid}/mounts`, "utf8").split("\n").map((l) => l.split(" "));
+    const mp = mounts.find((f) => f[0] === dev)?.[1];
+    return mp ? `/proc/${h.machine.initPid}/root${mp}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function mkdir(base: string, name: string): string {

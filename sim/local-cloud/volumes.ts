@@ -126,6 +126,33 @@ export class VolumeStore {
     syncDevices(host, devices);
   }
 
+  /**
+   * Calls `fn` with a read-only view of the scratch volume's file system, mounted here for the call
+   * only (its loop device when attached, else the image), for a volume no machine has mounted;
+   * undefined when it holds no file system yet.
+   */
+  readScratch<T>(volumeId: string, fn: (dir: string) => T): T | undefined {
+    const image = this.scratchImage(volumeId);
+    if (!existsSync(image)) return undefined;
+    const probe = spawnSync("blkid", ["-p", "-o", "value", "-s", "TYPE", image], { encoding: "utf8" });
+    if (probe.status !== 0 || !probe.stdout.trim()) return undefined;
+    const view = path.join(this.baseDir, volumeId, `view-${process.pid}-${Date.now()}`);
+    mkdirSync(view);
+    const loop = this.loops.get(volumeId);
+    const argv = loop ? ["mount", "-o", "ro", loop.dev, view] : ["mount", "-o", "ro,loop,noload", image, view];
+    try {
+      must(argv, `a read-only view of scratch volume ${volumeId}`);
+      try {
+        return fn(view);
+      } finally {
+        unmount(view);
+      }
+    } finally {
+      // rmdir, never a recursive delete: if the view were still mounted it would fail, not delete files.
+      spawnSync("rmdir", [view]);
+    }
+  }
+
   /** Removes a machine's volume devices (the machine is gone). */
   detachHost(host: HostDirs): void {
     syncDevices(host, new Map());

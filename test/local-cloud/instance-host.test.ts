@@ -162,6 +162,8 @@ describe("local cloud: an instance host", () => {
     expect(await refused(host.host, host.port)).toBe(true);
     expect(existsSync(path.join(cloud.sfsDir(sfsId), "models/checkpoints/sim-base-v1.safetensors"))).toBe(true);
     expect(lstatSync(cloud.scratchImage(scratchId)).isFile()).toBe(true);
+    // With no machine left, the kept scratch's files are still readable (a read-only mount for the call).
+    expect(cloud.readScratch(scratchId, (dir) => ["inputs", "outputs", "temp"].map((d) => existsSync(path.join(dir, d))))).toEqual([true, true, true]);
     expect(cloud.waitedOnCloudMs()).toBeGreaterThan(0);
   });
 

@@ -103,6 +103,8 @@ describe("local cloud: a simulated machine", () => {
     const fmt = await cloud.exec(instanceId, `${PATH}; mkfs.ext4 -q -F ${dev} && mkdir -p /mnt/scratch && mount ${dev} /mnt/scratch && echo kept >/mnt/scratch/f && blkid -p -o value -s TYPE /dev/vdb && awk '$2 == "/mnt/scratch" { print $1 }' /proc/mounts`);
     expect(fmt.code, fmt.out).toBe(0);
     expect(fmt.out.trim().split("\n")).toEqual(["ext4", "/dev/vdb"]);
+    // From outside: a read-only view of the live file system.
+    expect(cloud.readScratch(scratchId, (dir) => readFileSync(path.join(dir, "f"), "utf8"))).toBe("kept\n");
     cloud.faults.probeIoError(scratchId, true);
     const bad = await cloud.exec(instanceId, `${PATH}; blkid -p /dev/vdb; echo "blkid $?"`);
     expect(bad.out).toContain("blkid: error: /dev/vdb: Input/output error");
