@@ -35,6 +35,8 @@ export interface HostInfo {
   port: number;
   /** authorized_keys form of the ed25519 host key the machine's sshd presents. */
   hostKey: string;
+  /** Every host key its sshd presents (ed25519, ecdsa, rsa), authorized_keys form: for pinning any kind. */
+  hostKeys: string[];
   /** The machine's "/" seen from outside (its overlay root; mounts made on the machine, e.g. the SFS
    * or the scratch, do not show here: look at them with `cloud.exec`). */
   root: string;
@@ -218,7 +220,7 @@ async function build(
 
   const seed = await seeding;
   const worker = seed.identities[0];
-  const info = (h: SimHost): HostInfo => ({ host: h.host, port: h.port, hostKey: h.hostKey, root: h.root, state: h.state });
+  const info = (h: SimHost): HostInfo => ({ host: h.host, port: h.port, hostKey: h.hostKey, hostKeys: h.hostKeys, root: h.root, state: h.state });
   const env = cloudEnv({
     dir,
     verda,

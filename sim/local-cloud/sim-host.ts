@@ -17,6 +17,8 @@ export interface SimHost extends HostDirs {
   port: number;
   /** authorized_keys form ("ssh-ed25519 AAAA...") of the ed25519 key sshd presents. */
   hostKey: string;
+  /** Every host key sshd presents, authorized_keys form: ed25519, ecdsa, rsa (in that order). */
+  hostKeys: string[];
   machine: Machine;
   /** Runs a command on the machine as root (login-like environment). */
   exec(command: string, timeoutMs?: number): Promise<ExecResult>;
@@ -85,8 +87,8 @@ export function authorizeKeys(m: Machine, keys: string[]): void {
 }
 
 /** The ed25519 key sshd will present: whatever /etc/ssh holds now (a restored identity, or the machine's own). */
-export function installedHostKey(m: Machine): string {
-  return readFileSync(path.join(m.dirs.root, "etc/ssh/ssh_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+export function installedHostKey(m: Machine, kind: "ed25519" | "ecdsa" | "rsa" = "ed25519"): string {
+  return readFileSync(path.join(m.dirs.root, `etc/ssh/ssh_host_${kind}_key.pub`), "utf8").split(" ").slice(0, 2).join(" ");
 }
 
 function answers(host: string, port: number): Promise<boolean> {
@@ -135,6 +137,7 @@ export async function startSimHost(m: Machine, ip: string, port: number, extras:
     host: ip,
     port,
     hostKey: installedHostKey(m),
+    hostKeys: (["ed25519", "ecdsa", "rsa"] as const).map((kind) => installedHostKey(m, kind)),
     machine: m,
     exec: (command, timeoutMs = 120_000) => m.exec(command, { timeoutMs }),
     async stopSsh() {

@@ -58,6 +58,8 @@ describe("local cloud: a simulated machine", () => {
     const host = await cloud.waitForInstanceHost(instanceId, 60_000);
     expect(await banner(host.host, host.port)).toMatch(/^SSH-2\.0-OpenSSH_9\.\dp\d Debian/);
     expect(host.hostKey).toBe(publicKey(host, "ed25519"));
+    expect(host.hostKeys).toEqual(["ed25519", "ecdsa", "rsa"].map((kind) => publicKey(host, kind)));
+    expect(host.hostKeys.map((k) => k.split(" ")[0])).toEqual(["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]);
     for (const kind of ["ed25519", "ecdsa", "rsa"]) {
       const r = await ssh(cloud, { ...host, hostKey: publicKey(host, kind) }, "hostname; cat /etc/debian_version");
       expect(r.code, `${kind}: ${r.stderr}`).toBe(0);
