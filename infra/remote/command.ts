@@ -8,10 +8,13 @@ import {
 import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
+import { REMOTE_KILL_AFTER_SECONDS, sudoRefusal, sudoRefusedMessage } from "./remote-shell";
 import { execOnce, type ExecResult, withSshSession } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
+/** Every remote command starts with `export PATH=<REMOTE_PATH>` (docs/remote-commands.md). */
+export { REMOTE_PATH } from "./remote-shell";
 
 export interface RemoteCommandInputs {
   connection: SshConnection;
@@ -53,8 +56,24 @@ export const COMMAND_INPUT_KEYS = [
  */
 const NO_RERUN_KEYS: readonly string[] = ["delete", "logging", "timeoutSeconds", "providerVersion"];
 
+/** Outputs the class declares (as undefined inputs); the engine's own inputs start with "__" (`__provider`). */
+const OUTPUT_KEYS: readonly string[] = ["stdout", "stderr", "presentedHostKey"];
+
+/** Why an input is refused; `environment` is documented as refused (sshd drops most names, `env` leaks to ps). */
+function unsupportedInputReason(key: string): string {
+  if (key === "environment") {
+    return "not supported by this provider: sshd drops most variable names. Fix: pass non-secret values as a " +
+      "`VAR=value command` prefix in create/update/delete and secrets on `stdin`";
+  }
+  return `not supported by this provider (supported: ${COMMAND_INPUT_KEYS.filter((k) => k !== "providerVersion").join(", ")})`;
+}
+
 export function validateCommandInputs(news: RemoteCommandInputs): CheckFailure[] {
   const failures = connectionFailures(news.connection);
+  for (const [key, value] of Object.entries(news)) {
+    const ours = (COMMAND_INPUT_KEYS as readonly string[]).includes(key) || OUTPUT_KEYS.includes(key) || key.startsWith("__");
+    if (!ours && value !== undefined) failures.push({ property: key, reason: unsupportedInputReason(key) });
+  }
   const known = (value: unknown) => value !== undefined && value !== UNKNOWN;
   for (const key of ["create", "update", "delete", "stdin"] as const) {
     if (known(news[key]) && typeof news[key] !== "string") failures.push({ property: key, reason: "must be a string" });
@@ -92,7 +111,9 @@ export async function runCommandOrThrow(
   phase: "create" | "update" | "delete", command: string, inputs: RemoteCommandInputs,
 ): Promise<{ stdout: string; stderr: string; presentedHostKey: string }> {
   const { result, presentedHostKey } = await withSshSession(inputs.connection, async (session) => ({
-    result: await execOnce(session.client, { command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds }),
+    result: await execOnce(session.client, {
+      command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
+    }),
     presentedHostKey: session.presentedHostKey,
   })).catch((error: Error) => {
     const hint = phase === "delete" ? UNREACHABLE_ON_DELETE_HINT : "";
@@ -101,18 +122,37 @@ export async function runCommandOrThrow(
   const fragments = secretFragments(inputs.stdin, inputs.connection.privateKey);
   const stdout = redact(capOutput(trimTrailingNewline(result.stdout)), fragments);
   const stderr = redact(capOutput(trimTrailingNewline(result.stderr)), fragments);
+  const sudoReason = sudoRefusal(result.exitCode, stderr);
+  if (sudoReason !== undefined) {
+    throw new Error(`remote ${phase} command on ${inputs.connection.host}: ${sudoRefusedMessage(inputs.connection.user ?? "root", sudoReason)}`);
+  }
   if (result.exitCode !== 0) throw new Error(failureMessage(phase, inputs, result, stderr));
   return { ...visibleOutputs(inputs.logging, stdout, stderr), presentedHostKey };
 }
 
-/** How a remote run ended, for failure messages ("exited with code 3", "lost its connection (…)", …). */
+/**
+ * How a run under the remote `timeout` ended when that timeout stopped it: exit 124 after TERM, or (a script
+ * that ignores TERM) killed with KILL `REMOTE_KILL_AFTER_SECONDS` later, which `timeout` passes on as the signal
+ * itself. A KILL before the limit (the OOM killer, say) is not a timeout.
+ */
+function timeoutEnding(result: ExecResult, timeoutSeconds: number): string | undefined {
+  if (result.exitCode === 124) return "stopped with TERM";
+  const killed = (result.signal ?? "").replace(/^SIG/, "") === "KILL" || result.exitCode === 137;
+  const reachedLimit = result.elapsedMs === undefined || result.elapsedMs >= timeoutSeconds * 1000;
+  if (killed && reachedLimit) return `it ignored TERM and was killed with KILL ${REMOTE_KILL_AFTER_SECONDS}s later`;
+  return undefined;
+}
+
+/** How a remote run ended, for failure messages ("exited with code 3", "timed out after 60s …", …). */
 export function describeExit(result: ExecResult, timeoutSeconds: number | undefined): string {
   if (result.deadlineHit) return `gave no result within its ${timeoutSeconds}s timeout; the client closed the connection`;
   if (result.connectionError) return `lost its connection (${result.connectionError})`;
-  if (result.exitCode === null) return `was killed by signal ${result.signal ?? "unknown"}`;
-  if (timeoutSeconds !== undefined && (result.exitCode === 124 || result.exitCode === 137)) {
-    return `exited with code ${result.exitCode}: killed by the remote timeout after ${timeoutSeconds}s`;
+  const ending = timeoutSeconds === undefined ? undefined : timeoutEnding(result, timeoutSeconds);
+  if (ending) {
+    return `timed out after ${timeoutSeconds}s (timeoutSeconds): ${ending}. Fix: raise timeoutSeconds if the work ` +
+      "legitimately takes longer, otherwise find out why it hangs";
   }
+  if (result.exitCode === null) return `was killed by signal ${result.signal ?? "unknown"}`;
   return `exited with code ${result.exitCode}`;
 }
 

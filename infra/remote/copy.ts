@@ -3,8 +3,8 @@
 // removing the resource (or a path from `files`) leaves them in place.
 import * as pulumi from "@pulumi/pulumi";
 import { changedKeys, connectionFailures, type CheckFailure, type ConnectionArgs, type SshConnection, UNKNOWN } from "./connection";
-import { uploadFile } from "./sftp";
-import { openSftp, withSshSession } from "./ssh";
+import { writeFiles } from "./sftp";
+import { withSshSession } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export interface RemoteFilesInputs {
@@ -90,12 +90,9 @@ export function pathsToUpload(olds: RemoteFilesOutputs | undefined, news: Remote
 async function upload(inputs: RemoteFilesInputs, paths: string[]): Promise<string> {
   if (paths.length === 0) return "";
   return withSshSession(inputs.connection, async (session) => {
-    const sftp = await openSftp(session.client);
-    try {
-      for (const path of paths) await uploadFile(sftp, path, inputs.files[path], inputs.mode ?? DEFAULT_FILE_MODE);
-    } finally {
-      sftp.end();
-    }
+    const files: Record<string, string> = {};
+    for (const path of paths) files[path] = inputs.files[path];
+    await writeFiles(session.client, inputs.connection.user, files, inputs.mode ?? DEFAULT_FILE_MODE);
     return session.presentedHostKey;
   }).catch((error: Error) => {
     throw new Error(`remote file upload to ${inputs.connection.host}: ${error.message}`);

@@ -42,3 +42,13 @@ export function fingerprintSha256(blob: Buffer): string {
 export function authorizedKeyFromBlob(blob: Buffer): string {
   return `${keyTypeOfBlob(blob) ?? "unknown"} ${blob.toString("base64")}`;
 }
+
+/**
+ * Host key algorithms to ask the server for so that it presents the pinned key: OpenSSH offers ed25519 first,
+ * so without this an ECDSA or RSA pin always "mismatches". An RSA key signs with SHA-2 (rsa-sha2-512/256)
+ * on current servers and with SHA-1 (ssh-rsa) on old ones: same key, so all three are asked for.
+ */
+export function hostKeyAlgorithmsFor(keyType: string): string[] {
+  if (keyType === "ssh-rsa") return ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+  return [keyType];
+}

@@ -1,5 +1,8 @@
-// Small promise wrappers over ssh2's SFTP client: mkdir -p and write-then-rename uploads.
-import type { SFTPWrapper } from "ssh2";
+// File uploads: as root over SFTP (mkdir -p, write-then-rename); as another user through `sudo -n` (the content on
+// stdin, written to a temporary sibling and renamed), since the targets are usually root-owned.
+import type { Client, SFTPWrapper } from "ssh2";
+import { isRootUser, sudoRefusal, sudoRefusedMessage, writeFileScript } from "./remote-shell";
+import { execOnce, openSftp } from "./ssh";
 
 function call<T = void>(start: (done: (error: Error | null | undefined, value?: T) => void) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value as T))));
@@ -68,4 +71,25 @@ async function renameOver(sftp: SFTPWrapper, from: string, to: string): Promise<
     if (!isMissing(error)) throw error;
   });
   await call((done) => sftp.rename(from, to, done));
+}
+
+/** Writes text files with `mode`, parents created: SFTP as root, `sudo -n` for any other login user. */
+export async function writeFiles(client: Client, user: string | undefined, files: Record<string, string>, mode: number): Promise<void> {
+  if (isRootUser(user)) {
+    const sftp = await openSftp(client);
+    try {
+      for (const [path, content] of Object.entries(files)) await uploadFile(sftp, path, content, mode);
+    } finally {
+      sftp.end();
+    }
+    return;
+  }
+  for (const [path, content] of Object.entries(files)) {
+    const result = await execOnce(client, { command: writeFileScript(path, mode), stdin: content, user, timeoutSeconds: 300 });
+    if (result.exitCode === 0) continue;
+    const reason = sudoRefusal(result.exitCode, result.stderr);
+    if (reason !== undefined) throw new Error(sudoRefusedMessage(user ?? "root", reason));
+    const why = result.connectionError ?? (result.stderr.trim() || `exit code ${result.exitCode ?? result.signal}`);
+    throw new Error(`upload of ${path} as root through sudo failed: ${why}`);
+  }
 }

@@ -1,18 +1,23 @@
 // SSH dialing (retries, host key pinning) and one-shot command execution on top of the ssh2 package.
 // Runs inside the dynamic-provider process: ssh2 is required by package name inside functions so the
 // serialized provider says `require("ssh2")` (see docs/remote-commands.md), and nothing here holds state.
-import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm, SFTPWrapper } from "ssh2";
 import {
   DEFAULT_DIAL_ERROR_LIMIT, DEFAULT_PER_DIAL_TIMEOUT_SECONDS, DEFAULT_PORT, DEFAULT_USER, describeTarget,
   type SshConnection,
 } from "./connection";
-import { authorizedKeyFromBlob, fingerprintSha256, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob } from "./hostkey";
+import {
+  authorizedKeyFromBlob, fingerprintSha256, hostKeyAlgorithmsFor, keyTypeOfBlob, parseAuthorizedKey, type PublicKeyBlob,
+} from "./hostkey";
+import { REMOTE_KILL_AFTER_SECONDS, remoteInvocation } from "./remote-shell";
 
 export interface DialOptions {
   /** Progress lines (retries). Default: stderr of the provider process, which the engine keeps in its logs. */
   log?: (line: string) => void;
   firstBackoffMs?: number;
   maxBackoffMs?: number;
+  /** How long refused logins are retried once the host answered the handshake. Default `AUTH_FAILURE_GRACE_MS`. */
+  authFailureGraceMs?: number;
 }
 
 export interface SshSession {
@@ -24,7 +29,15 @@ export interface SshSession {
 /** Errors that retrying cannot fix carry this flag (host key mismatch, unusable private key). */
 interface DialError extends Error {
   permanent?: boolean;
+  /** The host answered the SSH handshake and refused the login (not a slow boot). */
+  authFailure?: boolean;
 }
+
+/**
+ * Refused logins are retried this long after the first one (cloud-init may install the key just after sshd
+ * starts), then fail with the user and key fingerprint instead of being retried like a slow boot.
+ */
+export const AUTH_FAILURE_GRACE_MS = 30_000;
 
 const KEEPALIVE_INTERVAL_MS = 15_000;
 const KEEPALIVE_COUNT_MAX = 4;
@@ -40,16 +53,23 @@ export async function dialWithRetries(connection: SshConnection, options: DialOp
   const attempts = limit === -1 ? Number.POSITIVE_INFINITY : Math.max(1, limit);
   const firstBackoffMs = options.firstBackoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 8_000;
+  const authGraceMs = options.authFailureGraceMs ?? AUTH_FAILURE_GRACE_MS;
   const target = describeTarget(connection);
   let lastError: DialError = new Error("no attempt made");
+  let firstAuthFailureAt: number | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
       return await dialOnce(connection);
     } catch (error) {
       lastError = error as DialError;
       if (lastError.permanent) throw lastError;
-      if (attempt >= attempts) break;
       const waitMs = Math.min(firstBackoffMs * 2 ** (attempt - 1), maxBackoffMs);
+      if (lastError.authFailure) {
+        firstAuthFailureAt = firstAuthFailureAt ?? Date.now();
+        const refusedForMs = Date.now() - firstAuthFailureAt;
+        if (attempt >= attempts || refusedForMs + waitMs > authGraceMs) throw loginRefused(connection, attempt, refusedForMs);
+      }
+      if (attempt >= attempts) break;
       const of = Number.isFinite(attempts) ? `/${attempts}` : "";
       log(`dial ${target} attempt ${attempt}${of} failed (${lastError.message}); retrying in ${waitMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -79,8 +99,9 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
     });
     client.on("error", (error: Error) => {
       if (pinned && presented && !presented.equals(pinned.blob)) fail(hostKeyMismatch(connection, pinned, presented));
+      else if (pinned && /no matching host key format/.test(error.message)) fail(noPinnedKeyType(connection, pinned));
       // ssh2's messages describe the failure (ECONNREFUSED, auth methods failed, handshake timeout), not inputs.
-      else fail(new Error(error.message));
+      else fail(Object.assign(new Error(error.message), { authFailure: (error as { level?: string }).level === "client-authentication" }));
     });
     client.on("close", () => fail(new Error("connection closed before the SSH session was ready")));
     const perDialSeconds = connection.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_SECONDS;
@@ -92,6 +113,9 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
       readyTimeout: perDialSeconds * 1000,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      // Ask for the pinned key's algorithm: the server then presents that key, and the verifier below refuses
+      // any other one during key exchange, before authentication starts.
+      ...(pinned ? { algorithms: { serverHostKey: hostKeyAlgorithmsFor(pinned.type) as ServerHostKeyAlgorithm[] } } : {}),
       hostVerifier: (key: Buffer) => {
         presented = Buffer.from(key);
         return !pinned || presented.equals(pinned.blob);
@@ -108,10 +132,41 @@ function dialOnce(connection: SshConnection): Promise<SshSession> {
 
 function hostKeyMismatch(connection: SshConnection, pinned: PublicKeyBlob, presented: Buffer): DialError {
   return permanent(
-    `host key mismatch for ${connection.host}:${connection.port ?? DEFAULT_PORT}: expected ${pinned.type} ` +
-      `${fingerprintSha256(pinned.blob)}, server presented ${keyTypeOfBlob(presented) ?? "unknown"} ` +
-      `${fingerprintSha256(presented)}; refusing to connect (update connection.hostKey only if the host was ` +
-      `legitimately rebuilt)`,
+    `host key mismatch for ${connection.host}:${connection.port ?? DEFAULT_PORT}: pinned ${pinned.type} ` +
+      `${fingerprintSha256(pinned.blob)}, asked the server for ${hostKeyAlgorithmsFor(pinned.type).join(", ")}, it presented ` +
+      `${keyTypeOfBlob(presented) ?? "unknown"} ${fingerprintSha256(presented)}; refused before logging in (update ` +
+      "connection.hostKey only if the host was legitimately rebuilt)",
+  );
+}
+
+function noPinnedKeyType(connection: SshConnection, pinned: PublicKeyBlob): DialError {
+  return permanent(
+    `host ${connection.host}:${connection.port ?? DEFAULT_PORT} has no ${pinned.type} host key (asked for ` +
+      `${hostKeyAlgorithmsFor(pinned.type).join(", ")}; pinned ${fingerprintSha256(pinned.blob)}); refused before ` +
+      "logging in. Fix: pin one of the host's own keys in connection.hostKey (its presentedHostKey output, or " +
+      "`ssh-keyscan <host>` checked against the cloud console)",
+  );
+}
+
+/** "SHA256:… (ssh-ed25519)" for the login key, from its public half: names the key without revealing it. */
+function loginKeyDescription(privateKey: string | undefined): string {
+  if (!privateKey) return "(no connection.privateKey set)";
+  const { utils } = require("ssh2") as typeof import("ssh2");
+  const parsed = utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) return "(unparsable connection.privateKey)";
+  return `${fingerprintSha256(key.getPublicSSH())} (${key.type})`;
+}
+
+function loginRefused(connection: SshConnection, attempts: number, refusedForMs: number): DialError {
+  const user = connection.user ?? DEFAULT_USER;
+  const home = user === "root" ? "~root" : `~${user}`;
+  return permanent(
+    `login refused for user "${user}" at ${connection.host}:${connection.port ?? DEFAULT_PORT}: the host answered the SSH ` +
+      `handshake but did not accept the key ${loginKeyDescription(connection.privateKey)} (${attempts} attempts over ` +
+      `${Math.round(refusedForMs / 1000)}s). Fix: add this key's public half to ${home}/.ssh/authorized_keys on the host ` +
+      "(on Verda: create the instance with it), or set connection.privateKey to the key the host authorizes and " +
+      "connection.user to a user that has it",
   );
 }
 
@@ -123,6 +178,8 @@ function permanent(message: string): DialError {
 
 export interface ExecRequest {
   command: string;
+  /** The login user: when not root, the command runs as root through `sudo -n` (see remote-shell.ts). */
+  user?: string;
   stdin?: string;
   /** Remote `timeout` kills the command after this; the client gives up `clientGraceMs` later. */
   timeoutSeconds?: number;
@@ -139,25 +196,13 @@ export interface ExecResult {
   deadlineHit: boolean;
   /** Set when the connection failed mid-command. */
   connectionError?: string;
+  /** From the exec request to the end: tells a KILL by the remote timeout from an earlier one. */
+  elapsedMs?: number;
 }
 
-/** Remote `timeout` sends TERM, then KILL this long after, to the whole process group. */
-export const REMOTE_KILL_AFTER_SECONDS = 10;
 const DEFAULT_CLIENT_GRACE_MS = (REMOTE_KILL_AFTER_SECONDS + 5) * 1000;
 
-/** POSIX single-quoting: safe for any text as one shell word. */
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Runs the command through the login shell (as sshd would) under coreutils `timeout`, which kills the
- * command's process group: a client that disconnects does not stop a remote process on its own.
- */
-export function wrapWithRemoteTimeout(command: string, timeoutSeconds?: number): string {
-  if (timeoutSeconds === undefined) return command;
-  return `exec timeout --kill-after=${REMOTE_KILL_AFTER_SECONDS}s ${timeoutSeconds}s "\${SHELL:-/bin/sh}" -c ${shellQuote(command)}`;
-}
+export { REMOTE_KILL_AFTER_SECONDS, shellQuote, wrapWithRemoteTimeout } from "./remote-shell";
 
 export function execOnce(client: Client, request: ExecRequest): Promise<ExecResult> {
   return new Promise<ExecResult>((resolve) => {
@@ -168,6 +213,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
     let channel: ClientChannel | undefined;
     let deadline: NodeJS.Timeout | undefined;
     let finished = false;
+    const startedAt = Date.now();
     // Declared before `finish` on purpose: Pulumi's closure serializer treats a const referenced above its
     // declaration as a missing free variable ("Unexpected missing variable in closure environment").
     const listeners = { error: (_error: Error) => undefined as void, close: () => undefined as void };
@@ -178,7 +224,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       client.removeListener("error", listeners.error);
       client.removeListener("close", listeners.close);
       resolve({
-        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError,
+        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError, elapsedMs: Date.now() - startedAt,
         stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"),
       });
     };
@@ -193,7 +239,8 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
         finish({ deadlineHit: true });
       }, request.timeoutSeconds * 1000 + graceMs);
     }
-    client.exec(wrapWithRemoteTimeout(request.command, request.timeoutSeconds), (error, opened) => {
+    const invocation = remoteInvocation(request.command, request);
+    client.exec(invocation.commandLine, (error, opened) => {
       if (error) return finish({ connectionError: `exec request refused: ${error.message}` });
       if (finished) return void opened.close();
       channel = opened;
@@ -205,7 +252,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       });
       opened.on("close", () => finish());
       // Always send EOF so scripts that read stdin do not wait forever.
-      opened.end(request.stdin ?? "");
+      opened.end(invocation.stdinPrefix + (request.stdin ?? ""));
     });
   });
 }

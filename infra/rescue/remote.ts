@@ -7,8 +7,8 @@ import { scriptCommand, shellQuote } from "../../components/remote";
 import { describeExit } from "../remote/command";
 import type { SshConnection } from "../remote/connection";
 import { lastLines, redact, secretFragments } from "../remote/output";
-import { uploadFile } from "../remote/sftp";
-import { execOnce, openSftp, withSshSession } from "../remote/ssh";
+import { writeFiles } from "../remote/sftp";
+import { execOnce, withSshSession } from "../remote/ssh";
 import type { SshSettings } from "./state";
 
 export const RESCUE_SCRIPTS = ["prepare-scratch.sh", "backup-mello.sh"];
@@ -50,7 +50,7 @@ export async function pinHostKey(host: string, ssh: SshSettings, log: (line: str
 
 /** Runs one command; resolves its redacted output, or throws with the exit status and the redacted stderr tail. */
 export async function runRemote(host: RescueHost, what: string, command: string, opts: { stdin?: string; timeoutSeconds: number }): Promise<{ stdout: string; stderr: string }> {
-  const result = await withSshSession(host.connection, (s) => execOnce(s.client, { command, stdin: opts.stdin, timeoutSeconds: opts.timeoutSeconds }));
+  const result = await withSshSession(host.connection, (s) => execOnce(s.client, { command, stdin: opts.stdin, timeoutSeconds: opts.timeoutSeconds, user: host.connection.user }));
   const fragments = secretFragments(opts.stdin, host.connection.privateKey);
   const stderr = redact(result.stderr.trimEnd(), fragments);
   if (result.exitCode === 0) return { stdout: redact(result.stdout, fragments), stderr };
@@ -59,14 +59,7 @@ export async function runRemote(host: RescueHost, what: string, command: string,
 
 export async function uploadScripts(host: RescueHost, paths: RescuePaths): Promise<number> {
   const files = hostScriptFiles(LOCAL_SCRIPTS_DIR, paths.scriptsDir, RESCUE_SCRIPTS);
-  await withSshSession(host.connection, async (s) => {
-    const sftp = await openSftp(s.client);
-    try {
-      for (const [remote, content] of Object.entries(files)) await uploadFile(sftp, remote, content, SCRIPT_MODE);
-    } finally {
-      sftp.end();
-    }
-  });
+  await withSshSession(host.connection, (s) => writeFiles(s.client, host.connection.user, files, SCRIPT_MODE));
   return Object.keys(files).length;
 }
 

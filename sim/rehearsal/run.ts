@@ -5,11 +5,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
-import { simulateUsers, verifyWork, type WorkFile } from "./activity";
+import { melloDataDir, simulateUsers, verifyWork, type WorkFile } from "./activity";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
 import { slowestSteps, type StepTime } from "./event-log";
 import type { SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
+import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
 import { dayStack, idleStack, monthStack, stackFile } from "./stack-files";
 
@@ -23,6 +24,7 @@ export interface RehearsalOptions {
 
 export interface RehearsalResult {
   phases: PhaseRecord[];
+  /** The phase table, then each nightly destroy's backup sets (entries and bytes per set). */
   table: string;
   benchmark: {
     dayUpMs: number;
@@ -57,7 +59,8 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
     const pulumi = pulumiRunner(projectDir, cloud.env, logDir, o.say);
     const ctx = new Context(cloud, pulumi, projectDir, phases, o.say);
     const benchmark = await ctx.cycle(o.provisioningMs);
-    return { phases, table: phaseTable(phases, cloud.verda.state().currency), benchmark, ok: phases.every((p) => p.ok) };
+    const table = [phaseTable(phases, cloud.verda.state().currency), ...ctx.setTables()].join("\n\n");
+    return { phases, table, benchmark, ok: phases.every((p) => p.ok) };
   } finally {
     await cloud.close();
   }
@@ -67,6 +70,9 @@ class Context {
   private readonly keyFile: string;
   private readonly mello: SshHost;
   private work: WorkFile[] = [];
+  private readonly sets: BackupSet[];
+  /** Each nightly destroy's sets as read back from R2 afterwards. */
+  private readonly backedUp: { phase: string; manifests: SetManifest[] }[] = [];
 
   constructor(
     private readonly cloud: LocalCloud,
@@ -77,6 +83,26 @@ class Context {
   ) {
     this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
     this.mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
+    this.sets = nightlySets(cloud);
+  }
+
+  /** The report's tables of backup sets, one per nightly destroy. */
+  setTables(): string[] {
+    return this.backedUp.map(({ phase, manifests }) => `R2 after ${phase}: each set's newest manifest, read back from the S3 endpoint\n${manifestTable(manifests)}`);
+  }
+
+  /**
+   * After a nightly destroy: every set has a new, non-empty manifest in R2 (read back, not counted
+   * from a listing of events); a missing, empty or stale one fails the phase, naming the set.
+   */
+  private checkSets(phase: string, before: Map<string, string | undefined>): string {
+    const manifests = this.sets.map((set) => latestManifest(this.cloud, set));
+    this.backedUp.push({ phase, manifests });
+    const problems = manifestProblems(manifests, before);
+    must(problems.length === 0, `every backup set has a new, non-empty manifest in R2: ${problems.join("; ")}`);
+    const entries = manifests.reduce((n, m) => n + m.entries.length, 0);
+    const bytes = manifests.reduce((n, m) => n + m.bytes, 0);
+    return `${manifests.length} sets backed up, each with a new non-empty manifest in R2 (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB)`;
   }
 
   /** Times a phase, its cloud waits and simulated cost; a failed check is recorded, then rethrown. */
@@ -128,8 +154,9 @@ class Context {
     return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
   }
 
-  private manifests(prefix = ""): number {
-    return this.cloud.s3.events().filter((e) => e.key.startsWith(prefix) && e.key.includes("/manifests/") && !e.event.includes("Removed")).length;
+  /** mello's data directory as the day stack configures backup-mello (where the users' files go). */
+  private melloData(): string {
+    return melloDataDir(dayStack(this.cloud.env, DAY, MONTH));
   }
 
   private liveVolumes() {
@@ -191,21 +218,19 @@ class Context {
     });
 
     await this.phase("user activity", async () => {
-      this.work = await simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.mello);
+      this.work = await simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.mello, 3, this.melloData());
       const bytes = this.work.reduce((n, f) => n + f.bytes, 0);
       return [`${this.work.length} files (${(bytes / 1024).toFixed(0)} KiB) on scratch and mello`];
     });
 
     const teardown = async (label: string) =>
       this.phase(label, async () => {
-        const before = this.manifests();
-        const scratchBefore = this.manifests("scratch/");
+        const before = new Map(this.sets.map((set) => [set.name, latestManifestKey(this.cloud, set)]));
         const id = this.worker().id;
         await this.pulumi.run(label, ["destroy", "--stack", DAY, "--yes", "--run-program"]);
         const state = this.cloud.verda.state();
         return [
-          must(this.manifests() > before, `backup verified in R2 (${this.manifests() - before} new manifests)`),
-          must(this.manifests("scratch/") - scratchBefore === 2, "scratch inputs and outputs in R2"),
+          this.checkSets(label, before),
           must(!state.instances.some((i) => i.id === id), "instance deleted after the backup"),
           must(!this.liveVolumes().some((v) => v.is_os_volume), "its OS volume deleted"),
           must(this.liveVolumes().filter((v) => v.type === "NVMe_Shared").length === 1, "SFS kept"),
@@ -216,9 +241,9 @@ class Context {
 
     await this.phase(`${DAY} up again`, async () => {
       await this.pulumi.run("day up again", ["up", "--stack", DAY, "--yes"]);
-      const problems = await verifyWork(this.cloud.dir, this.keyFile, this.worker(), this.mello, this.work);
+      const problems = await verifyWork(this.cloud, this.keyFile, this.worker(), this.mello, this.work, this.melloData());
       must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);
-      return [`yesterday's ${this.work.length} files back byte for byte (SHA-256)`];
+      return [`yesterday's ${this.work.length} files back byte for byte (SHA-256) on the new worker's scratch and on mello, and in R2 (newest manifests, objects read back)`];
     });
     await teardown(`${DAY} destroy again`);
 

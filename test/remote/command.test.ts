@@ -3,7 +3,9 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type RemoteCommandInputs, type RemoteCommandOutputs, remoteCommandProvider as provider } from "../../infra/remote/command";
+import {
+  REMOTE_PATH, type RemoteCommandInputs, type RemoteCommandOutputs, remoteCommandProvider as provider,
+} from "../../infra/remote/command";
 import { UNKNOWN } from "../../infra/remote/connection";
 import type { SshHost } from "../support/ssh-host";
 import { connectionTo, privateKeyBody, startHost } from "./fixtures";
@@ -18,6 +20,15 @@ beforeEach(() => {
 });
 
 const SECRET = "s3cr3t-Token-value-42";
+
+/** The commands the host received, without the `export PATH=…; ` every remote command starts with. */
+function commandsRun(on: SshHost = host): string[] {
+  const prefix = `export PATH=${REMOTE_PATH}; `;
+  return on.execLog.map((record) => {
+    expect(record.command.startsWith(prefix)).toBe(true);
+    return record.command.slice(prefix.length);
+  });
+}
 
 function inputs(extra: Partial<RemoteCommandInputs> = {}): RemoteCommandInputs {
   return { connection: connectionTo(host), ...extra };
@@ -50,6 +61,19 @@ describe("preview (check/diff) runs nothing on the host", () => {
     expect(host.execLog).toEqual([]);
   });
 
+  it("refuses `environment` (and other @pulumi/command inputs it cannot honour) naming the setting and the fix", async () => {
+    const checked = await provider.check!({} as RemoteCommandInputs, {
+      ...inputs({ create: "true" }), environment: { MODE: "restore" }, addPreviousOutputInEnv: true,
+    } as never);
+    expect(checked.failures).toEqual([
+      { property: "environment", reason: expect.stringMatching(/^not supported by this provider: .*`VAR=value command` prefix.*secrets on `stdin`/) },
+      { property: "addPreviousOutputInEnv", reason: expect.stringMatching(/^not supported by this provider/) },
+    ]);
+    const engineAdded = await provider.check!({} as RemoteCommandInputs, { ...inputs({ create: "true" }), __provider: "code" } as never);
+    expect(engineAdded.failures).toEqual([]);
+    expect(host.execLog).toEqual([]);
+  });
+
   it("accepts unknown values during preview and reports them as changes", async () => {
     const checked = await provider.check!({} as RemoteCommandInputs, { connection: { host: UNKNOWN, port: UNKNOWN as never }, create: UNKNOWN });
     expect(checked.failures).toEqual([]);
@@ -73,7 +97,7 @@ describe("create / update / delete", () => {
   it("create runs the command and records trimmed output, a hex id and the presented host key", async () => {
     const { id, outs } = await createOk({ create: "echo hello; echo warn >&2; echo \"user=$USER\"" });
     expect(id).toMatch(/^[0-9a-f]{16}$/);
-    expect(outs.stdout).toBe("hello\nuser=tester");
+    expect(outs.stdout).toBe("hello\nuser=root");
     expect(outs.stderr).toBe("warn");
     expect(outs.presentedHostKey).toBe(host.hostKey);
     expect(host.execLog).toHaveLength(1);
@@ -92,7 +116,7 @@ describe("create / update / delete", () => {
     expect(withUpdate.outs!.stdout).toBe("update-ran");
     const rerun = await provider.update!(id, outs, inputs({ create: "echo create-again" }));
     expect(rerun.outs!.stdout).toBe("create-again");
-    expect(host.execLog.map((record) => record.command)).toEqual(["echo create-$((1+1))", "echo update-ran", "echo create-again"]);
+    expect(commandsRun()).toEqual(["echo create-$((1+1))", "echo update-ran", "echo create-again"]);
   });
 
   it("a new connection (e.g. a rebuilt server) is an update that runs on the new host", async () => {
@@ -101,7 +125,7 @@ describe("create / update / delete", () => {
     try {
       const moved = await provider.update!(id, outs, { ...inputs({ create: "echo on-first" }), connection: connectionTo(rebuilt) });
       expect(moved.outs).toMatchObject({ stdout: "on-first", presentedHostKey: rebuilt.hostKey });
-      expect(rebuilt.execLog.map((record) => record.command)).toEqual(["echo on-first"]);
+      expect(commandsRun(rebuilt)).toEqual(["echo on-first"]);
     } finally {
       await rebuilt.close();
     }
@@ -137,7 +161,7 @@ describe("create / update / delete", () => {
       connection: { ...connectionTo(host), port: 1, dialErrorLimit: 1 }, delete: "echo backup", stdout: "", stderr: "", presentedHostKey: "",
     };
     const message = await failureOf(provider.delete!("id", state));
-    expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to tester@127\.0\.0\.1:1 after 1 attempt\(s\): .*ECONNREFUSED/);
+    expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to root@127\.0\.0\.1:1 after 1 attempt\(s\): .*ECONNREFUSED/);
     expect(message).toContain("npm run rescue -- --stack <stack>");
     expect(message).not.toContain(privateKeyBody());
   });

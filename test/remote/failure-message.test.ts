@@ -77,7 +77,7 @@ describe("a delete that cannot reach its host", () => {
       connection: { ...connectionTo(host), port: 1, dialErrorLimit: 1 }, delete: "echo backup", stdout: "", stderr: "", presentedHostKey: "",
     };
     const message = await failureOf(provider.delete!("id", state));
-    expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to tester@127\.0\.0\.1:1 after 1 attempt\(s\)/);
+    expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to root@127\.0\.0\.1:1 after 1 attempt\(s\)/);
     expect(message).toContain("npm run rescue -- --stack <stack>");
     expect(message).toContain("docs/rescue.md");
     expect(message).not.toContain("state delete");

@@ -1,4 +1,6 @@
-// Shared pieces for the remote-command tests: one client key pair and a loopback host per test file.
+// Shared pieces for the remote-command tests: one client key pair and a loopback host per test file. The user is
+// root: any other login user runs commands through `sudo -n`, which the in-process ssh2 host does not have
+// (test/remote/openssh-image.test.ts covers that against a real sshd).
 import type { SshConnection } from "../../infra/remote/connection";
 import { generateKeyPair, type SshHost, startSshHost, type SshHostOptions } from "../support/ssh-host";
 
@@ -9,7 +11,7 @@ export function startHost(options: Partial<SshHostOptions> = {}): Promise<SshHos
 }
 
 export function connectionTo(host: SshHost, extra: Partial<SshConnection> = {}): SshConnection {
-  return { host: host.host, port: host.port, user: "tester", privateKey: clientKey.privateKey, dialErrorLimit: 2, ...extra };
+  return { host: host.host, port: host.port, user: "root", privateKey: clientKey.privateKey, dialErrorLimit: 2, ...extra };
 }
 
 /** Base64 body of the client private key: must never show up in errors, outputs or serialized code. */

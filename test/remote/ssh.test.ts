@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { remoteCommandProvider as provider } from "../../infra/remote/command";
 import { fingerprintSha256, parseAuthorizedKey, type PublicKeyBlob } from "../../infra/remote/hostkey";
 import { dialWithRetries, execOnce, withSshSession } from "../../infra/remote/ssh";
-import { generateKeyPair, type SshHost } from "../support/ssh-host";
+import { utils } from "ssh2";
+import { generateKeyPair, publicKeyLine, type SshHost } from "../support/ssh-host";
 import { connectionTo, privateKeyBody, processGone, startHost } from "./fixtures";
 
 let host: SshHost;
@@ -44,13 +45,24 @@ describe("host key pinning", () => {
       .create({ connection: connectionTo(host, { hostKey: impostor, dialErrorLimit: 5 }), create: "echo should-not-run" })
       .then(() => undefined, (caught: Error) => caught);
     expect(error?.message).toBe(
-      `remote create command on 127.0.0.1: host key mismatch for 127.0.0.1:${host.port}: expected ssh-ed25519 ${fingerprintSha256(blobOf(impostor).blob)}, ` +
-        `server presented ssh-ed25519 ${fingerprintSha256(blobOf(host.hostKey).blob)}; refusing to connect ` +
+      `remote create command on 127.0.0.1: host key mismatch for 127.0.0.1:${host.port}: pinned ssh-ed25519 ${fingerprintSha256(blobOf(impostor).blob)}, ` +
+        `asked the server for ssh-ed25519, it presented ssh-ed25519 ${fingerprintSha256(blobOf(host.hostKey).blob)}; refused before logging in ` +
         "(update connection.hostKey only if the host was legitimately rebuilt)",
     );
     expect(error?.message).not.toContain(privateKeyBody());
     expect(Date.now() - started).toBeLessThan(3000); // no retries
     expect(host.execLog.length).toBe(before);
+  });
+
+  it("a pin of a key type the host does not have is refused at once, naming the type and the fix", async () => {
+    const ecdsaPin = publicKeyLine(utils.generateKeyPairSync("ecdsa", { bits: 256 }).private);
+    const logs: string[] = [];
+    const error = await dialWithRetries(connectionTo(host, { hostKey: ecdsaPin, dialErrorLimit: 5 }), { log: (line) => logs.push(line) })
+      .then(() => undefined, (caught: Error) => caught);
+    expect(error?.message).toMatch(
+      new RegExp(`^host 127\\.0\\.0\\.1:${host.port} has no ecdsa-sha2-nistp256 host key \\(asked for ecdsa-sha2-nistp256; pinned SHA256:.*\\); refused before logging in\\. Fix: pin one of the host's own keys`),
+    );
+    expect(logs).toEqual([]);
   });
 });
 
@@ -69,19 +81,19 @@ describe("dial retries", () => {
       session.client.end();
       expect(result.stdout).toBe("late-but-fine\n");
       expect(logs.length).toBeGreaterThanOrEqual(1);
-      expect(logs[0]).toMatch(new RegExp(`^dial tester@127\\.0\\.0\\.1:${port} attempt 1/6 failed \\(.*ECONNREFUSED.*\\); retrying in 300 ms$`));
+      expect(logs[0]).toMatch(new RegExp(`^dial root@127\\.0\\.0\\.1:${port} attempt 1/6 failed \\(.*ECONNREFUSED.*\\); retrying in 300 ms$`));
     } finally {
       await late.close();
     }
   });
 
-  it("gives up after dialErrorLimit attempts with the last error", async () => {
+  it("a refused login gives up after dialErrorLimit attempts (within the grace) naming user and key", async () => {
     const stranger = generateKeyPair();
     const logs: string[] = [];
     const error = await dialWithRetries(
       connectionTo(host, { privateKey: stranger.privateKey, dialErrorLimit: 2 }), { log: (line) => logs.push(line), firstBackoffMs: 50 },
     ).then(() => undefined, (caught: Error) => caught);
-    expect(error?.message).toMatch(/^could not connect to tester@127\.0\.0\.1:\d+ after 2 attempt\(s\): All configured authentication methods failed$/);
+    expect(error?.message).toMatch(/^login refused for user "root" at 127\.0\.0\.1:\d+: the host answered the SSH handshake but did not accept the key SHA256:\S+ \(ssh-ed25519\) \(2 attempts over 0s\)\. Fix: /);
     expect(logs).toHaveLength(1);
     expect(error?.message).not.toContain(stranger.privateKey.split("\n")[1]);
   });
@@ -95,7 +107,7 @@ describe("timeouts", () => {
       .create({ connection: connectionTo(host), create: `sleep 30 & echo $! > ${pidFile}; wait`, timeoutSeconds: 1 })
       .then(() => undefined, (caught: Error) => caught);
     expect(Date.now() - started).toBeLessThan(8000);
-    expect(error?.message).toBe("remote create command on 127.0.0.1 exited with code 124: killed by the remote timeout after 1s");
+    expect(error?.message).toMatch(/^remote create command on 127\.0\.0\.1 timed out after 1s \(timeoutSeconds\): stopped with TERM\. Fix: raise timeoutSeconds/);
     expect(await processGone(Number(readFileSync(pidFile, "utf8")))).toBe(true);
   });
 

@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LocalCloud } from "../../local-cloud";
+import { backupSetOf } from "../activity";
+import { rcloneS3 } from "../r2-readback";
 
 export interface UserFile {
   host: "worker" | "mello";
@@ -23,41 +25,11 @@ export interface FileEvidence {
 }
 
 const SCRATCH = "/mnt/scratch/";
-const MELLO_DATA = "/home/dev/comfyume/data/";
-
-/** The backup set (key prefix in the user-files bucket) and the path inside it. */
-export function backupSetOf(f: UserFile): { prefix: string; rel: string } {
-  const base = f.host === "worker" ? SCRATCH : MELLO_DATA;
-  if (!f.path.startsWith(base)) throw new Error(`${f.host}:${f.path} is outside ${base}`);
-  const [dir, ...rest] = f.path.slice(base.length).split("/");
-  return { prefix: `${f.host === "worker" ? "scratch" : "mello"}/${dir}`, rel: rest.join("/") };
-}
 
 const sha256File = (file: string) => (fs.existsSync(file) ? createHash("sha256").update(fs.readFileSync(file)).digest("hex") : "");
 
-// rclone refuses AWS_CA_BUNDLE with its own transport (the scripts turn it into --ca-cert); S3 here is plain HTTP.
-function withoutCaBundle(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const copy = { ...env };
-  delete copy.AWS_CA_BUNDLE;
-  return copy;
-}
-
 function rclone(cloud: LocalCloud, args: string[]): string {
-  const r = spawnSync("rclone", ["--retries", "1", "--low-level-retries", "2", "--contimeout", "5s", "--timeout", "30s", ...args], {
-    encoding: "utf8",
-    timeout: 120_000,
-    env: {
-      ...withoutCaBundle(process.env),
-      RCLONE_CONFIG: "/dev/null",
-      RCLONE_CONFIG_R2_TYPE: "s3",
-      RCLONE_CONFIG_R2_PROVIDER: "Other",
-      RCLONE_CONFIG_R2_ENDPOINT: cloud.s3.endpoint,
-      RCLONE_CONFIG_R2_ACCESS_KEY_ID: cloud.s3.accessKeyId,
-      RCLONE_CONFIG_R2_SECRET_ACCESS_KEY: cloud.s3.secretAccessKey,
-    },
-  });
-  if (r.status !== 0) throw new Error(`rclone ${args[0]} from the S3 endpoint failed: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`);
-  return r.stdout;
+  return rcloneS3(cloud, args).toString();
 }
 
 /**
