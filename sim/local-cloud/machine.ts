@@ -187,7 +187,7 @@ export class Machine {
   }
 }
 
-/** Unmounts what a crashed earlier run left under /tmp/comfyume-local-cloud-* (its owner pid is gone). */
+/** Cleans up after a crashed earlier run under /tmp/comfyume-local-cloud-* (its owner pid is gone): processes, mounts, loop devices, files. */
 export function sweepLeftovers(tmp: string): void {
   const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "");
   for (const name of readdirSync(tmp).filter((n) => n.startsWith("comfyume-local-cloud-"))) {
@@ -199,6 +199,18 @@ export function sweepLeftovers(tmp: string): void {
       continue; // not ours to judge (an older layout, or still starting)
     }
     if (owner > 0 && existsSync(`/proc/${owner}`)) continue; // a live cloud (another run)
+    // Its machines (detached inits) and its S3 server outlived it: kill every process rooted in it or naming it.
+    for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+      let root = "";
+      let cmdline = "";
+      try {
+        root = readlinkSync(`/proc/${pid}/root`);
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        continue;
+      }
+      if (root.startsWith(`${base}/`) || cmdline.includes(`${base}/`)) spawnSync("kill", ["-KILL", pid]);
+    }
     for (const m of mounts.filter((t) => t.startsWith(`${base}/`)).sort().reverse()) spawnSync("umount", ["-l", m]);
     const loops = spawnSync("losetup", ["-l", "-n", "-O", "NAME,BACK-FILE"], { encoding: "utf8" }).stdout.split("\n");
     for (const [dev = "", file = ""] of loops.map((l) => l.trim().split(/\s+/))) if (file.startsWith(`${base}/`)) spawnSync("losetup", ["-d", dev]);
