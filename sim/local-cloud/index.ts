@@ -81,6 +81,8 @@ export interface LocalCloudFaults {
   sshUp(instanceId: string): Promise<void>;
   /** blkid on this scratch volume's device fails with an I/O error (the machine's blkid stand-in) while on. */
   probeIoError(volumeId: string, on: boolean): void;
+  /** The SFS is full (0 bytes free, as every machine mounting it sees) while on; off gives the space back. */
+  sfsFull(volumeId: string, on: boolean): void;
   /** s3rver's storage directory: `<bucket>/<key>._S3rver_object` holds an object's bytes. */
   s3DataDir: string;
 }
@@ -289,6 +291,7 @@ async function build(
         if (on) writeFile(flag, "");
         else rmSync(flag, { force: true });
       },
+      sfsFull: (volumeId, on) => volumes.setSfsFull(volumeId, on),
       s3DataDir: path.join(dir, "s3", "data"),
     },
     close: closeAll,

@@ -35,7 +35,8 @@ const shortId = (id: string) => id.replace(/-/g, "").slice(-12);
 
 export class VolumeStore {
   private readonly loops = new Map<string, { dev: string; major: number; minor: number }>();
-  private readonly sfsMounted = new Set<string>();
+  /** SFS volumes whose tmpfs is mounted, with the size option they were mounted with. */
+  private readonly sfsMounted = new Map<string, string>();
 
   constructor(
     private readonly baseDir: string,
@@ -81,8 +82,28 @@ export class VolumeStore {
     const dir = this.sfsDir(v.id);
     mkdirSync(dir, { recursive: true });
     const source = v.target ?? `sfs-${v.id}`;
-    must(["mount", "-t", "tmpfs", "-o", `size=${Math.max(1, v.size)}g,mode=0755`, source, dir], `the file system of SFS ${v.id}`);
-    this.sfsMounted.add(v.id);
+    const size = `${Math.max(1, v.size)}g`;
+    must(["mount", "-t", "tmpfs", "-o", `size=${size},mode=0755`, source, dir], `the file system of SFS ${v.id}`);
+    this.sfsMounted.set(v.id, size);
+  }
+
+  /**
+   * Fault seam: the SFS is full (its file system shrunk to what it holds plus 16 MiB, the rest taken by
+   * `.fault-filler`), as every machine mounting it sees at once; off: the filler goes, the size comes back.
+   */
+  setSfsFull(volumeId: string, full: boolean): void {
+    const size = this.sfsMounted.get(volumeId);
+    if (!size) throw new Error(`local cloud: no SFS ${volumeId}`);
+    const dir = this.sfsDir(volumeId);
+    const filler = path.join(dir, ".fault-filler");
+    if (!full) {
+      rmSync(filler, { force: true });
+      must(["mount", "-o", `remount,size=${size}`, dir], `giving SFS ${volumeId} its space back`);
+      return;
+    }
+    const used = Number(must(["du", "-sb", dir], `measuring SFS ${volumeId}`).split(/\s/)[0]);
+    must(["mount", "-o", `remount,size=${Math.ceil(used / 1048576) + 16}m`, dir], `shrinking SFS ${volumeId}`);
+    spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=64K"]); // stops at ENOSPC
   }
 
   private createImage(v: AnyVolume): void {
@@ -161,7 +182,7 @@ export class VolumeStore {
   /** Detaches every loop device and unmounts every SFS file system. */
   close(): void {
     for (const id of [...this.loops.keys()]) this.detachLoop(id);
-    for (const id of [...this.sfsMounted]) unmount(this.sfsDir(id));
+    for (const id of [...this.sfsMounted.keys()]) unmount(this.sfsDir(id));
     this.sfsMounted.clear();
     unmount(this.baseDir);
   }

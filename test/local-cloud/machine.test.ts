@@ -132,4 +132,16 @@ describe("local cloud: a simulated machine", () => {
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout.trim()).toBe("lc-machine");
   });
+
+  it("sfsFull: the SFS mounted on the machine has no space left while on, and its space back after", async () => {
+    cloud.faults.sfsFull(sfsId, true);
+    const full = await cloud.exec(instanceId, `${PATH}; df --output=avail -B1 /mnt/sfs | tail -1; echo x >/mnt/sfs/more || echo refused`);
+    expect(full.out).toMatch(/^\s*0\n/);
+    expect(full.out).toMatch(/No space left on device\nrefused/);
+    expect(readFileSync(path.join(cloud.sfsDir(sfsId), "models/a/m.bin"), "utf8")).toBe("model\n");
+    cloud.faults.sfsFull(sfsId, false);
+    const back = await cloud.exec(instanceId, `${PATH}; echo x >/mnt/sfs/more && ls -A /mnt/sfs`);
+    expect(back.code, back.out).toBe(0);
+    expect(back.out.trim().split("\n").sort()).toEqual(["models", "more"]);
+  });
 });
