@@ -2,25 +2,26 @@
 // instance Verda "creates", SFS and scratch volumes as local storage, an S3 endpoint standing in
 // for R2 (seeded by the real backup scripts), and service stand-ins. See docs/rehearsal.md.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { startSimulator, type InstanceView, type RunningSimulator } from "../simulator";
 import { VerdaClient } from "../../infra/verda/client";
-import { generateKeyPair } from "../../test/support/ssh-host";
+import { generateKeyPair } from "./keys";
 import { runCronJobs, type CronRun } from "./cron";
 import { cloudEnv } from "./env";
 import { bootInstance, type BootContext } from "./instance-boot";
 import { LoopbackPool } from "./loopback";
-import { checkNamespaceSupport } from "./namespace";
+import { simRootfs, sweepLeftovers, type ExecResult } from "./machine";
+import { startPackageMirror } from "./package-mirror";
 import { resolveLocalCloudOptions, type LocalCloudOptions } from "./options";
 import { startLocalS3, type LocalS3 } from "./s3";
 import { writeFile } from "./sample-data";
 import { seedR2, type SeedReport } from "./seed";
 import { writeSimPulumiProject } from "./pulumi-project";
-import { prepareHost, startSimHost, type SimHost } from "./sim-host";
+import { authorizeKeys, prepareHost, startSimHost, type MachineImage, type SimHost } from "./sim-host";
 import { startRedisStandIn } from "./stand-ins";
-import { VolumeStore } from "./volumes";
+import { checkLoopDevices, VolumeStore } from "./volumes";
 import { WaitMeter, type CloudWaits } from "./wait-meter";
 
 export type { LocalCloudOptions } from "./options";
@@ -32,11 +33,14 @@ export { exportLines } from "./shell";
 export interface HostInfo {
   host: string;
   port: number;
-  /** authorized_keys form of the host key the SSH server presents. */
+  /** authorized_keys form of the ed25519 host key the machine's sshd presents. */
   hostKey: string;
-  /** The host's filesystem ("/" of the simulated machine). */
+  /** Every host key its sshd presents (ed25519, ecdsa, rsa), authorized_keys form: for pinning any kind. */
+  hostKeys: string[];
+  /** The machine's "/" seen from outside (its overlay root; mounts made on the machine, e.g. the SFS
+   * or the scratch, do not show here: look at them with `cloud.exec`). */
   root: string;
-  /** The shims' records: calls.log, mounts, units/, docker/ (not visible on the host). */
+  /** The stand-ins' records (/var/lib/comfyume-sim on the machine): calls.log, exports, devices, units/, docker/. */
   state: string;
 }
 
@@ -50,10 +54,15 @@ export interface LocalCloud {
   instances(): Map<string, HostInfo>;
   /** Resolves when the instance's SSH host is up (rejects after `timeoutMs`). */
   waitForInstanceHost(instanceId: string, timeoutMs?: number): Promise<HostInfo>;
+  /** Runs a shell command on a machine ("mello" or an instance id) as root; stdout and stderr together in `out`. */
+  exec(machine: string, command: string, timeoutMs?: number): Promise<ExecResult>;
   /** Runs the host's /etc/cron.d jobs once, now (no cron daemon runs on simulated hosts). */
   runCronJobs(instanceId: string, timeoutMs?: number): Promise<CronRun[]>;
   sfsDir(volumeId: string): string;
   scratchImage(volumeId: string): string;
+  /** `fn` over the scratch volume's files: where a running machine has it mounted (live), else a
+   * read-only mount of it for the call; undefined while it holds no file system. Do not write there. */
+  readScratch<T>(volumeId: string, fn: (dir: string) => T): T | undefined;
   /** Real ms spent waiting on the simulated cloud so far (union of all waits). */
   waitedOnCloudMs(): number;
   cloudWaits(): CloudWaits;
@@ -70,8 +79,10 @@ export interface LocalCloudFaults {
   sshDown(instanceId: string): Promise<void>;
   /** The instance's sshd listens again (same address, port, host key). */
   sshUp(instanceId: string): Promise<void>;
-  /** blkid on this scratch volume's device fails with an I/O error (shims/blkid) while on. */
+  /** blkid on this scratch volume's device fails with an I/O error (the machine's blkid stand-in) while on. */
   probeIoError(volumeId: string, on: boolean): void;
+  /** The SFS is full (0 bytes free, as every machine mounting it sees) while on; off gives the space back. */
+  sfsFull(volumeId: string, on: boolean): void;
   /** s3rver's storage directory: `<bucket>/<key>._S3rver_object` holds an object's bytes. */
   s3DataDir: string;
 }
@@ -79,14 +90,17 @@ export interface LocalCloudFaults {
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const started = Date.now();
   const o = resolveLocalCloudOptions(options);
+  simRootfs();
+  checkLoopDevices();
+  sweepLeftovers(tmpdir());
   const dir = mkdtempSync(path.join(tmpdir(), "comfyume-local-cloud-"));
+  writeFileSync(path.join(dir, "owner.pid"), String(process.pid));
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const c of closers.reverse()) await c().catch((e: unknown) => o.log(`close: ${String(e)}`));
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    checkNamespaceSupport(dir);
     return await build(o, dir, closers, closeAll, started);
   } catch (err) {
     await closeAll();
@@ -111,16 +125,25 @@ async function build(
   const s3 = await startLocalS3(mkdir(dir, "s3"));
   closers.push(() => s3.close());
 
-  // mello: its data directory is seeded before its SSH host and Redis come up.
-  const melloIp = pool.melloAddress();
-  const melloDirs = prepareHost(path.join(dir, "mello"), "mello");
-  const redisPassword = randomBytes(12).toString("hex");
-  const seeding = seedR2({ s3, dir: path.join(dir, "seed"), melloRoot: melloDirs.root, modelSizesMiB: o.modelSizesMiB, backupSets: o.workerBackupSets });
-  const redis = await startRedisStandIn(melloIp, o.redisPort, redisPassword);
-  const mello = await startSimHost(melloDirs, melloIp, o.sshPort, [admin.publicKey], [redis]);
-  closers.push(() => mello.close());
-
   const volumes = new VolumeStore(mkdir(dir, "volumes"), o.scratchImageMiB);
+  closers.push(async () => volumes.close());
+  const mirror = await startPackageMirror({ dir: process.env.COMFYUME_SIM_MIRROR ?? "", host: `${o.loopbackNet}.3` });
+  closers.push(() => mirror.close());
+  const image: MachineImage = { volumesDir: volumes.dir, mirrorSourcesLine: mirror.sourcesLine };
+
+  // mello: its data directory is seeded before its sshd and Redis come up.
+  const melloIp = pool.melloAddress();
+  const melloStarted = Date.now();
+  const melloMachine = await prepareHost(path.join(dir, "mello"), "mello", melloIp, image);
+  let melloHost: SimHost | undefined;
+  closers.push(() => (melloHost ? melloHost.close() : melloMachine.close()));
+  authorizeKeys(melloMachine, [admin.publicKey]);
+  const redisPassword = randomBytes(12).toString("hex");
+  const seeding = seedR2({ s3, dir: path.join(dir, "seed"), melloRoot: melloMachine.dirs.root, modelSizesMiB: o.modelSizesMiB, backupSets: o.workerBackupSets });
+  const redis = await startRedisStandIn(melloIp, o.redisPort, redisPassword);
+  const mello = await startSimHost(melloMachine, melloIp, o.sshPort, [redis]);
+  melloHost = mello;
+  o.log(`mello up in ${Date.now() - melloStarted} ms`);
   const hosts = new Map<string, SimHost>();
   const booting = new Map<string, Promise<SimHost | undefined>>();
   const ipsById = new Map<string, string>();
@@ -150,6 +173,7 @@ async function build(
     dir: mkdir(dir, "instances"),
     api: new VerdaClient({ clientId: verda.clientId, clientSecret: verda.clientSecret, baseUrl: verda.baseUrl }),
     volumes,
+    image,
     state: () => verda.state(),
     sshPort: o.sshPort,
     comfyUiPort: o.comfyUiPort,
@@ -171,6 +195,7 @@ async function build(
       else {
         hosts.delete(id);
         await host.close();
+        volumes.detachHost(host);
         o.log(`instance ${id} deleted or discontinued: its SSH host at ${host.host} stopped`);
       }
     }
@@ -191,12 +216,13 @@ async function build(
     await polling;
     await Promise.all([...booting.values()]);
     await Promise.all([...hosts.values()].map((h) => h.close()));
+    for (const h of hosts.values()) volumes.detachHost(h);
     hosts.clear();
   });
 
   const seed = await seeding;
   const worker = seed.identities[0];
-  const info = (h: SimHost): HostInfo => ({ host: h.host, port: h.port, hostKey: h.hostKey, root: h.root, state: h.state });
+  const info = (h: SimHost): HostInfo => ({ host: h.host, port: h.port, hostKey: h.hostKey, hostKeys: h.hostKeys, root: h.root, state: h.state });
   const env = cloudEnv({
     dir,
     verda,
@@ -226,13 +252,26 @@ async function build(
         await new Promise((r) => setTimeout(r, o.pollMs));
       }
     },
+    async exec(machine, command, timeoutMs = 120_000) {
+      const h = machine === "mello" ? mello : hosts.get(machine);
+      if (!h) throw new Error(`no running machine ${machine}`);
+      return h.exec(command, timeoutMs);
+    },
     async runCronJobs(instanceId, timeoutMs = 120_000) {
       const h = hosts.get(instanceId);
       if (!h) throw new Error(`no running host for instance ${instanceId}`);
-      return runCronJobs(h, h.host, timeoutMs);
+      return runCronJobs(h, timeoutMs);
     },
     sfsDir: (id) => volumes.sfsDir(id),
     scratchImage: (id) => volumes.scratchImage(id),
+    readScratch: (id, fn) => {
+      // Mounted on a running machine: read it there (through its init's root), as the machine sees it now.
+      for (const h of [...hosts.values(), mello]) {
+        const where = mountedVolume(h, id);
+        if (where) return fn(where);
+      }
+      return volumes.readScratch(id, fn);
+    },
     waitedOnCloudMs: () => waits.snapshot().totalMs,
     cloudWaits: () => waits.snapshot(),
     seed,
@@ -252,10 +291,24 @@ async function build(
         if (on) writeFile(flag, "");
         else rmSync(flag, { force: true });
       },
+      sfsFull: (volumeId, on) => volumes.setSfsFull(volumeId, on),
       s3DataDir: path.join(dir, "s3", "data"),
     },
     close: closeAll,
   };
+}
+
+/** `/proc/<init>/root<mount point>` when the machine has this volume's device mounted, else undefined. */
+function mountedVolume(h: SimHost, volumeId: string): string | undefined {
+  try {
+    const dev = readFileSync(path.join(h.state, "devices"), "utf8").split("\n").map((l) => l.split(" ")).find((f) => f[1] === volumeId)?.[0];
+    if (!dev) return undefined;
+    const mounts = readFileSync(`/proc/${h.machine.initPid}/mounts`, "utf8").split("\n").map((l) => l.split(" "));
+    const mp = mounts.find((f) => f[0] === dev)?.[1];
+    return mp ? `/proc/${h.machine.initPid}/root${mp}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function mkdir(base: string, name: string): string {

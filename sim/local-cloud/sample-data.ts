@@ -6,7 +6,7 @@ import { createCipheriv, createHash } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { generateKeyPair } from "../../test/support/ssh-host";
+import { generateKeyPair } from "./keys";
 
 const MiB = 1024 * 1024;
 

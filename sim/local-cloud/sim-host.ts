@@ -1,110 +1,156 @@
-// One simulated machine: its directories, an SSH host on its own loopback address whose commands
-// run in the host's namespace, and whatever service stand-ins it carries.
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+// One simulated host (mello or an instance): a Machine (machine.ts) booted like a fresh cloud VM —
+// its own SSH host keys (ssh-keygen -A, as cloud-init does), root's authorized_keys, the package
+// mirror in its apt sources, the stand-in shims in /usr/local/sbin — then the image's own OpenSSH
+// sshd on <ip>:<port>, configured like Ubuntu's, plus whatever service stand-ins it carries.
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import * as path from "node:path";
-import { utils } from "ssh2";
-import { generateKeyPair, publicKeyLine, startSshHost, type SshHost } from "../../test/support/ssh-host";
-import { hostShellEnv, makeHostDirs, type HostDirs } from "./host-env";
-import { hostExecWrapper } from "./namespace";
-import { writeFile } from "./sample-data";
+import { Machine, type ExecResult, type HostDirs } from "./machine";
 import type { Closable } from "./stand-ins";
+
+export type { HostDirs } from "./machine";
+export const SHIMS_DIR = path.join(__dirname, "shims");
 
 export interface SimHost extends HostDirs {
   host: string;
   port: number;
-  /** authorized_keys form of the key sshd presents. */
+  /** authorized_keys form ("ssh-ed25519 AAAA...") of the ed25519 key sshd presents. */
   hostKey: string;
-  ssh: SshHost;
-  env: Record<string, string>;
-  /** Fault seam: sshd stops (open sessions and their commands are killed; new dials are refused). */
+  /** Every host key sshd presents, authorized_keys form: ed25519, ecdsa, rsa (in that order). */
+  hostKeys: string[];
+  machine: Machine;
+  /** Runs a command on the machine as root (login-like environment). */
+  exec(command: string, timeoutMs?: number): Promise<ExecResult>;
+  /** Fault seam: sshd and every session (and its commands) are killed; new dials are refused. */
   stopSsh(): Promise<void>;
-  /** Fault seam: sshd listens again on the same address, port and host key. */
+  /** Fault seam: sshd starts again with the same address, port and host keys. */
   startSsh(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** A fresh cloud image: its own SSH host key in /etc/ssh, like any new VM. */
-export function prepareHost(dir: string, label: string): HostDirs {
-  const d = makeHostDirs(dir);
-  const key = generateKeyPair();
-  writeFile(path.join(d.root, "etc/ssh/ssh_host_ed25519_key"), key.privateKey, 0o600);
-  writeFile(path.join(d.root, "etc/ssh/ssh_host_ed25519_key.pub"), `${key.publicKey} root@${label}\n`, 0o644);
-  return d;
+/** What every machine of this cloud shares at first boot. */
+export interface MachineImage {
+  volumesDir: string;
+  /** `deb [trusted=yes] http://<mirror>/ ./`, written to /etc/apt/sources.list.d/comfyume-sim-mirror.list. */
+  mirrorSourcesLine: string;
 }
 
-/** The ed25519 host key sshd would load from the host's /etc/ssh. */
-export function installedHostKey(d: HostDirs): string {
-  const text = readFileSync(path.join(d.root, "etc/ssh/ssh_host_ed25519_key"), "utf8");
-  const parsed = utils.parseKey(text);
-  if (parsed instanceof Error) throw new Error(`unreadable /etc/ssh/ssh_host_ed25519_key on the simulated host: ${parsed.message}`);
-  return text;
+function sshdConfig(ip: string, port: number): string {
+  return [
+    "# Written by the local cloud: Ubuntu's defaults, listening on this machine's address only.",
+    "Include /etc/ssh/sshd_config.d/*.conf",
+    `ListenAddress ${ip}:${port}`,
+    "PermitRootLogin prohibit-password",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "UsePAM yes",
+    "X11Forwarding yes",
+    "PrintMotd no",
+    "AcceptEnv LANG LC_*",
+    "Subsystem sftp /usr/lib/openssh/sftp-server",
+    "",
+  ].join("\n");
 }
 
-/** Runs a command in the host's namespace (e.g. the first-boot startup script); resolves with its exit code. */
-export function runOnHost(d: HostDirs, ip: string, command: string, timeoutMs: number, logFile: string): Promise<number> {
+/** A fresh machine: started, with its own host keys, the mirror's apt source and the stand-ins. */
+export async function prepareHost(dir: string, hostname: string, ip: string, image: MachineImage): Promise<Machine> {
+  const m = await Machine.start(dir, hostname, image.volumesDir);
+  try {
+    const root = m.dirs.root;
+    writeFileSync(path.join(m.dirs.state, "host-ip"), `${ip}\n`);
+    for (const f of ["calls.log", "exports", "devices"]) writeFileSync(path.join(m.dirs.state, f), "");
+    // A cloud image boots with these running (tailscale preinstalled, as restore-instance assumes).
+    mkdirSync(path.join(m.dirs.state, "units"), { recursive: true });
+    for (const unit of ["ssh", "docker", "tailscaled", "cron"]) writeFileSync(path.join(m.dirs.state, "units", unit), "");
+    writeFileSync(path.join(root, "etc/fstab"), "# /etc/fstab: static file system information (local cloud image)\nLABEL=cloudimg-rootfs / ext4 defaults 0 1\n");
+    writeFileSync(path.join(root, "etc/apt/sources.list.d/comfyume-sim-mirror.list"), `${image.mirrorSourcesLine}\n`);
+    // No init system runs services here: packages must not start daemons (rpcbind would bind this computer's port 111).
+    writeFileSync(path.join(root, "usr/sbin/policy-rc.d"), "#!/bin/sh\n# local cloud: no init system on this machine; services are not started by packages\nexit 101\n", { mode: 0o755 });
+    for (const shim of readdirSync(SHIMS_DIR)) copyFileSync(path.join(SHIMS_DIR, shim), path.join(root, "usr/local/sbin", shim));
+    for (const shim of readdirSync(SHIMS_DIR)) chmodSync(path.join(root, "usr/local/sbin", shim), 0o755);
+    const keygen = await m.exec("ssh-keygen -A", { timeoutMs: 60_000 });
+    if (keygen.code !== 0) throw new Error(`ssh-keygen -A failed on ${hostname}: ${keygen.out}`);
+    return m;
+  } catch (err) {
+    await m.close();
+    throw err;
+  }
+}
+
+/** root's authorized_keys, as the cloud installs the instance's registered SSH keys. */
+export function authorizeKeys(m: Machine, keys: string[]): void {
+  const dir = path.join(m.dirs.root, "root/.ssh");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  writeFileSync(path.join(dir, "authorized_keys"), keys.map((k) => `${k.trim()}\n`).join(""), { mode: 0o600 });
+}
+
+/** The ed25519 key sshd will present: whatever /etc/ssh holds now (a restored identity, or the machine's own). */
+export function installedHostKey(m: Machine, kind: "ed25519" | "ecdsa" | "rsa" = "ed25519"): string {
+  return readFileSync(path.join(m.dirs.root, `etc/ssh/ssh_host_${kind}_key.pub`), "utf8").split(" ").slice(0, 2).join(" ");
+}
+
+function answers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const argv = [...hostExecWrapper(d.root), command];
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...hostShellEnv(d, ip), HOME: d.root }, cwd: d.root, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => {
-      out += `\n(local cloud: killed after ${timeoutMs} ms)\n`;
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      writeFile(logFile, out);
-      resolve(code ?? -1);
+    const s = connect({ host, port });
+    s.once("data", (d: Buffer) => {
+      s.destroy();
+      resolve(d.toString().startsWith("SSH-"));
     });
+    s.once("error", () => resolve(false));
   });
 }
 
-export async function startSimHost(
-  d: HostDirs,
-  ip: string,
-  port: number,
-  authorizedKeys: string[],
-  extras: Closable[] = [],
-): Promise<SimHost> {
-  const hostPrivateKey = installedHostKey(d);
-  const env = hostShellEnv(d, ip);
-  const listen = (onPort: number) =>
-    startSshHost({ authorizedKey: authorizedKeys, hostKey: hostPrivateKey, port: onPort, bindAddress: ip, root: d.root, shellEnv: env, execWrapper: hostExecWrapper(d.root) });
-  let ssh: SshHost;
+async function launchSshd(m: Machine, ip: string, port: number): Promise<ChildProcess> {
+  const root = m.dirs.root;
+  writeFileSync(path.join(root, "etc/ssh/sshd_config"), sshdConfig(ip, port));
+  mkdirSync(path.join(root, "run/sshd"), { recursive: true, mode: 0o755 });
+  const log = openSync(path.join(m.dirs.state, "sshd.log"), "a");
+  const argv = m.enter(["/usr/sbin/sshd", "-D", "-e"], { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" });
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
+  closeSync(log);
+  const deadline = Date.now() + 15_000;
+  while (!(await answers(ip, port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      const tail = readFileSync(path.join(m.dirs.state, "sshd.log"), "utf8").split("\n").slice(-5).join("\n");
+      throw new Error(`sshd on ${m.hostname} (${ip}:${port}) did not start: ${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return child;
+}
+
+/** sshd comes up on <ip>:<port> (after first boot); the host is then reachable. */
+export async function startSimHost(m: Machine, ip: string, port: number, extras: Closable[] = []): Promise<SimHost> {
+  let sshd: ChildProcess | undefined;
   try {
-    ssh = await listen(port);
+    sshd = await launchSshd(m, ip, port);
   } catch (err) {
     await Promise.all(extras.map((e) => e.close()));
+    await m.close();
     throw err;
   }
-  let running = true;
   const host: SimHost = {
-    ...d,
+    ...m.dirs,
     host: ip,
-    port: ssh.port,
-    hostKey: publicKeyLine(hostPrivateKey),
-    ssh,
-    env,
+    port,
+    hostKey: installedHostKey(m),
+    hostKeys: (["ed25519", "ecdsa", "rsa"] as const).map((kind) => installedHostKey(m, kind)),
+    machine: m,
+    exec: (command, timeoutMs = 120_000) => m.exec(command, { timeoutMs }),
     async stopSsh() {
-      if (!running) return;
-      running = false;
-      await ssh.close();
+      await m.killAllButInit();
+      sshd = undefined;
     },
     async startSsh() {
-      if (running) return;
-      ssh = await listen(host.port);
-      host.ssh = ssh;
-      running = true;
+      if (sshd && sshd.exitCode === null) return;
+      sshd = await launchSshd(m, ip, port);
     },
     async close() {
-      await Promise.all([running ? ssh.close() : Promise.resolve(), ...extras.map((e) => e.close())]);
-      running = false;
+      await Promise.all(extras.map((e) => e.close()));
+      await m.close();
     },
   };
   return host;

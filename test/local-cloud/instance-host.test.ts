@@ -1,9 +1,11 @@
-// An instance created through the simulated Verda API gets an SSH host at its own loopback IP,
-// presenting the host key the cloud reports; the real host scripts run on it over SSH against the
-// seeded R2; volumes outlive the instance and its host stops when it is deleted.
+// An instance created through the simulated Verda API gets a machine (stock rootfs, real sshd) at its
+// own loopback IP, presenting the host key the cloud reports; the real host scripts run on it over
+// SSH against the seeded R2 once apt installed their tools from the mirror (as the bootstrap will);
+// the scratch is a real block device; volumes outlive the instance and its machine stops when it is
+// deleted.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +14,9 @@ import type { VerdaClient } from "../../infra/verda/client";
 import { ssh, until, verdaClient } from "./helpers";
 
 const REPO = path.resolve(__dirname, "../..");
+const PATH = "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** What the toolchain bootstrap installs from the package mirror (the stock image has none of them). */
+const INSTALL_TOOLS = `${PATH} DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && apt-get install -y -q jq rclone nfs-common >/dev/null`;
 let cloud: LocalCloud;
 let api: VerdaClient;
 let instanceId = "";
@@ -67,11 +72,11 @@ describe("local cloud: an instance host", () => {
     const host = await cloud.waitForInstanceHost(instanceId, 15_000);
     expect(host.host).toBe(inst.ip);
     expect(host.port).toBe(2222);
-    // The key sshd presents is the one in the host's /etc/ssh, like a fresh VM's own key.
+    // The key sshd presents is the one in the machine's /etc/ssh, like a fresh VM's own key.
     expect(readFileSync(path.join(host.root, "etc/ssh/ssh_host_ed25519_key.pub"), "utf8")).toContain(host.hostKey);
-    const r = await ssh(cloud, host, "echo hello from $(basename $COMFYUME_ROOT) at $SIM_HOST_IP");
+    const r = await ssh(cloud, host, "echo hello from $(hostname) at $(cat /var/lib/comfyume-sim/host-ip)");
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim()).toBe(`hello from root at ${inst.ip}`);
+    expect(r.stdout.trim()).toBe(`hello from lc-test at ${inst.ip}`);
     // A wrong pinned key is refused by the client.
     const wrong = await ssh(cloud, { ...host, hostKey: cloud.mello.hostKey }, "true");
     expect(wrong.code).not.toBe(0);
@@ -82,6 +87,8 @@ describe("local cloud: an instance host", () => {
     const host = await cloud.waitForInstanceHost(instanceId, 15_000);
     // The scripts travel as the program copies them: to /opt/comfyume, which the host maps to its own root.
     const tar = spawnSync("tar", ["-C", path.join(REPO, "scripts"), "-cf", "-", "host", "lib"]);
+    const tools = await ssh(cloud, host, INSTALL_TOOLS);
+    expect(tools.code, tools.stderr).toBe(0);
     const copy = await ssh(cloud, host, "mkdir -p /opt/comfyume && tar -C /opt/comfyume -xf - && ls /opt/comfyume/host", tar.stdout.toString("latin1"));
     expect(copy.code, copy.stderr).toBe(0);
     expect(existsSync(path.join(host.root, "opt/comfyume/host/seed-sfs.sh"))).toBe(true);
@@ -91,15 +98,18 @@ describe("local cloud: an instance host", () => {
     expect(mount.code, mount.stderr).toBe(0);
     expect(readFileSync(path.join(host.root, "etc/fstab"), "utf8")).toContain(`${sfs!.target} /mnt/sfs nfs nconnect=16,nofail,_netdev 0 0`);
 
-    // By the Verda device name, and the by-id name exists as on Verda (last 12 hex digits of the id).
-    const byId = path.join(host.root, "dev/disk/by-id", `virtio-${scratchId.replace(/-/g, "").slice(-12)}`);
-    expect(readlinkSync(byId)).toBe(cloud.scratchImage(scratchId));
+    // A real block device by the Verda device name, and the by-id name as on Verda (last 12 hex digits of the id).
+    const byId = `/dev/disk/by-id/virtio-${scratchId.replace(/-/g, "").slice(-12)}`;
+    const dev = await ssh(cloud, host, `test -b /dev/vdb && readlink ${byId} && test -b ${byId}`);
+    expect(dev.code, dev.stderr).toBe(0);
+    expect(dev.stdout.trim()).toBe("../../vdb");
     const scratch = await ssh(cloud, host, "bash /opt/comfyume/host/prepare-scratch.sh --target vdb --mount-point /mnt/scratch");
     expect(scratch.code, scratch.stderr).toBe(0);
     expect(scratch.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
     const blkid = spawnSync("blkid", ["-p", "-o", "value", "-s", "UUID", cloud.scratchImage(scratchId)], { encoding: "utf8" });
     expect(blkid.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
-    expect(readlinkSync(path.join(host.root, "mnt/scratch"))).toBe(`${cloud.scratchImage(scratchId)}.fs/${blkid.stdout.trim()}`);
+    const mounted = await cloud.exec(instanceId, "awk '$2 == \"/mnt/scratch\" { print $1, $3 }' /proc/mounts; blkid -o value -s UUID /dev/vdb");
+    expect(mounted.out.trim().split("\n")).toEqual(["/dev/vdb ext4", blkid.stdout.trim()]);
     const again = await ssh(cloud, host, "bash /opt/comfyume/host/prepare-scratch.sh --target vdb --mount-point /mnt/scratch");
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
@@ -152,6 +162,8 @@ describe("local cloud: an instance host", () => {
     expect(await refused(host.host, host.port)).toBe(true);
     expect(existsSync(path.join(cloud.sfsDir(sfsId), "models/checkpoints/sim-base-v1.safetensors"))).toBe(true);
     expect(lstatSync(cloud.scratchImage(scratchId)).isFile()).toBe(true);
+    // With no machine left, the kept scratch's files are still readable (a read-only mount for the call).
+    expect(cloud.readScratch(scratchId, (dir) => ["inputs", "outputs", "temp"].map((d) => existsSync(path.join(dir, d))))).toEqual([true, true, true]);
     expect(cloud.waitedOnCloudMs()).toBeGreaterThan(0);
   });
 
@@ -162,6 +174,7 @@ describe("local cloud: an instance host", () => {
     const script = [
       "#!/bin/bash",
       "set -eu",
+      INSTALL_TOOLS,
       "mkdir -p /mnt/sfs",
       `mountpoint -q /mnt/sfs || mount -t nfs -o nconnect=16 '${sfs!.target}' /mnt/sfs`,
       `dir=/mnt/sfs/cache/backups/${set}`,
@@ -178,7 +191,7 @@ describe("local cloud: an instance host", () => {
       instance_type: "CPU.4V.16G", image: "ubuntu-24.04", hostname: "lc-pinned", description: "pinned identity", location_code: "FIN-01",
       ssh_key_ids: [keyId], existing_volumes: [sfsId], startup_script_id: scriptId,
     });
-    const host = await cloud.waitForInstanceHost(id, 20_000);
+    const host = await cloud.waitForInstanceHost(id, 90_000);
     // The identity in the newest snapshot (the cron run above saved the first instance's own key).
     const setDir = path.join(cloud.sfsDir(sfsId), "cache/backups", set);
     const latest = readFileSync(path.join(setDir, "latest"), "utf8").trim();
@@ -190,7 +203,7 @@ describe("local cloud: an instance host", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(identity);
     expect(readFileSync(path.join(host.state, "calls.log"), "utf8")).toContain("systemctl restart ssh");
-    // The binds lived only in the host's private mount namespace: this machine's /etc/ssh is untouched.
+    // The machine's /etc/ssh is its own (its overlay): this computer's /etc/ssh is untouched.
     expect(spawnSync("bash", ["-c", "ls -la /etc/ssh | sha256sum"], { encoding: "utf8" }).stdout).toBe(realEtcSsh);
   });
 });

@@ -1,6 +1,9 @@
-// The local cloud starts, serves and closes leaving nothing behind: its directory is gone, its
-// loopback ports are free, and a second cloud on the same addresses starts right after.
-import { existsSync } from "node:fs";
+// The local cloud starts, serves and closes leaving nothing behind: its directory is gone, no mount
+// (machine overlays, SFS file systems) and no loop device is left, its loopback ports are free, and a second cloud on the same addresses starts right after.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { startLocalCloud } from "../../sim/local-cloud";
@@ -33,9 +36,25 @@ describe("local cloud lifecycle", () => {
     expect(first.env.COMFYUME_SIM_R2_SECRET_ACCESS_KEY).toMatch(/^[0-9a-f]{64}$/);
     await first.close();
     expect(existsSync(first.dir)).toBe(false);
+    expect(readFileSync("/proc/self/mounts", "utf8")).not.toContain(first.dir);
+    expect(spawnSync("losetup", ["-l", "-n", "-O", "BACK-FILE"], { encoding: "utf8" }).stdout).not.toContain(first.dir);
     for (const e of endpoints) expect(await portOpen(e.host, e.port), `${e.host}:${e.port} after close`).toBe(false);
 
+    // A crashed run's leftovers (its owner is dead) are swept at start; a live run's are not touched.
+    const crashed = mkdtempSync(path.join(tmpdir(), "comfyume-local-cloud-"));
+    writeFileSync(path.join(crashed, "owner.pid"), String(spawnSync("true").pid));
+    expect(spawnSync("mkdir", [path.join(crashed, "sfs")]).status).toBe(0);
+    expect(spawnSync("mount", ["-t", "tmpfs", "leftover", path.join(crashed, "sfs")]).status).toBe(0);
+    expect(spawnSync("truncate", ["-s", "8M", path.join(crashed, "disk.img")]).status).toBe(0);
+    expect(spawnSync("losetup", ["--find", path.join(crashed, "disk.img")]).status).toBe(0);
+    const live = mkdtempSync(path.join(tmpdir(), "comfyume-local-cloud-"));
+    writeFileSync(path.join(live, "owner.pid"), String(process.pid));
     const second = await startLocalCloud(opts);
+    expect(existsSync(crashed)).toBe(false);
+    expect(readFileSync("/proc/self/mounts", "utf8")).not.toContain(crashed);
+    expect(spawnSync("losetup", ["-l", "-n", "-O", "BACK-FILE"], { encoding: "utf8" }).stdout).not.toContain(crashed);
+    expect(existsSync(live)).toBe(true);
+    rmSync(live, { recursive: true, force: true });
     try {
       expect(second.mello.host).toBe(first.mello.host);
       expect(second.mello.port).toBe(first.mello.port);

@@ -122,31 +122,17 @@ export class FaultContext {
     };
   }
 
-  private sfsAside = () => `${this.cloud.sfsDir(this.sfsVolumeId)}.fault-aside`;
-
-  /** The SFS moves onto a tmpfs just big enough for its content, then a filler takes the rest. */
+  /** The SFS fills up: the local cloud shrinks its file system to what it holds and a filler takes the rest. */
   fillSfs(): void {
-    const dir = this.cloud.sfsDir(this.sfsVolumeId);
-    const used = Number(spawnSync("du", ["-sb", dir], { encoding: "utf8" }).stdout.split(/\s/)[0]);
-    fs.renameSync(dir, this.sfsAside());
-    fs.mkdirSync(dir, { recursive: true }); // the cloud's volume sync may have re-created it already
-    sh(`mount -t tmpfs -o size=${Math.ceil(used / 1048576) + 16}m comfyume-sfs-full '${dir}'`);
-    sh(`cp -a '${this.sfsAside()}/.' '${dir}/'`);
-    spawnSync("dd", ["if=/dev/zero", `of=${dir}/.fault-filler`, "bs=64K"], { encoding: "utf8" }); // stops at ENOSPC
-    const free = spawnSync("df", ["--output=avail", "-B1", dir], { encoding: "utf8" }).stdout.trim().split("\n").pop()?.trim();
-    if (free !== "0") this.misfires.push(`the SFS tmpfs still has ${free} bytes free after the filler`);
+    this.cloud.faults.sfsFull(this.sfsVolumeId, true);
+    const free = spawnSync("df", ["--output=avail", "-B1", this.cloud.sfsDir(this.sfsVolumeId)], { encoding: "utf8" }).stdout.trim().split("\n").pop()?.trim();
+    if (free !== "0") this.misfires.push(`the SFS still has ${free} bytes free after the filler`);
     else this.notes.push("SFS full: 0 bytes free");
   }
 
-  /** Space back: what was written meanwhile is copied back, the tmpfs goes. */
+  /** Space back: the filler goes, the SFS gets its size back (what was written meanwhile stays). */
   unfillSfs(): void {
-    const dir = this.cloud.sfsDir(this.sfsVolumeId);
-    if (!fs.existsSync(this.sfsAside())) return;
-    fs.rmSync(path.join(dir, ".fault-filler"), { force: true });
-    sh(`cp -a '${dir}/.' '${this.sfsAside()}/'`);
-    sh(`umount '${dir}'`);
-    fs.rmdirSync(dir);
-    fs.renameSync(this.sfsAside(), dir);
+    this.cloud.faults.sfsFull(this.sfsVolumeId, false);
   }
 
   /** After "empty set": the scratch is mounted again (its files were on the volume all along). */
@@ -190,9 +176,4 @@ export class FaultContext {
     fs.writeFileSync(path.join(REPO_ROOT, ".comfyume/rehearsal-faults/rescue.log"), out.text);
     return [out.code === 0 ? "rescue: ran (exit 0)" : `rescue: FAILED (exit ${out.code}): ${errorLines(out.text).keyLine || out.text.trim().split("\n").pop()}`];
   }
-}
-
-function sh(command: string): void {
-  const r = spawnSync("bash", ["-c", command], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${command}: ${r.stderr.trim()}`);
 }

@@ -2,7 +2,6 @@
 // "verified in R2" when a manifest of its set names it and the object read back through the S3
 // endpoint hashes to its SHA-256, and "on its volume" when the volume's backing storage (the
 // scratch image's current ext4 filesystem, mello's disk) holds it with the same hash.
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -80,18 +79,10 @@ export function verifiedInR2(cloud: LocalCloud, files: UserFile[], workDir: stri
   }
 }
 
-/** The directory holding the scratch image's files now: <image>.fs/<UUID of its current ext4>. */
-export function scratchContentDir(cloud: LocalCloud, volumeId: string): string | undefined {
-  const image = cloud.scratchImage(volumeId);
-  const r = spawnSync("blkid", ["-p", "-o", "value", "-s", "UUID", image], { encoding: "utf8" });
-  const uuid = r.stdout.trim();
-  return r.status === 0 && uuid ? `${image}.fs/${uuid}` : undefined;
-}
-
 export function onVolume(cloud: LocalCloud, scratchVolumeId: string, f: UserFile): boolean {
   if (f.host === "mello") return sha256File(path.join(cloud.mello.root, f.path)) === f.sha256;
-  const content = scratchContentDir(cloud, scratchVolumeId);
-  return content !== undefined && sha256File(path.join(content, f.path.slice(SCRATCH.length))) === f.sha256;
+  // The scratch's own ext4 (live through the machine that mounts it, else mounted read-only for the call).
+  return cloud.readScratch(scratchVolumeId, (dir) => sha256File(path.join(dir, f.path.slice(SCRATCH.length))) === f.sha256) ?? false;
 }
 
 export function gatherEvidence(cloud: LocalCloud, scratchVolumeId: string, files: UserFile[], workDir: string): FileEvidence[] {
