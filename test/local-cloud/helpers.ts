@@ -1,6 +1,6 @@
 // Test helpers for the local cloud: a Verda client against its simulator, and a real OpenSSH
 // client that pins the simulated host's key through a known_hosts file.
-import { spawn } from "node:child_process";
+import { runCollected } from "../../sim/local-cloud/collect";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -37,22 +37,7 @@ export function ssh(cloud: LocalCloud, target: { host: string; port: number; hos
     "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
     "-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes", `root@${target.host}`, command,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`ssh ${command} timed out\n${stderr}`));
-    }, 60_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      rmSync(dir, { recursive: true, force: true });
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
+  return runCollected("ssh", args, { stdin, timeoutMs: 60_000, timeoutMessage: `ssh ${command} timed out` }).finally(() =>
+    rmSync(dir, { recursive: true, force: true }),
+  );
 }

@@ -5,7 +5,7 @@
 // shared directory bind-mounted at /mnt/sfs (the SFS), then chroot. The network namespace is the
 // build machine's, so apt reaches the package mirror on its loopback address; nothing is written
 // outside the machine's own directory (and the shared one).
-import { spawn } from "node:child_process";
+import { runCollected } from "../../sim/local-cloud/collect";
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
@@ -71,24 +71,10 @@ export function stockMachine(name: string, o: StockMachineOptions): StockMachine
   writeFileSync(path.join(upper, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
 
   const run = (command: string, opts: { timeoutMs?: number } = {}): Promise<MachineResult> =>
-    new Promise((resolve, reject) => {
-      const child = spawn("unshare", ["--mount", "--pid", "--fork", "--kill-child", "bash", "-c", SETUP, "machine", root, o.rootfs, upper, work, o.sfs ?? "", command], {
-        env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", MACHINE_PATH },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`machine ${name}: '${command}' did not finish within ${opts.timeoutMs ?? 300_000} ms\n${stderr}`));
-      }, opts.timeoutMs ?? 300_000);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
+    runCollected("unshare", ["--mount", "--pid", "--fork", "--kill-child", "bash", "-c", SETUP, "machine", root, o.rootfs, upper, work, o.sfs ?? "", command], {
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", MACHINE_PATH },
+      timeoutMs: opts.timeoutMs ?? 300_000,
+      timeoutMessage: `machine ${name}: '${command}' did not finish within ${opts.timeoutMs ?? 300_000} ms`,
     });
   return { name, upper, run };
 }
