@@ -981,7 +981,7 @@ r2_fetch_hashed() {
   for list in "${hashes}".list.[0-9]; do
     n=${list##*.}
     # rclone's progress line every 30s stays visible; missing objects are named by the caller.
-    r2_rclone copy --files-from "$list" --no-traverse --checksum --transfers 4 \
+    r2_rclone copy --files-from "$list" --no-traverse --checksum --transfers 16 --checkers 16 \
       --stats 30s --stats-one-line --stats-log-level NOTICE \
       "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" >&2 || true
     if [[ -n $hasher ]]; then wait "$hasher" || true; fi
