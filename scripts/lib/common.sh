@@ -944,14 +944,83 @@ validate_manifest_paths() {
     die "${dest}/.comfyume-staging is a symlink leading outside ${dest} (to ${real}); nothing was restored. Remove it and re-run"
 }
 
+# sha256_batch LIST OUT: "sha256<TAB>path" in OUT for every path of the NUL-separated LIST that
+# could be read: one sha256sum start per few thousand files (xargs), not one per file, which is
+# what a restore of many small scratch files spent its time on. Unreadable paths are left out
+# (callers treat a path without a hash as failed). Manifest paths hold no control characters
+# (validate_manifest_paths), so a tab-separated line is unambiguous; -z prints names unescaped.
+sha256_batch() {
+  local list=$1 out=$2 rec
+  : >"$out"
+  [[ -s $list ]] || return 0
+  while IFS= read -r -d '' rec; do
+    printf '%s\t%s\n' "${rec:0:64}" "${rec:66}"
+  done < <(xargs -0 -r sha256sum -z -- <"$list" 2>/dev/null || true) >"$out"
+}
+
+# sha256_load FILE...: COMFYUME_SHA256[path]=sha256 from sha256_batch's output file(s).
+sha256_load() {
+  local sha path
+  declare -gA COMFYUME_SHA256=()
+  while IFS=$'\t' read -r sha path; do COMFYUME_SHA256[$path]=$sha; done < <(cat -- "$@")
+}
+
+# r2_fetch_hashed BUCKET PREFIX STAGING FETCH_TSV HASHES: download every object of FETCH_TSV
+# ("key under objects/<TAB>size") into STAGING in at most four rclone runs of about equal bytes,
+# and hash each run's files (sha256_batch into HASHES.N) while the next run downloads: the bytes
+# are hashed while still in the page cache, and hashing overlaps the network. rclone checks each
+# object's MD5 on the way in; the caller checks the SHA-256 and names what is missing or bad.
+r2_fetch_hashed() {
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 total list n hasher='' key
+  total=$(awk -F'\t' '{ s += $2 } END { print s + 0 }' "$fetch")
+  local chunk=$((total / 4 + 1))
+  # Small restores go in one run (each run is an rclone start-up).
+  ((chunk >= 64 * 1048576)) || chunk=$((64 * 1048576))
+  awk -F'\t' -v chunk="$chunk" -v base="${hashes}.list." '
+    { print $1 > (base int(acc / chunk)); acc += $2 }' "$fetch"
+  for list in "${hashes}".list.[0-9]; do
+    n=${list##*.}
+    # rclone's progress line every 30s stays visible; missing objects are named by the caller.
+    r2_rclone copy --files-from "$list" --no-traverse --checksum --transfers 16 --checkers 16 \
+      --stats 30s --stats-one-line --stats-log-level NOTICE \
+      "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" >&2 || true
+    if [[ -n $hasher ]]; then wait "$hasher" || true; fi
+    {
+      while IFS= read -r key; do printf '%s\0' "${staging}/${key}"; done <"$list" >"${list}.paths"
+      sha256_batch "${list}.paths" "${hashes}.${n}"
+    } &
+    hasher=$!
+  done
+  if [[ -n $hasher ]]; then wait "$hasher" || true; fi
+}
+
+# r2_install_staged STAGED TARGET: put the verified STAGED file at TARGET. A hard link (same
+# inode, so the bytes are the ones just hashed) appears whole under its final name; where links
+# fail, a copy goes to TARGET.comfyume-partial, is hashed again and only then renamed.
+r2_install_staged() {
+  local staged=$1 target=$2 sha=$3 got
+  if ln -- "$staged" "$target" 2>/dev/null; then
+    # A partial copy left by an interrupted earlier run is ours: drop it.
+    if [[ -e ${target}.comfyume-partial ]]; then rm -f -- "${target}.comfyume-partial"; fi
+    return 0
+  fi
+  ln -f -- "$staged" "${target}.comfyume-partial" 2>/dev/null || {
+    cp -f -- "$staged" "${target}.comfyume-partial" || return 1
+    got=$(sha256sum <"${target}.comfyume-partial")
+    [[ ${got%% *} == "$sha" ]] || { rm -f -- "${target}.comfyume-partial"; return 1; }
+  }
+  mv -f -- "${target}.comfyume-partial" "$target"
+}
+
 # r2_restore_tree BUCKET MANIFEST_KEY DEST [REPAIR]: bring DEST to the manifest's content.
-# Files already right are kept (resumable). Missing objects are fetched in one rclone run
+# Files already right are kept (resumable). Missing objects are fetched with a few rclone runs
 # into DEST/.comfyume-staging (same filesystem; survives an interruption, so a re-run only
-# fetches what is still missing), each is SHA-256-checked and only then moved into place.
-# A local file that differs is an error unless REPAIR=1, which moves it aside (never deletes
-# it). A bad or missing object is named and never installed.
+# fetches what is still missing), each is SHA-256-checked (one read, batched: r2_fetch_hashed)
+# and only then linked into place. Every entry's SHA-256 is checked once, so the caller need not
+# check again. A local file that differs is an error unless REPAIR=1, which moves it aside
+# (never deletes it). A bad or missing object is named and never installed.
 r2_restore_tree() {
-  local bucket=$1 mkey=$2 dest=$3 repair=${4:-0} work prefix sha md5 size rel key target got staging
+  local bucket=$1 mkey=$2 dest=$3 repair=${4:-0} work prefix sha md5 size rel key target got staging staged
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
   staging="${dest}/.comfyume-staging"
@@ -963,17 +1032,24 @@ r2_restore_tree() {
   manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   local kept=0 failed=0 need=0 fetched=0
   local -A wanted=()
-  : >"${work}/fetch.list"
+  # Files already there: hashed in one batch.
+  while IFS=$'\t' read -r sha md5 size rel key; do
+    if [[ -f ${dest}/${rel} ]]; then printf '%s\0' "${dest}/${rel}"; fi
+  done <"${work}/entries.tsv" >"${work}/present"
+  sha256_batch "${work}/present" "${work}/present.sha"
+  sha256_load "${work}/present.sha"
+  : >"${work}/fetch.tsv"
+  : >"${work}/todo.tsv"
   while IFS=$'\t' read -r sha md5 size rel key; do
     target="${dest}/${rel}"
     if [[ -f $target ]]; then
-      got=$(sha256sum <"$target")
-      if [[ ${got%% *} == "$sha" ]]; then
+      got=${COMFYUME_SHA256[$target]:-unreadable}
+      if [[ $got == "$sha" ]]; then
         kept=$((kept + 1))
         continue
       fi
       if [[ $repair != 1 ]]; then
-        log "MISMATCH: ${target} differs from the manifest (sha256 ${got%% *}, expected ${sha}); re-run with --repair to move it aside and fetch the R2 copy"
+        log "MISMATCH: ${target} differs from the manifest (sha256 ${got}, expected ${sha}); re-run with --repair to move it aside and fetch the R2 copy"
         failed=$((failed + 1))
         continue
       fi
@@ -983,44 +1059,45 @@ r2_restore_tree() {
     printf '%s\t%s\t%s\t%s\n' "$sha" "$size" "$rel" "$key" >>"${work}/todo.tsv"
     if [[ -z ${wanted[$key]:-} ]]; then
       wanted[$key]=1
-      printf '%s\n' "${key#objects/}" >>"${work}/fetch.list"
+      printf '%s\t%s\n' "${key#objects/}" "$size" >>"${work}/fetch.tsv"
       [[ -f ${staging}/${key#objects/} ]] || need=$((need + size))
     fi
   done <"${work}/entries.tsv"
-  if [[ -s ${work}/fetch.list ]]; then
+  if [[ -s ${work}/fetch.tsv ]]; then
     mkdir -p "$dest"
     require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
     mkdir -p "$staging"
-    log "fetching $(wc -l <"${work}/fetch.list") object(s) from r2:${bucket}/${prefix}"
-    # rclone's progress line every 30s stays visible; missing objects are named below.
-    r2_rclone copy --files-from "${work}/fetch.list" --no-traverse --checksum --transfers 4 \
-      --stats 30s --stats-one-line --stats-log-level NOTICE \
-      "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee "${work}/err" >&2 || true
+    log "fetching $(wc -l <"${work}/fetch.tsv") object(s) from r2:${bucket}/${prefix}"
+    r2_fetch_hashed "$bucket" "$prefix" "$staging" "${work}/fetch.tsv" "${work}/hashes"
+    sha256_load "${work}"/hashes.[0-9]
+    # Directories of the targets, created in one run.
+    awk -F'\t' '{ n = split($3, p, "/"); if (n > 1) { d = p[1]; for (i = 2; i < n; i++) d = d "/" p[i]; print d } }' "${work}/todo.tsv" |
+      LC_ALL=C sort -u | (cd "$dest" && xargs -r -d '\n' mkdir -p --)
   fi
-  if [[ -f ${work}/todo.tsv ]]; then
-    while IFS=$'\t' read -r sha size rel key; do
-      target="${dest}/${rel}"
-      local staged="${staging}/${key#objects/}"
-      if [[ ! -f $staged ]]; then
-        log "MISSING/UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel})"
-        failed=$((failed + 1))
-        continue
-      fi
-      got=$(sha256sum <"$staged")
-      if [[ ${got%% *} != "$sha" ]]; then
-        log "HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}) downloaded with sha256 ${got%% *}, manifest says ${sha}; not installed"
-        # Our own download, proven wrong: removing it is safe.
-        rm -f -- "$staged"
-        failed=$((failed + 1))
-        continue
-      fi
-      mkdir -p "$(dirname "$target")"
-      # A hard link keeps the staged copy for other paths with the same content; cp if links fail.
-      ln -f "$staged" "${target}.comfyume-partial" 2>/dev/null || cp -f "$staged" "${target}.comfyume-partial"
-      mv -f "${target}.comfyume-partial" "$target"
-      fetched=$((fetched + 1))
-    done <"${work}/todo.tsv"
-  fi
+  while IFS=$'\t' read -r sha size rel key; do
+    target="${dest}/${rel}"
+    staged="${staging}/${key#objects/}"
+    if [[ ! -f $staged ]]; then
+      log "MISSING/UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel})"
+      failed=$((failed + 1))
+      continue
+    fi
+    got=${COMFYUME_SHA256[$staged]:-unreadable}
+    if [[ $got != "$sha" ]]; then
+      log "HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}) downloaded with sha256 ${got}, manifest says ${sha}; not installed"
+      # Our own download, proven wrong: removing it is safe.
+      rm -f -- "$staged"
+      failed=$((failed + 1))
+      continue
+    fi
+    if ! r2_install_staged "$staged" "$target" "$sha"; then
+      log "INSTALL FAILED: could not place ${rel} at ${target} (see above)"
+      failed=$((failed + 1))
+      continue
+    fi
+    fetched=$((fetched + 1))
+  done <"${work}/todo.tsv"
+  unset COMFYUME_SHA256
   if ((failed == 0)) && [[ -d $staging ]]; then
     # Everything is in place: the staging area only holds our own verified downloads.
     rm -rf -- "$staging"
@@ -1037,22 +1114,29 @@ r2_restore_tree() {
   log "restored r2:${bucket}/${mkey} into ${dest}: ${fetched} fetched, ${kept} already present"
 }
 
-# check_tree_against_manifest DIR MANIFEST: every entry present with its SHA-256.
+# check_tree_against_manifest DIR MANIFEST: every entry present with its SHA-256 (one batch).
 check_tree_against_manifest() {
-  local dir=$1 manifest=$2 sha md5 size rel got bad=0
+  local dir=$1 manifest=$2 sha md5 size rel got bad=0 work
   validate_manifest_paths "$manifest" "$dir"
+  work=$(mktemp -d)
+  manifest_entries "$manifest" >"${work}/entries.tsv"
+  while IFS=$'\t' read -r sha md5 size rel; do printf '%s\0' "${dir}/${rel}"; done <"${work}/entries.tsv" >"${work}/paths"
+  sha256_batch "${work}/paths" "${work}/sha"
+  sha256_load "${work}/sha"
   while IFS=$'\t' read -r sha md5 size rel; do
     if [[ ! -f ${dir}/${rel} ]]; then
       log "MANIFEST CHECK: missing ${dir}/${rel}"
       bad=$((bad + 1))
       continue
     fi
-    got=$(sha256sum <"${dir}/${rel}")
-    if [[ ${got%% *} != "$sha" ]]; then
-      log "MANIFEST CHECK: ${dir}/${rel} has sha256 ${got%% *}, expected ${sha}"
+    got=${COMFYUME_SHA256[${dir}/${rel}]:-unreadable}
+    if [[ $got != "$sha" ]]; then
+      log "MANIFEST CHECK: ${dir}/${rel} has sha256 ${got}, expected ${sha}"
       bad=$((bad + 1))
     fi
-  done < <(manifest_entries "$manifest")
+  done <"${work}/entries.tsv"
+  unset COMFYUME_SHA256
+  rm -rf "$work"
   ((bad == 0)) || die "manifest check of ${dir} failed for ${bad} file(s)"
 }
 

@@ -210,14 +210,24 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
       rows.push([night, part, m.seconds.toFixed(1), `${mb(m.readBytes)} (${((100 * m.readBytes) / bytes).toFixed(1)} %)`, mb(m.rchar), `${mb(m.sent)} (${((100 * m.sent) / bytes).toFixed(2)} %)`, String(m.requests), mb(m.verifyBytes), m.hashed]);
   }
   // Morning restore (seed-sfs for the SFS sets, the engine's r2_restore_tree for the scratch sets)
-  // against a raw copy of the same files, both from a cold page cache onto the same disk.
+  // against a raw copy of the same files, both from a cold page cache onto the same disk; and a bare
+  // `rclone copy --fast-list` (s3rver misses nested prefixes without it) of the buckets' objects from
+  // the same endpoint (no checks, no installing; older nights' objects too): the
+  // transport's own ceiling here (s3rver and the counting proxy are Node processes on these cores).
   const restoreRoot = join(work, "restore");
   const driver = join(work, "restore-scratch.sh");
-  writeFileSync(driver, `set -euo pipefail\nsource ${JSON.stringify(join(SCRIPTS, "lib/common.sh"))}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor d in inputs outputs; do\n  mkey=$(r2_latest_manifest comfyume-user-files-backups scratch/$d)\n  r2_restore_tree comfyume-user-files-backups "$mkey" "$2/$d"\ndone\n`);
+  const lib = JSON.stringify(join(SCRIPTS, "lib/common.sh"));
+  writeFileSync(driver, `set -euo pipefail\nsource ${lib}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor d in inputs outputs; do\n  mkey=$(r2_latest_manifest comfyume-user-files-backups scratch/$d)\n  r2_restore_tree comfyume-user-files-backups "$mkey" "$2/$d"\ndone\n`);
+  const bare = join(work, "bare-download.sh");
+  writeFileSync(bare, `set -euo pipefail\nsource ${lib}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 4 --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
   mkdirSync(join(restoreRoot, "sfs"), { recursive: true });
   evict(s3.dataDir);
   const seed = await measure(join(SCRIPTS, "host/seed-sfs.sh"), ["--r2-endpoint", s3.url, "--sfs", join(restoreRoot, "sfs"), "--min-free-mb", "10"], secrets);
+  evict(s3.dataDir);
   const scratchRestore = await measure(driver, [s3.url, join(restoreRoot, "scratch")], secrets);
+  evict(s3.dataDir);
+  const download = await measure(bare, [s3.url, join(work, "bare")], secrets);
+  const downloadedBytes = treeBytes(join(work, "bare"));
   evict(SFS);
   evict(SCRATCH);
   const tc = process.hrtime.bigint();
@@ -232,9 +242,16 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   for (const r of rows) console.log(`| ${r.join(" | ")} |`);
   console.log("");
   const restoredBytes = treeBytes(SFS) + treeBytes(SCRATCH);
+  const rate = (bytes: number, s: number) => (bytes / 1e6 / s).toFixed(1);
   console.log(`| morning restore | wall s | MB/s | raw cp -a (same files, same disk) s | MB/s | ratio |`);
   console.log(`|---|---|---|---|---|---|`);
-  console.log(`| SFS sets (seed-sfs) + scratch (r2_restore_tree), ${mb(restoredBytes)} MB | ${restoreSeconds.toFixed(1)} | ${(restoredBytes / 1e6 / restoreSeconds).toFixed(1)} | ${cpSeconds.toFixed(1)} | ${(restoredBytes / 1e6 / cpSeconds).toFixed(1)} | ${(cpSeconds / restoreSeconds).toFixed(2)} |`);
+  console.log(`| SFS sets (seed-sfs) + scratch (r2_restore_tree), ${mb(restoredBytes)} MB | ${restoreSeconds.toFixed(1)} | ${rate(restoredBytes, restoreSeconds)} | ${cpSeconds.toFixed(1)} | ${rate(restoredBytes, cpSeconds)} | ${(cpSeconds / restoreSeconds).toFixed(2)} |`);
+  console.log("");
+  console.log(`| restore part | wall s | MB/s | read from disk MB | read calls MB (rchar) | S3 requests |`);
+  console.log(`|---|---|---|---|---|---|`);
+  for (const [part, m, bytes] of [["seed-sfs (SFS sets)", seed, treeBytes(SFS)], ["r2_restore_tree (scratch)", scratchRestore, treeBytes(SCRATCH)], ["bare rclone copy of the same objects (no checks)", download, downloadedBytes]] as const)
+    console.log(`| ${part}, ${mb(bytes)} MB | ${m.seconds.toFixed(1)} | ${rate(bytes, m.seconds)} | ${mb(m.readBytes)} | ${mb(m.rchar)} | ${m.requests} |`);
+  console.log(`(restore vs bare download: ${(download.seconds / restoreSeconds).toFixed(2)}; bare download vs raw cp: ${(cpSeconds / download.seconds).toFixed(2)})`);
   console.log("");
   console.log(`Linear projection to the real sizes (SFS ${REAL.sfs} GB, scratch ${REAL.scratch} GB): hours of GPU billing for the nightly backup-before-delete`);
   console.log("| night | SFS h | scratch h | total h |");
