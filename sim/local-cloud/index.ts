@@ -129,7 +129,7 @@ async function build(
   closers.push(async () => volumes.close());
   const mirror = await startPackageMirror({ dir: process.env.COMFYUME_SIM_MIRROR ?? "", host: `${o.loopbackNet}.3` });
   closers.push(() => mirror.close());
-  const image: MachineImage = { volumesDir: volumes.dir, mirrorSourcesLine: mirror.sourcesLine };
+  const image: MachineImage = { volumesDir: volumes.dir, mirrorSourcesLine: mirror.sourcesLine, packages: o.imagePackages };
 
   // mello: its data directory is seeded before its sshd and Redis come up.
   const melloIp = pool.melloAddress();

@@ -22,6 +22,11 @@ export interface LocalCloudOptions {
   scratchImageMiB?: number;
   /** Longest time a startup script may run at first boot. Default 60 s. */
   startupScriptTimeoutMs?: number;
+  /**
+   * Debian packages every machine's image carries beyond the stock rootfs (e.g. ["jq", "rclone", "nfs-common"]
+   * for hosts an admin prepared by hand before the project installed its own toolchain). Default [] (stock).
+   */
+  imagePackages?: string[];
   /** How often the cloud looks at the simulator (attachments, deletions, wait accounting). Default 25 ms. */
   pollMs?: number;
   log?: (line: string) => void;
@@ -50,6 +55,7 @@ export function resolveLocalCloudOptions(o: LocalCloudOptions = {}): ResolvedLoc
     workerBackupSets: o.workerBackupSets ?? ["comfyume-workshop-day"],
     scratchImageMiB: o.scratchImageMiB ?? 64,
     startupScriptTimeoutMs: o.startupScriptTimeoutMs ?? 60_000,
+    imagePackages: o.imagePackages ?? [],
     pollMs: o.pollMs ?? 25,
     log: o.log ?? (() => undefined),
   };

@@ -34,6 +34,8 @@ export interface MachineImage {
   volumesDir: string;
   /** `deb [trusted=yes] http://<mirror>/ ./`, written to /etc/apt/sources.list.d/comfyume-sim-mirror.list. */
   mirrorSourcesLine: string;
+  /** Packages this image carries beyond the stock rootfs (installed from the mirror at first boot). */
+  packages: string[];
 }
 
 function sshdConfig(ip: string, port: number): string {
@@ -69,6 +71,12 @@ export async function prepareHost(dir: string, hostname: string, ip: string, ima
     writeFileSync(path.join(root, "usr/sbin/policy-rc.d"), "#!/bin/sh\n# local cloud: no init system on this machine; services are not started by packages\nexit 101\n", { mode: 0o755 });
     for (const shim of readdirSync(SHIMS_DIR)) copyFileSync(path.join(SHIMS_DIR, shim), path.join(root, "usr/local/sbin", shim));
     for (const shim of readdirSync(SHIMS_DIR)) chmodSync(path.join(root, "usr/local/sbin", shim), 0o755);
+    if (image.packages.length > 0) {
+      // A custom image: the packages are there before anything of the project's runs.
+      const install = `apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends ${image.packages.join(" ")}`;
+      const r = await m.exec(install, { timeoutMs: 300_000 });
+      if (r.code !== 0) throw new Error(`image packages (${image.packages.join(", ")}) failed to install on ${hostname}: ${r.out}`);
+    }
     const keygen = await m.exec("ssh-keygen -A", { timeoutMs: 60_000 });
     if (keygen.code !== 0) throw new Error(`ssh-keygen -A failed on ${hostname}: ${keygen.out}`);
     return m;

@@ -83,7 +83,9 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
 
   beforeAll(async () => {
     // Its own loopback range: the rehearsal (127.0.0.x) may run in parallel in another vitest worker.
-    cloud = await startLocalCloud({ loopbackNet: "127.95.0" });
+    // Hosts with the tools already on them: the pre-split code installed none (the bootstrap came later),
+    // so its stacks ran on hosts an admin had prepared; the current code's bootstrap then takes its fast path.
+    cloud = await startLocalCloud({ loopbackNet: "127.95.0", imagePackages: ["jq", "rclone", "nfs-common"] });
     projectDir = cloud.env.COMFYUME_SIM_PROJECT_DIR;
     oldMain = preSplitProgram(cloud.dir);
     pulumi = pulumiRunner(projectDir, { ...cloud.env, COMFYUME_NO_POLICY: "1" }, path.join(cloud.dir, "logs"), () => undefined);

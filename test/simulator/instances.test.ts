@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { InstanceView, RunningSimulator } from "../../sim/simulator";
-import { Caller, expectResponsesConform, PUBLIC_KEY, startTestSim } from "./helpers";
+import { Caller, expectResponsesConform, FAST_TIMING, PUBLIC_KEY, startTestSim } from "./helpers";
 
 describe("simulator: instances", () => {
   let sim: RunningSimulator;
   let c: Caller;
   const running: InstanceView[] = [];
-  beforeAll(async () => ({ sim, c } = await startTestSim({ onInstanceRunning: (i) => void running.push(i) })));
+  // Long enough "ordered" and "deleting" windows that a loaded machine still observes them.
+  beforeAll(async () => ({ sim, c } = await startTestSim({ timing: { ...FAST_TIMING, orderedMs: 400, instanceDeleteMs: 400 }, onInstanceRunning: (i) => void running.push(i) })));
   beforeEach(() => {
     sim.reset();
     running.length = 0;
@@ -98,8 +99,11 @@ describe("simulator: instances", () => {
     expect(new Set(i.volume_ids)).toEqual(new Set([i.os_volume_id, scratchId, sfsId]));
     const del = await c.call("PUT", "/instances", { action: "delete", id: i.id, volume_ids: [i.os_volume_id], delete_permanently: true });
     expect(del.status).toBe(202);
-    await new Promise((r) => setTimeout(r, 60));
-    expect((await c.call("GET", `/instances/${i.id}`)).status).toBe(404);
+    // Gone once the delete window has passed (polled: a loaded machine may take longer than the window).
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while ((status = (await c.call("GET", `/instances/${i.id}`)).status) !== 404 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(status).toBe(404);
     const os = await c.volume(i.os_volume_id);
     expect(os).toMatchObject({ status: "deleted", is_permanently_deleted: true });
     expect(await c.volume(scratchId)).toMatchObject({ status: "detached", instance_id: null, target: null });
