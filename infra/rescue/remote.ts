@@ -4,6 +4,7 @@
 // the worker's backup hook does. Secrets travel on stdin only; failures carry the redacted stderr.
 import { hostScriptFiles, LOCAL_SCRIPTS_DIR, SCRIPT_MODE } from "../../components/host-scripts";
 import { scriptCommand, shellQuote } from "../../components/remote";
+import { BOOTSTRAP_FILES, BOOTSTRAP_SECONDS, bootstrapCommand } from "../../components/toolchain";
 import { describeExit } from "../remote/command";
 import type { SshConnection } from "../remote/connection";
 import { lastLines, redact, secretFragments } from "../remote/output";
@@ -11,9 +12,7 @@ import { writeFiles } from "../remote/sftp";
 import { execOnce, withSshSession } from "../remote/ssh";
 import type { SshSettings } from "./state";
 
-export const RESCUE_SCRIPTS = ["prepare-scratch.sh", "backup-mello.sh"];
-/** Commands the two scripts need; a plain Ubuntu image lacks rclone and jq. */
-const NEEDED_COMMANDS = ["rclone", "jq", "sha256sum", "md5sum", "blkid", "flock"];
+export const RESCUE_SCRIPTS = ["prepare-scratch.sh", "backup-mello.sh", ...BOOTSTRAP_FILES];
 
 export interface RescueHost {
   /** Pinned after first contact; every later connection refuses any other key. */
@@ -63,19 +62,9 @@ export async function uploadScripts(host: RescueHost, paths: RescuePaths): Promi
   return Object.keys(files).length;
 }
 
-/** Installs rclone and jq from the distribution when missing (the GPU image has them; a CPU one may not). */
-export async function ensureTools(host: RescueHost): Promise<void> {
-  const list = NEEDED_COMMANDS.join(" ");
-  const script = [
-    "set -eu",
-    `missing=""; for c in ${list}; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done`,
-    '[ -z "$missing" ] && exit 0',
-    'command -v apt-get >/dev/null 2>&1 || { echo "missing:$missing and no apt-get to install them" >&2; exit 1; }',
-    "export DEBIAN_FRONTEND=noninteractive",
-    "apt-get update -qq && apt-get install -y -qq rclone jq coreutils util-linux >/dev/null",
-    `for c in ${list}; do command -v "$c" >/dev/null 2>&1 || { echo "still missing: $c" >&2; exit 1; }; done`,
-  ].join("\n");
-  await runRemote(host, "installing the backup tools (rclone, jq)", script, { timeoutSeconds: 600 });
+/** The project's toolchain bootstrap, as on every other host: a stock image lacks rclone and jq (no SFS here: no cache). */
+export async function ensureTools(host: RescueHost, paths: RescuePaths): Promise<void> {
+  await runRemote(host, "the toolchain bootstrap (bootstrap-host.sh)", bootstrapCommand({ scriptsDir: paths.scriptsDir, env: paths.hostEnv }), { timeoutSeconds: BOOTSTRAP_SECONDS + 60 });
 }
 
 export function prepareScratchCommand(paths: RescuePaths, volumeId: string, timeoutSeconds: number): string {

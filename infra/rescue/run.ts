@@ -82,8 +82,8 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
     log("3/6 first contact: pinning the rescue instance's host key");
     const host = await pinHostKey(up.ip!, target.ssh, log);
     hostKey = host.presentedHostKey;
-    log(`4/6 uploading ${await uploadScripts(host, o.paths)} script files; checking rclone and jq`);
-    await ensureTools(host);
+    log(`4/6 uploading ${await uploadScripts(host, o.paths)} script files; the toolchain bootstrap (rclone, jq)`);
+    await ensureTools(host, o.paths);
     log(`5/6 mounting the scratch without formatting (prepare-scratch.sh --expect-data)`);
     await runRemote(host, "prepare-scratch.sh --expect-data", prepareScratchCommand(o.paths, scratch.id, o.timeouts.prepareSeconds), { timeoutSeconds: o.timeouts.prepareSeconds + 60 });
     log(`6/6 backing up inputs and outputs to r2:${target.r2.userFilesBucket}/scratch/ and verifying`);
