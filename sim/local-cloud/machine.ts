@@ -9,10 +9,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { REMOTE_PATH } from "../../infra/remote/remote-shell";
 
 const INIT_SCRIPT = path.join(__dirname, "machine", "machine-init.sh");
-/** Ubuntu's default PATH: what a root login shell (and REMOTE_PATH) has. */
-export const MACHINE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** Ubuntu's default PATH: what a root login shell has, and every remote command sets. */
+export const MACHINE_PATH = REMOTE_PATH;
 /** The overlay's source name: how leftovers of a crashed run are recognised in /proc/mounts. */
 const OVERLAY_SOURCE = "comfyume-sim-machine";
 
@@ -104,18 +105,20 @@ export class Machine {
     return new Machine(dirs, hostname, unshare, Number(children[0]));
   }
 
-  /** argv that runs `argv` inside the machine as root, with exactly `env`. */
-  enter(argv: string[], env: Record<string, string>): string[] {
-    const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    return ["nsenter", "--target", String(this.initPid), "--mount", "--pid", "--uts", "--root", "--wd", "--", "/usr/bin/env", "-i", ...pairs, ...argv];
+  /**
+   * What to spawn to run `argv` inside the machine as root: spawn `argv` with exactly `env` as its
+   * environment (nsenter passes it on), so no value shows on a command line.
+   */
+  enter(argv: string[], env: Record<string, string>): { argv: string[]; env: Record<string, string> } {
+    return { argv: ["/usr/bin/nsenter", "--target", String(this.initPid), "--mount", "--pid", "--uts", "--root", "--wd", "--", ...argv], env };
   }
 
   /** Runs a shell command on the machine as root (a login-like environment); kills it after `timeoutMs`. */
   exec(command: string, opts: { timeoutMs: number; env?: Record<string, string>; shell?: string; stdin?: string }): Promise<ExecResult> {
     const env = opts.env ?? { PATH: MACHINE_PATH, HOME: "/root", USER: "root", LOGNAME: "root", LANG: "C.UTF-8" };
-    const argv = this.enter([opts.shell ?? "/bin/bash", "-c", command], env);
+    const entry = this.enter([opts.shell ?? "/bin/bash", "-c", command], env);
     return new Promise((resolve) => {
-      const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(entry.argv[0]!, entry.argv.slice(1), { env: entry.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
       let out = "";
       child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
       child.stderr!.on("data", (c: Buffer) => (out += c.toString()));

@@ -1,7 +1,6 @@
-/** Single-quotes a value for POSIX shells. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+import { shellQuote } from "../../components/remote";
+
+export { shellQuote };
 
 /** `export NAME='value'` lines, in the given order. */
 export function exportLines(env: Record<string, string>): string {

@@ -115,8 +115,8 @@ async function launchSshd(m: Machine, ip: string, port: number): Promise<ChildPr
   writeFileSync(path.join(root, "etc/ssh/sshd_config"), sshdConfig(ip, port));
   mkdirSync(path.join(root, "run/sshd"), { recursive: true, mode: 0o755 });
   const log = openSync(path.join(m.dirs.state, "sshd.log"), "a");
-  const argv = m.enter(["/usr/sbin/sshd", "-D", "-e"], { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" });
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
+  const entry = m.enter(["/usr/sbin/sshd", "-D", "-e"], { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" });
+  const child = spawn(entry.argv[0]!, entry.argv.slice(1), { env: entry.env, detached: true, stdio: ["ignore", log, log] });
   closeSync(log);
   const deadline = Date.now() + 15_000;
   while (!(await answers(ip, port))) {

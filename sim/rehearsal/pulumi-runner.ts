@@ -43,9 +43,11 @@ export function pulumiRunner(projectDir: string, env: Record<string, string>, lo
         if (isOut) stdout += text;
         pending += text;
         const lineEnd = pending.lastIndexOf("\n") + 1;
-        log.write(scrub(pending.slice(0, lineEnd)));
+        // Scrub whole lines only: a secret split across two chunks is whole here.
+        const complete = scrub(pending.slice(0, lineEnd));
+        log.write(complete);
         pending = pending.slice(lineEnd);
-        const lines = scrub(text).split("\n").map((l) => l.trim()).filter(Boolean);
+        const lines = complete.split("\n").map((l) => l.trim()).filter(Boolean);
         if (lines.length) lastLine = lines[lines.length - 1];
       };
       child.stdout.on("data", (c: Buffer) => take(c, true));

@@ -5,7 +5,9 @@ import { startLocalCloud } from "../../sim/local-cloud";
 
 const saved = process.env.COMFYUME_SIM_ROOTFS;
 afterEach(() => {
-  process.env.COMFYUME_SIM_ROOTFS = saved;
+  // Assigning undefined would store the string "undefined".
+  if (saved === undefined) delete process.env.COMFYUME_SIM_ROOTFS;
+  else process.env.COMFYUME_SIM_ROOTFS = saved;
 });
 
 describe("local cloud: the machines' image", () => {

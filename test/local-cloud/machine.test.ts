@@ -135,7 +135,7 @@ describe("local cloud: a simulated machine", () => {
 
   it("sfsFull: the SFS mounted on the machine has no space left while on, and its space back after", async () => {
     cloud.faults.sfsFull(sfsId, true);
-    const full = await cloud.exec(instanceId, `${PATH}; df --output=avail -B1 /mnt/sfs | tail -1; echo x >/mnt/sfs/more || echo refused`);
+    const full = await cloud.exec(instanceId, `${PATH}; df --output=avail -B1 /mnt/sfs | tail -1; { echo x >/mnt/sfs/more || echo refused; } 2>&1`); // one stream: the error line comes before "refused"
     expect(full.out).toMatch(/^\s*0\n/);
     expect(full.out).toMatch(/No space left on device\nrefused/);
     expect(readFileSync(path.join(cloud.sfsDir(sfsId), "models/a/m.bin"), "utf8")).toBe("model\n");

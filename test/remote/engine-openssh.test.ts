@@ -15,6 +15,8 @@ function fingerprintOf(line: string): string {
   return fingerprintSha256(parsed.blob);
 }
 
+if (!(pulumiToolchainReady() && openSshAvailable()) && process.env.CI) throw new Error("CI must run the engine tests against a real sshd: the Pulumi toolchain or openssh-server is missing (run npm run setup as root)");
+
 describe.runIf(pulumiToolchainReady() && openSshAvailable())("RemoteCommand under the real engine against a real sshd", () => {
   const work = mkdtempSync(path.join(tmpdir(), "engine-openssh-"));
   const clientKey = sshKeygen("ed25519", work, "client");

@@ -36,6 +36,8 @@ for home in /root /home/deploy; do
 done
 `;
 
+if (!(openSshAvailable() && rootfs) && process.env.CI) throw new Error("CI must run the stock-image sshd tests: this machine's sshd or COMFYUME_SIM_ROOTFS is missing (run npm run setup as root)");
+
 describe.runIf(openSshAvailable() && rootfs)("on a stock image with a real sshd", () => {
   let server: OpenSshServer;
   beforeAll(async () => {

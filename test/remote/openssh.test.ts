@@ -19,6 +19,8 @@ function fingerprintOf(line: string): string {
   return fingerprintSha256(parsed.blob);
 }
 
+if (!openSshAvailable() && process.env.CI) throw new Error("CI must run the real-sshd tests: this machine's /usr/sbin/sshd (openssh-server) is missing (run npm run setup as root)");
+
 describe.runIf(openSshAvailable())("against a real OpenSSH sshd", () => {
   let server: OpenSshServer;
   beforeAll(async () => {

@@ -8,12 +8,13 @@
 import { runCollected } from "../../sim/local-cloud/collect";
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { REMOTE_PATH } from "../../infra/remote/remote-shell";
 
 export const REPO_SCRIPTS = path.resolve(__dirname, "../../scripts");
 /** Where the machine's copy of scripts/host and scripts/lib lives, as on a real host. */
 export const MACHINE_SCRIPTS = "/opt/comfyume";
-/** Ubuntu's default PATH order (the remote commands' explicit PATH, infra/remote REMOTE_PATH). */
-const MACHINE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** Ubuntu's default PATH order: the remote commands' explicit PATH. */
+const MACHINE_PATH = REMOTE_PATH;
 
 export interface MachineResult {
   code: number;

@@ -20,6 +20,8 @@ const IN_MACHINE_CACHE = "/mnt/sfs/.comfyume/toolchain";
 /** What the backup engine does with the two tools: list files with hashes (rclone), count them (jq). */
 const BACKUP_TOOLS_RUN = "RCLONE_CONFIG=/dev/null rclone lsjson --hash /opt/comfyume/lib | jq -e 'length > 0 and (.[0].Hashes | has(\"md5\"))'";
 
+if (!ready && process.env.CI) throw new Error("CI must run the bootstrap tests: root, COMFYUME_SIM_ROOTFS or COMFYUME_SIM_MIRROR is missing (run npm run setup as root)");
+
 describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
   let dir: string;
   let mirror: PackageMirror;
