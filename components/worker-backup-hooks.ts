@@ -17,6 +17,30 @@ import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner,
 import type { BucketNames } from "./backups";
 import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCommand } from "./toolchain";
 
+/** --shrink-tolerance F and --accept-shrink SET (repeated), the same for every backup script. */
+export function shrinkArgs(tolerance: number | undefined, accept: string[]): ScriptArgs {
+  return [
+    ...(tolerance === undefined ? [] : [["--shrink-tolerance", String(tolerance)] as [string, string]]),
+    ...accept.map((set) => ["--accept-shrink", set] as [string, string]),
+  ];
+}
+
+/** backup-mello.sh's arguments for a scratch's inputs and outputs: the worker's hook and the rescue share them. */
+export function scratchBackupArgs(s: { endpoint: string; bucket: string; scratchMount: string; scratchStartsBlank: boolean; shrink: ScriptArgs }): ScriptArgs {
+  return [
+    ["--r2-endpoint", s.endpoint],
+    ["--data-dir", s.scratchMount],
+    ["--dirs", "inputs,outputs"],
+    ["--bucket", s.bucket],
+    ["--prefix", "scratch"],
+    // A day scratch starts blank (no size baseline); otherwise never back up an empty mount point instead.
+    s.scratchStartsBlank ? "--fresh-volume" : "--require-mount",
+    // The scratch's hash state lives on the scratch (outside inputs/ and outputs/): it outlives the instance.
+    ["--state-dir", `${s.scratchMount}/.comfyume/backup-state`],
+    ...s.shrink,
+  ];
+}
+
 export interface WorkerBackupHooksArgs {
   /** SSH to the instance, host key pinned. */
   target: SshTarget;
@@ -72,11 +96,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
     });
     const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
     const runOnMello = scriptRunner(a.paths.melloScriptsDir, a.melloHostEnv);
-    // --shrink-tolerance F and --accept-shrink SET (repeated), the same for every backup script.
-    const shrinkArgs: ScriptArgs = [
-      ...(a.shrink.tolerance === undefined ? [] : [["--shrink-tolerance", String(a.shrink.tolerance)] as [string, string]]),
-      ...a.shrink.accept.map((set) => ["--accept-shrink", set] as [string, string]),
-    ];
+    const shrink = shrinkArgs(a.shrink.tolerance, a.shrink.accept);
     const r2Stdin = secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey });
     // If the instance is ever replaced, the old one is backed up first (delete runs, then the new hook).
     const withTheInstance = { replaceWith: [a.instance], deleteBeforeReplace: true, additionalSecretOutputs: ["stdout", "stderr"] };
@@ -94,7 +114,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
         connection: connectionArgs(a.mello),
         create: preflightCommand(runOnMello, "backup-mello.sh"),
         delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
-          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles], ...shrinkArgs], a.backupSeconds, true),
+          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles], ...shrink], a.backupSeconds, true),
         ),
         stdin: r2Stdin,
         logging: "none",
@@ -123,24 +143,14 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
                 ["--models-bucket", buckets.models],
                 ["--cache-bucket", buckets.cache],
                 ["--worker-bucket", buckets.workerContainer],
-                ...shrinkArgs,
+                ...shrink,
               ],
               a.backupSeconds,
               true,
             )}`,
             `printf '%s\\n' "$secrets" | ${run(
               "backup-mello.sh",
-              [
-                ["--r2-endpoint", endpoint],
-                ["--data-dir", a.paths.scratchMount],
-                ["--dirs", "inputs,outputs"],
-                ["--bucket", buckets.userFiles],
-                ["--prefix", "scratch"],
-                a.scratchStartsBlank ? "--fresh-volume" : "--require-mount",
-                // The scratch's hash state lives on the scratch (outside inputs/ and outputs/): it outlives the instance.
-                ["--state-dir", `${a.paths.scratchMount}/.comfyume/backup-state`],
-                ...shrinkArgs,
-              ],
+              scratchBackupArgs({ endpoint, bucket: buckets.userFiles, scratchMount: a.paths.scratchMount, scratchStartsBlank: !!a.scratchStartsBlank, shrink }),
               a.backupSeconds,
               true,
             )}`,

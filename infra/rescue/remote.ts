@@ -5,6 +5,7 @@
 import { hostScriptFiles, LOCAL_SCRIPTS_DIR, SCRIPT_MODE } from "../../components/host-scripts";
 import { scriptCommand, shellQuote } from "../../components/remote";
 import { BOOTSTRAP_FILES, BOOTSTRAP_SECONDS, bootstrapCommand } from "../../components/toolchain";
+import { scratchBackupArgs, shrinkArgs } from "../../components/worker-backup-hooks";
 import { describeExit } from "../remote/command";
 import type { SshConnection } from "../remote/connection";
 import { lastLines, redact, secretFragments } from "../remote/output";
@@ -82,13 +83,13 @@ export function backupCommand(paths: RescuePaths, b: BackupSpec): string {
   return scriptCommand({
     scriptsDir: paths.scriptsDir,
     script: "backup-mello.sh",
-    args: [
-      ["--r2-endpoint", b.endpoint], ["--data-dir", paths.scratchMount], ["--dirs", "inputs,outputs"], ["--bucket", b.bucket], ["--prefix", "scratch"],
-      // The rescue mounted the scratch itself: never back up the empty mount point instead.
-      b.scratchStartsBlank ? "--fresh-volume" : "--require-mount",
-      ...(b.shrinkTolerance === undefined ? [] : [["--shrink-tolerance", String(b.shrinkTolerance)] as [string, string]]),
-      ...(b.acceptShrink ?? []).map((set) => ["--accept-shrink", set] as [string, string]),
-    ],
+    args: scratchBackupArgs({
+      endpoint: b.endpoint,
+      bucket: b.bucket,
+      scratchMount: paths.scratchMount,
+      scratchStartsBlank: !!b.scratchStartsBlank,
+      shrink: shrinkArgs(b.shrinkTolerance, b.acceptShrink ?? []),
+    }),
     timeoutSeconds: b.timeoutSeconds,
     env: paths.hostEnv,
     readsStdin: true,
