@@ -120,17 +120,6 @@ retry() {
   done
 }
 
-# with_lock LOCKFILE CMD...: run CMD holding an exclusive flock; fails at once if held.
-with_lock() {
-  local lockfile=$1
-  shift
-  mkdir -p "$(dirname "$lockfile")"
-  (
-    flock -n 9 || die "another run holds the lock ${lockfile}"
-    "$@"
-  ) 9>"$lockfile"
-}
-
 # require_cmd NAME...: fail with a clear message when a tool is missing.
 require_cmd() {
   local c
@@ -794,7 +783,7 @@ r2_backup_tree() {
   stage="${work}/stage"
   mkdir -p "$stage"
   log "hashing ${src}"
-  build_manifest "$src" "${work}/local.tsv" "${state}/hash-cache-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
+  build_manifest "$src" "${work}/local.tsv" "$(hash_state_file "$state" "$bucket" "$prefix")"
   if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv"; then
     log "last backup of this set: ${R2_LAST_MANIFEST_KEY} in bucket ${bucket}"
   else
@@ -855,8 +844,6 @@ r2_backup_tree() {
   cmp -s "$manifest" "${work}/readback.tsv" ||
     die "verification: manifest r2:${bucket}/${R2_MANIFEST_KEY} read back differs from the one just written; re-run the backup (a new dated manifest is written)"
   log "verified r2:${bucket}/${R2_MANIFEST_KEY}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
-  mkdir -p "$state"
-  cp "$manifest" "${state}/last-manifest-$(printf '%s' "${bucket}/${prefix}" | tr '/' '_').tsv"
   rm -rf "$work"
 }
 
@@ -1150,7 +1137,7 @@ take_lock() {
   exec {fd}>>"$lockfile" || die "cannot open lock file ${lockfile}"
   if ! flock -n "$fd"; then
     if ((wait <= 0)); then
-      die "another run holds the lock ${lockfile} ($(lock_owner "$lockfile")); overlapping runs are refused (wait for it, or check for a stuck process with: fuser ${lockfile})"
+      die "another run holds the lock ${lockfile} ($(lock_owner "$lockfile")); overlapping runs are refused (wait for it, or look for a stuck process with: ps -ef)"
     fi
     log "waiting up to ${wait}s for the lock ${lockfile}, held by ${holder} ($(lock_owner "$lockfile"))"
     flock -w "$wait" "$fd" ||
