@@ -24,19 +24,6 @@ function must(argv: string[], what: string): string {
   return r.stdout.trim();
 }
 
-/**
- * Mounts a read-only view, retrying for up to 5 s: a machine that was just stopped may still be
- * tearing down its own mount of the same device (its namespace ends asynchronously).
- */
-function mountView(argv: string[], what: string): void {
-  for (let attempt = 1; ; attempt++) {
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
-    if (r.status === 0) return;
-    if (attempt >= 20) throw new Error(`local cloud: ${what} failed: ${(r.stderr || r.error?.message || "").trim()}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
-  }
-}
-
 /** Fails at start, with the fix, when this computer cannot give the machines loop block devices. */
 export function checkLoopDevices(): void {
   if (!existsSync("/dev/loop-control")) {
@@ -175,7 +162,7 @@ export class VolumeStore {
     const loop = this.loops.get(volumeId);
     const argv = loop ? ["mount", "-o", "ro", loop.dev, view] : ["mount", "-o", "ro,loop,noload", image, view];
     try {
-      mountView(argv, `a read-only view of scratch volume ${volumeId}`);
+      must(argv, `a read-only view of scratch volume ${volumeId}`);
       try {
         return fn(view);
       } finally {
