@@ -193,8 +193,9 @@ async function build(
     for (const [id, host] of hosts) {
       if (live.has(id)) volumes.attachToHost(id, host, state.volumes);
       else {
-        hosts.delete(id);
+        // Listed until its sshd has really stopped: instances() means "SSH host up".
         await host.close();
+        hosts.delete(id);
         volumes.detachHost(host);
         o.log(`instance ${id} deleted or discontinued: its SSH host at ${host.host} stopped`);
       }
