@@ -6,8 +6,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { Server, utils } from "ssh2";
+import { Server } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKeyPair } from "../support/ssh-host";
 import { HOST, type S3, cleanupTmp, makeInstanceRoot, run, startS3, tmp, write } from "./helpers";
 
 interface Exec {
@@ -23,7 +24,7 @@ const execs: Exec[] = [];
 
 beforeAll(async () => {
   s3 = await startS3();
-  const hostKey = utils.generateKeyPairSync("ed25519").private;
+  const hostKey = generateKeyPair().privateKey;
   server = new Server({ hostKeys: [hostKey] }, (client) => {
     const children: ChildProcess[] = [];
     client.on("authentication", (ctx) => ctx.accept());
