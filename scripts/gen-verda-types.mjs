@@ -5,7 +5,7 @@ import path from "node:path";
 import openapiTS, { astToString } from "openapi-typescript";
 
 const repo = path.resolve(import.meta.dirname, "..");
-const specPath = process.env.VERDA_OPENAPI ?? path.resolve(repo, "../shared/verda/openapi.json");
+const specPath = process.env.VERDA_OPENAPI ?? path.resolve(repo, "api/verda/openapi.json");
 const outPath = path.join(repo, "infra/verda/openapi-types.ts");
 
 const spec = JSON.parse(fs.readFileSync(specPath, "utf8"));

@@ -25,7 +25,7 @@ const METHODS = ["get", "put", "post", "delete", "patch"] as const;
 const GLOBAL_ERROR_STATUSES = new Set([400, 401, 402, 403, 404, 409, 429, 500, 503]);
 
 export function openApiPath(): string {
-  return process.env.VERDA_OPENAPI ? resolve(process.env.VERDA_OPENAPI) : resolve(REPO_ROOT, "../shared/verda/openapi.json");
+  return process.env.VERDA_OPENAPI ? resolve(process.env.VERDA_OPENAPI) : resolve(REPO_ROOT, "api/verda/openapi.json");
 }
 
 interface Operation {
