@@ -1,6 +1,6 @@
 // The only deviations from Verda's OpenAPI document that the conformance validator accepts.
 // Each one is forced by the document itself (it contradicts its own text or examples) or by
-// live behaviour recorded in shared/docs/verda-api.md. Keep this list short; every entry needs a reason.
+// live behaviour recorded in docs/verda-api.md. Keep this list short; every entry needs a reason.
 
 export interface SchemaPatch {
   kind: "schema";
