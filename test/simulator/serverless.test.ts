@@ -3,7 +3,8 @@
 // credentials. Every request and response is validated against Verda's OpenAPI document.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningSimulator } from "../../sim/simulator";
-import { validateExchanges } from "../support/openapi";
+import { SERVERLESS_ROUTES } from "../../sim/simulator/serverless-routes";
+import { findOperation, validateExchanges } from "../support/openapi";
 import { Caller, startTestSim, waitFor } from "./helpers";
 
 const SCALING = {
@@ -92,6 +93,7 @@ describe("simulator: serverless containers", () => {
 
     const scaled = await c.call("PATCH", "/container-deployments/comfyume-h200-spot/scaling", { min_replica_count: 2 });
     expect(scaled.json).toMatchObject({ min_replica_count: 2, max_replica_count: 10, scale_down_policy: { delay_seconds: 300 } });
+    expect((await c.call("GET", "/container-deployments/comfyume-h200-spot/scaling")).json).toEqual(scaled.json);
     const cold = (await c.call("GET", "/container-deployments/comfyume-h200-spot/replicas")).json.list;
     expect(cold.map((r: { status: string }) => r.status)).toEqual(["initializing", "initializing"]);
     expect((await c.call("GET", "/container-deployments/comfyume-h200-spot/status")).json.status).toBe("initializing");
@@ -132,5 +134,10 @@ describe("simulator: serverless containers", () => {
       expect((await c.call("DELETE", path)).status, path).toBe(200);
       expect((await c.call("DELETE", path)).status, path).toBe(404);
     }
+  });
+
+  it("every serverless route was exercised above and is an operation of the document", () => {
+    const covered = new Set(sim.exchanges().map((x) => `${x.method} ${findOperation(x.method, x.url)?.template}`));
+    expect(SERVERLESS_ROUTES.map((r) => `${r.method} ${r.path}`).filter((route) => !covered.has(route))).toEqual([]);
   });
 });
