@@ -118,7 +118,10 @@ export const containerDeploymentProvider: pulumi.dynamic.ResourceProvider<Contai
   },
 };
 
-export type ContainerDeploymentArgs = { [K in Exclude<keyof ContainerDeploymentInputs, "providerVersion">]: pulumi.Input<ContainerDeploymentInputs[K]> };
+/** An input whose nested values may also be outputs (e.g. `secretEnv: { HF_TOKEN: secret.verdaName }`). */
+type DeepInput<T> = T extends (infer U)[] ? pulumi.Input<DeepInput<U>[]> : T extends object ? pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }> : pulumi.Input<T>;
+
+export type ContainerDeploymentArgs = { [K in keyof Omit<ContainerDeploymentInputs, "providerVersion">]: DeepInput<ContainerDeploymentInputs[K]> };
 
 export class ContainerDeployment extends pulumi.dynamic.Resource {
   declare readonly endpointBaseUrl: pulumi.Output<string>;

@@ -76,7 +76,7 @@ export const registryCredentialsProvider = storeProvider<RegistryCredentialsInpu
   },
 });
 
-export type RegistryCredentialsArgs = { [K in Exclude<keyof RegistryCredentialsInputs, "providerVersion">]: pulumi.Input<RegistryCredentialsInputs[K]> };
+export type RegistryCredentialsArgs = { [K in keyof Omit<RegistryCredentialsInputs, "providerVersion">]: pulumi.Input<RegistryCredentialsInputs[K]> };
 
 export class RegistryCredentials extends pulumi.dynamic.Resource {
   /** The name to give a deployment as `registryCredentials`. */

@@ -152,6 +152,17 @@ describe("serverless providers against the simulator", () => {
     await h.direct.serverless.deleteFromStore("file-secret", "nonexistent-abc123"); // 404 is fine
   });
 
+  it("a file secret whose files were changed at Verda reads back as drift (replace)", async () => {
+    const olds = { name: "worker-files", files: { "token.txt": FILE_TEXT }, verdaName: fileSecretName };
+    expect((await fileSecretProvider.read!(fileSecretName, olds)).inputs).toMatchObject({ files: { "token.txt": FILE_TEXT } });
+    const consoleName = "console-files-abc123";
+    await h.direct.serverless.createInStore("file-secret", { name: consoleName, files: [{ file_name: "other.txt", base64_content: "eA==" }] });
+    const read = await fileSecretProvider.read!(consoleName, { ...olds, verdaName: consoleName });
+    expect(read.inputs!.files).toEqual({ "other.txt": "" });
+    expect(await fileSecretProvider.diff!(consoleName, read.props!, { name: "worker-files", files: { "token.txt": FILE_TEXT } })).toMatchObject({ changes: true, replaces: ["files"] });
+    await fileSecretProvider.delete!(consoleName, read.props!);
+  });
+
   it("deletes everything; a second delete and a read of the gone resources are harmless", async () => {
     await containerDeploymentProvider.delete!(deployment.id, deployment.outs);
     expect(h.sim.state().meters.filter((m) => m.resource_type === "replica" && m.running)).toEqual([]);
