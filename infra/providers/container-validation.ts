@@ -7,6 +7,11 @@ import { type CheckFailure, UNKNOWN } from "./shared";
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SENSITIVE_ENV_RE = /TOKEN|SECRET|PASSW|API_?KEY|PRIVATE|CREDENTIAL|AUTH/i;
 
+/** True for environment variable names that must go through a Verda secret, never plain env. */
+export function looksSensitive(envName: string): boolean {
+  return SENSITIVE_ENV_RE.test(envName);
+}
+
 const known = (value: unknown) => value !== UNKNOWN;
 const wholeNumber = (value: unknown, min: number) => typeof value === "number" && Number.isInteger(value) && value >= min;
 
@@ -38,7 +43,7 @@ function checkContainer(property: string, c: ContainerInput, failures: CheckFail
   if (known(c.port) && !(wholeNumber(c.port, 1) && c.port <= 65535)) failures.push({ property: `${property}.port`, reason: `${property}.port must be a port number (1-65535), e.g. 8188` });
   const plain = c.env && known(c.env) ? Object.keys(c.env) : [];
   for (const name of plain) {
-    if (SENSITIVE_ENV_RE.test(name)) {
+    if (looksSensitive(name)) {
       failures.push({ property: `${property}.env`, reason: `${property}.env.${name} looks sensitive: store it in a verda.Secret and reference it as secretEnv: { ${name}: secret.verdaName } (never plain env)` });
     }
   }
