@@ -4,6 +4,7 @@ import { isVerdaApiError, isVerdaNetworkError } from "./errors";
 import { VerdaHttp, type VerdaClientMetrics, type VerdaClientOptions } from "./http";
 import { parseCreatedId, singleOf } from "./ids";
 import { backoffDelayMs } from "./retry";
+import { VerdaServerless } from "./serverless";
 import type {
   AddScriptBody,
   AddSshKeyBody,
@@ -34,6 +35,11 @@ export class VerdaClient {
 
   get baseUrl(): string {
     return this.http.baseUrl;
+  }
+
+  /** Serverless Containers: deployments, secrets, file secrets, registry credentials (serverless.ts). */
+  get serverless(): VerdaServerless {
+    return new VerdaServerless(this.http);
   }
 
   /** API calls per route and time in backoff, for the benchmark and tests. */

@@ -53,7 +53,7 @@ export interface VerdaClientOptions {
 }
 
 export interface SendArgs {
-  method: "GET" | "POST" | "PUT" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** Template relative to the base URL, e.g. `/instances/{instance_id}`. */
   route: string;
   params?: Record<string, string>;
@@ -73,12 +73,22 @@ export interface Answer {
   text: string;
 }
 
-const SECRET_FIELDS = ["client_secret", "refresh_token", "access_token"];
+const SECRET_FIELDS = [
+  "client_secret", "refresh_token", "access_token",
+  // serverless secrets, file secrets and registry credentials (write-only at Verda)
+  "value", "base64_content", "secret_access_key", "service_account_key", "docker_config_json",
+];
+
+/** Routes whose bodies carry secrets: the exchange observer sees "[redacted]" in place of each secret field. */
+const SECRET_ROUTES = ["/oauth2/token", "/secrets", "/file-secrets", "/container-registry-credentials"];
 
 function redact(body: unknown): unknown {
-  if (!body || typeof body !== "object" || Array.isArray(body)) return body;
-  const copy: Record<string, unknown> = { ...(body as Record<string, unknown>) };
-  for (const key of SECRET_FIELDS) if (key in copy) copy[key] = "[redacted]";
+  if (Array.isArray(body)) return body.map(redact);
+  if (!body || typeof body !== "object") return body;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+    copy[key] = SECRET_FIELDS.includes(key) && typeof value === "string" ? "[redacted]" : redact(value);
+  }
   return copy;
 }
 
@@ -245,7 +255,7 @@ export class VerdaHttp {
 
   private report(args: SendArgs, path: string, response: Response, body: unknown, text: string): void {
     if (!this.options.onExchange) return;
-    const secretBearing = args.route === "/oauth2/token";
+    const secretBearing = SECRET_ROUTES.includes(args.route);
     this.options.onExchange({
       method: args.method,
       path,

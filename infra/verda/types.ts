@@ -40,3 +40,26 @@ export type OsImage = Schemas["Os"];
 export type TokenAnswer = Schemas["GetAccessTokenResponseDto"];
 export type ClientCredentialsBody = Schemas["GetAccessTokenDto"];
 export type RefreshTokenBody = Schemas["RefreshAccessTokenPublicApiDto"];
+
+// ---- serverless containers (container deployments, secrets, registry credentials) ----
+export type ContainerDeploymentBody = Schemas["CreateDeploymentPublicApiDto"];
+export type ContainerDeploymentPatchBody = Schemas["PatchDeploymentPublicApiDto"];
+export type ContainerDeployment = Omit<KnownFields<Schemas["DeploymentPublicApiResponseDto"]>, "containers"> & { containers: ContainerView[]; [key: string]: unknown };
+export type ContainerSpec = Schemas["ContainerPublicApiDto"];
+export type ContainerPatch = Schemas["PatchContainerPublicApiDto"];
+/** The document types `image` as an object (`{image, last_updated_at}` in its example); read it tolerantly. */
+export type ContainerView = Omit<KnownFields<Schemas["ContainerPublicApiResponseDto"]>, "image"> & { image: { image?: string; last_updated_at?: string } | string };
+export type ContainerEnvVar = Schemas["EnvVarPublicApi"];
+export type ContainerVolumeMount = NonNullable<ContainerSpec["volume_mounts"]>[number];
+export type ComputeResource = Schemas["ComputeResource"];
+export type ScalingOptions = Schemas["ScalingOptionsPublicApiDto"];
+export type CreateScalingOptions = Schemas["CreateScalingOptionsPublicApiDto"];
+export type ScalingPatchBody = Schemas["PatchScalingOptionsPublicApiDto"];
+export type DeploymentStatus = Open<Schemas["GetDeploymentStatusResponseDto"]["status"]>;
+export type ReplicaInfo = WithOpen<Schemas["ReplicaInfo"], "status">;
+export type SecretBody = Schemas["CreateSecretPublicApiDto"];
+export type SecretInfo = WithOpen<Schemas["GetSecretsPublicApiResponseDto"], "secret_type">;
+export type FileSecretBody = Schemas["CreateFilesetSecretPublicApiDto"];
+export type FileSecretInfo = WithOpen<Schemas["GetFilesetSecretsPublicApiResponseDto"], "secret_type">;
+export type RegistryCredentialsBody = Schemas["CreateRegistryCredentialsPublicApiDto"];
+export type RegistryCredentialsInfo = Schemas["GetRegistryCredentialsPublicApiResponseDto"];

@@ -4,8 +4,11 @@ import type { SimClock } from "./clock";
 
 const MS_PER_HOUR = 3_600_000;
 
+/** What a meter bills: an instance, a volume, or one running replica of a container deployment. */
+export type BilledResource = "instance" | "volume" | "replica";
+
 export interface MeterView {
-  resource_type: "instance" | "volume";
+  resource_type: BilledResource;
   resource_id: string;
   description: string;
   price_per_hour: number;
@@ -23,7 +26,7 @@ class Meter {
   stoppedAt: number | null = null;
 
   constructor(
-    readonly resourceType: "instance" | "volume",
+    readonly resourceType: BilledResource,
     readonly resourceId: string,
     public description: string,
     public pricePerHour: number,
@@ -62,7 +65,7 @@ export class Billing {
   }
 
   /** Starts (or resumes) billing a resource. */
-  start(resourceType: "instance" | "volume", resourceId: string, description: string, pricePerHour: number): void {
+  start(resourceType: BilledResource, resourceId: string, description: string, pricePerHour: number): void {
     const now = this.clock.now();
     let meter = this.meters.get(resourceId);
     if (!meter) {

@@ -1,6 +1,7 @@
 // Control endpoints under /_sim/ for tests and operators: state, faults, reset, clock, balance,
 // token expiry and recorded exchanges. JSON in, JSON out; errors use the same {code, message}.
 import type { MeterView } from "./billing";
+import { deploymentView } from "./deployments";
 import { bodyObject, empty, fail, ok, parseBody, type ApiResponse } from "./http";
 import { discontinue, getInstance, instanceView } from "./instances";
 import type { Sim } from "./state";
@@ -19,6 +20,11 @@ export interface SimState {
   volumes: Array<VolumeView | TrashedVolumeView>;
   ssh_keys: Array<{ id: string; name: string }>;
   scripts: Array<{ id: string; name: string }>;
+  /** Container deployments with their scaling and replicas (no secret values anywhere). */
+  container_deployments: Array<ReturnType<typeof deploymentView> & { scaling: unknown; replicas: Array<{ id: string; status: string }> }>;
+  secrets: string[];
+  file_secrets: string[];
+  registry_credentials: string[];
   faults: FaultRule[];
   tokens: { issued: number; refreshed: number };
   rate_limits: { enabled: boolean; throttled: number };
@@ -37,6 +43,10 @@ export function snapshot(sim: Sim): SimState {
     volumes: [...sim.volumes.values()].map((v) => volumeView(sim, v)),
     ssh_keys: [...sim.sshKeys.values()].map((k) => ({ id: k.id, name: k.name })),
     scripts: [...sim.scripts.values()].map((s) => ({ id: s.id, name: s.name })),
+    container_deployments: [...sim.deployments.values()].map((d) => ({ ...deploymentView(d), scaling: structuredClone(d.scaling), replicas: d.replicas.map((r) => ({ id: r.id, status: r.status })) })),
+    secrets: [...sim.secrets.keys()],
+    file_secrets: [...sim.fileSecrets.keys()],
+    registry_credentials: [...sim.registryCredentials.keys()],
     faults: sim.faults.list(),
     tokens: { issued: sim.tokens.issued, refreshed: sim.tokens.refreshed },
     rate_limits: { enabled: sim.limiter !== null, throttled: sim.limiter?.throttled ?? 0 },

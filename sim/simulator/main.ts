@@ -20,6 +20,7 @@ const { values } = parseArgs({
     "no-rate-limits": { type: "boolean", default: false },
     "ordered-ms": { type: "string" },
     "provisioning-ms": { type: "string" },
+    "cold-start-ms": { type: "string" },
     "action-ms": { type: "string" },
     "volume-ms": { type: "string" },
     "create-id-format": { type: "string" },
@@ -33,7 +34,7 @@ if (values.help) {
   process.stdout.write(
     "Usage: npm run sim -- [--port N] [--host H] [--faults FILE] [--speed N] [--balance N] [--currency usd|eur]\n" +
       "  [--client-id ID] [--client-secret S] [--token-ttl-ms MS] [--no-rate-limits]\n" +
-      "  [--ordered-ms MS] [--provisioning-ms MS] [--action-ms MS] [--volume-ms MS]\n" +
+      "  [--ordered-ms MS] [--provisioning-ms MS] [--action-ms MS] [--volume-ms MS] [--cold-start-ms MS]\n" +
       "  [--create-id-format bare|json-string|object] [--os-volume-on-implicit-delete keep|delete] [--quiet]\n" +
       "Env: VERDA_SIM_FAULTS = JSON rules or a path to a JSON file. Details: docs/simulator.md\n",
   );
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
     timing: {
       ...(values["ordered-ms"] ? { orderedMs: number("ordered-ms", values["ordered-ms"]) } : {}),
       ...(values["provisioning-ms"] ? { provisioningMs: number("provisioning-ms", values["provisioning-ms"]) } : {}),
+      ...(values["cold-start-ms"] ? { replicaColdStartMs: number("cold-start-ms", values["cold-start-ms"]) } : {}),
       ...(values["action-ms"] ? { instanceActionMs: number("action-ms", values["action-ms"]), instanceDeleteMs: number("action-ms", values["action-ms"]) } : {}),
       ...(values["volume-ms"] ? { volumeCreateMs: number("volume-ms", values["volume-ms"]), volumeAttachMs: number("volume-ms", values["volume-ms"]) } : {}),
     },

@@ -14,6 +14,7 @@ import { fail, ok, empty, type ApiResponse } from "./http";
 import { instanceAction } from "./instance-actions";
 import { availableTypes, deployInstance, getInstance, instanceView, isAvailable, listInstances } from "./instances";
 import { addKey, addScript, deleteKeys, deleteScripts, getKey, getScript, idsField, listKeys, listScripts } from "./keys";
+import { SERVERLESS_ROUTES } from "./serverless-routes";
 import { toTags, type Sim } from "./state";
 import type { Schemas } from "./types";
 import { deleteVolumeById, volumeAction } from "./volume-actions";
@@ -183,6 +184,8 @@ export const ROUTES: Route[] = [
   { method: "DELETE", path: "/v1/scripts", handle: (sim, r) => deleteScripts(sim, idsField(r.body, "scripts")) },
   { method: "GET", path: "/v1/scripts/{scriptId}", handle: (sim, r) => getScript(sim, r.params.scriptId!) },
   { method: "DELETE", path: "/v1/scripts/{scriptId}", handle: (sim, r) => deleteScripts(sim, [r.params.scriptId!]) },
+
+  ...SERVERLESS_ROUTES,
 ];
 
 function round2(n: number): number {

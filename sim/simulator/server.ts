@@ -9,7 +9,7 @@ import { matchRoute, type RouteResult } from "./routes";
 import type { Sim } from "./state";
 import { sweepTrash } from "./volumes";
 
-const CREATE_CALLS = new Set(["POST /v1/instances", "POST /v1/volumes", "POST /v1/ssh-keys", "POST /v1/sshkeys", "POST /v1/scripts"]);
+const CREATE_CALLS = new Set(["POST /v1/instances", "POST /v1/volumes", "POST /v1/ssh-keys", "POST /v1/sshkeys", "POST /v1/scripts", "POST /v1/container-deployments"]);
 
 function formatCreated(sim: Sim, result: RouteResult): ApiResponse {
   if (!("createdId" in result)) return result;

@@ -17,7 +17,9 @@ import type {
   Timing,
   VolumeRecord,
 } from "./types";
+import type { DeploymentRecord } from "./deployments";
 import { fail } from "./http";
+import type { FileSecretRecord, RegistryCredentialsRecord, SecretRecord } from "./secrets";
 
 export const DEFAULT_TIMING: Timing = {
   orderedMs: 100,
@@ -27,6 +29,7 @@ export const DEFAULT_TIMING: Timing = {
   volumeCreateMs: 50,
   volumeAttachMs: 50,
   trashRetentionSimMs: 96 * 3_600_000,
+  replicaColdStartMs: 300,
 };
 
 const MAX_EXCHANGES = 20_000;
@@ -83,6 +86,10 @@ export class Sim {
   volumes = new Map<string, VolumeRecord>();
   sshKeys = new Map<string, SshKeyRecord>();
   scripts = new Map<string, ScriptRecord>();
+  deployments = new Map<string, DeploymentRecord>();
+  secrets = new Map<string, SecretRecord>();
+  fileSecrets = new Map<string, FileSecretRecord>();
+  registryCredentials = new Map<string, RegistryCredentialsRecord>();
   exchanges: Exchange[] = [];
   requestCount = 0;
   private timers = new Set<NodeJS.Timeout>();
@@ -120,6 +127,10 @@ export class Sim {
     this.volumes.clear();
     this.sshKeys.clear();
     this.scripts.clear();
+    this.deployments.clear();
+    this.secrets.clear();
+    this.fileSecrets.clear();
+    this.registryCredentials.clear();
     this.exchanges = [];
     this.requestCount = 0;
     this.billing = new Billing(this.clock, this.opts.balance, this.opts.currency);

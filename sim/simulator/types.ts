@@ -162,6 +162,8 @@ export interface Timing {
   volumeAttachMs: number;
   /** Simulated time a volume stays restorable in trash (live: 96 h). */
   trashRetentionSimMs: number;
+  /** A new container replica: `initializing` for this long, then `running` (and billed). */
+  replicaColdStartMs: number;
 }
 
 export interface RateLimitConfig {

@@ -1,7 +1,16 @@
 // Pulumi serializes each dynamic provider into state; it must serialize cleanly and carry no secret.
 import * as pulumi from "@pulumi/pulumi";
 import { afterEach, describe, expect, it } from "vitest";
-import { instanceProvider, sshKeyProvider, startupScriptProvider, volumeProvider } from "../../infra/providers";
+import {
+  containerDeploymentProvider,
+  fileSecretProvider,
+  instanceProvider,
+  registryCredentialsProvider,
+  secretProvider,
+  sshKeyProvider,
+  startupScriptProvider,
+  volumeProvider,
+} from "../../infra/providers";
 import { verdaRuntime } from "../../infra/providers/runtime";
 
 const SECRET = "sim-secret-should-never-serialize-5b1f";
@@ -12,7 +21,7 @@ describe("provider serialization", () => {
     verdaRuntime().config = {};
   });
 
-  const providers = { instanceProvider, volumeProvider, sshKeyProvider, startupScriptProvider };
+  const providers = { instanceProvider, volumeProvider, sshKeyProvider, startupScriptProvider, containerDeploymentProvider, secretProvider, fileSecretProvider, registryCredentialsProvider };
   for (const [name, provider] of Object.entries(providers)) {
     it(`${name} serializes without secrets`, async () => {
       process.env.VERDA_CLIENT_SECRET = SECRET;
