@@ -9,7 +9,7 @@ import type { VerdaClientOptions } from "../verda/http";
 import { backupStatus, type BackupSetStatus, type R2Access } from "./backups";
 import { failure, probe, type Probe } from "./probe";
 import { listStacks, readStackConfig, readStackState, type AsyncCli, type StackConfig, type StackEntry, type StackState } from "./stacks";
-import { sweepable, verdaForStatus, verdaNow, type VerdaNow } from "./verda";
+import { readVerda, sweepable, verdaForStatus, verdaNow, type VerdaNow } from "./verda";
 import { watchdogStatus, type WatchdogStatus } from "./watchdog";
 import type { Leftover } from "../money/sweep";
 import type { BudgetCheck } from "../money/budget";
@@ -84,18 +84,23 @@ export function secretsOf(idleConfig?: StackConfig, r2?: R2Access, verda?: Verda
 export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusReport; secrets: string[] }> {
   const started = Date.now();
   const now = deps.now ?? new Date();
+  const states = new Map<string, Promise<Probe<StackState>>>();
+  const configs = new Map<string, Promise<Probe<StackConfig>>>();
+  // One export (owned ids, outputs) and one config read per stack, all at once; the idle stack's secrets are revealed in memory.
+  const read = (name: string, idle: boolean) => {
+    states.set(name, probe(`run scripts/pulumi stack export --stack ${name}`, () => readStackState(deps.cli, name, idle)));
+    configs.set(name, probe(`run scripts/pulumi config --stack ${name}`, () => readStackConfig(deps.cli, name, idle)));
+  };
+  // The idle stack (what every other source needs) is read while the stacks are listed.
+  read("idle", true);
   const listed = await probe("check PULUMI_BACKEND_URL and the passphrase (README, Running Pulumi)", () => listStacks(deps.cli));
   const stacks = listed.ok ? listed.value : [];
   const idleName = stacks.find((s) => s.layer === "idle")?.name;
-
-  // One export (owned ids, outputs) and one config read per stack, all at once; the idle stack's secrets are revealed in memory.
-  const states = new Map<string, Promise<Probe<StackState>>>();
-  const configs = new Map<string, Promise<Probe<StackConfig>>>();
-  for (const s of stacks) {
-    const idle = s.name === idleName;
-    states.set(s.name, probe(`run scripts/pulumi stack export --stack ${s.name}`, () => readStackState(deps.cli, s.name, idle)));
-    configs.set(s.name, probe(`run scripts/pulumi config --stack ${s.name}`, () => readStackConfig(deps.cli, s.name, idle)));
+  if (idleName !== "idle") {
+    states.delete("idle");
+    configs.delete("idle");
   }
+  for (const s of stacks) if (!states.has(s.name)) read(s.name, s.name === idleName);
   const noIdle = <T>(): Promise<T> => Promise.reject(failure(listed.ok ? "no idle stack" : listed.cause, listed.ok ? IDLE_MISSING : listed.fix));
   const idleState = idleName ? unwrap(states.get(idleName)!) : noIdle<StackState>();
   const idleConfig = idleName ? unwrap(configs.get(idleName)!) : noIdle<StackConfig>();
@@ -118,10 +123,13 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
     return { owner, unreadable: all.filter((a) => !a.state.ok).map((a) => a.stack) };
   });
 
+  // Verda is read while the stacks are still being exported; the owners are matched afterwards.
+  const verdaRead = verdaClients.then(({ api }) => readVerda(api));
+  verdaRead.catch(() => undefined);
   const verdaP = probe("check VERDA_BASE_URL / the Verda API status and the credentials", async () => {
-    const { api } = await verdaClients;
+    const read = await verdaRead;
     const { owner } = await ownership;
-    return verdaNow(api, (id) => owner.get(id.toLowerCase()), new Set(owner.keys()));
+    return verdaNow(read, (id) => owner.get(id.toLowerCase()), new Set(owner.keys()));
   });
 
   const backupsP = probe("check the idle stack's R2 outputs", async () => {

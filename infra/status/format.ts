@@ -39,7 +39,8 @@ function stacksSection(r: StatusReport, s: Style, cur: Currency): string {
   if (r.stacks.value.length === 0) return "layers: no phase stacks in this backend (scripts/pulumi stack ls)";
   const rows = r.stacks.value.map((row) => {
     const cost = row.cost;
-    const budget = cost?.ok ? (cost.value.budget.limit === undefined ? `${formatMoney(cost.value.forecast, cur)} (no budget)` : `${formatMoney(cost.value.forecast, cur)} of ${formatMoney(cost.value.budget.limit, cur)} (${cost.value.budget.percentUsed!.toFixed(0)} %${cost.value.budget.verdict === "ok" ? "" : ` ${cost.value.budget.verdict.toUpperCase()}`})`) : cost ? unknownText(cost) : "-";
+    const costUnknown = cost && !cost.ok ? (r.verda.ok ? unknownText(cost) : "unknown (Verda, below)") : "-";
+    const budget = cost?.ok ? (cost.value.budget.limit === undefined ? `${formatMoney(cost.value.forecast, cur)} (no budget)` : `${formatMoney(cost.value.forecast, cur)} of ${formatMoney(cost.value.budget.limit, cur)} (${cost.value.budget.percentUsed!.toFixed(0)} %${cost.value.budget.verdict === "ok" ? "" : ` ${cost.value.budget.verdict.toUpperCase()}`})`) : costUnknown;
     return [
       row.environment ?? "(all)",
       row.layer,

@@ -3,7 +3,8 @@
 import { findLeftovers, leftoversTotalPerMonth, type Leftover } from "../money/sweep";
 import { instanceResource, volumeResource } from "../money/model";
 import { loadPriceBook } from "../money/prices";
-import { verdaForMoney, type MoneyApi } from "../money/verda-reads";
+import { verdaForMoney, type Balance, type MoneyApi } from "../money/verda-reads";
+import type { Instance, Volume } from "../verda/types";
 import type { VerdaClient } from "../verda/client";
 import type { VerdaClientOptions } from "../verda/http";
 import type { Currency, PriceBook } from "../money/types";
@@ -49,12 +50,19 @@ export function verdaForStatus(options: VerdaClientOptions): { client: VerdaClie
   return { client, api: memoizedApi(api) };
 }
 
-export async function verdaNow(api: MoneyApi, ownerOf: (id: string) => string | undefined, allOwned: Set<string>): Promise<VerdaNow> {
+/** Everything Verda bills, read at once (before the stacks' owned ids are known). */
+export async function readVerda(api: MoneyApi): Promise<{ balance: Balance; book: PriceBook; instances: Instance[]; volumes: Volume[]; trash: Volume[] }> {
   const balance = await api.balance();
   const [book, instances, volumes, trash] = await Promise.all([loadPriceBook(api, balance.currency), api.instances(), api.volumes(), api.trash()]);
+  return { balance, book, instances, volumes, trash };
+}
+
+export function verdaNow(read: Awaited<ReturnType<typeof readVerda>>, ownerOf: (id: string) => string | undefined, allOwned: Set<string>): VerdaNow {
+  const { book, instances, volumes, trash } = read;
   const resources: BilledNow[] = [];
   for (const i of instances.filter((x) => !GONE.includes(String(x.status)))) {
-    resources.push({ id: i.id, item: instanceResource("day", i, book).item, perHour: instanceResource("day", i, book).perHour, stack: ownerOf(i.id), inTrash: false });
+    const r = instanceResource("day", i, book);
+    resources.push({ id: i.id, item: r.item, perHour: r.perHour, stack: ownerOf(i.id), inTrash: false });
   }
   const listed = new Set<string>();
   for (const v of volumes.filter((x) => !GONE.includes(String(x.status)))) {
@@ -67,7 +75,7 @@ export async function verdaNow(api: MoneyApi, ownerOf: (id: string) => string | 
     resources.push({ id: v.id, item: `${r.item}, in trash`, perHour: r.perHour, stack: ownerOf(v.id), inTrash: true });
   }
   const leftovers = findLeftovers({ instances, volumes, trash, owned: allOwned, book });
-  return { currency: book.currency, balance: balance.amount, perHour: resources.reduce((s, r) => s + r.perHour, 0), resources, book, leftovers };
+  return { currency: book.currency, balance: read.balance.amount, perHour: resources.reduce((t, r) => t + r.perHour, 0), resources, book, leftovers };
 }
 
 /** Leftovers `npm run sweep -- --delete` would remove (a trashed volume only goes with --permanent). */
