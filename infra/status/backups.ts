@@ -58,7 +58,9 @@ export function rcloneFor(r2: R2Access, timeoutMs = 30_000): Rclone {
         clearTimeout(timer);
         if (code === 0) return resolve(stdout);
         const last = stderr.trim().split("\n").filter(Boolean).pop() ?? `exit ${code}`;
-        reject(new Error(`rclone ${args[0]} ${args.find((a) => a.startsWith("r2:")) ?? ""}: ${last.replace(/^.*?(ERROR|NOTICE) *: */, "")}${code === null ? " (timed out)" : ""}`));
+        // The last line names the cause; the request's query string adds nothing for a person.
+        const cause = last.replace(/^.*?(ERROR|NOTICE) *: */, "").replace(/caused by: /g, "").replace(/\?[^"\s]*/g, "");
+        reject(new Error(`rclone ${args[0]} ${args.find((a) => a.startsWith("r2:")) ?? ""}: ${cause}${code === null ? " (timed out)" : ""}`));
       });
     });
 }

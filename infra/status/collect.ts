@@ -54,6 +54,8 @@ const unwrap = async <T>(p: Promise<Probe<T>>): Promise<T> => {
   return r.ok ? r.value : rejectWith<T>(r);
 };
 
+/** The cause of a source that only failed because the stacks could not be listed (not repeated under attention). */
+const DEPENDS_ON_STACKS = "needs the idle stack, and the stacks cannot be listed";
 const IDLE_MISSING = "scripts/pulumi stack ls shows no idle stack: bring it up first (scripts/pulumi up --stack idle)";
 
 function verdaCredentials(env: NodeJS.ProcessEnv, idle?: StackConfig): VerdaClientOptions {
@@ -101,7 +103,7 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
     configs.delete("idle");
   }
   for (const s of stacks) if (!states.has(s.name)) read(s.name, s.name === idleName);
-  const noIdle = <T>(): Promise<T> => Promise.reject(failure(listed.ok ? "no idle stack" : listed.cause, listed.ok ? IDLE_MISSING : listed.fix));
+  const noIdle = <T>(): Promise<T> => Promise.reject(listed.ok ? failure("no idle stack", IDLE_MISSING) : failure(DEPENDS_ON_STACKS, "fix the stacks (above) first"));
   const idleState = idleName ? unwrap(states.get(idleName)!) : noIdle<StackState>();
   const idleConfig = idleName ? unwrap(configs.get(idleName)!) : noIdle<StackConfig>();
   const secrets = new Set<string>();
@@ -132,7 +134,7 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
     return verdaNow(read, (id) => owner.get(id.toLowerCase()), new Set(owner.keys()));
   });
 
-  const backupsP = probe("check the idle stack's R2 outputs", async () => {
+  const backupsP = probe("check that the R2 endpoint (the idle stack's r2Endpoint output) answers and that its R2 keys are valid (scripts/pulumi up --stack idle renews them)", async () => {
     const r2 = r2Access((await idleState).outputs);
     remember(secretsOf(undefined, r2));
     return backupStatus(r2, now);
@@ -160,9 +162,10 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
 
   const [verda, backups, watchdog] = await Promise.all([verdaP, backupsP, watchdogP]);
   const { unreadable } = await ownership;
+  // Without every stack's state, an owned resource would look like a leftover.
   const leftovers: StatusReport["leftovers"] = verda.ok
-    ? unreadable.length > 0
-      ? { ok: false, cause: `cannot read the state of ${unreadable.join(", ")}, so its resources could look like leftovers`, fix: "fix the stack state read (see the stack's row)", ms: 0 }
+    ? !listed.ok || unreadable.length > 0
+      ? { ok: false, cause: listed.ok ? `cannot read the state of ${unreadable.join(", ")}, so its resources could look like leftovers` : "the stacks cannot be listed, so every resource could look like a leftover", fix: listed.ok ? "fix the stack state read (see the stack's row)" : listed.fix, ms: 0 }
       : { ok: true, value: { items: verda.value.leftovers, sweepable: sweepable(verda.value.leftovers).length, perMonth: verda.value.leftovers.reduce((t, l) => t + l.perMonth, 0) }, ms: verda.ms }
     : { ok: false, cause: verda.cause, fix: verda.fix, ms: verda.ms };
 
@@ -183,8 +186,12 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
 /** What the admin must look at; empty means all is well (exit 0). */
 export function attentionOf(r: StatusReport): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
+  // One line per cause: a source that failed only because another did is not listed again.
   const unknown = (what: string, p: Probe<unknown>) => {
-    if (!p.ok) out.push(`${what}: unknown (${p.cause}; fix: ${p.fix})`);
+    if (p.ok || p.cause === DEPENDS_ON_STACKS || seen.has(p.cause)) return;
+    seen.add(p.cause);
+    out.push(`${what}: unknown (${p.cause}; fix: ${p.fix})`);
   };
   unknown("stacks", r.stacks);
   unknown("Verda", r.verda);

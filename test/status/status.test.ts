@@ -28,7 +28,7 @@ describe("npm run status against the simulated cloud", () => {
   beforeAll(async () => {
     await s.start("2026-12-03T09:00:00Z");
     await s.idle({ enabled: true, cutoff: "22:00", morning: "06:00", timezone: "Europe/Berlin" });
-  }, 120_000);
+  }, 180_000);
   afterAll(() => s.close(), 60_000);
 
   it("idle only: the idle layer up, nothing billing at Verda, sets with no backup yet, the next cutoff; exit 0; --json carries the same", async () => {
@@ -52,7 +52,7 @@ describe("npm run status against the simulated cloud", () => {
     expect(report.watchdog.value.nextCutoff).toBe("2026-12-03T21:00:00.000Z");
     expect(report.attention).toEqual([]);
     expectNoSecrets(s, j);
-  }, 120_000);
+  }, 180_000);
 
   it("day up: month and day layers up with their billing; the backups' age, size and place; after the destroy the day is down and billing drops", async () => {
     await s.backup(hourAgo(), sfsSets(s, 5_000_000));
@@ -96,7 +96,7 @@ describe("npm run status against the simulated cloud", () => {
     // The day's scratch went to Verda's trash: listed, billed, but nothing the sweep would delete by default.
     expect(a.leftovers.value.items.map((l: { kind: string; id: string }) => [l.kind, l.id])).toEqual([["volume in trash", s.ids.scratch]]);
     expect(a.leftovers.value.sweepable).toBe(0);
-  }, 180_000);
+  }, 360_000);
 
   it("a stray instance is a leftover that needs attention (exit 1)", async () => {
     const stray = await deployRunning(s.rig.client, { hostname: "made-in-the-console", instanceType: "CPU.4V.16G" });
@@ -109,7 +109,7 @@ describe("npm run status against the simulated cloud", () => {
     } finally {
       await s.rig.client.instanceAction({ action: "delete", id: stray.id, volume_ids: [stray.os_volume_id!], delete_permanently: true });
     }
-  }, 120_000);
+  }, 180_000);
 
   it("Verda answering 500: billing and costs unknown with the cause and a fix, the rest still printed, exit 1", async () => {
     s.rig.sim.setFaults([{ type: "http", method: "GET", path: "/v1/balance", status: 500, message: "internal error" }]);
@@ -129,7 +129,18 @@ describe("npm run status against the simulated cloud", () => {
     } finally {
       s.rig.sim.clearFaults();
     }
-  }, 120_000);
+  }, 180_000);
+
+  it("Pulumi backend unreadable: layers unknown with the cause and a fix; Verda (credentials from the environment) still shown, but no leftovers claimed; exit 1", async () => {
+    const r = await s.status([], { PULUMI_BACKEND_URL: `file://${s.dir}/no-such-state`, VERDA_CLIENT_ID: s.rig.sim.clientId, VERDA_CLIENT_SECRET: VERDA_SECRET, VERDA_BASE_URL: s.rig.sim.baseUrl });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/layers: unknown \(scripts\/pulumi stack ls failed: .*no-such-state.*; fix: check PULUMI_BACKEND_URL/);
+    expect(r.stdout).toMatch(/Verda billing now: \$0\.\d+\/h/);
+    expect(r.stdout).toMatch(/leftovers: unknown \(the stacks cannot be listed/);
+    expect(r.stdout).not.toContain("stray instance");
+    expect(r.stdout).toMatch(/backups: unknown \(.*; fix: .*/);
+    expectNoSecrets(s, r);
+  }, 180_000);
 
   it("R2 down: backups unknown with the cause and a fix, Verda and the layers still shown, exit 1; secrets never printed", async () => {
     await s.s3.close();
@@ -140,5 +151,5 @@ describe("npm run status against the simulated cloud", () => {
     expect(row(r.stdout, "workshop-month")).toMatch(/up\s+\d+\s+\$0\.\d+\/h/);
     expect(r.stdout).toMatch(/needs attention \(1\):\n {2}- backups: unknown/);
     expectNoSecrets(s, r);
-  }, 120_000);
+  }, 180_000);
 });
