@@ -52,7 +52,7 @@ function stacksSection(r: StatusReport, s: Style, cur: Currency): string {
       budget,
     ];
   });
-  const table = renderTable(["environment", "layer", "stack", "state", "resources", "billing now", "cost to date", "period forecast vs budget"], rows, [4, 5, 6]);
+  const table = renderTable(["environment", "layer", "stack", "state", "resources", "billing now", "cost so far (running)", "period forecast vs budget"], rows, [4, 5, 6]);
   return paintRows(s, table, (line, i) => (/unknown|OVER/.test(line) ? "red" : r.stacks.ok && r.stacks.value[i]?.up ? "green" : "dim"));
 }
 
