@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StatusScenario, VERDA_SECRET, type Run } from "./scenario";
 import { deployRunning } from "../money/helpers";
+import { formatMoney, formatPerHour } from "../../infra/money/prices";
 
 const sfsSets = (s: StatusScenario, bytes: number) => [
   { bucket: s.s3.buckets.models, prefix: "models", files: [{ path: "checkpoints/a.safetensors", size: bytes }, { path: "loras/b.safetensors", size: 1000 }] },
@@ -80,6 +81,10 @@ describe("npm run status against the simulated cloud", () => {
     expect(text.code).toBe(0);
     expect(row(text.stdout, "workshop-day")).toMatch(/workshop\s+day\s+workshop-day\s+up\s+\d+\s+\$3\.\d+\/h/);
     expect(row(text.stdout, "workshop-day")).toContain("of $400.00");
+    // The screen and --json carry the same numbers.
+    expect(row(text.stdout, "workshop-day")).toContain(formatPerHour(rows["workshop-day"].perHour, "usd"));
+    expect(row(text.stdout, "workshop-day")).toContain(`${formatMoney(rows["workshop-day"].cost.value.forecast, "usd")} of $400.00`);
+    expect(text.stdout).toContain(`Verda billing now: ${formatPerHour(j.verda.value.perHour, "usd")}`);
     expect(text.stdout).toMatch(/models\s+\S+ \S+\s+3\.0 h\s+5\.0 MB\s+2\s+r2:comfyume-model-vault-backups\/models\/manifests\//);
     expectNoSecrets(s, text);
 
