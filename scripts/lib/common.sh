@@ -953,49 +953,73 @@ sha256_load() {
 }
 
 # r2_fetch_hashed BUCKET PREFIX STAGING FETCH_TSV HASHES: download every object of FETCH_TSV
-# ("key under objects/<TAB>size") into STAGING in up to eight rclone runs of about equal bytes,
-# and hash each run's files (sha256_batch into HASHES.N) while the next run downloads: the bytes
-# are hashed while still in the page cache (no second disk read), hashing overlaps the network,
-# and only the last run (an eighth) is hashed after the downloads. The caller's SHA-256 check
-# against the manifest is the one check of every byte: rclone's own MD5 check is off
-# (--ignore-checksum): it was a second hash of every byte on the same cores, and after a
-# multi-thread download rclone re-reads the whole file for it. Many objects are found with one
-# recursive listing (--fast-list, a request per 1,000 keys) instead of a HEAD per object.
-# A staged file of the right size (left by an interrupted run) is hashed, not fetched again.
+# ("key under objects/<TAB>size") into STAGING in ONE rclone run (16 transfers), and hash each
+# file as soon as rclone reports it complete (its -v "Copied" line), in batches (sha256sum per
+# ~64 MiB or 500 files, two at a time): one pass, the bytes still in the page cache, hashing
+# overlapped with the downloads, the tail only the last batch. Output: HASHES.N files of
+# "sha256<TAB>path". The caller's SHA-256 check against the manifest is the one check of every
+# byte: rclone's MD5 check is off (--ignore-checksum), it was a second hash of every byte on the
+# same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
+# file of the right size (an interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 total list n hasher='' key
-  local -a find_flags=(--no-traverse)
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
-  # HASHES.list.8: already staged, right size; everything else is fetched.
-  awk -F'\t' -v have="${hashes}.list.8" -v get="${hashes}.get" -v staged_list="${hashes}.staged" '
+  # HASHES.have: already staged with the right size; HASHES.get: everything else.
+  awk -F'\t' -v have="${hashes}.have" -v get="${hashes}.get" -v staged_list="${hashes}.staged" '
     BEGIN { while ((getline line < staged_list) > 0) { split(line, f, "\t"); staged[f[1]] = f[2] } }
     ($1 in staged) && staged[$1] == $2 { print $1 > have; next }
-    { print > get }' "$fetch"
-  touch "${hashes}.get"
-  (($(wc -l <"${hashes}.get") <= 100)) || find_flags=(--fast-list)
-  total=$(awk -F'\t' '{ s += $2 } END { print s + 0 }' "${hashes}.get")
-  local chunk=$((total / 8 + 1))
-  # Small restores go in one run (each run is an rclone start-up).
-  ((chunk >= 32 * 1048576)) || chunk=$((32 * 1048576))
-  awk -F'\t' -v chunk="$chunk" -v base="${hashes}.list." '
-    { print $1 > (base int(acc / chunk)); acc += $2 }' "${hashes}.get"
-  for list in "${hashes}".list.[0-9]; do
-    [[ -e $list ]] || continue
-    n=${list##*.}
-    if [[ $n != 8 ]]; then
-      # rclone's progress line every 30s stays visible; missing objects are named by the caller.
-      r2_rclone copy --files-from "$list" "${find_flags[@]}" --no-check-dest --ignore-checksum \
-        --transfers 16 --checkers 16 --stats 30s --stats-one-line --stats-log-level NOTICE \
-        "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" >&2 || true
+    { print $1 > get }' "$fetch"
+  touch "${hashes}.have" "${hashes}.get"
+  {
+    cat "${hashes}.have"
+    if [[ -s ${hashes}.get ]]; then
+      # Every line goes to HASHES.err; missing objects are named by the caller.
+      r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
+        --transfers 16 --checkers 16 -v --stats 30s --stats-one-line --stats-log-level NOTICE \
+        "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
     fi
-    if [[ -n $hasher ]]; then wait "$hasher" || true; fi
-    {
-      while IFS= read -r key; do printf '%s\0' "${staging}/${key}"; done <"$list" >"${list}.paths"
-      sha256_batch "${list}.paths" "${hashes}.${n}"
-    } &
-    hasher=$!
+  } | _r2_hash_completed "$staging" "$fetch" "$hashes"
+}
+
+# _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon
+# as rclone logs it complete; every other line but the per-file INFO ones goes to stderr.
+_r2_copied_keys() {
+  local line re='^.* INFO  : (.+): (Multi-thread )?Copied \('
+  while IFS= read -r line; do
+    if [[ $line =~ $re ]]; then
+      printf '%s\n' "${BASH_REMATCH[1]}"
+    elif [[ $line != *' INFO  : '* ]]; then
+      printf '%s\n' "$line" >&2
+    fi
   done
-  if [[ -n $hasher ]]; then wait "$hasher" || true; fi
+}
+
+# _r2_hash_completed STAGING FETCH_TSV HASHES: hash the staged files whose keys arrive on stdin
+# (each complete), in batches, at most two sha256sum at a time; HASHES.N as sha256_batch writes.
+_r2_hash_completed() {
+  local staging=$1 fetch=$2 hashes=$3 key size n=0 running=0 bytes=0 rec
+  local -a batch=()
+  local -A sizes=()
+  while IFS=$'\t' read -r key size; do sizes[$key]=$size; done <"$fetch"
+  _flush() {
+    ((${#batch[@]})) || return 0
+    if ((running >= 2)); then wait -n || true; running=$((running - 1)); fi
+    sha256sum -z -- "${batch[@]}" >"${hashes}.z.${n}" 2>/dev/null &
+    running=$((running + 1)) n=$((n + 1)) bytes=0
+    batch=()
+  }
+  while IFS= read -r key; do
+    batch+=("${staging}/${key}")
+    bytes=$((bytes + ${sizes[$key]:-0}))
+    if ((bytes >= 64 * 1048576 || ${#batch[@]} >= 500)); then _flush; fi
+  done
+  _flush
+  wait || true
+  local z
+  for z in "${hashes}".z.*; do
+    [[ -e $z ]] || continue
+    while IFS= read -r -d '' rec; do printf '%s\t%s\n' "${rec:0:64}" "${rec:66}"; done <"$z" >"${hashes}.${z##*.}"
+  done
 }
 
 # r2_install_verified PAIRS FAILED: hard-link each verified staged file under its final name
@@ -1093,7 +1117,7 @@ r2_restore_tree() {
     mkdir -p "$staging"
     log "fetching $(wc -l <"${work}/fetch.tsv") object(s) from r2:${bucket}/${prefix}"
     r2_fetch_hashed "$bucket" "$prefix" "$staging" "${work}/fetch.tsv" "${work}/hashes"
-    sha256_load "${work}"/hashes.[0-9]
+    sha256_load "${work}"/hashes.[0-9]*
     # Directories of the targets, created in one run.
     awk -F'\t' '{ n = split($3, p, "/"); if (n > 1) { d = p[1]; for (i = 2; i < n; i++) d = d "/" p[i]; print d } }' "${work}/todo.tsv" |
       LC_ALL=C sort -u | (cd "$dest" && xargs -r -d '\n' mkdir -p --)

@@ -123,7 +123,9 @@ describe("restore cost does not grow in processes with the number of files", () 
     const wrapper = join(dir, "rclone-lying");
     writeFileSync(
       wrapper,
-      `#!/bin/bash\nrclone "$@"; rc=$?\nstaged="\${@: -1}/${sha.slice(0, 2)}/${sha}"\nif [[ " $* " == *" copy "* && -f $staged ]]; then printf CORRUPTED-BY-TEST | dd of="$staged" bs=1 seek=5 conv=notrunc status=none; fi\nexit $rc\n`,
+      // The lie happens before rclone reports the copy done (its log is held back until then):
+      // the restore hashes each file as soon as rclone says it is complete.
+      `#!/bin/bash\n[[ " $* " == *" copy "* ]] || exec rclone "$@"\nout=$(rclone "$@" 2>&1); rc=$?\nstaged="\${@: -1}/${sha.slice(0, 2)}/${sha}"\nif [[ -f $staged ]]; then printf CORRUPTED-BY-TEST | dd of="$staged" bs=1 seek=5 conv=notrunc status=none; fi\nprintf '%s\\n' "$out" >&2\nexit $rc\n`,
     );
     chmodSync(wrapper, 0o755);
     const dst = tmp("dst");
