@@ -953,8 +953,9 @@ sha256_load() {
 }
 
 # r2_fetch_hashed BUCKET PREFIX STAGING FETCH_TSV HASHES: download every object of FETCH_TSV
-# ("key under objects/<TAB>size") into STAGING in ONE rclone run (16 transfers), and hash each
-# file as soon as rclone reports it complete (its -v "Copied" line), in batches (sha256sum per
+# ("key under objects/<TAB>size") into STAGING and hash it in the same pass. Large objects
+# stream through sha256sum (_r2_stream_big); the others come in ONE rclone run (16 transfers),
+# each file hashed as soon as rclone reports it complete (its -v "Copied" line), in batches (sha256sum per
 # ~64 MiB or 500 files, two at a time): one pass, the bytes still in the page cache, hashing
 # overlapped with the downloads, the tail only the last batch. Output: HASHES.N files of
 # "sha256<TAB>path". The caller's SHA-256 check against the manifest is the one check of every
@@ -962,14 +963,20 @@ sha256_load() {
 # same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
 # file of the right size (an interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
-  # HASHES.have: already staged with the right size; HASHES.get: everything else.
-  awk -F'\t' -v have="${hashes}.have" -v get="${hashes}.get" -v staged_list="${hashes}.staged" '
+  # HASHES.have: already staged with the right size. Of the rest, objects of at least
+  # COMFYUME_R2_STREAM_MIN_BYTES (256 MiB) go to HASHES.big: hashed while they stream in, so a
+  # 25 GB model is not hashed after it arrived; the others (HASHES.get) in one rclone copy run.
+  awk -F'\t' -v have="${hashes}.have" -v get="${hashes}.get" -v big="${hashes}.big" \
+    -v min="${COMFYUME_R2_STREAM_MIN_BYTES:-268435456}" -v staged_list="${hashes}.staged" '
     BEGIN { while ((getline line < staged_list) > 0) { split(line, f, "\t"); staged[f[1]] = f[2] } }
     ($1 in staged) && staged[$1] == $2 { print $1 > have; next }
+    $2 + 0 >= min + 0 { print $1 > big; next }
     { print $1 > get }' "$fetch"
-  touch "${hashes}.have" "${hashes}.get"
+  touch "${hashes}.have" "${hashes}.get" "${hashes}.big"
+  _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
+  streamer=$!
   {
     cat "${hashes}.have"
     if [[ -s ${hashes}.get ]]; then
@@ -979,6 +986,31 @@ r2_fetch_hashed() {
         "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
+  wait "$streamer" || true
+}
+
+# _r2_stream_big BUCKET PREFIX STAGING HASHES: each key of HASHES.big, four at a time, streamed
+# through `rclone cat | tee STAGED | sha256sum` (one pass over the bytes, nothing re-read).
+# Writes HASHES.9sN ("sha256<TAB>path"); a failed stream leaves no staged file (the caller names it).
+_r2_stream_big() {
+  local bucket=$1 prefix=$2 staging=$3 hashes=$4 key running=0 n=0
+  while IFS= read -r key; do
+    if ((running >= 4)); then wait -n || true; running=$((running - 1)); fi
+    _r2_stream_one "r2:${bucket}/${prefix}/objects/${key}" "${staging}/${key}" "${hashes}.9s${n}" "${hashes}.err.s${n}" &
+    running=$((running + 1)) n=$((n + 1))
+  done <"${hashes}.big"
+  wait || true
+}
+
+_r2_stream_one() {
+  local src=$1 staged=$2 out=$3 err=$4 sum
+  mkdir -p -- "${staged%/*}"
+  if sum=$(r2_rclone cat "$src" 2>>"$err" | tee -- "$staged" | sha256sum); then
+    printf '%s\t%s\n' "${sum%% *}" "$staged" >"$out"
+  else
+    log "download of ${src} failed: $(scrub "$(tail -n 2 "$err")")"
+    rm -f -- "$staged"
+  fi
 }
 
 # _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon

@@ -114,6 +114,25 @@ describe("restore cost does not grow in processes with the number of files", () 
     for (const rel of files.filter((f) => f !== victim)) expect(sha256(join(dst, "mnt/sfs", rel))).toBe(sha256(join(src, rel)));
   }, 300_000);
 
+  it("large objects, hashed while they stream in: a wrong byte fails the same way; the rest restore", async () => {
+    const { sfs: src, mkey, files } = await backedUpModels();
+    const victim = files[5];
+    const sha = sha256(join(src, victim));
+    const stored = join(s3.dir, "data", MODELS, "models/objects", sha.slice(0, 2), sha) + "._S3rver_object";
+    const bytes = readFileSync(stored);
+    bytes[0] ^= 0xff; // same size, one byte wrong
+    writeFileSync(stored, bytes);
+    const dst = tmp("dst");
+    write(join(dst, "mnt/sfs/.keep"), "");
+    // Every object counts as large here: each goes through rclone cat | tee | sha256sum.
+    const r = await seed(dst, mkey, { COMFYUME_R2_STREAM_MIN_BYTES: "1" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`(${victim.slice("models/".length)})`);
+    expect(r.stderr).toMatch(/1 file\(s\) failed/);
+    expect(existsSync(join(dst, "mnt/sfs", victim))).toBe(false);
+    for (const rel of files.filter((f) => f !== victim)) expect(sha256(join(dst, "mnt/sfs", rel))).toBe(sha256(join(src, rel)));
+  }, 300_000);
+
   it("a download whose bytes differ from the manifest's SHA-256 (rclone's MD5 check passed) is named and never installed", async () => {
     const { sfs: src, mkey, files } = await backedUpModels();
     const victim = files[3];
