@@ -1,6 +1,6 @@
 // Benchmark: the backup engine at workshop shape (issue 13). Not a test: it prints a table.
 //   npm run bench:scale -- [--gb 1] [--scripts DIR] [--legacy-hook] [--keep]
-//     [--engine project|restic|rclone-checksum --s3-server PATH]   (engines/runner.ts)
+//     [--engine project|restic|rclone-checksum --s3-server PATH] [--json]   (engines/runner.ts)
 // Generates incompressible data shaped like the workshop (SFS: a few large models, config
 // tarballs, a worker image tarball; scratch: many files of 1 KB-2 MB and a few large ones), then
 // runs the real host scripts against a real S3 endpoint on loopback (s3rver behind a counting
@@ -26,6 +26,8 @@ const option = (name: string, dflt: string) => (argv.includes(name) ? argv[argv.
 const GB = Number(option("--gb", "1"));
 const SCRIPTS = resolve(option("--scripts", join(REPO, "scripts")));
 const LEGACY_HOOK = flag("--legacy-hook");
+// With --json, stdout holds the one JSON document; progress lines go to stderr.
+const say = flag("--json") ? console.error : console.log;
 // --engine: the comparison of docs/backups.md ("Choosing the engine"), run by engines/runner.ts
 // against a Go S3 server (--s3-server PATH or COMFYUME_S3_SERVER); restic cannot use s3rver.
 const ENGINE = option("--engine", "project") as EngineName;
@@ -188,10 +190,10 @@ const mb = (b: number) => (b / 1e6).toFixed(1);
 async function main(): Promise<void> {
   const tg = Date.now();
   const shape = generate();
-  console.log(`bench:scale: ${GB} GB requested; SFS ${mb(shape.sfsBytes)} MB, scratch ${mb(shape.scratchBytes)} MB, ${shape.files} files (generated in ${((Date.now() - tg) / 1000).toFixed(0)} s) under ${work}`);
-  console.log(`scripts: ${SCRIPTS}${LEGACY_HOOK ? " (scratch backup with the pre-issue-13 hook arguments)" : ""}`);
-  console.log(`note: every set is kept under ${MAX_KEYS} objects: the test S3 endpoint (s3rver) fails listings past 1,000 keys (issue 13, item 3)`);
-  if (ENGINE !== "project" || S3_SERVER) {
+  say(`bench:scale: ${GB} GB requested; SFS ${mb(shape.sfsBytes)} MB, scratch ${mb(shape.scratchBytes)} MB, ${shape.files} files (generated in ${((Date.now() - tg) / 1000).toFixed(0)} s) under ${work}`);
+  say(`scripts: ${SCRIPTS}${LEGACY_HOOK ? " (scratch backup with the pre-issue-13 hook arguments)" : ""}`);
+  say(`note: every set is kept under ${MAX_KEYS} objects: the test S3 endpoint (s3rver) fails listings past 1,000 keys (issue 13, item 3)`);
+  if (ENGINE !== "project" || S3_SERVER || flag("--json")) {
     await runEngines(shape);
     if (!flag("--keep")) rmSync(work, { recursive: true, force: true });
     return;
@@ -282,7 +284,7 @@ async function runEngines(shape: { sfsBytes: number; scratchBytes: number }): Pr
   if (!S3_SERVER) throw new Error(`--engine ${ENGINE} needs a Go S3 server (restic cannot use s3rver): pass --s3-server PATH-TO-versitygw, or run npm run setup once it provides COMFYUME_S3_SERVER`);
   const s3 = await startGoS3(S3_SERVER, work, BUCKETS, counters);
   try {
-    await runEngineBench({ engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes }, s3);
+    await runEngineBench({ engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json") }, s3);
   } finally {
     s3.stop();
   }

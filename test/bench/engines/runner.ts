@@ -22,6 +22,8 @@ export interface BenchContext {
   evict: (dir: string) => void;
   measure: (script: string, args: string[], input: string) => Promise<Measured>;
   treeBytes: (dir: string) => number;
+  /** --json: one JSON document on stdout instead of the tables. */
+  json?: boolean;
 }
 
 const BUCKETS = ["comfyume-model-vault-backups", "comfyume-cache-backups", "comfyume-worker-container-backups", "comfyume-user-files-backups"];
@@ -69,9 +71,10 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   const run = scriptsFor(ctx, s3);
   const rows: string[] = [];
   const hours: string[] = [];
+  const result: { engine: string; nights: Record<string, Record<string, Omit<Measured, "stderr" | "hashed">>>; restore?: Record<string, number>; gpuHours: Record<string, number> } = { engine: ctx.engine, nights: {}, gpuHours: {} };
   for (const night of NIGHTS) {
     const changed = night.startsWith("night 3") ? ctx.changeOnePercent() : 0;
-    if (changed) console.log(`${night}: ${mb(changed)} MB changed or added`);
+    if (changed) (ctx.json ? console.error : console.log)(`${night}: ${mb(changed)} MB changed or added`);
     let total = 0;
     const perPart: number[] = [];
     for (const p of parts) {
@@ -82,9 +85,12 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
       const h = (m.seconds * (p.name === "SFS" ? ctx.real.sfs : ctx.real.scratch) * 1e9) / p.bytes / 3600;
       perPart.push(h);
       total += h;
+      const { stderr: _e, hashed: _h, ...figures } = m;
+      (result.nights[night] ??= {})[p.name] = figures;
       rows.push(`| ${night} | ${p.name} | ${m.seconds.toFixed(1)} | ${mb(m.readBytes)} (${((100 * m.readBytes) / p.bytes).toFixed(1)} %) | ${mb(m.sent)} (${((100 * m.sent) / p.bytes).toFixed(2)} %) | ${m.requests} | ${mb(m.verifyBytes)} |`);
     }
     hours.push(`| ${night} | ${perPart[0].toFixed(2)} | ${perPart[1].toFixed(2)} | ${total.toFixed(2)} |`);
+    result.gpuHours[night] = total;
   }
   // Morning restore onto a fresh disk against a raw copy of the same files.
   const restoreRoot = join(ctx.work, `restore-${ctx.engine}`);
@@ -118,6 +124,11 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   rmSync(join(ctx.work, "cp-sfs"), { recursive: true, force: true });
   rmSync(join(ctx.work, "cp-scratch"), { recursive: true, force: true });
   const bytes = ctx.treeBytes(ctx.sfs) + ctx.treeBytes(ctx.scratch);
+  if (ctx.json) {
+    result.restore = { bytes, restoreSeconds, cpSeconds, bareBytes: downloaded, bareSeconds: download.seconds };
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
   console.log(`\n### engine: ${ctx.engine} (S3: Go server on loopback behind a counting proxy)\n`);
   console.log("| night | part | wall s | read from disk MB (% of data) | sent MB (% of data) | S3 requests | read back MB |");
   console.log("|---|---|---|---|---|---|---|");
