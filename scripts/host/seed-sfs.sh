@@ -92,10 +92,16 @@ prepare() {
 # seed_set SET BUCKET PREFIX DEST
 seed_set() {
   local set=$1 bucket=$2 prefix=$3 dest=$4 mkey
-  r2_check_bucket "$bucket"
   mkey=${MANIFEST_OVERRIDE[$set]:-}
   if [[ -z $mkey ]]; then
-    mkey=$(r2_latest_manifest "$bucket" "$prefix") || die "no manifest under r2:${bucket}/${prefix}/manifests/; run backup-to-r2.sh first, or leave this set out with --only"
+    # The listing proves the bucket reachable; only when it fails does the bucket check (one
+    # more rclone start, ~0.3-0.8 s under load) say whether the endpoint or the manifest is missing.
+    if ! mkey=$(r2_latest_manifest "$bucket" "$prefix" 2>/dev/null); then
+      r2_check_bucket "$bucket"
+      die "no manifest under r2:${bucket}/${prefix}/manifests/; run backup-to-r2.sh first, or leave this set out with --only"
+    fi
+  else
+    r2_check_bucket "$bucket"
   fi
   log "seeding ${set} from r2:${bucket}/${mkey} into ${dest}"
   # r2_restore_tree checked every entry's SHA-256 (kept or fetched) and fails on any mismatch: no

@@ -953,32 +953,123 @@ sha256_load() {
 }
 
 # r2_fetch_hashed BUCKET PREFIX STAGING FETCH_TSV HASHES: download every object of FETCH_TSV
-# ("key under objects/<TAB>size") into STAGING in at most four rclone runs of about equal bytes,
-# and hash each run's files (sha256_batch into HASHES.N) while the next run downloads: the bytes
-# are hashed while still in the page cache, and hashing overlaps the network. rclone checks each
-# object's MD5 on the way in; the caller checks the SHA-256 and names what is missing or bad.
+# ("key under objects/<TAB>size") into STAGING and hash it in the same pass. Large objects
+# stream through sha256sum (_r2_stream_big); the others come in ONE rclone run (16 transfers),
+# each file hashed as soon as rclone reports it complete (its -v "Copied" line), in batches (sha256sum per
+# ~64 MiB or 500 files, two at a time): one pass, the bytes still in the page cache, hashing
+# overlapped with the downloads, the tail only the last batch. Output: HASHES.N files of
+# "sha256<TAB>path". The caller's SHA-256 check against the manifest is the one check of every
+# byte: rclone's MD5 check is off (--ignore-checksum), it was a second hash of every byte on the
+# same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
+# file of the right size (an interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 total list n hasher='' key
-  total=$(awk -F'\t' '{ s += $2 } END { print s + 0 }' "$fetch")
-  local chunk=$((total / 4 + 1))
-  # Small restores go in one run (each run is an rclone start-up).
-  ((chunk >= 64 * 1048576)) || chunk=$((64 * 1048576))
-  awk -F'\t' -v chunk="$chunk" -v base="${hashes}.list." '
-    { print $1 > (base int(acc / chunk)); acc += $2 }' "$fetch"
-  for list in "${hashes}".list.[0-9]; do
-    n=${list##*.}
-    # rclone's progress line every 30s stays visible; missing objects are named by the caller.
-    r2_rclone copy --files-from "$list" --no-traverse --checksum --transfers 16 --checkers 16 \
-      --stats 30s --stats-one-line --stats-log-level NOTICE \
-      "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" >&2 || true
-    if [[ -n $hasher ]]; then wait "$hasher" || true; fi
-    {
-      while IFS= read -r key; do printf '%s\0' "${staging}/${key}"; done <"$list" >"${list}.paths"
-      sha256_batch "${list}.paths" "${hashes}.${n}"
-    } &
-    hasher=$!
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer
+  find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
+  # HASHES.have: already staged with the right size. Of the rest, objects of at least
+  # COMFYUME_R2_STREAM_MIN_BYTES (256 MiB) go to HASHES.big: hashed while they stream in, so a
+  # 25 GB model is not hashed after it arrived; the others (HASHES.get) in one rclone copy run.
+  awk -F'\t' -v have="${hashes}.have" -v get="${hashes}.get" -v big="${hashes}.big" \
+    -v min="${COMFYUME_R2_STREAM_MIN_BYTES:-268435456}" -v staged_list="${hashes}.staged" '
+    BEGIN { while ((getline line < staged_list) > 0) { split(line, f, "\t"); staged[f[1]] = f[2] } }
+    ($1 in staged) && staged[$1] == $2 { print $1 > have; next }
+    $2 + 0 >= min + 0 { print $1 > big; next }
+    { print $1 > get }' "$fetch"
+  touch "${hashes}.have" "${hashes}.get" "${hashes}.big"
+  _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
+  streamer=$!
+  {
+    cat "${hashes}.have"
+    if [[ -s ${hashes}.get ]]; then
+      # Every line goes to HASHES.err; missing objects are named by the caller.
+      r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
+        --transfers 16 --checkers 16 -v --stats 30s --stats-one-line --stats-log-level NOTICE \
+        "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
+    fi
+  } | _r2_hash_completed "$staging" "$fetch" "$hashes"
+  wait "$streamer" || true
+}
+
+# _r2_stream_big BUCKET PREFIX STAGING HASHES: each key of HASHES.big, four at a time, streamed
+# through `rclone cat | tee STAGED | sha256sum` (one pass over the bytes, nothing re-read).
+# Writes HASHES.9sN ("sha256<TAB>path"); a failed stream leaves no staged file (the caller names it).
+_r2_stream_big() {
+  local bucket=$1 prefix=$2 staging=$3 hashes=$4 key running=0 n=0
+  while IFS= read -r key; do
+    if ((running >= 4)); then wait -n || true; running=$((running - 1)); fi
+    _r2_stream_one "r2:${bucket}/${prefix}/objects/${key}" "${staging}/${key}" "${hashes}.9s${n}" "${hashes}.err.s${n}" &
+    running=$((running + 1)) n=$((n + 1))
+  done <"${hashes}.big"
+  wait || true
+}
+
+_r2_stream_one() {
+  local src=$1 staged=$2 out=$3 err=$4 sum
+  mkdir -p -- "${staged%/*}"
+  if sum=$(r2_rclone cat "$src" 2>>"$err" | tee -- "$staged" | sha256sum); then
+    printf '%s\t%s\n' "${sum%% *}" "$staged" >"$out"
+  else
+    log "download of ${src} failed: $(scrub "$(tail -n 2 "$err")")"
+    rm -f -- "$staged"
+  fi
+}
+
+# _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon
+# as rclone logs it complete; every other line but the per-file INFO ones goes to stderr.
+_r2_copied_keys() {
+  local line re='^.* INFO  : (.+): (Multi-thread )?Copied \('
+  while IFS= read -r line; do
+    if [[ $line =~ $re ]]; then
+      printf '%s\n' "${BASH_REMATCH[1]}"
+    elif [[ $line != *' INFO  : '* ]]; then
+      printf '%s\n' "$line" >&2
+    fi
   done
-  if [[ -n $hasher ]]; then wait "$hasher" || true; fi
+}
+
+# _r2_hash_completed STAGING FETCH_TSV HASHES: hash the staged files whose keys arrive on stdin
+# (each complete), in batches, at most two sha256sum at a time; HASHES.N as sha256_batch writes.
+_r2_hash_completed() {
+  local staging=$1 fetch=$2 hashes=$3 key size n=0 running=0 bytes=0 rec
+  local -a batch=()
+  local -A sizes=()
+  while IFS=$'\t' read -r key size; do sizes[$key]=$size; done <"$fetch"
+  _flush() {
+    ((${#batch[@]})) || return 0
+    if ((running >= 2)); then wait -n || true; running=$((running - 1)); fi
+    sha256sum -z -- "${batch[@]}" >"${hashes}.z.${n}" 2>/dev/null &
+    running=$((running + 1)) n=$((n + 1)) bytes=0
+    batch=()
+  }
+  while IFS= read -r key; do
+    batch+=("${staging}/${key}")
+    bytes=$((bytes + ${sizes[$key]:-0}))
+    if ((bytes >= 64 * 1048576 || ${#batch[@]} >= 500)); then _flush; fi
+  done
+  _flush
+  wait || true
+  local z
+  for z in "${hashes}".z.*; do
+    [[ -e $z ]] || continue
+    while IFS= read -r -d '' rec; do printf '%s\t%s\n' "${rec:0:64}" "${rec:66}"; done <"$z" >"${hashes}.${z##*.}"
+  done
+}
+
+# r2_install_verified PAIRS FAILED: hard-link each verified staged file under its final name
+# (PAIRS: NUL-separated staged, target, ...) in ONE process: a process start per file (`ln`) cost
+# ~9 ms here, seconds for a scratch of thousands of files. perl is part of every Debian/Ubuntu
+# (perl-base is essential). A link appears whole under its final name; pairs whose link failed
+# go to FAILED (same format) for r2_install_staged's copy-and-rehash path.
+r2_install_verified() {
+  local pairs=$1 failed=$2
+  : >"$failed"
+  [[ -s $pairs ]] || return 0
+  perl -0 -e '
+    while (defined(my $staged = <STDIN>)) {
+      my $target = <STDIN>;
+      chomp $staged; chomp $target;
+      if (link $staged, $target) { unlink "$target.comfyume-partial" if -e "$target.comfyume-partial"; }
+      else { print "$staged\0$target\0"; }
+    }' <"$pairs" >"$failed"
 }
 
 # r2_install_staged STAGED TARGET: put the verified STAGED file at TARGET. A hard link (same
@@ -1018,7 +1109,9 @@ r2_restore_tree() {
   # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
   manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   local kept=0 failed=0 need=0 fetched=0
-  local -A wanted=()
+  local -A wanted=() wanted_sha=()
+  require_cmd perl
+  : >"${work}/install"
   # Files already there: hashed in one batch.
   while IFS=$'\t' read -r sha md5 size rel key; do
     if [[ -f ${dest}/${rel} ]]; then printf '%s\0' "${dest}/${rel}"; fi
@@ -1056,7 +1149,7 @@ r2_restore_tree() {
     mkdir -p "$staging"
     log "fetching $(wc -l <"${work}/fetch.tsv") object(s) from r2:${bucket}/${prefix}"
     r2_fetch_hashed "$bucket" "$prefix" "$staging" "${work}/fetch.tsv" "${work}/hashes"
-    sha256_load "${work}"/hashes.[0-9]
+    sha256_load "${work}"/hashes.[0-9]*
     # Directories of the targets, created in one run.
     awk -F'\t' '{ n = split($3, p, "/"); if (n > 1) { d = p[1]; for (i = 2; i < n; i++) d = d "/" p[i]; print d } }' "${work}/todo.tsv" |
       LC_ALL=C sort -u | (cd "$dest" && xargs -r -d '\n' mkdir -p --)
@@ -1077,13 +1170,19 @@ r2_restore_tree() {
       failed=$((failed + 1))
       continue
     fi
-    if ! r2_install_staged "$staged" "$target" "$sha"; then
-      log "INSTALL FAILED: could not place ${rel} at ${target} (see above)"
-      failed=$((failed + 1))
-      continue
-    fi
+    printf '%s\0%s\0' "$staged" "$target" >>"${work}/install"
+    wanted_sha[$target]=$sha
     fetched=$((fetched + 1))
   done <"${work}/todo.tsv"
+  # Verified files are linked into place in one process; a failed link gets the copy path.
+  r2_install_verified "${work}/install" "${work}/install.failed"
+  while IFS= read -r -d '' staged && IFS= read -r -d '' target; do
+    if ! r2_install_staged "$staged" "$target" "${wanted_sha[$target]}"; then
+      log "INSTALL FAILED: could not place ${target} (see above)"
+      failed=$((failed + 1))
+      fetched=$((fetched - 1))
+    fi
+  done <"${work}/install.failed"
   unset COMFYUME_SHA256
   if ((failed == 0)) && [[ -d $staging ]]; then
     # Everything is in place: the staging area only holds our own verified downloads.

@@ -1,5 +1,6 @@
 // Benchmark: the backup engine at workshop shape (issue 13). Not a test: it prints a table.
 //   npm run bench:scale -- [--gb 1] [--scripts DIR] [--legacy-hook] [--keep]
+//     [--engine project|restic|rclone-checksum --s3-server PATH] [--json]   (engines/runner.ts)
 // Generates incompressible data shaped like the workshop (SFS: a few large models, config
 // tarballs, a worker image tarball; scratch: many files of 1 KB-2 MB and a few large ones), then
 // runs the real host scripts against a real S3 endpoint on loopback (s3rver behind a counting
@@ -14,6 +15,9 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync,
 import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import type { EngineName } from "./engines/drivers";
+import { startGoS3 } from "./engines/endpoint";
+import { runEngineBench } from "./engines/runner";
 
 const REPO = resolve(__dirname, "../..");
 const argv = process.argv.slice(2);
@@ -22,6 +26,12 @@ const option = (name: string, dflt: string) => (argv.includes(name) ? argv[argv.
 const GB = Number(option("--gb", "1"));
 const SCRIPTS = resolve(option("--scripts", join(REPO, "scripts")));
 const LEGACY_HOOK = flag("--legacy-hook");
+// With --json, stdout holds the one JSON document; progress lines go to stderr.
+const say = flag("--json") ? console.error : console.log;
+// --engine: the comparison of docs/backups.md ("Choosing the engine"), run by engines/runner.ts
+// against a Go S3 server (--s3-server PATH or COMFYUME_S3_SERVER); restic cannot use s3rver.
+const ENGINE = option("--engine", "project") as EngineName;
+const S3_SERVER = option("--s3-server", process.env.COMFYUME_S3_SERVER ?? "");
 // Real sizes (issue 13): models 192 GB, cache 6.5 GB + worker image ~20 GB, scratch 50 GB.
 const REAL = { sfs: 192 + 27, scratch: 50 };
 const SHARE = { models: 192 / 269, cache: 6.5 / 269, worker: 20.5 / 269, scratch: 50 / 269 };
@@ -180,9 +190,14 @@ const mb = (b: number) => (b / 1e6).toFixed(1);
 async function main(): Promise<void> {
   const tg = Date.now();
   const shape = generate();
-  console.log(`bench:scale: ${GB} GB requested; SFS ${mb(shape.sfsBytes)} MB, scratch ${mb(shape.scratchBytes)} MB, ${shape.files} files (generated in ${((Date.now() - tg) / 1000).toFixed(0)} s) under ${work}`);
-  console.log(`scripts: ${SCRIPTS}${LEGACY_HOOK ? " (scratch backup with the pre-issue-13 hook arguments)" : ""}`);
-  console.log(`note: every set is kept under ${MAX_KEYS} objects: the test S3 endpoint (s3rver) fails listings past 1,000 keys (issue 13, item 3)`);
+  say(`bench:scale: ${GB} GB requested; SFS ${mb(shape.sfsBytes)} MB, scratch ${mb(shape.scratchBytes)} MB, ${shape.files} files (generated in ${((Date.now() - tg) / 1000).toFixed(0)} s) under ${work}`);
+  say(`scripts: ${SCRIPTS}${LEGACY_HOOK ? " (scratch backup with the pre-issue-13 hook arguments)" : ""}`);
+  say(`note: every set is kept under ${MAX_KEYS} objects: the test S3 endpoint (s3rver) fails listings past 1,000 keys (issue 13, item 3)`);
+  if (ENGINE !== "project" || S3_SERVER || flag("--json")) {
+    await runEngines(shape);
+    if (!flag("--keep")) rmSync(work, { recursive: true, force: true });
+    return;
+  }
   const s3 = await startEndpoint();
   try {
     await runAll(shape, s3);
@@ -219,7 +234,7 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   const lib = JSON.stringify(join(SCRIPTS, "lib/common.sh"));
   writeFileSync(driver, `set -euo pipefail\nsource ${lib}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor d in inputs outputs; do\n  mkey=$(r2_latest_manifest comfyume-user-files-backups scratch/$d)\n  r2_restore_tree comfyume-user-files-backups "$mkey" "$2/$d"\ndone\n`);
   const bare = join(work, "bare-download.sh");
-  writeFileSync(bare, `set -euo pipefail\nsource ${lib}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 4 --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
+  writeFileSync(bare, `set -euo pipefail\nsource ${lib}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 16 --checkers 16 --ignore-checksum --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
   mkdirSync(join(restoreRoot, "sfs"), { recursive: true });
   evict(s3.dataDir);
   const seed = await measure(join(SCRIPTS, "host/seed-sfs.sh"), ["--r2-endpoint", s3.url, "--sfs", join(restoreRoot, "sfs"), "--min-free-mb", "10"], secrets);
@@ -249,7 +264,7 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   console.log("");
   console.log(`| restore part | wall s | MB/s | read from disk MB | read calls MB (rchar) | S3 requests |`);
   console.log(`|---|---|---|---|---|---|`);
-  for (const [part, m, bytes] of [["seed-sfs (SFS sets)", seed, treeBytes(SFS)], ["r2_restore_tree (scratch)", scratchRestore, treeBytes(SCRATCH)], ["bare rclone copy of the same objects (no checks)", download, downloadedBytes]] as const)
+  for (const [part, m, bytes] of [["seed-sfs (SFS sets)", seed, treeBytes(SFS)], ["r2_restore_tree (scratch)", scratchRestore, treeBytes(SCRATCH)], ["bare rclone copy of the same objects (no hashing, same rclone flags as the restore)", download, downloadedBytes]] as const)
     console.log(`| ${part}, ${mb(bytes)} MB | ${m.seconds.toFixed(1)} | ${rate(bytes, m.seconds)} | ${mb(m.readBytes)} | ${mb(m.rchar)} | ${m.requests} |`);
   console.log(`(restore vs bare download: ${(download.seconds / restoreSeconds).toFixed(2)}; bare download vs raw cp: ${(cpSeconds / download.seconds).toFixed(2)})`);
   console.log("");
@@ -262,6 +277,17 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
     console.log(`| ${night} | ${sfsH.toFixed(2)} | ${scratchH.toFixed(2)} | ${(sfsH + scratchH).toFixed(2)} |`);
   }
   console.log("(linear in bytes: per-file and per-request costs scale with file counts instead; read from disk = read_bytes of the script's whole process tree, i.e. bytes fetched from the block device, with the data set evicted from the page cache before each night; rchar counts every read call, pipes included)");
+}
+
+async function runEngines(shape: { sfsBytes: number; scratchBytes: number }): Promise<void> {
+  if (!["project", "restic", "rclone-checksum"].includes(ENGINE)) throw new Error(`--engine ${ENGINE}: use project, restic or rclone-checksum`);
+  if (!S3_SERVER) throw new Error(`--engine ${ENGINE} needs a Go S3 server (restic cannot use s3rver): pass --s3-server PATH-TO-versitygw, or run npm run setup once it provides COMFYUME_S3_SERVER`);
+  const s3 = await startGoS3(S3_SERVER, work, BUCKETS, counters);
+  try {
+    await runEngineBench({ engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json") }, s3);
+  } finally {
+    s3.stop();
+  }
 }
 
 /** Bytes of every regular file under DIR, the engine's own state (.comfyume) left out. */

@@ -1,0 +1,144 @@
+// The engine comparison of `npm run bench:scale -- --engine project|restic|rclone-checksum`:
+// the same data set and nights as the default bench (scale.ts hands over its generator, its
+// measuring and its page-cache eviction), every engine against the same Go S3 server.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { EngineName, rcloneChecksumBackup, rcloneChecksumRestore, resticBackup, resticRestore } from "./drivers";
+import type { Endpoint } from "./endpoint";
+
+export interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; hashed: string; stderr: string }
+
+/** What scale.ts hands over (its data set, nights and measuring). */
+export interface BenchContext {
+  engine: EngineName;
+  work: string;
+  scripts: string;
+  sfs: string;
+  scratch: string;
+  real: { sfs: number; scratch: number };
+  shape: { sfsBytes: number; scratchBytes: number };
+  changeOnePercent: () => number;
+  evict: (dir: string) => void;
+  measure: (script: string, args: string[], input: string) => Promise<Measured>;
+  treeBytes: (dir: string) => number;
+  /** --json: one JSON document on stdout instead of the tables. */
+  json?: boolean;
+}
+
+const BUCKETS = ["comfyume-model-vault-backups", "comfyume-cache-backups", "comfyume-worker-container-backups", "comfyume-user-files-backups"];
+const NIGHTS = ["night 1 (full)", "night 2 (nothing changed)", "night 3 (~1 % changed/added)"] as const;
+const mb = (b: number) => (b / 1e6).toFixed(1);
+
+interface Part { name: "SFS" | "scratch"; data: string; bytes: number }
+
+/** Bash scripts (written under work) for one part's backup and restore with ENGINE. */
+function scriptsFor(ctx: BenchContext, s3: Endpoint): { backup: (p: Part) => [string, string[]]; restore: (p: Part, dest: string) => [string, string[]] } {
+  const lib = join(ctx.scripts, "lib/common.sh");
+  const write = (name: string, text: string) => (writeFileSync(join(ctx.work, name), text), join(ctx.work, name));
+  const bucket = (p: Part) => (p.name === "SFS" ? "comfyume-model-vault-backups" : "comfyume-user-files-backups");
+  const args = (p: Part, dest = "") => [s3.url, p.data, bucket(p), p.name.toLowerCase(), ...(dest ? [dest] : [])];
+  if (ctx.engine === "restic") {
+    const b = write("restic-backup.sh", resticBackup(lib));
+    const r = write("restic-restore.sh", resticRestore(lib));
+    return { backup: (p) => [b, args(p)], restore: (p, dest) => [r, args(p, dest)] };
+  }
+  if (ctx.engine === "rclone-checksum") {
+    const b = write("rclone-checksum-backup.sh", rcloneChecksumBackup(lib));
+    const r = write("rclone-checksum-restore.sh", rcloneChecksumRestore(lib));
+    return { backup: (p) => [b, args(p)], restore: (p, dest) => [r, args(p, dest)] };
+  }
+  // The project's engine: the real host scripts, as in the default bench.
+  const scratchRestore = write("project-restore-scratch.sh", `set -euo pipefail\nsource ${JSON.stringify(lib)}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor d in inputs outputs; do\n  mkey=$(r2_latest_manifest comfyume-user-files-backups scratch/$d)\n  r2_restore_tree comfyume-user-files-backups "$mkey" "$2/$d"\ndone\n`);
+  return {
+    backup: (p) =>
+      p.name === "SFS"
+        ? [join(ctx.scripts, "host/backup-to-r2.sh"), ["--r2-endpoint", s3.url, "--sfs", p.data, "--hourly-wait", "5"]]
+        : [join(ctx.scripts, "host/backup-mello.sh"), ["--r2-endpoint", s3.url, "--data-dir", p.data, "--dirs", "inputs,outputs", "--prefix", "scratch", "--state-dir", join(p.data, ".comfyume/backup-state")]],
+    restore: (p, dest) =>
+      p.name === "SFS"
+        ? [join(ctx.scripts, "host/seed-sfs.sh"), ["--r2-endpoint", s3.url, "--sfs", dest, "--min-free-mb", "10"]]
+        : [scratchRestore, [s3.url, dest]],
+  };
+}
+
+export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<void> {
+  const secrets = `R2_ACCESS_KEY_ID=${s3.accessKeyId}\nR2_SECRET_ACCESS_KEY=${s3.secret}\n`;
+  const parts: Part[] = [
+    { name: "SFS", data: ctx.sfs, bytes: ctx.shape.sfsBytes },
+    { name: "scratch", data: ctx.scratch, bytes: ctx.shape.scratchBytes },
+  ];
+  const run = scriptsFor(ctx, s3);
+  const rows: string[] = [];
+  const hours: string[] = [];
+  const result: { engine: string; nights: Record<string, Record<string, Omit<Measured, "stderr" | "hashed">>>; restore?: Record<string, number>; gpuHours: Record<string, number> } = { engine: ctx.engine, nights: {}, gpuHours: {} };
+  for (const night of NIGHTS) {
+    const changed = night.startsWith("night 3") ? ctx.changeOnePercent() : 0;
+    if (changed) (ctx.json ? console.error : console.log)(`${night}: ${mb(changed)} MB changed or added`);
+    let total = 0;
+    const perPart: number[] = [];
+    for (const p of parts) {
+      ctx.evict(ctx.sfs);
+      ctx.evict(ctx.scratch);
+      const [script, args] = run.backup(p);
+      const m = await ctx.measure(script, args, secrets);
+      const h = (m.seconds * (p.name === "SFS" ? ctx.real.sfs : ctx.real.scratch) * 1e9) / p.bytes / 3600;
+      perPart.push(h);
+      total += h;
+      const { stderr: _e, hashed: _h, ...figures } = m;
+      (result.nights[night] ??= {})[p.name] = figures;
+      rows.push(`| ${night} | ${p.name} | ${m.seconds.toFixed(1)} | ${mb(m.readBytes)} (${((100 * m.readBytes) / p.bytes).toFixed(1)} %) | ${mb(m.sent)} (${((100 * m.sent) / p.bytes).toFixed(2)} %) | ${m.requests} | ${mb(m.verifyBytes)} |`);
+    }
+    hours.push(`| ${night} | ${perPart[0].toFixed(2)} | ${perPart[1].toFixed(2)} | ${total.toFixed(2)} |`);
+    result.gpuHours[night] = total;
+  }
+  // Morning restore onto a fresh disk against a raw copy of the same files.
+  const restoreRoot = join(ctx.work, `restore-${ctx.engine}`);
+  let restoreSeconds = 0;
+  const restoreRows: string[] = [];
+  for (const p of parts) {
+    const dest = join(restoreRoot, p.name.toLowerCase());
+    mkdirSync(dest, { recursive: true });
+    ctx.evict(s3.dataDir);
+    const [script, args] = run.restore(p, dest);
+    const m = await ctx.measure(script, args, secrets);
+    restoreSeconds += m.seconds;
+    restoreRows.push(`| ${p.name}, ${mb(p.bytes)} MB | ${m.seconds.toFixed(1)} | ${(p.bytes / 1e6 / m.seconds).toFixed(1)} | ${m.requests} | ${mb(m.verifyBytes)} |`);
+  }
+  rmSync(restoreRoot, { recursive: true, force: true });
+  // "Raw" download: a bare rclone copy of every object the engine stored (no hashing, no
+  // installing; older nights' objects too), the same transfers as the restore: the endpoint's ceiling.
+  const bare = join(ctx.work, "bare-download.sh");
+  writeFileSync(bare, `set -euo pipefail\nsource ${JSON.stringify(join(ctx.scripts, "lib/common.sh"))}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 16 --checkers 16 --ignore-checksum --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
+  ctx.evict(s3.dataDir);
+  const download = await ctx.measure(bare, [s3.url, join(ctx.work, "bare")], secrets);
+  const downloaded = ctx.treeBytes(join(ctx.work, "bare"));
+  rmSync(join(ctx.work, "bare"), { recursive: true, force: true });
+  ctx.evict(ctx.sfs);
+  ctx.evict(ctx.scratch);
+  const tc = process.hrtime.bigint();
+  spawnSync("cp", ["-a", ctx.sfs, join(ctx.work, "cp-sfs")]);
+  spawnSync("cp", ["-a", ctx.scratch, join(ctx.work, "cp-scratch")]);
+  spawnSync("sync");
+  const cpSeconds = Number(process.hrtime.bigint() - tc) / 1e9;
+  rmSync(join(ctx.work, "cp-sfs"), { recursive: true, force: true });
+  rmSync(join(ctx.work, "cp-scratch"), { recursive: true, force: true });
+  const bytes = ctx.treeBytes(ctx.sfs) + ctx.treeBytes(ctx.scratch);
+  if (ctx.json) {
+    result.restore = { bytes, restoreSeconds, cpSeconds, bareBytes: downloaded, bareSeconds: download.seconds };
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  console.log(`\n### engine: ${ctx.engine} (S3: Go server on loopback behind a counting proxy)\n`);
+  console.log("| night | part | wall s | read from disk MB (% of data) | sent MB (% of data) | S3 requests | read back MB |");
+  console.log("|---|---|---|---|---|---|---|");
+  rows.forEach((r) => console.log(r));
+  console.log("\n| restore part | wall s | MB/s | S3 requests | downloaded MB |\n|---|---|---|---|---|");
+  restoreRows.forEach((r) => console.log(r));
+  console.log(`\nmorning restore ${mb(bytes)} MB: ${restoreSeconds.toFixed(1)} s, ${(bytes / 1e6 / restoreSeconds).toFixed(1)} MB/s; raw cp -a ${cpSeconds.toFixed(1)} s, ${(bytes / 1e6 / cpSeconds).toFixed(1)} MB/s; ratio ${(cpSeconds / restoreSeconds).toFixed(2)}`);
+  const restoreRate = bytes / 1e6 / restoreSeconds;
+  const bareRate = downloaded / 1e6 / download.seconds;
+  console.log(`bare rclone copy of the stored objects (no hashing): ${mb(downloaded)} MB in ${download.seconds.toFixed(1)} s, ${bareRate.toFixed(1)} MB/s; restore vs bare download ${(restoreRate / bareRate).toFixed(2)}; bare download vs raw cp ${((bareRate * cpSeconds * 1e6) / bytes).toFixed(2)}`);
+  console.log(`\nLinear projection to SFS ${ctx.real.sfs} GB + scratch ${ctx.real.scratch} GB: GPU hours per night\n| night | SFS h | scratch h | total h |\n|---|---|---|---|`);
+  hours.forEach((h) => console.log(h));
+}
