@@ -137,11 +137,18 @@ export class SharedFilesystem extends pulumi.ComponentResource {
       { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh", ...BOOTSTRAP_FILES] },
       { parent: this },
     );
-    const mountTarget = this.mountTarget;
+    const mountTarget = pulumi.all([this.mountTarget, sfs.volumeId]);
+    // The loader got the SFS by id at creation: it writes the SFS identity marker every later mount checks.
     // The loader's toolchain first: nfs-common to mount the SFS, then the rest with --cache on the SFS.
     // The month's first host downloads and fills the cache every day's worker installs from.
-    const mountSfs = (mt: string) =>
-      scriptCommand({ scriptsDir: l.scriptsDir, script: "mount-sfs.sh", args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab"], timeoutSeconds: l.timeouts.mountSeconds, env: l.hostEnv });
+    const mountSfs = ([mt, sfsId]: [string, string]) =>
+      scriptCommand({
+        scriptsDir: l.scriptsDir,
+        script: "mount-sfs.sh",
+        args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab", ["--sfs-id", sfsId], "--write-marker"],
+        timeoutSeconds: l.timeouts.mountSeconds,
+        env: l.hostEnv,
+      });
     const toolchain = toolchainCommand(
       `${name}-loader-toolchain`,
       {
