@@ -16,6 +16,7 @@ import { HostScripts } from "./host-scripts";
 import { firstContactHostKey } from "./host-identity";
 import { chain, commandDeadline, connectionArgs, scriptCommand, secretStdin, type SshTarget } from "./remote";
 import { sfsMountTarget } from "./sfs-target";
+import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import type { BucketNames } from "./backups";
 import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 
@@ -41,10 +42,12 @@ export interface SharedFilesystemArgs {
   locationCode: string;
   /** Protect the SFS and the month scratch (config sfs.protect). */
   protect: boolean;
+  /** Adopt this existing SFS (config sfs.adopt) instead of creating one: protected and retained. */
+  adopt?: AdoptRef;
   /** Present only while seeding (config `seed.loader`). */
   loader?: LoaderArgs;
   /** Present when scratch lives for the month. */
-  scratch?: { name: string; sizeGb: number; deletePermanently: boolean };
+  scratch?: { name: string; sizeGb: number; deletePermanently: boolean; adopt?: AdoptRef };
 }
 
 export class SharedFilesystem extends pulumi.ComponentResource {
@@ -65,8 +68,15 @@ export class SharedFilesystem extends pulumi.ComponentResource {
 
     const sfs = new Volume(
       `${name}-sfs`,
-      { type: "NVMe_Shared", name: args.name, size: args.sizeGb, locationCode: args.locationCode, permanent: false },
-      { parent: this, protect: args.protect },
+      {
+        type: "NVMe_Shared",
+        name: args.name,
+        size: args.sizeGb,
+        locationCode: args.locationCode,
+        permanent: false,
+        adopt: adoptInput(args.adopt, "comfyume:sfs", { name: "name", size: "sizeGb", locationCode: "location" }, "the SFS"),
+      },
+      { parent: this, protect: args.protect, ...adoptedOptions(args.adopt) },
     );
     this.volumeId = sfs.volumeId;
     this.mountCommand = sfs.mountCommand;
@@ -86,10 +96,11 @@ export class SharedFilesystem extends pulumi.ComponentResource {
           size: args.scratch.sizeGb,
           locationCode: args.locationCode,
           permanent: args.scratch.deletePermanently,
+          adopt: adoptInput(args.scratch.adopt, "comfyume:scratch", { name: "name", size: "sizeGb" }, "the scratch"),
         },
         // It holds the users' inputs and outputs of every day this month: protected with the SFS (the
         // policy pack refuses an unprotected month scratch; the end of a period unprotects both).
-        { parent: this, protect: args.protect },
+        { parent: this, protect: args.protect, ...adoptedOptions(args.scratch.adopt) },
       );
       this.scratchVolumeId = scratch.volumeId;
     }
