@@ -8,6 +8,7 @@
 // formats it on its first day only (marker on the SFS), then never again (see worker-restore.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { Instance, StartupScript, Volume } from "../infra/providers";
+import { SfsShare } from "../infra/providers/sfs-share";
 import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
 import type { SshTarget } from "./remote";
@@ -193,7 +194,14 @@ export class WorkerInstance extends pulumi.ComponentResource {
     }
     const sshHost = a.sshHostOverride ? pulumi.output(a.sshHostOverride) : this.ip;
     this.target = { ...a.ssh, host: sshHost, hostKey: this.hostKey };
-    this.volumesReady = [instance, ...(this.scratchVolume ? [this.scratchVolume] : [])];
+    // 5. The instance is allowed on the SFS (Verda "share settings") before anything mounts it: a deployed
+    // worker got it at creation (no API call), an adopted instance may not have it yet.
+    const sfsShare = new SfsShare(
+      `${name}-sfs-share`,
+      { sfsId: a.sfs.volumeId, instanceId: instance.instanceId, hostname: a.instance.hostname },
+      { ...moved(), dependsOn: [instance] },
+    );
+    this.volumesReady = [instance, sfsShare, ...(this.scratchVolume ? [this.scratchVolume] : [])];
 
     this.registerOutputs({
       instanceId: this.instanceId,
