@@ -90,6 +90,7 @@ export const sfsShareProvider: pulumi.dynamic.ResourceProvider<SfsShareInputs, S
   },
 
   async read(id, props) {
+    if (!props) return { id: "" };
     const sfs = await makeClient().getVolume(props.sfsId);
     // Gone or no longer shared: an empty id makes the next up share it again.
     if (!sfs || String(sfs.status) === "deleted" || !attachedInstanceIds(sfs).includes(props.instanceId)) return { id: "" };
