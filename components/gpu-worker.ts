@@ -96,6 +96,7 @@ export class GpuWorker extends pulumi.ComponentResource {
         scratchVolumeId: machine.scratchVolumeId,
         scratchOutlivesInstance: a.scratch.lifetime === "month",
         sfsMountTarget: a.sfs.mountTarget,
+        sfsVolumeId: a.sfs.volumeId,
         identityPinned: Boolean(a.hostPublicKey),
         paths: a.paths,
         r2: a.r2,

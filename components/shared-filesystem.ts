@@ -16,6 +16,7 @@ import { HostScripts } from "./host-scripts";
 import { firstContactHostKey } from "./host-identity";
 import { chain, commandDeadline, connectionArgs, scriptCommand, secretStdin, type SshTarget } from "./remote";
 import { sfsMountTarget } from "./sfs-target";
+import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import type { BucketNames } from "./backups";
 import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 
@@ -41,10 +42,12 @@ export interface SharedFilesystemArgs {
   locationCode: string;
   /** Protect the SFS and the month scratch (config sfs.protect). */
   protect: boolean;
+  /** Adopt this existing SFS (config sfs.adopt) instead of creating one: protected and retained. */
+  adopt?: AdoptRef;
   /** Present only while seeding (config `seed.loader`). */
   loader?: LoaderArgs;
   /** Present when scratch lives for the month. */
-  scratch?: { name: string; sizeGb: number; deletePermanently: boolean };
+  scratch?: { name: string; sizeGb: number; deletePermanently: boolean; adopt?: AdoptRef };
 }
 
 export class SharedFilesystem extends pulumi.ComponentResource {
@@ -65,8 +68,15 @@ export class SharedFilesystem extends pulumi.ComponentResource {
 
     const sfs = new Volume(
       `${name}-sfs`,
-      { type: "NVMe_Shared", name: args.name, size: args.sizeGb, locationCode: args.locationCode, permanent: false },
-      { parent: this, protect: args.protect },
+      {
+        type: "NVMe_Shared",
+        name: args.name,
+        size: args.sizeGb,
+        locationCode: args.locationCode,
+        permanent: false,
+        adopt: adoptInput(args.adopt, "comfyume:sfs", { name: "name", size: "sizeGb", locationCode: "location" }, "the SFS"),
+      },
+      { parent: this, protect: args.protect, ...adoptedOptions(args.adopt) },
     );
     this.volumeId = sfs.volumeId;
     this.mountCommand = sfs.mountCommand;
@@ -86,10 +96,11 @@ export class SharedFilesystem extends pulumi.ComponentResource {
           size: args.scratch.sizeGb,
           locationCode: args.locationCode,
           permanent: args.scratch.deletePermanently,
+          adopt: adoptInput(args.scratch.adopt, "comfyume:scratch", { name: "name", size: "sizeGb" }, "the scratch"),
         },
         // It holds the users' inputs and outputs of every day this month: protected with the SFS (the
         // policy pack refuses an unprotected month scratch; the end of a period unprotects both).
-        { parent: this, protect: args.protect },
+        { parent: this, protect: args.protect, ...adoptedOptions(args.scratch.adopt) },
       );
       this.scratchVolumeId = scratch.volumeId;
     }
@@ -137,11 +148,18 @@ export class SharedFilesystem extends pulumi.ComponentResource {
       { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh", ...BOOTSTRAP_FILES] },
       { parent: this },
     );
-    const mountTarget = this.mountTarget;
+    const mountTarget = pulumi.all([this.mountTarget, sfs.volumeId]);
+    // The loader got the SFS by id at creation: it writes the SFS identity marker every later mount checks.
     // The loader's toolchain first: nfs-common to mount the SFS, then the rest with --cache on the SFS.
     // The month's first host downloads and fills the cache every day's worker installs from.
-    const mountSfs = (mt: string) =>
-      scriptCommand({ scriptsDir: l.scriptsDir, script: "mount-sfs.sh", args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab"], timeoutSeconds: l.timeouts.mountSeconds, env: l.hostEnv });
+    const mountSfs = ([mt, sfsId]: [string, string]) =>
+      scriptCommand({
+        scriptsDir: l.scriptsDir,
+        script: "mount-sfs.sh",
+        args: [["--target", mt], ["--mount-point", l.sfsMount], "--no-fstab", ["--sfs-id", sfsId], "--write-marker"],
+        timeoutSeconds: l.timeouts.mountSeconds,
+        env: l.hostEnv,
+      });
     const toolchain = toolchainCommand(
       `${name}-loader-toolchain`,
       {

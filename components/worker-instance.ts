@@ -8,6 +8,8 @@
 // formats it on its first day only (marker on the SFS), then never again (see worker-restore.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { Instance, StartupScript, Volume } from "../infra/providers";
+import { SfsShare } from "../infra/providers/sfs-share";
+import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
 import type { SshTarget } from "./remote";
 
@@ -37,6 +39,8 @@ export interface WorkerMachineSettings {
   osVolumeSizeGb: number;
   /** Verda SSH key ids installed for the admin and mello. */
   sshKeyIds: pulumi.Input<pulumi.Input<string>[]>;
+  /** Adopt this existing instance (config gpu.adopt) instead of deploying one: protected and retained. */
+  adopt?: AdoptRef;
 }
 
 export interface WorkerInstanceArgs {
@@ -159,11 +163,17 @@ export class WorkerInstance extends pulumi.ComponentResource {
         existingVolumes: pulumi.all([a.sfs.volumeId, this.scratchVolumeId]),
         isSpot: a.instance.spot,
         contract: a.instance.spot ? "SPOT" : "PAY_AS_YOU_GO",
+        adopt: adoptInput(
+          a.instance.adopt,
+          "comfyume:gpu",
+          { instanceType: "instanceType", hostname: "hostname", locationCode: "location", isSpot: "spot", image: "image" },
+          "the instance",
+        ),
       },
       // The startup script only matters at first boot: a new SFS pseudo path must not replace a running worker.
       // The placement is kept as deployed (PLACEMENT_KEYS). Delete before replace: the scratch can only be
       // attached to the new instance once the old one let go.
-      { ...moved(), ignoreChanges: ["startupScriptId", ...PLACEMENT_KEYS], deleteBeforeReplace: true },
+      { ...moved(), ignoreChanges: ["startupScriptId", ...PLACEMENT_KEYS], deleteBeforeReplace: true, ...adoptedOptions(a.instance.adopt) },
     );
     const instance = this.instance;
     warnWhenPlacementDiffers(instance, a.instance);
@@ -184,7 +194,14 @@ export class WorkerInstance extends pulumi.ComponentResource {
     }
     const sshHost = a.sshHostOverride ? pulumi.output(a.sshHostOverride) : this.ip;
     this.target = { ...a.ssh, host: sshHost, hostKey: this.hostKey };
-    this.volumesReady = [instance, ...(this.scratchVolume ? [this.scratchVolume] : [])];
+    // 5. The instance is allowed on the SFS (Verda "share settings") before anything mounts it: a deployed
+    // worker got it at creation (no API call), an adopted instance may not have it yet.
+    const sfsShare = new SfsShare(
+      `${name}-sfs-share`,
+      { sfsId: a.sfs.volumeId, instanceId: instance.instanceId, hostname: a.instance.hostname },
+      { ...moved(), dependsOn: [instance] },
+    );
+    this.volumesReady = [instance, sfsShare, ...(this.scratchVolume ? [this.scratchVolume] : [])];
 
     this.registerOutputs({
       instanceId: this.instanceId,

@@ -37,6 +37,8 @@ export interface WorkerRestoreArgs {
   scratchOutlivesInstance: boolean;
   /** `host:/path` of the month's SFS for mount-sfs. */
   sfsMountTarget: pulumi.Input<string>;
+  /** The month's SFS id: mount-sfs refuses an SFS whose identity marker names another (--sfs-id). */
+  sfsVolumeId: pulumi.Input<string>;
   /** Whether the worker's identity is pinned from config (else restore leaves the host keys alone). */
   identityPinned: boolean;
   /** Where the SFS and the scratch are mounted, where the scripts go, where restore logs. */
@@ -99,7 +101,9 @@ export class WorkerRestore extends pulumi.ComponentResource {
       {
         connection,
         triggers: perInstance,
-        create: pulumi.output(a.sfsMountTarget).apply((t) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount]], a.timeouts.mountSeconds)),
+        create: pulumi
+          .all([a.sfsMountTarget, a.sfsVolumeId])
+          .apply(([t, id]) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount], ["--sfs-id", id]], a.timeouts.mountSeconds)),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
       { ...moved(), dependsOn: [scripts.files, toolchainPreMount] },

@@ -91,11 +91,15 @@ export interface IdleConfig extends CommonConfig {
 export interface MonthConfig extends CommonConfig {
   layer: "month";
   environment: Environment;
-  sfs: { name: string; sizeGb: number; location: string; protect: boolean };
+  /** `adopt`: an existing SFS taken as it is (docs/adopting.md). */
+  sfs: { name: string; sizeGb: number; location: string; protect: boolean; adopt?: AdoptSettings };
   seed: Settings["seed"];
   /** Needed only while the seeding loader runs. */
   sshPrivateKey?: SecretValue;
 }
+
+/** `adopt: { id?, name? }` under a resource's config block (docs/adopting.md). */
+export type AdoptSettings = { id?: string; name?: string };
 
 export interface GpuConfig {
   instanceType: string;
@@ -106,6 +110,8 @@ export interface GpuConfig {
   osVolumeSizeGb: number;
   location: string;
   hostPublicKey?: string;
+  /** An existing instance taken as the worker (docs/adopting.md). */
+  adopt?: AdoptSettings;
 }
 
 export interface DayConfig extends CommonConfig {
@@ -300,6 +306,20 @@ function crossChecks(
   if (layer === "idle" && s.backups?.mode === "existing" && !s.backups.accountId && !s.backups.endpoint) {
     add(`${NAMESPACE}:backups.endpoint`, "is missing: existing buckets need the R2 endpoint or the account id", setCommand("backups.endpoint", stack));
   }
+  if (s.scratch?.adopt && s.scratch.lifetime !== "month") {
+    add(
+      `${NAMESPACE}:scratch.adopt`,
+      "adopts an existing scratch, but scratch.lifetime is 'day' (a fresh scratch each day, deleted at night)",
+      `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (in the month and the day stack; the month stack adopts it)`,
+    );
+  }
+  if (layer === "day" && s.gpu?.adopt && s.scratch?.lifetime !== "month") {
+    add(
+      `${NAMESPACE}:gpu.adopt`,
+      "adopts an existing instance, which cannot get a fresh day scratch: Verda attaches block volumes only at creation or to a shut-down instance",
+      `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (and in the month stack, which owns or adopts the scratch attached to that instance: scratch.adopt)`,
+    );
+  }
   if (layer === "day" && s.gpu) {
     if (phase === "workshop-day" && !s.gpu.instanceType) {
       add(`${NAMESPACE}:gpu.instanceType`, "is missing: the workshop day's Verda instance type", setCommand("gpu.instanceType", stack));
@@ -376,6 +396,7 @@ function assemble(
         sizeGb: s.sfs.sizeGb,
         location: s.sfs.location ?? s.verda.location,
         protect: s.sfs.protect,
+        adopt: s.sfs.adopt,
       },
       seed: s.seed,
       sshPrivateKey: secrets.sshPrivateKey,
@@ -395,6 +416,7 @@ function assemble(
       osVolumeSizeGb: g.osVolumeSizeGb,
       location: g.location ?? s.verda.location,
       hostPublicKey: g.hostPublicKey,
+      adopt: g.adopt,
     },
     restore: s.restore as DayConfig["restore"],
     sshPrivateKey: secrets.sshPrivateKey as SecretValue,

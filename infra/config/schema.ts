@@ -186,8 +186,17 @@ export function buildSchemas() {
     melloName: str("mello's key name at Verda").default("comfyume-mello"),
   });
 
+  // Adopt an existing Verda resource (made in the console) instead of creating it: docs/adopting.md.
+  const adopt = z
+    .strictObject({
+      id: z.string("must be the Verda id (Verda console)").regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/, "must be a Verda id such as be539393-....").optional(),
+      name: str("the exact name at Verda").optional(),
+    })
+    .refine((a) => a.id !== undefined || a.name !== undefined, "needs id or name: the existing resource's Verda id (preferred) or its exact name");
+
   const sfs = z.strictObject({
     name: str("the SFS name at Verda").optional(),
+    adopt: adopt.optional(),
     sizeGb: intLike(1, 100_000).default(220),
     location: location.optional(),
     protect: boolLike().default(true),
@@ -205,6 +214,8 @@ export function buildSchemas() {
     lifetime: z.enum(["day", "month"], "must be 'day' (fresh scratch each day) or 'month' (kept for the month)").default("day"),
     sizeGb: intLike(1, 100_000).default(50),
     name: str("the scratch volume's name at Verda").optional(),
+    /** Adopt an existing block volume as the month's scratch (lifetime month only). */
+    adopt: adopt.optional(),
     // Deleted volumes go to Verda's trash for 96 h (a safety net, billed) unless this is on.
     deletePermanently: boolLike().default(false),
   });
@@ -219,6 +230,8 @@ export function buildSchemas() {
     location: location.optional(),
     hostPublicKey: sshPublicKey.optional(),
     allowGpuForTesting: boolLike().default(false),
+    /** Adopt an existing instance as the worker (kept: never replaced or deleted by the stack). */
+    adopt: adopt.optional(),
   });
 
   const ipv4 = z.string("must be an IPv4 address").regex(/^(\d{1,3}\.){3}\d{1,3}$/, "must be an IPv4 address such as 100.64.0.12");

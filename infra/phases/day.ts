@@ -41,6 +41,7 @@ export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthRef
       spot: cfg.gpu.spot,
       osVolumeSizeGb: cfg.gpu.osVolumeSizeGb,
       sshKeyIds: out<string[]>(idle, "verdaSshKeyIds"),
+      adopt: cfg.gpu.adopt,
     },
     hostPublicKey: cfg.gpu.hostPublicKey,
     sfs: { volumeId: sfsId, mountTarget },

@@ -45,10 +45,11 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
     sizeGb: cfg.sfs.sizeGb,
     locationCode: cfg.sfs.location,
     protect: cfg.sfs.protect,
+    adopt: cfg.sfs.adopt,
     loader,
     scratch:
       cfg.scratch.lifetime === "month"
-        ? { name: cfg.scratch.name ?? `comfyume-${cfg.environment}-scratch`, sizeGb: cfg.scratch.sizeGb, deletePermanently: cfg.scratch.deletePermanently }
+        ? { name: cfg.scratch.name ?? `comfyume-${cfg.environment}-scratch`, sizeGb: cfg.scratch.sizeGb, deletePermanently: cfg.scratch.deletePermanently, adopt: cfg.scratch.adopt }
         : undefined,
   });
 

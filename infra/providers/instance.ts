@@ -6,6 +6,7 @@ import type { DeployInstanceBody, Instance as VerdaInstance } from "../verda/typ
 import { hasCredentials, makeClient } from "./client-factory";
 import { configureFromPulumi, providerSettings, type ProviderSettings } from "./runtime";
 import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil } from "./shared";
+import { adoptionFailures, type AdoptInput, differences, findAdopted, hasAdopt, reportAdoptedDifferences, validateAdopt } from "./adopt";
 import { catalogueFailures, checkHostname, checkOneOf, checkTags, requirePositiveSize, requireText } from "./validation";
 import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
 
@@ -27,9 +28,13 @@ export interface InstanceInputs {
   tags?: Record<string, string>;
   /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
   providerVersion?: string;
+  /** Take this existing instance (by id or hostname) instead of deploying one; see adopt.ts. */
+  adopt?: AdoptInput;
 }
 
 export interface InstanceOutputs extends InstanceInputs {
+  /** The instance was adopted: the stack never replaces or deletes it. */
+  adopted?: boolean;
   instanceId: string;
   ip?: string;
   status: string;
@@ -50,6 +55,8 @@ export interface InstanceArgs {
   isSpot?: pulumi.Input<boolean>;
   contract?: pulumi.Input<(typeof CONTRACTS)[number]>;
   tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Adopt this existing instance instead of deploying one (use with protect and retainOnDelete). */
+  adopt?: pulumi.Input<AdoptInput>;
 }
 
 export const INSTANCE_INPUT_KEYS = [
@@ -64,7 +71,9 @@ export const NEXT_INSTANCE_KEYS = ["description", "sshKeyIds"] as const satisfie
 /** Verda has no in-place update for these (only actions and tags), so a change replaces the instance. */
 const REPLACE_KEYS = INSTANCE_INPUT_KEYS.filter((key) => key !== "tags" && !(NEXT_INSTANCE_KEYS as readonly string[]).includes(key));
 /** Inputs kept in the outputs (what the next diff compares against). */
-const STORED_KEYS = [...INSTANCE_INPUT_KEYS, PROVIDER_VERSION_KEY] as const;
+const STORED_KEYS = [...INSTANCE_INPUT_KEYS, PROVIDER_VERSION_KEY, "adopt"] as const;
+/** What adoption compares between the config and the live instance (Verda reports these verbatim). */
+const ADOPT_COMPARED = ["instanceType", "hostname", "locationCode", "isSpot", "image"] as const;
 const UNORDERED_KEYS: (keyof InstanceInputs)[] = ["sshKeyIds", "existingVolumes"];
 
 /** Statuses after which waiting for `running` is pointless. */
@@ -113,6 +122,30 @@ export function deployBody(inputs: InstanceInputs): DeployInstanceBody {
     contract: inputs.contract,
     tags: tags.length ? tags : undefined,
   });
+}
+
+/** The live instance in input terms (what adoption compares and records). */
+function liveInputs(instance: VerdaInstance): Partial<InstanceInputs> {
+  return plain({
+    instanceType: instance.instance_type ?? undefined,
+    hostname: instance.hostname ?? undefined,
+    locationCode: instance.location ?? undefined,
+    isSpot: typeof instance.is_spot === "boolean" ? instance.is_spot : undefined,
+    image: typeof instance.image === "string" ? instance.image : undefined,
+  });
+}
+
+async function findInstanceToAdopt(client: VerdaClient, adopt: AdoptInput): Promise<VerdaInstance> {
+  return findAdopted(adopt, "instance", (id) => client.getInstance(id), () => client.listInstances(), (i) => i.hostname ?? undefined, (i) => !GONE_STATUSES.includes(String(i.status)));
+}
+
+/** Adopt: look the instance up, refuse on any difference, record it as it is. No mutating call. */
+async function adoptInstance(inputs: InstanceInputs): Promise<{ id: string; outs: InstanceOutputs }> {
+  const adopt = inputs.adopt as AdoptInput;
+  const instance = await findInstanceToAdopt(makeClient(), adopt);
+  const failures = adoptionFailures(adopt, differences(withDefaults(inputs) as unknown as Record<string, unknown>, liveInputs(instance), ADOPT_COMPARED));
+  if (failures.length > 0) throw new Error(`Not adopted, nothing changed:\n${failures.map((f) => `  - ${f.reason}`).join("\n")}`);
+  return { id: instance.id, outs: { ...outputsFor(plain({ ...inputs, ...liveInputs(instance) }) as InstanceInputs, instance), adopted: true } };
 }
 
 function outputsFor(inputs: InstanceInputs, instance: VerdaInstance): InstanceOutputs {
@@ -192,16 +225,33 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
     await configureFromPulumi(req);
   },
 
-  async check(_olds, news) {
-    const inputs = withProviderVersion(withDefaults(news), news);
+  async check(olds, news) {
+    const inputs: InstanceInputs = { ...withProviderVersion(withDefaults(news), news), ...(news.adopt ? { adopt: news.adopt } : {}) };
     const failures = validateInstanceInputs(inputs);
+    validateAdopt(inputs.adopt, failures);
     if (failures.length === 0 && hasCredentials()) {
       failures.push(...(await catalogueFailures(makeClient(), { instanceType: inputs.instanceType, locationCode: inputs.locationCode })));
+    }
+    // Adopting (not yet adopted): every difference from the live instance fails the preview, before anything changes.
+    if (failures.length === 0 && hasAdopt(inputs.adopt) && !hasAdopt(olds?.adopt) && hasCredentials() && !containsUnknown(inputs.adopt)) {
+      try {
+        const instance = await findInstanceToAdopt(makeClient(), inputs.adopt);
+        failures.push(...adoptionFailures(inputs.adopt, differences(inputs as unknown as Record<string, unknown>, liveInputs(instance), ADOPT_COMPARED)));
+      } catch (e) {
+        failures.push({ property: "adopt", reason: (e as Error).message });
+      }
     }
     return { inputs, failures };
   },
 
   async diff(_id, oldOutputs, newInputs) {
+    if (oldOutputs.adopted) {
+      // Adopted: never replaced or changed by a config edit; the difference is reported instead.
+      const adopt = newInputs.adopt ?? oldOutputs.adopt ?? {};
+      reportAdoptedDifferences(adopt, differences(withDefaults(newInputs) as unknown as Record<string, unknown>, withDefaults(oldOutputs) as unknown as Record<string, unknown>, ADOPT_COMPARED));
+      if (!hasAdopt(newInputs.adopt)) console.error(`warning: adopted: instance ${oldOutputs.hostname} (${oldOutputs.instanceId}) stays adopted although adopt was removed from the config: the stack never deletes it. To let go of it, remove it from the state: scripts/pulumi state delete <urn>`);
+      return { changes: providerVersionChanged(oldOutputs, newInputs), replaces: [], deleteBeforeReplace: false };
+    }
     const olds = withDefaults(oldOutputs);
     const news = withDefaults(newInputs);
     const replaces = changedKeys<InstanceInputs>(olds, news, REPLACE_KEYS, UNORDERED_KEYS);
@@ -220,6 +270,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
   },
 
   async create(inputs) {
+    if (hasAdopt(inputs.adopt)) return adoptInstance(inputs);
     const settings = providerSettings();
     const client = makeClient(settings);
     let id: string;
@@ -263,10 +314,15 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
       tags: tagsFromInstance(instance) ?? stored.tags,
     });
     // ReadResult types `inputs` as Outputs; the engine stores it as the resource inputs.
-    return { id, props: outputsFor(inputs, instance), inputs: inputs as InstanceOutputs };
+    const adopted = props?.adopted ? { adopted: true } : {};
+    return { id, props: { ...outputsFor(inputs, instance), ...adopted }, inputs: inputs as InstanceOutputs };
   },
 
   async update(id, olds, news) {
+    if (olds.adopted) {
+      // Adopted: record the provider version (and the adopt reference), call nothing.
+      return { outs: plain({ ...olds, ...pick(withProviderVersion(news, news), [PROVIDER_VERSION_KEY, "adopt"]) }) };
+    }
     const tagsChanged = changedKeys<InstanceInputs>(olds, news, ["tags"]).length > 0;
     if (!tagsChanged && !PENDING_STATUSES.includes(String(olds.status))) {
       // Only a provider version or next-instance fields (description, SSH keys): record them, call nothing.
@@ -282,6 +338,11 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
   },
 
   async delete(id, props) {
+    if (props.adopted) {
+      // Belt and braces behind retainOnDelete: an adopted instance is never deleted by the stack.
+      console.error(`warning: adopted instance ${props.hostname} (${id}) is left running at Verda, untouched; only the stack forgets it`);
+      return;
+    }
     const settings = providerSettings();
     await deleteInstance(makeClient(settings), id, props.osVolumeId, settings);
   },
@@ -328,8 +389,9 @@ export class Instance extends pulumi.dynamic.Resource {
   declare readonly status: pulumi.Output<string>;
   declare readonly osVolumeId: pulumi.Output<string | undefined>;
   declare readonly pricePerHour: pulumi.Output<number | undefined>;
+  declare readonly adopted: pulumi.Output<boolean | undefined>;
 
   constructor(name: string, args: InstanceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(instanceProvider, name, { ...args, providerVersion: PROVIDER_VERSION, instanceId: undefined, ip: undefined, status: undefined, osVolumeId: undefined, pricePerHour: undefined }, opts, "verda", "Instance");
+    super(instanceProvider, name, { ...args, providerVersion: PROVIDER_VERSION, instanceId: undefined, ip: undefined, status: undefined, osVolumeId: undefined, pricePerHour: undefined, adopted: undefined }, opts, "verda", "Instance");
   }
 }

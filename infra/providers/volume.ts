@@ -6,7 +6,8 @@ import { isVerdaApiError } from "../verda/errors";
 import type { Volume as VerdaVolume } from "../verda/types";
 import { hasCredentials, makeClient } from "./client-factory";
 import { configureFromPulumi, providerSettings, type ProviderSettings } from "./runtime";
-import { changedKeys, type CheckFailure, pick, plain, pollUntil, UNKNOWN } from "./shared";
+import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil, UNKNOWN } from "./shared";
+import { adoptionFailures, type AdoptInput, differences, findAdopted, hasAdopt, reportAdoptedDifferences, validateAdopt } from "./adopt";
 import { catalogueFailures, checkOneOf, requirePositiveSize, requireText } from "./validation";
 import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
 
@@ -26,9 +27,13 @@ export interface VolumeInputs {
   permanent?: boolean;
   /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
   providerVersion?: string;
+  /** Take this existing volume (by id or name) instead of creating one; see adopt.ts. */
+  adopt?: AdoptInput;
 }
 
 export interface VolumeOutputs extends VolumeInputs {
+  /** The volume was adopted: the stack never changes or deletes it. */
+  adopted?: boolean;
   volumeId: string;
   status: string;
   mountCommand?: string;
@@ -46,11 +51,15 @@ export interface VolumeArgs {
   locationCode: pulumi.Input<string>;
   instanceIds?: pulumi.Input<pulumi.Input<string>[]>;
   permanent?: pulumi.Input<boolean>;
+  /** Adopt this existing volume instead of creating one (use with protect and retainOnDelete). */
+  adopt?: pulumi.Input<AdoptInput>;
 }
 
 export const VOLUME_INPUT_KEYS = ["name", "size", "type", "locationCode", "instanceIds", "permanent"] as const satisfies readonly (keyof VolumeInputs)[];
 /** Inputs kept in the outputs (what the next diff compares against). */
-const STORED_KEYS = [...VOLUME_INPUT_KEYS, PROVIDER_VERSION_KEY] as const;
+const STORED_KEYS = [...VOLUME_INPUT_KEYS, PROVIDER_VERSION_KEY, "adopt"] as const;
+/** What adoption compares between the config and the live volume. */
+const ADOPT_COMPARED = ["name", "size", "type", "locationCode"] as const;
 /** Inputs an update can apply in place (type and location replace). */
 const UPDATE_KEYS = ["name", "size", "instanceIds", "permanent"] as const satisfies readonly (keyof VolumeInputs)[];
 
@@ -95,6 +104,27 @@ export function attachedInstanceIds(volume: VerdaVolume): string[] {
     else if (entry && typeof entry === "object" && typeof (entry as { id?: unknown }).id === "string") ids.add((entry as { id: string }).id);
   }
   return [...ids].sort();
+}
+
+/** The live volume in input terms (what adoption compares and records). */
+function liveInputs(volume: VerdaVolume): Partial<VolumeInputs> {
+  return plain({ name: volume.name ?? undefined, size: volume.size ?? undefined, type: (volume.type as VolumeKind) ?? undefined, locationCode: volume.location ?? undefined });
+}
+
+const aliveVolume = (v: VerdaVolume) => String(v.status) !== "deleted" && !v.deleted_at;
+
+async function findVolumeToAdopt(client: VerdaClient, adopt: AdoptInput): Promise<VerdaVolume> {
+  return findAdopted(adopt, "volume", (id) => client.getVolume(id), () => client.listVolumes(), (v) => v.name ?? undefined, aliveVolume);
+}
+
+/** Adopt: look the volume up, refuse on any difference, record it as it is. No mutating call. */
+async function adoptVolume(inputs: VolumeInputs): Promise<{ id: string; outs: VolumeOutputs }> {
+  const adopt = inputs.adopt as AdoptInput;
+  const volume = await findVolumeToAdopt(makeClient(), adopt);
+  const failures = adoptionFailures(adopt, differences(withDefaults(inputs) as unknown as Record<string, unknown>, liveInputs(volume), ADOPT_COMPARED));
+  if (failures.length > 0) throw new Error(`Not adopted, nothing changed:\n${failures.map((f) => `  - ${f.reason}`).join("\n")}`);
+  const recorded = plain({ ...inputs, ...liveInputs(volume) }) as VolumeInputs;
+  return { id: volume.id, outs: { ...outputsFor(recorded, volume), adopted: true } };
 }
 
 function outputsFor(inputs: VolumeInputs, volume: VerdaVolume): VolumeOutputs {
@@ -164,15 +194,32 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
   },
 
   async check(olds, news) {
-    const inputs = withProviderVersion(withDefaults(news), news);
+    const inputs: VolumeInputs = { ...withProviderVersion(withDefaults(news), news), ...(news.adopt ? { adopt: news.adopt } : {}) };
     const failures = validateVolumeInputs(pick(olds ?? {}, VOLUME_INPUT_KEYS), inputs);
+    validateAdopt(inputs.adopt, failures);
     if (failures.length === 0 && hasCredentials()) {
       failures.push(...(await catalogueFailures(makeClient(), { locationCode: inputs.locationCode })));
+    }
+    // Adopting (not yet adopted): every difference from the live volume fails the preview, before anything changes.
+    if (failures.length === 0 && hasAdopt(inputs.adopt) && !hasAdopt(olds?.adopt) && hasCredentials() && !containsUnknown(inputs)) {
+      try {
+        const volume = await findVolumeToAdopt(makeClient(), inputs.adopt);
+        failures.push(...adoptionFailures(inputs.adopt, differences(inputs as unknown as Record<string, unknown>, liveInputs(volume), ADOPT_COMPARED)));
+      } catch (e) {
+        failures.push({ property: "adopt", reason: (e as Error).message });
+      }
     }
     return { inputs, failures };
   },
 
   async diff(_id, oldOutputs, newInputs) {
+    if (oldOutputs.adopted) {
+      // Adopted: never replaced or changed by a config edit; the difference is reported instead.
+      const adopt = newInputs.adopt ?? oldOutputs.adopt ?? {};
+      reportAdoptedDifferences(adopt, differences(withDefaults(newInputs) as unknown as Record<string, unknown>, withDefaults(oldOutputs) as unknown as Record<string, unknown>, ADOPT_COMPARED));
+      if (!hasAdopt(newInputs.adopt)) console.error(`warning: adopted: ${adopt.what ?? "volume"} ${oldOutputs.volumeId} stays adopted although adopt was removed from the config: the stack never deletes it. To let go of it, remove it from the state: scripts/pulumi state delete <urn>`);
+      return { changes: providerVersionChanged(oldOutputs, newInputs), replaces: [] };
+    }
     const olds = withDefaults(oldOutputs);
     const news = withDefaults(newInputs);
     const replaces = changedKeys<VolumeInputs>(olds, news, ["type", "locationCode"]);
@@ -184,6 +231,7 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
   },
 
   async create(inputs) {
+    if (hasAdopt(inputs.adopt)) return adoptVolume(inputs);
     const settings = providerSettings();
     const client = makeClient(settings);
     const id = await client.createVolume({ type: kindOf(inputs), location_code: inputs.locationCode, size: inputs.size, name: inputs.name });
@@ -209,10 +257,15 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
     if (!volume || String(volume.status) === "deleted" || volume.deleted_at) return { id: "" };
     const stored = pick(props ?? ({} as VolumeOutputs), STORED_KEYS) as VolumeInputs;
     const inputs: VolumeInputs = plain({ ...stored, name: volume.name ?? stored.name, size: volume.size ?? stored.size, locationCode: volume.location ?? stored.locationCode });
-    return { id, props: outputsFor(inputs, volume), inputs: inputs as VolumeOutputs };
+    const adopted = props?.adopted ? { adopted: true } : {};
+    return { id, props: { ...outputsFor(inputs, volume), ...adopted }, inputs: inputs as VolumeOutputs };
   },
 
   async update(id, olds, news) {
+    if (olds.adopted) {
+      // Adopted: record the provider version (and the adopt reference), call nothing.
+      return { outs: plain({ ...olds, ...pick(withProviderVersion(news, news), [PROVIDER_VERSION_KEY, "adopt"]) }) };
+    }
     if (changedKeys<VolumeInputs>(withDefaults(olds), withDefaults(news), UPDATE_KEYS, ["instanceIds"]).length === 0) {
       // Only a new provider version: record it (and with it the current code), call nothing.
       return { outs: plain({ ...olds, ...pick(withProviderVersion(news, news), STORED_KEYS) }) };
@@ -236,6 +289,11 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
   },
 
   async delete(id, props) {
+    if (props.adopted) {
+      // Belt and braces behind retainOnDelete: an adopted volume is never deleted by the stack.
+      console.error(`warning: adopted volume ${props.name} (${id}) is left at Verda, untouched; only the stack forgets it`);
+      return;
+    }
     const settings = providerSettings();
     const client = makeClient(settings);
     const permanent = props.permanent ?? false;
@@ -261,6 +319,7 @@ export class Volume extends pulumi.dynamic.Resource {
   declare readonly createDirectoryCommand: pulumi.Output<string | undefined>;
   declare readonly filesystemToFstabCommand: pulumi.Output<string | undefined>;
   declare readonly attachedInstanceIds: pulumi.Output<string[]>;
+  declare readonly adopted: pulumi.Output<boolean | undefined>;
 
   constructor(name: string, args: VolumeArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -277,6 +336,7 @@ export class Volume extends pulumi.dynamic.Resource {
         createDirectoryCommand: undefined,
         filesystemToFstabCommand: undefined,
         attachedInstanceIds: undefined,
+        adopted: undefined,
       },
       opts,
       "verda",

@@ -10,15 +10,20 @@
 #   --options OPTS        NFS options (env SFS_OPTIONS; default nconnect=16)
 #   --fstab FILE          fstab to maintain (env FSTAB; default ${COMFYUME_ROOT}/etc/fstab)
 #   --no-fstab            do not touch fstab
+#   --sfs-id ID           the Verda volume id of the SFS the config names (env SFS_ID): the
+#                         mounted SFS must carry it in <mount>/.comfyume/sfs-id, else the mount
+#                         is undone and the script fails (testing never mounts production's SFS)
+#   --write-marker        with --sfs-id: write the marker when the SFS has none (at seeding, by
+#                         the month's loader, which got the SFS by id); never overwrites another id
 #   --help                this text
 #
 # Steps: validate the target; mount it (3 attempts) unless already mounted from the same
-# target; write one fstab line "<target> <dir> nfs <opts>,nofail,_netdev 0 0" (idempotent;
+# target; check the SFS identity marker (with --sfs-id); write one fstab line "<target> <dir> nfs <opts>,nofail,_netdev 0 0" (idempotent;
 # an older line for the same mount point is replaced and the old fstab kept as a .bak);
 # verify with `mountpoint` and a write/read probe file.
 #
 # Environment for tests or unusual hosts: COMFYUME_ROOT (prefix for /etc and /mnt),
-# MOUNT_CMD (mount), MOUNTPOINT_CMD (mountpoint), PROC_MOUNTS (/proc/mounts),
+# MOUNT_CMD (mount), UMOUNT_CMD (umount), MOUNTPOINT_CMD (mountpoint), PROC_MOUNTS (/proc/mounts),
 # SFS_MOUNT_ATTEMPTS (3), SFS_MOUNT_RETRY_DELAY (5).
 #
 # Exit codes: 0 mounted and verified; 1 any failure (the log names the step and the fix).
@@ -35,6 +40,11 @@ FSTAB=${FSTAB:-${ROOT}/etc/fstab}
 WRITE_FSTAB=true
 MOUNT_CMD=${MOUNT_CMD:-mount}
 MOUNTPOINT_CMD=${MOUNTPOINT_CMD:-mountpoint}
+UMOUNT_CMD=${UMOUNT_CMD:-umount}
+SFS_ID=${SFS_ID:-}
+WRITE_MARKER=false
+# Set by do_mount when this run mounted the SFS (only then does a refusal unmount it).
+MOUNTED_NOW=false
 PROC_MOUNTS=${PROC_MOUNTS:-/proc/mounts}
 SFS_MOUNT_ATTEMPTS=${SFS_MOUNT_ATTEMPTS:-3}
 SFS_MOUNT_RETRY_DELAY=${SFS_MOUNT_RETRY_DELAY:-5}
@@ -46,6 +56,8 @@ while (($#)); do
     --options) need_value "$@"; SFS_OPTIONS=$2; shift 2 ;;
     --fstab) need_value "$@"; FSTAB=$2; shift 2 ;;
     --no-fstab) WRITE_FSTAB=false; shift ;;
+    --sfs-id) need_value "$@"; SFS_ID=$2; shift 2 ;;
+    --write-marker) WRITE_MARKER=true; shift ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -57,6 +69,11 @@ validate() {
     die "SFS_TARGET '${SFS_TARGET}' is not HOST:/PATH (e.g. nfs.fin-01.datacrunch.io:/SFS-Model-Vault-...-<hash>); pass only the target, not the whole mount command"
   [[ $SFS_OPTIONS =~ ^[A-Za-z0-9_=,.-]+$ ]] || die "SFS_OPTIONS '${SFS_OPTIONS}' is not a comma-separated option list"
   [[ $SFS_MOUNT == /* ]] || die "SFS_MOUNT '${SFS_MOUNT}' must be an absolute path"
+  if [[ -n $SFS_ID ]]; then
+    [[ $SFS_ID =~ ^[A-Za-z0-9][A-Za-z0-9-]{0,63}$ ]] || die "SFS_ID '${SFS_ID}' is not a Verda volume id; pass --sfs-id with the SFS's id (the month stack's sfsId output)"
+  elif [[ $WRITE_MARKER == true ]]; then
+    die "--write-marker needs --sfs-id ID (the SFS's Verda volume id)"
+  fi
   require_cmd "$MOUNT_CMD" "$MOUNTPOINT_CMD"
 }
 
@@ -89,6 +106,43 @@ do_mount() {
     sleep "$delay"
     attempt=$((attempt + 1))
   done
+  MOUNTED_NOW=true
+  COMFYUME_STEP_RESULT=changed
+}
+
+# refuse_sfs MESSAGE: undoes this run's mount (an earlier mount is left as it was), then fails.
+refuse_sfs() {
+  local undo="it was mounted before this run and is left mounted: unmount it (umount ${SFS_MOUNT}) once nothing uses it"
+  if [[ $MOUNTED_NOW == true ]]; then
+    if "$UMOUNT_CMD" "$SFS_MOUNT"; then undo="this run's mount was undone (umount ${SFS_MOUNT})"; else undo="umount ${SFS_MOUNT} failed: unmount it by hand"; fi
+  fi
+  die "$1; ${undo}"
+}
+
+# check_identity: the mounted SFS is the one the config names (marker <mount>/.comfyume/sfs-id).
+check_identity() {
+  if [[ -z $SFS_ID ]]; then
+    COMFYUME_STEP_RESULT=skipped
+    return 0
+  fi
+  local marker="${SFS_MOUNT}/.comfyume/sfs-id" found
+  if [[ -f $marker ]]; then
+    found=$(head -n 1 "$marker" | tr -d '[:space:]')
+    if [[ $found != "$SFS_ID" ]]; then
+      refuse_sfs "refusing the SFS mounted from ${SFS_TARGET}: its marker ${marker} says it is SFS ${found}, not ${SFS_ID} as the config names. Another environment's SFS (production's?) answers at this target: check the month stack's SFS (scripts/pulumi stack output sfsId, comfyume:sfs.adopt) and the SFS's pseudo path in the Verda console"
+    fi
+    log "SFS identity ${SFS_ID} confirmed by ${marker}"
+    COMFYUME_STEP_RESULT=unchanged
+    return 0
+  fi
+  if [[ $WRITE_MARKER != true ]]; then
+    refuse_sfs "no SFS identity marker (${marker}) on the SFS mounted from ${SFS_TARGET}, so it cannot be proven to be SFS ${SFS_ID}. The month's seeding writes it (seed.loader); for an adopted SFS, after checking in the Verda console that this pseudo path belongs to SFS ${SFS_ID}, write it once on a host that mounts it: mount-sfs.sh --target ${SFS_TARGET} --sfs-id ${SFS_ID} --write-marker --no-fstab"
+  fi
+  mkdir -p "${SFS_MOUNT}/.comfyume" || die "cannot create ${SFS_MOUNT}/.comfyume"
+  if ! printf '%s\n' "$SFS_ID" >"${marker}.tmp.$$" || ! mv -f "${marker}.tmp.$$" "$marker"; then
+    die "cannot write ${marker}"
+  fi
+  log "SFS identity marker written: ${marker} = ${SFS_ID}"
   COMFYUME_STEP_RESULT=changed
 }
 
@@ -118,6 +172,7 @@ verify() {
 
 step validate validate
 step mount do_mount
+step identity check_identity
 step fstab write_fstab
 step verify verify
 step_summary

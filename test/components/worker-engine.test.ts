@@ -126,7 +126,11 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     const toolchainCreates = ["worker-toolchain-pre-mount", "worker-toolchain", "worker-mello-toolchain"].map((n) => `create pulumi-nodejs:dynamic/remote:Command ${n}`);
     const isUploadUpdate = (s: string) => /^update pulumi-nodejs:dynamic\/remote:Files worker-(mello-)?scripts-files\b/.test(s);
     expect(changed(steps)).toEqual(expect.arrayContaining(toolchainCreates));
-    expect(changed(steps).filter((s) => !hookUpdates.includes(s) && !toolchainCreates.includes(s) && !isUploadUpdate(s)).sort()).toEqual([
+    // Issue 14 added the SFS share check (no call: the worker got the SFS at creation) and the SFS identity
+    // marker check to mount-sfs (re-run in place: the month's loader wrote the marker).
+    const sfsChecks = ["create pulumi-nodejs:dynamic/verda:SfsShare worker-sfs-share", "update pulumi-nodejs:dynamic/remote:Command worker-mount-sfs"];
+    expect(changed(steps)).toEqual(expect.arrayContaining(sfsChecks));
+    expect(changed(steps).filter((s) => !hookUpdates.includes(s) && !toolchainCreates.includes(s) && !isUploadUpdate(s) && !sfsChecks.includes(s)).sort()).toEqual([
       "create comfyume:verda:WorkerBackupHooks worker",
       "create comfyume:verda:WorkerInstance worker",
       "create comfyume:verda:WorkerRestore worker",

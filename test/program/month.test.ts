@@ -84,6 +84,8 @@ describe("seeding with the loader", () => {
     const seed = run.byName("shared-fs-seed");
     const create = String(seed.inputs.create);
     expect(create).toContain("timeout -k 30 600 bash '/opt/comfyume/host/mount-sfs.sh' --target 'nfs.fin-01.datacrunch.io:/volume-88eb67d0' --mount-point '/mnt/sfs'");
+    // The loader got the SFS by id: it writes the identity marker every later mount checks.
+    expect(create).toContain("--no-fstab --sfs-id 'vol-shared-fs-sfs' --write-marker");
     expect(create).toContain(`timeout -k 30 21600 bash '/opt/comfyume/host/seed-sfs.sh' --r2-endpoint '${STACK_OUTPUTS.idle.r2Endpoint}'`);
     expect(create).toContain("--models-bucket 'comfyume-model-vault-backups'");
     expect(create.indexOf("mount-sfs.sh")).toBeLessThan(create.indexOf("seed-sfs.sh"));

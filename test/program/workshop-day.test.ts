@@ -96,9 +96,9 @@ describe("restore", () => {
     expect(run.resources.filter((r) => r.type === REMOTE_FILES).map((r) => r.name)).toEqual(["worker-scripts-files", "worker-mello-scripts-files"]);
   });
 
-  it("mounts the SFS with the target from its API outputs", () => {
+  it("mounts the SFS with the target from its API outputs, checking its identity marker against the month's SFS id", () => {
     expect(String(run.byName("worker-mount-sfs").inputs.create)).toBe(
-      `timeout -k 30 600 bash '/opt/comfyume/host/mount-sfs.sh' --target '${SFS_TARGET}' --mount-point '/mnt/sfs' </dev/null`,
+      `timeout -k 30 600 bash '/opt/comfyume/host/mount-sfs.sh' --target '${SFS_TARGET}' --mount-point '/mnt/sfs' --sfs-id '${STACK_OUTPUTS.month.sfsId}' </dev/null`,
     );
   });
 
