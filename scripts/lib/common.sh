@@ -1065,7 +1065,10 @@ r2_restore_tree() {
     require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
     mkdir -p "$staging"
     log "fetching $(wc -l <"${work}/fetch.tsv") object(s) from r2:${bucket}/${prefix}"
+    # shellcheck disable=SC2046  # two numbers
+    progress_begin fetching $(awk -F'\t' '{ n++; b += $2 } END { printf "%d %.0f", n, b }' "${work}/fetch.tsv") "$staging" "${work}/fetch.tsv"
     r2_fetch_hashed "$bucket" "$prefix" "$staging" "${work}/fetch.tsv" "${work}/hashes"
+    progress_end
     sha256_load "${work}"/hashes.[0-9]
     # Directories of the targets, created in one run.
     awk -F'\t' '{ n = split($3, p, "/"); if (n > 1) { d = p[1]; for (i = 2; i < n; i++) d = d "/" p[i]; print d } }' "${work}/todo.tsv" |
@@ -1179,7 +1182,9 @@ COMFYUME_PROGRESS_SECONDS=${COMFYUME_PROGRESS_SECONDS:-10}
 COMFYUME_STALL_SECONDS=${COMFYUME_STALL_SECONDS:-300}
 COMFYUME_PROGRESS_FILE=${COMFYUME_PROGRESS_FILE:-${COMFYUME_ROOT:-}/var/lib/comfyume/progress/${COMFYUME_SCRIPT_NAME%.sh}.json}
 
-# progress_begin PHASE FILES_TOTAL BYTES_TOTAL: start reporting PHASE of the current step.
+# progress_begin PHASE FILES_TOTAL BYTES_TOTAL [DIR [SIZES]]: start reporting PHASE of the current
+# step. With DIR, the reporter counts the files and bytes in DIR itself (downloads landing there);
+# SIZES ("path under DIR<TAB>size" lines) makes a file count as done only once it has its full size.
 progress_begin() {
   local setting
   for setting in COMFYUME_PROGRESS_SECONDS COMFYUME_STALL_SECONDS; do
@@ -1191,6 +1196,8 @@ progress_begin() {
   COMFYUME_PROGRESS_START=$(date +%s)
   COMFYUME_PROGRESS_START_US=${EPOCHREALTIME/./}
   COMFYUME_PROGRESS_BEAT=$(mktemp)
+  COMFYUME_PROGRESS_DIR=${4:-}
+  COMFYUME_PROGRESS_SIZES=${5:-/dev/null}
   printf '0\t0\t\n' >"$COMFYUME_PROGRESS_BEAT"
   mkdir -p "$(dirname "$COMFYUME_PROGRESS_FILE")" 2>/dev/null || warn "cannot create $(dirname "$COMFYUME_PROGRESS_FILE"): progress is only logged"
   if [[ -z ${COMFYUME_PROGRESS_HOOKED:-} ]]; then
@@ -1215,6 +1222,7 @@ progress_end() {
     kill "$COMFYUME_PROGRESS_PID" 2>/dev/null || true
     wait "$COMFYUME_PROGRESS_PID" 2>/dev/null || true
   fi
+  if [[ -n ${COMFYUME_PROGRESS_DIR:-} ]]; then _progress_measure_dir "$COMFYUME_PROGRESS_DIR"; fi
   _progress_report "${1:-done}" 0
   rm -f "$COMFYUME_PROGRESS_BEAT"
   COMFYUME_PROGRESS_BEAT=
@@ -1250,6 +1258,7 @@ _progress_reporter() {
     nap=$!
     wait "$nap" || true
     now=$(date +%s)
+    if [[ -n $COMFYUME_PROGRESS_DIR ]]; then _progress_measure_dir "$COMFYUME_PROGRESS_DIR"; fi
     beat=$(cat "$COMFYUME_PROGRESS_BEAT" 2>/dev/null) || true
     if [[ -n $beat && $beat != "$last" ]]; then
       last=$beat
@@ -1265,6 +1274,17 @@ _progress_reporter() {
       reported=$now
     fi
   done
+}
+
+# _progress_measure_dir DIR: progress_at from what DIR holds (a file still being written counts
+# its bytes, not as a file; the newest file is the one being worked on).
+_progress_measure_dir() {
+  local counts
+  counts=$(find "$1" -type f -printf '%T@\t%s\t%P\n' 2>/dev/null |
+    awk -F'\t' 'FNR == NR { want[$1] = $2; next }
+      { b += $2; if ($3 !~ /\.partial$/ && (!($3 in want) || want[$3] == $2)) n++; if ($1 >= t) { t = $1; f = $3 } }
+      END { printf "%d\t%.0f\t%s", n, b, f }' "${COMFYUME_PROGRESS_SIZES:-/dev/null}" -) || return 0
+  printf '%s\n' "$counts" >"$COMFYUME_PROGRESS_BEAT" 2>/dev/null || true
 }
 
 # _progress_report STATE STUCK_SECONDS: one log line and the JSON file, from the current counts.

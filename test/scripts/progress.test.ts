@@ -2,7 +2,7 @@
 // logs "PROGRESS <step>: <phase>: files a/b bytes c/d ..." lines while it hashes and sends, writes
 // the JSON progress file that `npm run status` reads, and names a step that stopped moving.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { r2Secrets, run, tmp, useS3, write } from "./helpers";
@@ -106,6 +106,33 @@ describe("progress of long steps", () => {
     expect(r.stderr).not.toMatch(/STALLED: step 'models: hashing'/);
     const json = JSON.parse(readFileSync(join(root, "var/lib/comfyume/progress/backup-to-r2.json"), "utf8"));
     expect(json).toMatchObject({ state: "done", files_done: FILES });
+  }, 150_000);
+
+  it("seed-sfs (the morning restore) logs fetch progress against the manifest's totals and writes its JSON file", async () => {
+    const { root } = setUp();
+    const backup = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "models"], {
+      env: { COMFYUME_ROOT: root, RCLONE_RETRIES: "1" }, input: r2Secrets(s3), timeoutMs: 120_000,
+    });
+    expect(backup.code, backup.stderr).toBe(0);
+    const mkey = /r2:comfyume-model-vault-backups\/(models\/manifests\/\S+\.tsv)/.exec(backup.stderr)![1];
+    const dst = tmp("progress-seed");
+    mkdirSync(join(dst, "mnt/sfs"), { recursive: true });
+    // rclone's bandwidth limit (its own RCLONE_BWLIMIT setting) makes the 12 MiB fetch last several periods.
+    const r = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "models", "--manifest", `models=${mkey}`], {
+      env: { COMFYUME_ROOT: dst, RCLONE_RETRIES: "1", COMFYUME_PROGRESS_SECONDS: "1", RCLONE_BWLIMIT: "3M" },
+      input: r2Secrets(s3),
+      timeoutMs: 120_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    console.log(`[sample] restore progress lines:\n${r.stderr.split("\n").filter((l) => l.includes("PROGRESS")).join("\n")}`);
+    const fetching = progressLines(r.stderr).filter((l) => l.phase === "models: fetching");
+    expect(fetching.length, r.stderr).toBeGreaterThanOrEqual(3);
+    for (const l of fetching) expect([l.filesTotal, l.bytesTotal]).toEqual([FILES, FILES * FILE_BYTES]);
+    for (let i = 1; i < fetching.length; i++) expect(fetching[i].bytes).toBeGreaterThanOrEqual(fetching[i - 1].bytes);
+    expect(fetching[0].bytes).toBeLessThan(FILES * FILE_BYTES);
+    expect(fetching[fetching.length - 1]).toMatchObject({ final: true, files: FILES, bytes: FILES * FILE_BYTES });
+    const json = JSON.parse(readFileSync(join(dst, "var/lib/comfyume/progress/seed-sfs.json"), "utf8"));
+    expect(json).toMatchObject({ script: "seed-sfs.sh", step: "models: fetching", state: "done", files_done: FILES, bytes_done: FILES * FILE_BYTES });
   }, 150_000);
 
   it("a bad COMFYUME_STALL_SECONDS is refused by name before anything is sent", async () => {
