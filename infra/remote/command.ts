@@ -106,20 +106,31 @@ const UNREACHABLE_ON_DELETE_HINT =
   ". Nothing was deleted and the resource stays in state. If the host is gone for good (instance deleted, evicted or out of credit), " +
   "run `npm run rescue -- --stack <stack>` (docs/rescue.md): it backs up the orphaned scratch and verifies it, then the destroy can complete";
 
+/**
+ * The host scripts' progress and stall lines (scripts/lib/common.sh: "PROGRESS ...", "STALLED: ...") go to the
+ * provider's stderr as they arrive, redacted: the engine shows a dynamic provider's stderr during `pulumi up` and
+ * `destroy`, so a long backup or restore is not silent until it ends. Every other line stays in the outputs.
+ */
+function forwardProgressLine(host: unknown, line: string, fragments: readonly string[]): void {
+  if (!/ PROGRESS | STALLED: /.test(` ${line}`)) return;
+  process.stderr.write(`[remote ${String(host)}] ${redact(line, fragments)}\n`);
+}
+
 /** Runs one command; throws a message that names the phase and exit code, never secret inputs. */
 export async function runCommandOrThrow(
   phase: "create" | "update" | "delete", command: string, inputs: RemoteCommandInputs,
 ): Promise<{ stdout: string; stderr: string; presentedHostKey: string }> {
+  const fragments = secretFragments(inputs.stdin, inputs.connection.privateKey);
   const { result, presentedHostKey } = await withSshSession(inputs.connection, async (session) => ({
     result: await execOnce(session.client, {
       command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
+      onStderrLine: (line) => forwardProgressLine(inputs.connection.host, line, fragments),
     }),
     presentedHostKey: session.presentedHostKey,
   })).catch((error: Error) => {
     const hint = phase === "delete" ? UNREACHABLE_ON_DELETE_HINT : "";
     throw new Error(`remote ${phase} command on ${inputs.connection.host}: ${error.message}${hint}`);
   });
-  const fragments = secretFragments(inputs.stdin, inputs.connection.privateKey);
   const stdout = redact(capOutput(trimTrailingNewline(result.stdout)), fragments);
   const stderr = redact(capOutput(trimTrailingNewline(result.stderr)), fragments);
   const sudoReason = sudoRefusal(result.exitCode, stderr);

@@ -184,6 +184,8 @@ export interface ExecRequest {
   /** Remote `timeout` kills the command after this; the client gives up `clientGraceMs` later. */
   timeoutSeconds?: number;
   clientGraceMs?: number;
+  /** Called with each complete stderr line as it arrives (progress of a long script); errors it throws are ignored. */
+  onStderrLine?: (line: string) => void;
 }
 
 export interface ExecResult {
@@ -217,9 +219,18 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
     // Declared before `finish` on purpose: Pulumi's closure serializer treats a const referenced above its
     // declaration as a missing free variable ("Unexpected missing variable in closure environment").
     const listeners = { error: (_error: Error) => undefined as void, close: () => undefined as void };
+    const lines = { pending: Buffer.alloc(0) };
+    const emitLine = (bytes: Buffer) => {
+      try {
+        request.onStderrLine?.(bytes.toString("utf8"));
+      } catch {
+        // a reporting callback never breaks the command
+      }
+    };
     const finish = (extra: { deadlineHit?: boolean; connectionError?: string } = {}) => {
       if (finished) return;
       finished = true;
+      if (lines.pending.length > 0) emitLine(lines.pending);
       if (deadline) clearTimeout(deadline);
       client.removeListener("error", listeners.error);
       client.removeListener("close", listeners.close);
@@ -245,7 +256,16 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       if (finished) return void opened.close();
       channel = opened;
       opened.on("data", (chunk: Buffer) => stdout.push(chunk));
-      opened.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+      opened.stderr.on("data", (chunk: Buffer) => {
+        stderr.push(chunk);
+        if (!request.onStderrLine) return;
+        // Split on the newline byte, so a character cut between two chunks stays whole.
+        lines.pending = Buffer.concat([lines.pending, chunk]);
+        for (let end = lines.pending.indexOf(10); end >= 0; end = lines.pending.indexOf(10)) {
+          emitLine(lines.pending.subarray(0, end));
+          lines.pending = lines.pending.subarray(end + 1);
+        }
+      });
       opened.on("exit", (code: number | null, signalName?: string) => {
         exitCode = code;
         signal = signalName ?? undefined;

@@ -43,7 +43,9 @@ describe.runIf(pulumiToolchainReady())("RemoteFiles and RemoteCommand under the 
     expect(preview.changeSummary).toMatchObject({ create: 3 });
     expect(host.execLog).toEqual([]);
 
-    await ok(["up", "--yes", "--skip-preview"]);
+    const up = await ok(["up", "--yes", "--skip-preview"]);
+    // A host script's progress line reaches the operator's `pulumi up` output (forwarded by the provider).
+    expect(`${up.stdout}\n${up.stderr}`).toContain("[remote 127.0.0.1] x PROGRESS engine: run: files 1/2 bytes 10/20");
     const outputs = JSON.parse((await ok(["stack", "output", "--json"])).stdout);
     expect(outputs.stdout).toBe("hello [redacted]");
     expect(outputs.presentedHostKey).toBe(host.hostKey);

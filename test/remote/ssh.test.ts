@@ -1,5 +1,5 @@
 // Dialing (host key pinning, retries) and deadlines against a real loopback SSH server.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,5 +120,50 @@ describe("timeouts", () => {
     expect(result.deadlineHit).toBe(true);
     expect(Date.now() - started).toBeLessThan(5000);
     process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+  });
+});
+
+describe("progress lines while a remote command runs (issue 16)", () => {
+  it("execOnce hands each stderr line to onStderrLine as it arrives, not at the end", async () => {
+    const go = path.join(host.root, `go-${process.pid}-${Date.now()}`);
+    const seen: string[] = [];
+    // The command waits (boundedly) for a file the test writes only once the first line has come through.
+    const command = `echo 'PROGRESS models: sending: files 1/2' >&2; for i in $(seq 100); do [ -e ${go} ] && break; sleep 0.1; done; ` +
+      `[ -e ${go} ] || { echo 'no line came through while running' >&2; exit 3; }; printf 'last line' >&2`;
+    const result = await withSshSession(connectionTo(host), (session) =>
+      execOnce(session.client, {
+        command,
+        onStderrLine: (line) => {
+          seen.push(line);
+          if (line.startsWith("PROGRESS")) writeFileSync(go, "");
+        },
+      }));
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(seen).toEqual(["PROGRESS models: sending: files 1/2", "last line"]);
+    expect(result.stderr).toBe("PROGRESS models: sending: files 1/2\nlast line");
+  });
+
+  it("the RemoteCommand provider forwards PROGRESS and STALLED lines to its stderr as they come, redacted; other lines stay in the outputs", async () => {
+    const written: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      written.push(String(chunk));
+      return (original as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      const secret = "R2_SECRET_ACCESS_KEY=s3cr3t-value-for-progress";
+      const create =
+        "read -r line; echo 'x PROGRESS models: hashing: files 3/9 bytes 30/90' >&2; echo 'step models: start' >&2; " +
+        "echo \"x WARN: STALLED: step 'models: sending' on ${line#*=}\" >&2";
+      await provider.create({ connection: connectionTo(host), create, stdin: `${secret}\n` } as never);
+    } finally {
+      process.stderr.write = original;
+    }
+    const forwarded = written.join("").split("\n").filter((l) => l.startsWith("[remote "));
+    expect(forwarded).toEqual([
+      "[remote 127.0.0.1] x PROGRESS models: hashing: files 3/9 bytes 30/90",
+      expect.stringMatching(/^\[remote 127\.0\.0\.1\] x WARN: STALLED: step 'models: sending' on \S*$/),
+    ]);
+    expect(forwarded.join("\n")).not.toContain("s3cr3t-value-for-progress");
   });
 });
