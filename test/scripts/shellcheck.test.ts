@@ -25,7 +25,7 @@ describe("shellcheck", () => {
     expect(r.error).toBeUndefined();
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);
-  });
+  }, 180_000); // ~25 s on a quiet machine: every script follows the whole shared library (-x)
 
   it.each(readdirSync(HOST).filter((f) => f.endsWith(".sh")))("%s --help prints usage and exits 0", async (s) => {
     const r = await run(s, ["--help"]);
