@@ -104,7 +104,7 @@ ensure_pulumi() {
     local built="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
     [[ -x "$built" ]] && command_plugin=$built
   fi
-  log "pulumi: $("${pulumi_bin_dir}/pulumi" version) from ${pulumi_source} at ${pulumi_bin_dir}"
+  log "pulumi: $("${pulumi_bin_dir}/pulumi" version) (${pulumi_source}) at ${pulumi_bin_dir}"
 }
 
 register_plugins() {
