@@ -36,6 +36,11 @@ ensure_actionlint() {
     COMFYUME_STEP_RESULT=unchanged
     return 0
   fi
+  if [[ -x "$binary" ]]; then
+    log "building actionlint ${ACTIONLINT_VERSION} from Go modules: the cached ${binary} reports '$(installed_version)'"
+  else
+    log "building actionlint ${ACTIONLINT_VERSION} from Go modules: not in cache ${binary}"
+  fi
   install_actionlint
   [[ "$(installed_version)" == "v${ACTIONLINT_VERSION}"* ]] || die "actionlint at ${binary} reports '$(installed_version)', expected v${ACTIONLINT_VERSION}"
 }

@@ -77,7 +77,11 @@ build_project_language_host() {
 }
 
 build_language_host() {
-  if build_upstream_language_host >"${pulumi_dir}/language-host-upstream.log" 2>&1; then
+  if [[ -z "${PULUMI_PKG_COMMIT}" ]]; then
+    log "upstream language host: no pkg/v${PULUMI_VERSION} tag commit pinned (versions.sh); building the project's host from tools/pulumi-language-nodejs"
+    build_project_language_host
+    echo "project ${project_host_hash}" >"${language_host_marker}"
+  elif build_upstream_language_host >"${pulumi_dir}/language-host-upstream.log" 2>&1; then
     echo "upstream github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@${PULUMI_PKG_COMMIT}" >"${language_host_marker}"
   else
     warn "upstream language host unavailable: $(grep -m1 -E 'Forbidden|not available|invalid version|error' "${pulumi_dir}/language-host-upstream.log" || tail -n1 "${pulumi_dir}/language-host-upstream.log")"
@@ -106,6 +110,7 @@ build_command_plugin() {
 if [[ -x "${pulumi_dir}/bin/pulumi" ]]; then
   log "pulumi CLI v${PULUMI_VERSION}: cached at ${pulumi_dir}/bin/pulumi"
 else
+  log "building pulumi ${PULUMI_VERSION} from Go modules: not in cache ${pulumi_dir}/bin/pulumi"
   step "build pulumi CLI v${PULUMI_VERSION}" build_cli
 fi
 # Rebuild the project's host when its source changed; keep an upstream one.
@@ -113,6 +118,11 @@ if [[ -x "${pulumi_dir}/bin/pulumi-language-nodejs" ]] &&
   { grep -q '^upstream' "${language_host_marker}" 2>/dev/null || grep -qx "project ${project_host_hash}" "${language_host_marker}" 2>/dev/null; }; then
   log "pulumi-language-nodejs: cached ($(cat "${language_host_marker}"))"
 else
+  if [[ -x "${pulumi_dir}/bin/pulumi-language-nodejs" ]]; then
+    log "building pulumi-language-nodejs ${PULUMI_VERSION}: tools/pulumi-language-nodejs changed (source ${project_host_hash}; cached host: $(cat "${language_host_marker}" 2>/dev/null || echo unknown))"
+  else
+    log "building pulumi-language-nodejs ${PULUMI_VERSION}: not in cache ${pulumi_dir}/bin/pulumi-language-nodejs"
+  fi
   step "build pulumi-language-nodejs" build_language_host
 fi
 if [[ -x "${command_dir}/pulumi-resource-command" ]]; then
@@ -120,6 +130,7 @@ if [[ -x "${command_dir}/pulumi-resource-command" ]]; then
 elif [[ -f "${command_dir}/unavailable" && -z "${COMFYUME_RETRY_COMMAND_PLUGIN:-}" ]]; then
   log "pulumi-resource-command v${COMMAND_PLUGIN_VERSION}: unavailable from the Go module proxy since $(cat "${command_dir}/unavailable") (COMFYUME_RETRY_COMMAND_PLUGIN=1 retries)"
 else
+  log "building pulumi-resource-command ${COMMAND_PLUGIN_VERSION} from Go modules: not in cache ${command_dir}/pulumi-resource-command"
   step "build pulumi-resource-command v${COMMAND_PLUGIN_VERSION}" build_command_plugin
 fi
 # The dynamic-provider launcher is "bundled" next to the CLI, as in Pulumi's own tarball;

