@@ -9,7 +9,8 @@ import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
 import { REMOTE_KILL_AFTER_SECONDS, sudoRefusal, sudoRefusedMessage } from "./remote-shell";
-import { execOnce, type ExecResult, withSshSession } from "./ssh";
+import { execShared } from "./pool";
+import type { ExecResult } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
@@ -110,12 +111,9 @@ const UNREACHABLE_ON_DELETE_HINT =
 export async function runCommandOrThrow(
   phase: "create" | "update" | "delete", command: string, inputs: RemoteCommandInputs,
 ): Promise<{ stdout: string; stderr: string; presentedHostKey: string }> {
-  const { result, presentedHostKey } = await withSshSession(inputs.connection, async (session) => ({
-    result: await execOnce(session.client, {
-      command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
-    }),
-    presentedHostKey: session.presentedHostKey,
-  })).catch((error: Error) => {
+  const { result, presentedHostKey } = await execShared(inputs.connection, {
+    command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
+  }).catch((error: Error) => {
     const hint = phase === "delete" ? UNREACHABLE_ON_DELETE_HINT : "";
     throw new Error(`remote ${phase} command on ${inputs.connection.host}: ${error.message}${hint}`);
   });
