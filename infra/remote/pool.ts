@@ -14,6 +14,10 @@ export const MAX_CHANNELS_PER_CONNECTION = 8;
 
 interface PooledConnection {
   key: string;
+  /** The pinned host key ("type base64"), "" when dialled without a pin. */
+  pin: string;
+  /** Dial settings: only a dial still in flight is shared by equal settings alone. */
+  dial: string;
   /** Resolves once dialled; rejects (and leaves the pool) when dialling failed. */
   ready: Promise<SshSession>;
   session?: SshSession;
@@ -51,12 +55,24 @@ function loginKeyId(privateKey: string | undefined): string {
   return createHash("sha256").update(material).digest("hex");
 }
 
-/** Same host, port, user, login key, pinned host key and dial settings: the same connection. */
+/** Same host, port, user and login key: connections that may serve each other (see `usable`). */
 export function poolKey(connection: SshConnection): string {
-  return JSON.stringify([
-    connection.host, connection.port ?? DEFAULT_PORT, connection.user ?? DEFAULT_USER, loginKeyId(connection.privateKey),
-    connection.hostKey ?? "", connection.dialErrorLimit ?? null, connection.perDialTimeout ?? null,
-  ]);
+  return JSON.stringify([connection.host, connection.port ?? DEFAULT_PORT, connection.user ?? DEFAULT_USER, loginKeyId(connection.privateKey)]);
+}
+
+/** "type base64" of an authorized_keys line (the comment dropped), "" for none. */
+function pinOf(hostKey: string | undefined): string {
+  return (hostKey ?? "").trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
+/**
+ * An open connection serves a request with the same pin, or (first contact, then pinned steps) an unpinned one whose
+ * host presented exactly the pinned key. A dial in flight serves only the same pin and dial settings.
+ */
+function usable(entry: PooledConnection, pin: string, dial: string): boolean {
+  if (entry.closed || entry.users >= MAX_CHANNELS_PER_CONNECTION) return false;
+  if (!entry.session) return entry.pin === pin && entry.dial === dial;
+  return entry.pin === pin || (pin !== "" && entry.pin === "" && pinOf(entry.session.presentedHostKey) === pin);
 }
 
 function forget(pool: ConnectionPool, entry: PooledConnection): void {
@@ -68,7 +84,8 @@ function forget(pool: ConnectionPool, entry: PooledConnection): void {
 }
 
 function dialInto(pool: ConnectionPool, key: string, connection: SshConnection, options?: DialOptions): PooledConnection {
-  const entry: PooledConnection = { key, ready: Promise.resolve() as unknown as Promise<SshSession>, users: 0, closed: false };
+  const dial = JSON.stringify([connection.dialErrorLimit ?? null, connection.perDialTimeout ?? null]);
+  const entry: PooledConnection = { key, pin: pinOf(connection.hostKey), dial, ready: Promise.resolve() as unknown as Promise<SshSession>, users: 0, closed: false };
   pool.dials += 1;
   entry.ready = dialWithRetries(connection, options).then(
     (session) => {
@@ -99,7 +116,8 @@ export interface Lease {
 export async function acquire(connection: SshConnection, options?: DialOptions & { fresh?: boolean }): Promise<Lease> {
   const pool = connectionPool();
   const key = poolKey(connection);
-  const open = options?.fresh ? undefined : (pool.byKey.get(key) ?? []).find((e) => !e.closed && e.users < MAX_CHANNELS_PER_CONNECTION);
+  const dial = JSON.stringify([connection.dialErrorLimit ?? null, connection.perDialTimeout ?? null]);
+  const open = options?.fresh ? undefined : (pool.byKey.get(key) ?? []).find((e) => usable(e, pinOf(connection.hostKey), dial));
   const entry = open ?? dialInto(pool, key, connection, options);
   entry.users += 1;
   if (entry.idleTimer) clearTimeout(entry.idleTimer);

@@ -122,6 +122,22 @@ describe.runIf(openSshAvailable())("one SSH connection per host (real OpenSSH ss
     expect(since()).toMatchObject({ logins: 1, commands: 3 });
   });
 
+  it("first contact (no pin) and the steps pinned to the key it recorded share its connection; another pin dials anew", async () => {
+    const since = mark();
+    const first = await commands.create({ connection: connection(server.port, { hostKey: undefined }), create: "echo first-contact" });
+    const recorded = first.outs?.presentedHostKey as string;
+    expect(Object.values(server.hostKeys)).toContain(recorded);
+    const pinned = await commands.create({ connection: connection(server.port, { hostKey: `${recorded} comment` }), create: "echo pinned" });
+    expect(pinned.outs?.stdout).toBe("pinned");
+    await settle();
+    expect(since()).toMatchObject({ logins: 1, commands: 2 });
+    const other = Object.values(server.hostKeys).find((key) => key !== recorded) as string;
+    const otherPin = await commands.create({ connection: connection(server.port, { hostKey: other }), create: "echo other" });
+    expect(otherPin.outs?.presentedHostKey).toBe(other);
+    await settle();
+    expect(since()).toMatchObject({ logins: 2, commands: 3 });
+  });
+
   it("an upload of several scripts is one command over one connection, no SFTP", async () => {
     const scripts = Object.fromEntries(["a.sh", "b.sh", "lib/c.sh", "lib/d.sh", "e.sh"].map((name, i) => [`${uploads}/first/${name}`, `echo ${i}\n`]));
     const since = mark();
