@@ -119,6 +119,7 @@ export async function acquire(connection: SshConnection, options?: DialOptions &
   const dial = JSON.stringify([connection.dialErrorLimit ?? null, connection.perDialTimeout ?? null]);
   const open = options?.fresh ? undefined : (pool.byKey.get(key) ?? []).find((e) => usable(e, pinOf(connection.hostKey), dial));
   const entry = open ?? dialInto(pool, key, connection, options);
+  const reused = open?.session !== undefined;
   entry.users += 1;
   if (entry.idleTimer) clearTimeout(entry.idleTimer);
   entry.idleTimer = undefined;
@@ -132,17 +133,18 @@ export async function acquire(connection: SshConnection, options?: DialOptions &
   let released = false;
   return {
     session,
-    reused: open !== undefined && open.session !== undefined,
+    reused,
     release(discard = false) {
       if (released) return;
       released = true;
       entry.users -= 1;
-      if (discard) {
-        forget(pool, entry);
+      // A discarded connection takes no new steps; it closes once the steps still running on it are done.
+      if (discard) forget(pool, entry);
+      if (entry.users > 0) return;
+      if (entry.closed) {
         session.client.end();
         return;
       }
-      if (entry.users > 0 || entry.closed) return;
       entry.idleTimer = setTimeout(() => {
         forget(pool, entry);
         session.client.end();

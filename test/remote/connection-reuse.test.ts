@@ -213,10 +213,11 @@ describe.runIf(openSshAvailable())("one SSH connection per host (real OpenSSH ss
     try {
       const via = connection(relay.port);
       await commands.create({ connection: via, create: "true" });
-      const cut = setTimeout(() => relay.cutAll(), 500);
-      const failure = await commands.create({ connection: via, create: `echo run >> ${counter}; sleep 3` }).then(() => "succeeded", (e: Error) => e.message);
-      clearTimeout(cut);
-      expect(failure).toMatch(/lost its connection/);
+      const outcome = commands.create({ connection: via, create: `echo run >> ${counter}; sleep 5` }).then(() => "succeeded", (e: Error) => e.message);
+      // Cut once the command has started on the host.
+      for (let waited = 0; !existsSync(counter) && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      relay.cutAll();
+      expect(await outcome).toMatch(/lost its connection/);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(readFileSync(counter, "utf8")).toBe("run\n");
     } finally {
