@@ -126,7 +126,10 @@ export class GpuWorker extends pulumi.ComponentResource {
         melloHostEnv: a.melloHostEnv,
         backupSeconds: a.timeouts.backupSeconds,
         shrink: { tolerance: a.backup.shrinkTolerance, accept: a.backup.acceptShrink ?? [] },
-        after: [...machine.volumesReady, restore.restore, restore.backupCron, restore.scriptFiles],
+        // The hook's delete needs the instance, its scratch, the scripts and the toolchain (rclone, jq); its create
+        // (a pre-flight) needs no more, so it runs beside prepare-scratch and the restore instead of after them.
+        // Nothing else in the chain has a delete, so the nightly order is unchanged.
+        after: [...machine.volumesReady, restore.scriptFiles, restore.toolchain],
         melloAfter: machine.volumesReady,
         formerParent,
       },

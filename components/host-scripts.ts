@@ -1,6 +1,6 @@
 // Uploads the host scripts (scripts/host/*.sh and their shared scripts/lib) to a host as one
-// RemoteFiles: a single SFTP session per host, and only files whose content changed are re-sent
-// (RemoteFiles compares sha256s). Contents are read from the repository when the program runs, so
+// RemoteFiles: one checksummed archive, one command, over the host's shared SSH connection, and only
+// files whose content changed are sent (RemoteFiles compares sha256s). Contents are read from the repository when the program runs, so
 // an edited script shows up in the next preview. Files, not a directory archive: each path is
 // replaced atomically, nothing nests on a second run.
 import * as fs from "node:fs";

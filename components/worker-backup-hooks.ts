@@ -71,7 +71,7 @@ export interface WorkerBackupHooksArgs {
   backupSeconds: number;
   /** The shrink check of both backup scripts: tolerance (unset = the scripts' default) and sets accepted to shrink. */
   shrink: { tolerance?: number; accept: string[] };
-  /** What the instance hook's delete needs in place: the instance, its scratch, its scripts, the restore and cron. */
+  /** What the instance hook's delete needs in place: the instance, its scratch, its scripts and toolchain. */
   after: pulumi.Input<pulumi.Resource>[];
   /** What mello's hook must outlive: the instance and its scratch. */
   melloAfter: pulumi.Input<pulumi.Resource>[];

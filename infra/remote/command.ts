@@ -9,7 +9,8 @@ import {
   capOutput, lastLines, type Logging, LOGGING_VALUES, redact, secretFragments, trimTrailingNewline, visibleOutputs,
 } from "./output";
 import { REMOTE_KILL_AFTER_SECONDS, sudoRefusal, sudoRefusedMessage } from "./remote-shell";
-import { execOnce, type ExecResult, withSshSession } from "./ssh";
+import { execShared } from "./pool";
+import type { ExecResult } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export type { Logging } from "./output";
@@ -121,13 +122,10 @@ export async function runCommandOrThrow(
   phase: "create" | "update" | "delete", command: string, inputs: RemoteCommandInputs,
 ): Promise<{ stdout: string; stderr: string; presentedHostKey: string }> {
   const fragments = secretFragments(inputs.stdin, inputs.connection.privateKey);
-  const { result, presentedHostKey } = await withSshSession(inputs.connection, async (session) => ({
-    result: await execOnce(session.client, {
-      command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
-      onStderrLine: (line) => forwardProgressLine(inputs.connection.host, line, fragments),
-    }),
-    presentedHostKey: session.presentedHostKey,
-  })).catch((error: Error) => {
+  const { result, presentedHostKey } = await execShared(inputs.connection, {
+    command, stdin: inputs.stdin, timeoutSeconds: inputs.timeoutSeconds, user: inputs.connection.user,
+    onStderrLine: (line) => forwardProgressLine(inputs.connection.host, line, fragments),
+  }).catch((error: Error) => {
     const hint = phase === "delete" ? UNREACHABLE_ON_DELETE_HINT : "";
     throw new Error(`remote ${phase} command on ${inputs.connection.host}: ${error.message}${hint}`);
   });

@@ -1,10 +1,12 @@
-// RemoteFiles: upload a set of text files over SFTP, as a Pulumi dynamic resource
+// RemoteFiles: upload a set of text files (one checksummed archive, infra/remote/archive.ts), as a Pulumi dynamic resource
 // (pulumi-nodejs:dynamic/remote:Files). Like @pulumi/command CopyToRemote it never deletes remote files:
 // removing the resource (or a path from `files`) leaves them in place.
 import * as pulumi from "@pulumi/pulumi";
 import { changedKeys, connectionFailures, type CheckFailure, type ConnectionArgs, type SshConnection, UNKNOWN } from "./connection";
-import { writeFiles } from "./sftp";
-import { withSshSession } from "./ssh";
+import { ARCHIVE_REFUSED_MARKER, buildArchive, unpackCommand } from "./archive";
+import { lastLines } from "./output";
+import { execShared } from "./pool";
+import { sudoRefusal, sudoRefusedMessage } from "./remote-shell";
 import { PROVIDER_VERSION } from "../providers/version";
 
 export interface RemoteFilesInputs {
@@ -33,6 +35,8 @@ export type RemoteFilesArgs = {
 };
 
 export const DEFAULT_FILE_MODE = 0o644;
+/** Deadline of one upload (a few hundred KiB of scripts). */
+const UPLOAD_TIMEOUT_SECONDS = 300;
 const COMPARED_KEYS = ["connection", "mode", "triggers", "fileHashes", "providerVersion"] as const;
 
 export function sha256Hex(content: string): string {
@@ -87,14 +91,29 @@ export function pathsToUpload(olds: RemoteFilesOutputs | undefined, news: Remote
   return all.filter((path) => olds.fileHashes?.[path] !== sha256Hex(news.files[path]));
 }
 
+/** Sends `paths` as one checksummed archive over the host's shared connection: one command, one transfer. */
+export async function uploadArchive(connection: SshConnection, files: Record<string, string>, mode: number): Promise<string> {
+  const archive = buildArchive(files);
+  const { result, presentedHostKey } = await execShared(connection, {
+    command: unpackCommand(archive, archive.bytes.length, mode),
+    stdin: archive.bytes,
+    user: connection.user,
+    timeoutSeconds: UPLOAD_TIMEOUT_SECONDS,
+  });
+  if (result.exitCode === 0) return presentedHostKey;
+  const reason = sudoRefusal(result.exitCode, result.stderr);
+  if (reason !== undefined) throw new Error(sudoRefusedMessage(connection.user ?? "root", reason));
+  const refused = result.stderr.split("\n").find((line) => line.startsWith(ARCHIVE_REFUSED_MARKER));
+  if (refused) throw new Error(`${refused}. Fix: run the update again (the transfer was cut or altered on the way)`);
+  const why = result.connectionError ? `lost its connection (${result.connectionError})` : lastLines(result.stderr.trim()) || `exit code ${result.exitCode ?? result.signal}`;
+  throw new Error(`upload of ${archive.targets.length} file(s) failed: ${why}`);
+}
+
 async function upload(inputs: RemoteFilesInputs, paths: string[]): Promise<string> {
   if (paths.length === 0) return "";
-  return withSshSession(inputs.connection, async (session) => {
-    const files: Record<string, string> = {};
-    for (const path of paths) files[path] = inputs.files[path];
-    await writeFiles(session.client, inputs.connection.user, files, inputs.mode ?? DEFAULT_FILE_MODE);
-    return session.presentedHostKey;
-  }).catch((error: Error) => {
+  const files: Record<string, string> = {};
+  for (const path of paths) files[path] = inputs.files[path];
+  return uploadArchive(inputs.connection, files, inputs.mode ?? DEFAULT_FILE_MODE).catch((error: Error) => {
     throw new Error(`remote file upload to ${inputs.connection.host}: ${error.message}`);
   });
 }

@@ -180,7 +180,10 @@ export interface ExecRequest {
   command: string;
   /** The login user: when not root, the command runs as root through `sudo -n` (see remote-shell.ts). */
   user?: string;
-  stdin?: string;
+  /** Text, or bytes (an archive). */
+  stdin?: string | Buffer;
+  /** Give up when the server has not opened the channel within this (a reused connection that died silently). */
+  openTimeoutMs?: number;
   /** Remote `timeout` kills the command after this; the client gives up `clientGraceMs` later. */
   timeoutSeconds?: number;
   clientGraceMs?: number;
@@ -198,6 +201,8 @@ export interface ExecResult {
   deadlineHit: boolean;
   /** Set when the connection failed mid-command. */
   connectionError?: string;
+  /** The server opened the channel: from then on the command may have started (it is never run again). */
+  channelOpened: boolean;
   /** From the exec request to the end: tells a KILL by the remote timeout from an earlier one. */
   elapsedMs?: number;
 }
@@ -214,6 +219,8 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
     let signal: string | undefined;
     let channel: ClientChannel | undefined;
     let deadline: NodeJS.Timeout | undefined;
+    let openTimer: NodeJS.Timeout | undefined;
+    let channelOpened = false;
     let finished = false;
     const startedAt = Date.now();
     // Declared before `finish` on purpose: Pulumi's closure serializer treats a const referenced above its
@@ -232,10 +239,11 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       finished = true;
       if (lines.pending.length > 0) emitLine(lines.pending);
       if (deadline) clearTimeout(deadline);
+      if (openTimer) clearTimeout(openTimer);
       client.removeListener("error", listeners.error);
       client.removeListener("close", listeners.close);
       resolve({
-        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError, elapsedMs: Date.now() - startedAt,
+        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError, elapsedMs: Date.now() - startedAt, channelOpened,
         stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"),
       });
     };
@@ -250,10 +258,15 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
         finish({ deadlineHit: true });
       }, request.timeoutSeconds * 1000 + graceMs);
     }
+    if (request.openTimeoutMs) {
+      openTimer = setTimeout(() => finish({ connectionError: `no channel opened within ${request.openTimeoutMs} ms` }), request.openTimeoutMs);
+    }
     const invocation = remoteInvocation(request.command, request);
     client.exec(invocation.commandLine, (error, opened) => {
       if (error) return finish({ connectionError: `exec request refused: ${error.message}` });
       if (finished) return void opened.close();
+      if (openTimer) clearTimeout(openTimer);
+      channelOpened = true;
       channel = opened;
       opened.on("data", (chunk: Buffer) => stdout.push(chunk));
       opened.stderr.on("data", (chunk: Buffer) => {
@@ -272,7 +285,8 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       });
       opened.on("close", () => finish());
       // Always send EOF so scripts that read stdin do not wait forever.
-      opened.end(invocation.stdinPrefix + (request.stdin ?? ""));
+      const stdin = request.stdin ?? "";
+      opened.end(typeof stdin === "string" ? invocation.stdinPrefix + stdin : Buffer.concat([Buffer.from(invocation.stdinPrefix), stdin]));
     });
   });
 }

@@ -40,3 +40,47 @@ export function slowestSteps(eventLog: string, top = 6): StepTime[] {
   }
   return times.sort((a, b) => b.ms - a.ms).slice(0, top);
 }
+
+export interface TimelineRow {
+  resource: string;
+  /** Seconds after the update's first event (the engine stamps whole seconds). */
+  startS: number;
+  endS: number;
+}
+
+/**
+ * The day up's custom resources in the order they started, with start and end (whole seconds after the update's
+ * first event), and the update's own duration from the engine's summary: what ran beside what, and what waited.
+ */
+export function timeline(eventLog: string): { rows: TimelineRow[]; updateS?: number } {
+  if (!fs.existsSync(eventLog)) return { rows: [] };
+  let first: number | undefined;
+  let updateS: number | undefined;
+  const started = new Map<string, number>();
+  const rows: TimelineRow[] = [];
+  for (const line of fs.readFileSync(eventLog, "utf8").split("\n")) {
+    if (!line.trim().startsWith("{")) continue;
+    let e: EngineEvent & { summaryEvent?: { durationSeconds?: number } };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue;
+    }
+    if (typeof e.timestamp !== "number") continue;
+    first ??= e.timestamp;
+    if (e.summaryEvent?.durationSeconds !== undefined) updateS = e.summaryEvent.durationSeconds;
+    const pre = e.resourcePreEvent?.metadata;
+    const out = e.resOutputsEvent?.metadata;
+    if (pre && pre.op !== "same" && !isComponent(pre.urn)) started.set(pre.urn, e.timestamp);
+    if (out && started.has(out.urn)) {
+      rows.push({ resource: out.urn.split("::").pop() ?? out.urn, startS: started.get(out.urn)! - first, endS: e.timestamp - first });
+    }
+  }
+  return { rows: rows.sort((a, b) => a.startS - b.startS || a.endS - b.endS), updateS };
+}
+
+/** The timeline as a table: start, end, a bar of the seconds it ran, the resource. */
+export function timelineTable(t: ReturnType<typeof timeline>): string {
+  const lines = t.rows.map((r) => `${String(r.startS).padStart(5)} ${String(r.endS).padStart(5)}  ${"#".repeat(Math.max(1, r.endS - r.startS)).padEnd(12)} ${r.resource}`);
+  return ["start   end  (s after the update began)", ...lines].join("\n");
+}

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
 import { melloDataDir, simulateUsers, verifyWork, type WorkFile } from "./activity";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
-import { slowestSteps, type StepTime } from "./event-log";
+import { slowestSteps, type StepTime, timeline, type TimelineRow } from "./event-log";
 import type { SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
@@ -35,6 +35,8 @@ export interface RehearsalResult {
     restoreBytes: number;
     /** The day up's slowest resource steps (engine event log). */
     slowest: StepTime[];
+    /** The day up's resources, start and end (whole seconds), and the update's duration without the preview. */
+    timeline: { rows: TimelineRow[]; updateS?: number };
   };
   ok: boolean;
 }
@@ -273,6 +275,7 @@ class Context {
       diskMBps: diskBytesPerSecond / 1e6,
       restoreBytes: bytes,
       slowest: slowestSteps(dayUpEvents),
+      timeline: timeline(dayUpEvents),
     };
   }
 

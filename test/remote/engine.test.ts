@@ -49,8 +49,9 @@ describe.runIf(pulumiToolchainReady())("RemoteFiles and RemoteCommand under the 
     const outputs = JSON.parse((await ok(["stack", "output", "--json"])).stdout);
     expect(outputs.stdout).toBe("hello [redacted]");
     expect(outputs.presentedHostKey).toBe(host.hostKey);
-    expect(Object.keys(outputs.fileHashes)).toEqual(["/opt/engine/hello.sh"]);
-    expect(host.execLog).toHaveLength(1);
+    expect(Object.keys(outputs.fileHashes)).toEqual([`${host.root}/opt/engine/hello.sh`]);
+    // One command for the upload (the archive), one for the run.
+    expect(host.execLog).toHaveLength(2);
 
     const state = (await ok(["stack", "export"])).stdout;
     expect(state).not.toContain(STDIN_SECRET);

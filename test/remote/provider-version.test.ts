@@ -41,11 +41,12 @@ describe("a new provider version runs nothing remotely", () => {
   });
 
   it("RemoteFiles: update, not replace, and nothing is uploaded", async () => {
-    const target = "/opt/version/script.sh";
+    // The upload's command runs on this machine (the ssh2 host): a path under the host's root.
+    const target = path.join(host.root, "opt/version/script.sh");
     const news: RemoteFilesInputs = { connection: connectionTo(host), files: { [target]: "echo v1\n" }, providerVersion: PROVIDER_VERSION };
     const { id, outs } = await remoteFilesProvider.create(news);
     expect(outs).toMatchObject({ providerVersion: PROVIDER_VERSION });
-    const onHost = path.join(host.root, target);
+    const onHost = target;
     // Marks the uploaded file: an upload during the update would overwrite the mark.
     writeFileSync(onHost, "marked\n");
     for (const olds of olderStates(outs as RemoteFilesOutputs)) {

@@ -26,6 +26,8 @@ export interface OpenSshServerOptions {
   rootfs?: string;
   /** Bash script run as root inside the image before sshd starts (rootfs only): useradd, sudoers, dotfiles. */
   setup?: string;
+  /** sshd's LogLevel (default INFO); VERBOSE logs every session ("Starting session: command …", "subsystem 'sftp'"). */
+  logLevel?: "INFO" | "VERBOSE";
 }
 
 export interface OpenSshServer {
@@ -66,8 +68,9 @@ async function freePort(address: string): Promise<number> {
 }
 
 /** Ubuntu-like sshd settings; `base` is the config directory as sshd sees it. */
-function sshdConfig(base: string, address: string, port: number, usePam: boolean): string {
+function sshdConfig(base: string, address: string, port: number, usePam: boolean, logLevel = "INFO"): string {
   return [
+    `LogLevel ${logLevel}`,
     `ListenAddress ${address}:${port}`,
     ...HOST_KEY_TYPES.map((type) => `HostKey ${base}/ssh_host_${type}_key`),
     `PidFile ${base}/sshd.pid`,
@@ -93,7 +96,7 @@ function writeServerFiles(dir: string, base: string, options: OpenSshServerOptio
   for (const [user, lines] of Object.entries(options.authorizedKeys)) {
     writeFileSync(path.join(dir, "authorized_keys", user), lines.join("\n") + "\n", { mode: 0o644 });
   }
-  writeFileSync(path.join(dir, "sshd_config"), sshdConfig(base, options.address, port, usePam));
+  writeFileSync(path.join(dir, "sshd_config"), sshdConfig(base, options.address, port, usePam, options.logLevel));
   return hostKeys;
 }
 
