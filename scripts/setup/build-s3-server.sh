@@ -5,7 +5,8 @@
 # directory outside the repository, reused when present (a warm run takes well under a second).
 #
 # Usage: build-s3-server.sh [<cache-root>]   (default: ${COMFYUME_CACHE:-~/.cache/comfyume-infra})
-# Prints the binary's path on stdout. The version is pinned in scripts/setup/versions.sh.
+# Prints the binary's path on stdout. Versions are pinned in scripts/setup/versions.sh: versitygw,
+# and the newer fasthttp it is built with (a dependency raised in a throwaway main module; no code changed).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/common.sh
@@ -14,37 +15,46 @@ source "${here}/../lib/common.sh"
 source "${here}/versions.sh"
 
 cache_root=${1:-${COMFYUME_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/comfyume-infra}}
-install_dir="${cache_root}/versitygw-v${VERSITYGW_VERSION}"
+install_dir="${cache_root}/versitygw-v${VERSITYGW_VERSION}-fasthttp-v${VERSITYGW_FASTHTTP_VERSION}"
 binary="${install_dir}/versitygw"
 
+build_tag="v${VERSITYGW_VERSION}+fasthttp-v${VERSITYGW_FASTHTTP_VERSION}"
+
 installed_version() {
-  "$binary" --version 2>/dev/null | sed -n 's/^Version *: *//p'
+  "$binary" --version 2>/dev/null | awk '$1 == "Version" { v = $NF } $1 == "Build" { b = $NF } END { print v "+" b }'
 }
 
 build_versitygw() {
   require_cmd go
   mkdir -p "$install_dir"
-  # GOBIN is a temporary directory so an interrupted build never leaves a half-written binary behind.
-  local staging
-  staging=$(mktemp -d "${install_dir}/.staging.XXXXXX")
-  CGO_ENABLED=0 GOBIN="$staging" retry 3 5 go install -trimpath \
-    -ldflags "-s -w -X main.Version=v${VERSITYGW_VERSION} -X main.Build=go-module" \
-    "github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}"
-  mv -f "${staging}/versitygw" "$binary"
-  rm -rf "$staging"
+  local work="${install_dir}/src"
+  local staging="${work}/versitygw.partial"
+  rm -rf "$work"
+  mkdir -p "$work"
+  printf 'module localbuild/versitygw\n\ngo 1.26\n' >"${work}/go.mod"
+  (
+    cd "$work"
+    export CGO_ENABLED=0
+    retry 3 5 go get "github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}" "github.com/valyala/fasthttp@v${VERSITYGW_FASTHTTP_VERSION}"
+    go build -trimpath -ldflags "-s -w -X main.Version=v${VERSITYGW_VERSION} -X main.Build=fasthttp-v${VERSITYGW_FASTHTTP_VERSION}" \
+      -o "$staging" github.com/versity/versitygw/cmd/versitygw
+  )
+  # Renamed into place only when complete: an interrupted build never leaves a half-written binary.
+  mv -f "$staging" "$binary"
+  rm -rf "$work"
   COMFYUME_STEP_RESULT=changed
 }
 
 ensure_versitygw() {
-  if [[ -x "$binary" && "$(installed_version)" == "v${VERSITYGW_VERSION}" ]]; then
+  if [[ -x "$binary" && "$(installed_version)" == "$build_tag" ]]; then
     COMFYUME_STEP_RESULT=unchanged
     return 0
   fi
-  log "versitygw v${VERSITYGW_VERSION}: building from Go modules (first time: about 3 min)"
+  log "versitygw ${build_tag}: building from Go modules (first time: 3-9 min)"
   build_versitygw
-  [[ "$(installed_version)" == "v${VERSITYGW_VERSION}" ]] ||
-    die "versitygw at ${binary} reports '$(installed_version)', expected v${VERSITYGW_VERSION}; remove ${install_dir} and re-run npm run setup"
+  [[ "$(installed_version)" == "$build_tag" ]] ||
+    die "versitygw at ${binary} reports '$(installed_version)', expected ${build_tag}; remove ${install_dir} and re-run npm run setup"
 }
 
-step "versitygw v${VERSITYGW_VERSION} (S3 server for tests)" ensure_versitygw
+step "versitygw ${build_tag} (S3 server for tests)" ensure_versitygw
 printf '%s\n' "$binary"

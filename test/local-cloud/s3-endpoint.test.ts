@@ -3,6 +3,7 @@
 // ("<MD5 of the parts' MD5s>-<parts>"), streaming (aws-chunked) uploads are stored decoded, a wrong
 // secret fails the signature check; and the test seams ("R2 lying", out-of-band delete) act on it.
 import { spawn } from "node:child_process";
+import { connect } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -138,6 +139,20 @@ describe("local cloud: the S3 endpoint standing in for R2", () => {
     expect(reply.status, reply.body.toString()).toBeGreaterThanOrEqual(400);
     expect(reply.status).toBeLessThan(500);
     expect((await s3Request(s3, "GET", objectPath(bucket), { "list-type": "2", "max-keys": "1" })).status).toBe(200);
+  });
+
+  it("answers rclone's \"Expect: 100-Continue\" (capital C) with 100 Continue before the body, as R2 does", async () => {
+    // rclone (aws-sdk-go) sends it on every upload over 2 MB and, without the answer, holds the body back 1 s.
+    const { hostname, port } = new URL(s3.endpoint);
+    const first = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () =>
+        socket.write(`PUT /${bucket}/expect/probe.bin HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Length: 3000000\r\nExpect: 100-Continue\r\n\r\n`),
+      );
+      const timer = setTimeout(() => (socket.destroy(), resolve("(nothing within 5 s)")), 5_000);
+      socket.once("data", (d: Buffer) => (clearTimeout(timer), socket.destroy(), resolve(d.toString().split("\r\n")[0]!)));
+      socket.on("error", reject);
+    });
+    expect(first).toBe("HTTP/1.1 100 Continue");
   });
 
   it("has its four R2 buckets from the start", async () => {
