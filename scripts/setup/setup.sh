@@ -5,6 +5,7 @@
 #   3. the Pulumi CLI, the Node.js language host and the command provider plugin:
 #      an existing `pulumi` on PATH, else the official installer, else built from Go modules
 #   4. the simulated cloud's machine image and package mirror (sim/image/build-image.sh, cached)
+#      and the S3 server standing in for R2 (versitygw, built from Go modules, cached)
 #   5. the command plugin registered in Pulumi's plugin cache; tool paths written to
 #      .comfyume/tools.env, which scripts/pulumi and scripts/node-env read.
 # Binaries are cached per version under ${COMFYUME_CACHE} and reused on the next run.
@@ -129,6 +130,13 @@ build_sim_image() {
   ((${#sim_image_env[@]} == 2)) || die "sim/image/build-image.sh did not report the image and mirror paths"
 }
 
+s3_server=""
+build_s3_server() {
+  # The S3 server standing in for R2 in tests and the simulated cloud (versitygw, from Go modules).
+  s3_server=$(bash "${here}/build-s3-server.sh" "${COMFYUME_CACHE}" | tail -n 1)
+  [[ -x "$s3_server" ]] || die "scripts/setup/build-s3-server.sh did not report the S3 server's path"
+}
+
 write_tools_env() {
   {
     printf '# Written by npm run setup on %s; read by scripts/pulumi and scripts/node-env.\n' "$(date -u +%FT%TZ)"
@@ -137,6 +145,7 @@ write_tools_env() {
     printf 'COMFYUME_PULUMI_SOURCE=%q\n' "$pulumi_source"
     printf 'COMFYUME_OFFLINE_PLUGINS=%q\n' "$offline_toolchain"
     printf 'export %s\n' "${sim_image_env[@]}"
+    printf 'export COMFYUME_S3_SERVER=%q\n' "$s3_server"
   } >"$tools_env"
   log "tools: ${tools_env}"
 }
@@ -169,6 +178,7 @@ step "pulumi toolchain" ensure_pulumi
 step "plugins" register_plugins
 step "actionlint" bash "${here}/build-actionlint.sh" "${COMFYUME_CACHE}" >/dev/null
 step "sim image" build_sim_image
+step "s3 server" build_s3_server
 step "tools.env" write_tools_env
 step "local state" prepare_local_state
 step_summary

@@ -12,7 +12,8 @@
 #   openssh-server  engine tests log in to a real sshd (started by the tests on loopback, never as a service)
 #   mmdebstrap, apt-utils  the simulated cloud's stock machine image and its package mirror (sim/image)
 #   restic       only for `npm run bench:scale -- --engine restic` (the engine evaluation, docs/backups.md)
-# The S3 server standing in for R2 in tests is s3rver, an npm devDependency (npm ci).
+#   attr         setfattr: the tests' S3 server (versitygw, built by build-s3-server.sh) keeps ETags in
+#                user xattrs; its start checks that the storage filesystem takes them
 #
 # Usage: system-packages.sh [--check]   (--check: only report, exit 1 when something is missing)
 set -euo pipefail
@@ -20,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib/common.sh
 source "${here}/../lib/common.sh"
 
-PACKAGES=(rclone shellcheck e2fsprogs util-linux dosfstools jq curl openssh-client openssh-server mmdebstrap apt-utils restic)
+PACKAGES=(rclone shellcheck e2fsprogs util-linux dosfstools jq curl openssh-client openssh-server mmdebstrap apt-utils restic attr)
 CHECK_ONLY=false
 case ${1:-} in
   --check) CHECK_ONLY=true ;;

@@ -16,3 +16,8 @@ COMMAND_PLUGIN_VERSION=1.2.1
 COMMAND_PLUGIN_COMMIT=7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
 NODE_MIN_MAJOR=22
 NODE_VERSION=22.23.3
+# The S3 server standing in for R2 in tests (scripts/setup/build-s3-server.sh, sim/local-cloud/s3-server.ts).
+VERSITYGW_VERSION=1.8.0
+# fasthttp (its HTTP server) raised from v1.73.0: before v1.76.0 it ignores "Expect: 100-Continue" as
+# rclone sends it (capital C), so every upload over 2 MB waited rclone's 1 s timeout before its body.
+VERSITYGW_FASTHTTP_VERSION=1.76.0

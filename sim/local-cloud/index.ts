@@ -83,7 +83,7 @@ export interface LocalCloudFaults {
   probeIoError(volumeId: string, on: boolean): void;
   /** The SFS is full (0 bytes free, as every machine mounting it sees) while on; off gives the space back. */
   sfsFull(volumeId: string, on: boolean): void;
-  /** s3rver's storage directory: `<bucket>/<key>._S3rver_object` holds an object's bytes. */
+  /** The S3 server's storage (read only; alter objects with s3.corruptObject / s3.removeObject): `<bucket>/<key>` holds an object's bytes. */
   s3DataDir: string;
 }
 
@@ -241,7 +241,16 @@ async function build(
   return {
     env,
     verda,
-    s3: { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, buckets: s3.buckets, events: s3.events },
+    s3: {
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      buckets: s3.buckets,
+      events: s3.events,
+      corruptObject: s3.corruptObject,
+      removeObject: s3.removeObject,
+      dataDir: s3.dataDir,
+    },
     mello: info(mello),
     instances: () => new Map([...hosts].map(([id, h]) => [id, info(h)])),
     async waitForInstanceHost(instanceId, timeoutMs = 30_000) {
@@ -293,7 +302,7 @@ async function build(
         else rmSync(flag, { force: true });
       },
       sfsFull: (volumeId, on) => volumes.setSfsFull(volumeId, on),
-      s3DataDir: path.join(dir, "s3", "data"),
+      s3DataDir: s3.dataDir,
     },
     close: closeAll,
   };

@@ -1,11 +1,10 @@
-// The R2 stand-in: s3rver (a real S3 protocol server) on loopback in its own process, with the
-// four backup buckets and R2-shaped credentials (32/64 hex digits, as the config checks demand).
-import { spawn } from "node:child_process";
+// The R2 stand-in: a real S3 server (versitygw, sim/local-cloud/s3-server.ts) on loopback in its
+// own process, with the four backup buckets and R2-shaped credentials (32/64 hex digits, as the
+// config checks demand).
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import * as path from "node:path";
+import { startS3Server, type S3Event } from "./s3-server";
 
-const SERVER_SCRIPT = path.resolve(__dirname, "../../test/scripts/s3-server.mjs");
+export type { S3Event } from "./s3-server";
 
 export const R2_BUCKETS = {
   models: "comfyume-model-vault-backups",
@@ -14,13 +13,6 @@ export const R2_BUCKETS = {
   userFiles: "comfyume-user-files-backups",
 } as const;
 
-export interface S3Event {
-  event: string;
-  bucket?: string;
-  key: string;
-  size: number;
-}
-
 export interface LocalS3 {
   endpoint: string;
   accessKeyId: string;
@@ -28,49 +20,28 @@ export interface LocalS3 {
   buckets: typeof R2_BUCKETS;
   /** Object writes and deletes seen by the server, in order (how bytes really sent are counted). */
   events(): S3Event[];
+  /** "R2 lying": alters the stored bytes of an object (same size); listings keep the old ETag and size. */
+  corruptObject(bucket: string, key: string, bytes?: Buffer): void;
+  /** Deletes an object out of band (as in R2's console); no event is logged. */
+  removeObject(bucket: string, key: string): void;
+  /** The server's storage: `<dataDir>/<bucket>/<key>` holds an object's bytes (read only). */
+  dataDir: string;
   close(): Promise<void>;
 }
 
-export async function startLocalS3(dir: string): Promise<LocalS3> {
+export async function startLocalS3(dir: string, options: { host?: string } = {}): Promise<LocalS3> {
   const accessKeyId = randomBytes(16).toString("hex");
   const secretAccessKey = randomBytes(32).toString("hex");
-  const eventsFile = path.join(dir, "events.jsonl");
-  writeFileSync(eventsFile, "");
-  const child = spawn(
-    process.execPath,
-    [SERVER_SCRIPT, path.join(dir, "data"), Object.values(R2_BUCKETS).join(","), accessKeyId, secretAccessKey, eventsFile],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("local S3 (s3rver) did not start within 20 s")), 20_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      const m = /PORT (\d+)/.exec(d.toString());
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`local S3 (s3rver) exited with ${code} before listening`));
-    });
-  });
+  const server = await startS3Server({ dir, buckets: Object.values(R2_BUCKETS), accessKeyId, secretAccessKey, host: options.host });
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     accessKeyId,
     secretAccessKey,
     buckets: R2_BUCKETS,
-    events: () =>
-      readFileSync(eventsFile, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as S3Event),
-    async close() {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-      await exited;
-      clearTimeout(killer);
-    },
+    events: () => server.events(),
+    corruptObject: (bucket, key, bytes) => server.corruptObject(bucket, key, bytes),
+    removeObject: (bucket, key) => server.removeObject(bucket, key),
+    dataDir: server.dataDir,
+    close: () => server.close(),
   };
 }

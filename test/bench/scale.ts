@@ -3,7 +3,7 @@
 //     [--engine project|restic|rclone-checksum --s3-server PATH] [--json]   (engines/runner.ts)
 // Generates incompressible data shaped like the workshop (SFS: a few large models, config
 // tarballs, a worker image tarball; scratch: many files of 1 KB-2 MB and a few large ones), then
-// runs the real host scripts against a real S3 endpoint on loopback (s3rver behind a counting
+// runs the real host scripts against a real S3 endpoint on loopback (versitygw behind a counting
 // proxy) for night 1 (full), night 2 (nothing changed) and night 3 (~1 % changed or added), each on
 // a "new instance" (a fresh COMFYUME_ROOT, the data evicted from the page cache), and a morning
 // restore against a raw `cp -a` of the same files. --scripts runs another copy of scripts/ (e.g.
@@ -15,6 +15,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync,
 import { createServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { startS3Server } from "../../sim/local-cloud/s3-server";
 import type { EngineName } from "./engines/drivers";
 import { startGoS3 } from "./engines/endpoint";
 import { runEngineBench } from "./engines/runner";
@@ -35,7 +36,6 @@ const S3_SERVER = option("--s3-server", process.env.COMFYUME_S3_SERVER ?? "");
 // Real sizes (issue 13): models 192 GB, cache 6.5 GB + worker image ~20 GB, scratch 50 GB.
 const REAL = { sfs: 192 + 27, scratch: 50 };
 const SHARE = { models: 192 / 269, cache: 6.5 / 269, worker: 20.5 / 269, scratch: 50 / 269 };
-const MAX_KEYS = 900; // s3rver fails listings past 1,000 keys (issue 13, item 3): every set stays under
 
 const work = mkdtempSync(join(tmpdir(), "comfyume-bench-scale-"));
 const SFS = join(work, "sfs");
@@ -75,12 +75,12 @@ function generate(): { sfsBytes: number; scratchBytes: number; files: number } {
   }
   writeFileSync(join(SFS, "cache/backups/verda-worker/latest"), "2026-01-01T110000Z\n");
   put(join(SFS, "worker-image.tar.gz"), Math.round(total * SHARE.worker), "sfs");
-  // Scratch: many small images and a few large videos; inputs and outputs each under MAX_KEYS files.
+  // Scratch: many small images and a few large videos (thousands of files at the default size).
   const scratchTarget = total * SHARE.scratch;
   const large = 4;
   for (let i = 0; i < large; i++) put(join(SCRATCH, `outputs/user${i}/video-${i}.mp4`), Math.round((scratchTarget * 0.5) / large), "scratch");
   let n = 0;
-  while (scratchBytes < scratchTarget && n < 2 * (MAX_KEYS - 100)) {
+  while (scratchBytes < scratchTarget) {
     const dir = n % 4 === 0 ? "inputs" : "outputs";
     put(join(SCRATCH, `${dir}/user${n % 20}/img-${n}.png`), Math.min(logUniform(1024, 2 << 20), Math.max(1024, scratchTarget - scratchBytes)), "scratch");
     n++;
@@ -117,16 +117,9 @@ const counters: Counters = { requests: 0, byMethod: {}, bytesIn: 0, bytesOut: 0 
 const snapshot = (): Counters => JSON.parse(JSON.stringify(counters));
 
 async function startEndpoint(): Promise<{ url: string; secret: string; dataDir: string; stop: () => void }> {
-  const dataDir = join(work, "s3");
   const secret = "bench-" + Math.random().toString(36).slice(2);
-  const child = spawn(process.execPath, [join(REPO, "test/scripts/s3-server.mjs"), dataDir, BUCKETS.join(","), "BENCHKEY", secret, join(work, "events.jsonl")], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<number>((res, rej) => {
-    child.stdout!.on("data", (d: Buffer) => {
-      const m = /PORT (\d+)/.exec(d.toString());
-      if (m) res(Number(m[1]));
-    });
-    child.on("exit", (c) => rej(new Error(`s3 server exited ${c}`)));
-  });
+  const server = await startS3Server({ dir: join(work, "s3"), buckets: BUCKETS, accessKeyId: "BENCHKEY", secretAccessKey: secret });
+  const { port } = new URL(server.endpoint);
   // Headers (Host included) pass unchanged, so request signatures still verify.
   const proxy = createServer((req, res) => {
     counters.requests++;
@@ -141,7 +134,7 @@ async function startEndpoint(): Promise<{ url: string; secret: string; dataDir: 
     up.on("error", () => res.destroy());
   });
   const proxyPort = await new Promise<number>((res) => proxy.listen(0, "127.0.0.1", () => res((proxy.address() as { port: number }).port)));
-  return { url: `http://127.0.0.1:${proxyPort}`, secret, dataDir, stop: () => (proxy.close(), child.kill("SIGTERM")) };
+  return { url: `http://127.0.0.1:${proxyPort}`, secret, dataDir: server.dataDir, stop: () => (proxy.close(), void server.close()) };
 }
 
 /** Drops DIR's files from the page cache (as on a new instance): sync, then dd iflag=nocache (no root needed). */
@@ -192,7 +185,6 @@ async function main(): Promise<void> {
   const shape = generate();
   say(`bench:scale: ${GB} GB requested; SFS ${mb(shape.sfsBytes)} MB, scratch ${mb(shape.scratchBytes)} MB, ${shape.files} files (generated in ${((Date.now() - tg) / 1000).toFixed(0)} s) under ${work}`);
   say(`scripts: ${SCRIPTS}${LEGACY_HOOK ? " (scratch backup with the pre-issue-13 hook arguments)" : ""}`);
-  say(`note: every set is kept under ${MAX_KEYS} objects: the test S3 endpoint (s3rver) fails listings past 1,000 keys (issue 13, item 3)`);
   if (ENGINE !== "project" || S3_SERVER || flag("--json")) {
     await runEngines(shape);
     if (!flag("--keep")) rmSync(work, { recursive: true, force: true });
@@ -226,9 +218,9 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   }
   // Morning restore (seed-sfs for the SFS sets, the engine's r2_restore_tree for the scratch sets)
   // against a raw copy of the same files, both from a cold page cache onto the same disk; and a bare
-  // `rclone copy --fast-list` (s3rver misses nested prefixes without it) of the buckets' objects from
+  // `rclone copy --fast-list` of the buckets' objects from
   // the same endpoint (no checks, no installing; older nights' objects too): the
-  // transport's own ceiling here (s3rver and the counting proxy are Node processes on these cores).
+  // transport's own ceiling here (versitygw and the counting proxy, a Node process, share these cores).
   const restoreRoot = join(work, "restore");
   const driver = join(work, "restore-scratch.sh");
   const lib = JSON.stringify(join(SCRIPTS, "lib/common.sh"));

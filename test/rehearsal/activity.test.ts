@@ -51,10 +51,7 @@ describe("rehearsal: simulated users' files", () => {
 
     // The backup of one file is corrupted in R2 (same size); mello's own copy is intact.
     const [corrupt, lost] = [files[1]!, files[2]!];
-    const storage = path.join(cloud.faults.s3DataDir, cloud.s3.buckets.userFiles, "mello/outputs/objects", corrupt.sha256.slice(0, 2), `${corrupt.sha256}._S3rver_object`);
-    const bytes = fs.readFileSync(storage);
-    bytes[0] ^= 0xff;
-    fs.writeFileSync(storage, bytes);
+    cloud.s3.corruptObject(cloud.s3.buckets.userFiles, `mello/outputs/objects/${corrupt.sha256.slice(0, 2)}/${corrupt.sha256}`);
     // Another is lost on mello.
     fs.rmSync(path.join(cloud.mello.root, lost.path));
 

@@ -16,7 +16,7 @@ export function sha256(b: Buffer | string): string {
 export function rcloneEnv(cloud: LocalCloud, endpoint = cloud.s3.endpoint): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH, HOME: process.env.HOME ?? "/root", RCLONE_CONFIG: "/dev/null", RCLONE_CONFIG_R2_TYPE: "s3",
-    RCLONE_CONFIG_R2_PROVIDER: "Cloudflare", RCLONE_CONFIG_R2_ENDPOINT: endpoint, RCLONE_CONFIG_R2_ACCESS_KEY_ID: cloud.s3.accessKeyId,
+    RCLONE_CONFIG_R2_PROVIDER: "Cloudflare", RCLONE_CONFIG_R2_REGION: "auto", RCLONE_CONFIG_R2_ENDPOINT: endpoint, RCLONE_CONFIG_R2_ACCESS_KEY_ID: cloud.s3.accessKeyId,
     RCLONE_CONFIG_R2_SECRET_ACCESS_KEY: cloud.s3.secretAccessKey, RCLONE_CONFIG_R2_NO_CHECK_BUCKET: "true",
   };
 }

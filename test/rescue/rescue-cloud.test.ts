@@ -1,5 +1,5 @@
 // The rescue against the local simulated cloud (Verda simulator, real SSH hosts running the real
-// host scripts, s3rver as R2): a worker with users' files on its scratch disappears out of band;
+// host scripts, versitygw as R2): a worker with users' files on its scratch disappears out of band;
 // the rescue starts a CPU instance with the scratch, backs it up, and every file reads back from
 // R2 byte for byte; the rescue instance goes, the scratch stays. Unhappy paths: a live worker is
 // refused with nothing created; R2 down fails the rescue, deletes the rescue instance, keeps the

@@ -1,13 +1,14 @@
 // Shared helpers for the host-script tests: run the real scripts with real bash, a real
-// S3 endpoint (s3rver) on loopback, and recording shims for the few privileged commands
+// S3 endpoint (versitygw, sim/local-cloud/s3-server.ts) on loopback, and recording shims for the few privileged commands
 // that cannot run here (mount, systemctl, tailscale, docker).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll } from "vitest";
+import { startS3Server, type S3Event } from "../../sim/local-cloud/s3-server";
 import { isAbsolute, join, resolve } from "node:path";
 
 export const REPO = resolve(__dirname, "../..");
@@ -109,12 +110,19 @@ export interface S3 {
   endpoint: string;
   keyId: string;
   secret: string;
-  eventsFile: string;
+  /** The server's own directory (its storage is `data/`); removed by stop(). */
   dir: string;
   stop: () => Promise<void>;
   /** rclone env for direct (test-side) access to the same endpoint. */
   rcloneEnv: Record<string, string>;
-  events: () => { event: string; bucket?: string; key: string; size: number }[];
+  /** Object writes and deletes served, in order, with their sizes. */
+  events: () => S3Event[];
+  /** "R2 lying": alters an object's stored bytes (same size); listings keep its old ETag and size. */
+  corruptObject: (bucket: string, key: string, bytes?: Buffer) => void;
+  /** Deletes an object behind the server's back (no event). */
+  removeObject: (bucket: string, key: string) => void;
+  /** The file holding an object's bytes in the server's storage (for faults such as truncation). */
+  objectFile: (bucket: string, key: string) => string;
 }
 
 /**
@@ -140,49 +148,30 @@ export function useS3(): S3 {
 
 export async function startS3(secret = "test-secret-" + Math.random().toString(36).slice(2)): Promise<S3> {
   const dir = tmp("s3");
-  const eventsFile = join(dir, "events.jsonl");
-  writeFileSync(eventsFile, "");
   const keyId = "TESTKEYID";
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [join(__dirname, "s3-server.mjs"), join(dir, "data"), BUCKETS.join(","), keyId, secret, eventsFile],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const port = await new Promise<number>((res, rej) => {
-    const t = setTimeout(() => rej(new Error("s3 server did not start in 20s")), 20_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      const m = /PORT (\d+)/.exec(d.toString());
-      if (m) {
-        clearTimeout(t);
-        res(Number(m[1]));
-      }
-    });
-    child.on("exit", (c) => rej(new Error(`s3 server exited ${c}`)));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await startS3Server({ dir, buckets: BUCKETS, accessKeyId: keyId, secretAccessKey: secret });
+  const endpoint = server.endpoint;
   return {
     endpoint,
     keyId,
     secret,
-    eventsFile,
     dir,
     rcloneEnv: {
       RCLONE_CONFIG: "/dev/null",
       RCLONE_CONFIG_R2_TYPE: "s3",
       RCLONE_CONFIG_R2_PROVIDER: "Cloudflare",
+      RCLONE_CONFIG_R2_REGION: "auto",
       RCLONE_CONFIG_R2_ENDPOINT: endpoint,
       RCLONE_CONFIG_R2_ACCESS_KEY_ID: keyId,
       RCLONE_CONFIG_R2_SECRET_ACCESS_KEY: secret,
       RCLONE_CONFIG_R2_NO_CHECK_BUCKET: "true",
     },
-    events: () =>
-      readFileSync(eventsFile, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
+    events: () => server.events(),
+    corruptObject: (bucket, key, bytes) => server.corruptObject(bucket, key, bytes),
+    removeObject: (bucket, key) => server.removeObject(bucket, key),
+    objectFile: (bucket, key) => server.objectFile(bucket, key),
     stop: async () => {
-      child.kill("SIGTERM");
-      await new Promise((r) => setTimeout(r, 200));
+      await server.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,4 +1,4 @@
-// backup-to-r2.sh, backup-mello.sh and seed-sfs.sh against a real S3 endpoint (s3rver) on
+// backup-to-r2.sh, backup-mello.sh and seed-sfs.sh against a real S3 endpoint (versitygw) on
 // loopback with real rclone: append-only dated keys, SHA-256 manifests, verification that
 // names missing or altered objects, incremental uploads, resumable checksummed seeding.
 import { randomBytes } from "node:crypto";
@@ -93,8 +93,12 @@ describe("backup-to-r2", () => {
     const gone = line("text_encoders/gemma-test.safetensors");
     const key = (sha: string) => `models/objects/${sha.slice(0, 2)}/${sha}`;
 
-    // Same size, different bytes: caught by the hash, not just the size.
-    const t = await rclone(s3, ["rcat", `r2:${MODELS}/${key(altered)}`], randomBytes(1024 * 1024));
+    // Same size, different bytes: caught by the hash, not just the size. Written in one PUT (a known
+    // size), so the listing shows its MD5 as R2 would; a streamed `rclone rcat` goes multipart and R2
+    // lists no MD5 for it (ETag "<md5 of parts>-<n>"), which the listing check cannot tell from the original.
+    const replacement = join(root, "replacement.bin");
+    writeFileSync(replacement, randomBytes(1024 * 1024));
+    const t = await rclone(s3, ["copyto", replacement, `r2:${MODELS}/${key(altered)}`]);
     expect(t.code, t.stderr).toBe(0);
     const v1 = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "models", "--verify-only"], { env: env(root), input: r2Secrets(s3) });
     expect(v1.code, v1.stderr).toBe(1);
@@ -133,8 +137,8 @@ describe("backup-to-r2", () => {
     const planted = "PLANTED-wrong-secret-" + randomBytes(6).toString("hex");
     const r2 = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "models"], {
       env: env(root),
-      // s3rver checks the access key id (not every signature): an unknown id stands in for bad keys.
-      input: `R2_ACCESS_KEY_ID=NOSUCHKEY\nR2_SECRET_ACCESS_KEY=${planted}\n`,
+      // The right key id with a wrong secret: the server's signature check refuses it.
+      input: `R2_ACCESS_KEY_ID=${s3.keyId}\nR2_SECRET_ACCESS_KEY=${planted}\n`,
     });
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/cannot reach R2 bucket/);

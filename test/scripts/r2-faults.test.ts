@@ -1,8 +1,8 @@
-// The backup engine under faults, against its own real S3 endpoint (s3rver) on loopback with real
+// The backup engine under faults, against its own real S3 endpoint (versitygw) on loopback with real
 // rclone: R2 altering bytes after an upload (its listing still reporting the right size and MD5),
 // healing on the next run, sets that come out empty or shrunk, and R2 going away mid-upload.
 // Faults are injected from the test side only: a wrapper around the real rclone (RCLONE_CMD)
-// that tampers with s3rver's storage directory, or points one rclone call at a dead port.
+// that tampers with the S3 server's storage directory, or points one rclone call at a dead port.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync } from "node:fs";
 import { join } from "node:path";
@@ -25,11 +25,11 @@ function env(root: string, extra: Record<string, string> = {}): Record<string, s
 
 /**
  * A wrapper around the real rclone that, right after the first successful upload of objects,
- * overwrites the first bytes of one stored object in s3rver's storage directory: same size, and
- * s3rver keeps reporting the MD5 it stored at upload (R2 "lying" in its listing).
+ * overwrites the first bytes of one stored object in the S3 server's storage directory: same size,
+ * and the server keeps reporting the MD5 it stored at upload (R2 "lying" in its listing).
  */
 function corruptingRclone(dir: string, bucket: string, key: string): string {
-  const stored = join(s3.dir, "data", bucket, ...key.split("/")) + "._S3rver_object";
+  const stored = s3.objectFile(bucket, key);
   const wrapper = join(dir, "rclone-corrupting");
   write(
     wrapper,
@@ -129,7 +129,7 @@ describe("a bad object heals on the next run", () => {
     const args = ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", prefix];
     expect((await run("backup-mello.sh", args, { env: env(root), input: r2Secrets(s3) })).code).toBe(0);
     const key = `${prefix}/outputs/${objectKey(sha256(still))}`;
-    truncateSync(join(s3.dir, "data", USERS, ...key.split("/")) + "._S3rver_object", 1000);
+    truncateSync(s3.objectFile(USERS, key), 1000);
     await new Promise((r) => setTimeout(r, 1100));
     const verify = await run("backup-mello.sh", [...args, "--verify-only"], { env: env(root), input: r2Secrets(s3) });
     expect(verify.code).toBe(1);

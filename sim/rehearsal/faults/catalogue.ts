@@ -1,6 +1,6 @@
 // The faults, one at a time, each through a real mechanism of the simulated cloud: Verda answers
 // (simulator rules), sshd stopped or sessions killed, the S3 endpoint's port closed, bytes changed
-// in s3rver's storage, a full filesystem (tmpfs) under the SFS, the hourly cron job run for real,
+// in the S3 server's storage, a full filesystem (tmpfs) under the SFS, the hourly cron job run for real,
 // the scratch mount dropped, a volume left detaching, a device whose probe fails, the SFS pseudo
 // path changed, the instance deleted through Verda's API. Production code knows none of this.
 import type { FaultContext } from "./context";

@@ -81,18 +81,9 @@ export class FaultContext {
     };
   }
 
-  /** Flips the first bytes of an object in s3rver's storage (same size; its stored MD5 stays). */
+  /** Flips the first bytes of an object in the S3 server's storage (same size; the ETag it reports stays). */
   async corruptObject(bucket: string, key: string): Promise<void> {
-    const file = path.join(this.cloud.faults.s3DataDir, bucket, `${key}._S3rver_object`);
-    const fd = fs.openSync(file, "r+");
-    try {
-      const head = Buffer.alloc(64);
-      const n = fs.readSync(fd, head, 0, head.length, 0);
-      for (let i = 0; i < n; i++) head[i] = head[i]! ^ 0xff;
-      fs.writeSync(fd, head, 0, n, 0);
-    } finally {
-      fs.closeSync(fd);
-    }
+    this.cloud.s3.corruptObject(bucket, key);
   }
 
   async runHourlyJobOnce(): Promise<void> {

@@ -41,7 +41,6 @@ export function verifiedInR2(cloud: LocalCloud, files: UserFile[], workDir: stri
   const dir = fs.mkdtempSync(path.join(workDir, "r2-readback-"));
   try {
     // Straight to the S3 endpoint (not through the fault gate): the evidence must not depend on the fault.
-    // (A plain `rclone copy` of the bucket root finds nothing on s3rver; the listing, then a fetch by name, works.)
     const list = path.join(workDir, `${path.basename(dir)}.list`);
     fs.writeFileSync(list, rclone(cloud, ["lsf", "-R", "--files-only", `r2:${bucket}`]));
     // --ignore-checksum: a corrupted object is evidence to hash here, not a transfer to refuse.
@@ -92,23 +91,21 @@ export function gatherEvidence(cloud: LocalCloud, scratchVolumeId: string, files
 
 /**
  * Objects of the user-files bucket whose bytes do not hash to their content key (truncated by an
- * interrupted upload, or corrupted by a fault), read from s3rver's storage.
+ * interrupted upload, or corrupted by a fault), read from the S3 server's storage.
  */
 export function badObjects(cloud: LocalCloud): string[] {
-  const root = path.join(cloud.faults.s3DataDir, cloud.s3.buckets.userFiles);
-  const suffix = "._S3rver_object";
+  const root = path.join(cloud.s3.dataDir, cloud.s3.buckets.userFiles);
   const bad: string[] = [];
   for (const rel of fs.existsSync(root) ? (fs.readdirSync(root, { recursive: true }) as string[]) : []) {
-    const m = /\/objects\/[0-9a-f]{2}\/([0-9a-f]{64})\._S3rver_object$/.exec(`/${rel}`);
-    if (m && sha256File(path.join(root, rel)) !== m[1]) bad.push(rel.slice(0, -suffix.length));
+    const m = /\/objects\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(`/${rel}`);
+    if (m && fs.statSync(path.join(root, rel)).isFile() && sha256File(path.join(root, rel)) !== m[1]) bad.push(rel);
   }
   return bad;
 }
 
-/** Removes objects from s3rver's storage (object, metadata and stored MD5), as an operator would in R2's console. */
+/** Removes objects from the S3 server behind its back, as an operator would in R2's console. */
 export function removeObjects(cloud: LocalCloud, keys: string[]): void {
-  const root = path.join(cloud.faults.s3DataDir, cloud.s3.buckets.userFiles);
-  for (const key of keys) for (const ext of ["object", "object.md5", "metadata.json"]) fs.rmSync(path.join(root, `${key}._S3rver_${ext}`), { force: true });
+  for (const key of keys) cloud.s3.removeObject(cloud.s3.buckets.userFiles, key);
 }
 
 /** The scripts' own "FAILED in step" lines logged on these hosts since `sinceMs` (newest last). */
