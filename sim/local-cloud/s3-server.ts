@@ -10,7 +10,7 @@ import * as path from "node:path";
 export interface S3ServerOptions {
   /** A directory the server owns: `data/` (buckets and objects), `access.log`, `server.log`. */
   dir: string;
-  /** Buckets created before the server starts. */
+  /** Buckets created through the S3 API as the server starts (before startS3Server resolves). */
   buckets: readonly string[];
   accessKeyId: string;
   secretAccessKey: string;
@@ -54,12 +54,29 @@ export function s3ServerBinary(): string {
   return binary;
 }
 
+/**
+ * Buckets are made through the S3 API (CreateBucket), not as bare directories: versitygw keeps a bucket's
+ * owner and ACL in xattrs of its directory, and answers 500 ("get bucket acl: no such key") to a client
+ * that checks a bucket made behind its back (rclone does, unless told --s3-no-check-bucket).
+ */
+function createBuckets(endpoint: string, o: S3ServerOptions): void {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH, HOME: o.dir, RCLONE_CONFIG: "/dev/null", RCLONE_CONFIG_S3_TYPE: "s3", RCLONE_CONFIG_S3_PROVIDER: "Cloudflare",
+    RCLONE_CONFIG_S3_REGION: "auto", RCLONE_CONFIG_S3_ENDPOINT: endpoint,
+    RCLONE_CONFIG_S3_ACCESS_KEY_ID: o.accessKeyId, RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: o.secretAccessKey,
+  };
+  for (const bucket of o.buckets) {
+    const r = spawnSync("rclone", ["mkdir", "--retries", "1", "--low-level-retries", "3", `s3:${bucket}`], { env, encoding: "utf8", timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`the S3 server (versitygw) did not create bucket ${bucket}: ${(r.stderr || r.error?.message || "").trim().split("\n").slice(-1)[0]}`);
+  }
+}
+
 export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
   const binary = s3ServerBinary();
   const host = o.host ?? "127.0.0.1";
   const dataDir = path.join(o.dir, "data");
   const accessLog = path.join(o.dir, "access.log");
-  for (const bucket of o.buckets) mkdirSync(path.join(dataDir, bucket), { recursive: true });
+  mkdirSync(dataDir, { recursive: true });
   checkUserXattrs(dataDir);
   const serverLog = openSync(path.join(o.dir, "server.log"), "a");
   // Credentials go through the environment of the server alone, never its command line.
@@ -77,6 +94,12 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
     child.kill("SIGKILL");
     const tail = readFileSync(path.join(o.dir, "server.log"), "utf8").trim().split("\n").slice(-3).join(" | ");
     throw new Error(`the S3 server (versitygw) did not start: ${(err as Error).message}${tail ? `; its log: ${tail}` : ""}`);
+  }
+  try {
+    createBuckets(`http://${host}:${port}`, o);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
   }
   const objectFile = (bucket: string, key: string) => path.join(dataDir, bucket, ...key.split("/"));
   const log = new AccessLog(accessLog, objectFile);

@@ -48,7 +48,7 @@ function rcloneEnv(cloud: LocalCloud): NodeJS.ProcessEnv {
     ...process.env,
     RCLONE_CONFIG: "/dev/null",
     RCLONE_CONFIG_R2_TYPE: "s3",
-    RCLONE_CONFIG_R2_PROVIDER: "Other",
+    RCLONE_CONFIG_R2_PROVIDER: "Cloudflare", // as the host scripts: no ACL header (the stand-in refuses one on its buckets)
     RCLONE_CONFIG_R2_REGION: "auto", // as R2 clients sign (the stand-in checks the region)
     RCLONE_CONFIG_R2_ENDPOINT: cloud.s3.endpoint,
     RCLONE_CONFIG_R2_ACCESS_KEY_ID: cloud.s3.accessKeyId,

@@ -115,10 +115,7 @@ describe("restore cost does not grow in processes with the number of files", () 
     const { sfs: src, mkey, files } = await backedUpModels();
     const victim = files[5];
     const sha = sha256(join(src, victim));
-    const stored = join(s3.dir, "data", MODELS, "models/objects", sha.slice(0, 2), sha) + "._S3rver_object";
-    const bytes = readFileSync(stored);
-    bytes[0] ^= 0xff; // same size, one byte wrong
-    writeFileSync(stored, bytes);
+    s3.corruptObject(MODELS, `models/objects/${sha.slice(0, 2)}/${sha}`); // same size, bytes wrong
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
     // Every object counts as large here: each goes through rclone cat | tee | sha256sum.

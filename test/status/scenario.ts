@@ -157,7 +157,7 @@ export class StatusScenario {
   rcloneTo(args: string[], input: string): Promise<Run> {
     return this.run("rclone", args, {
       input,
-      env: { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG: "/dev/null", RCLONE_CONFIG_R2_TYPE: "s3", RCLONE_CONFIG_R2_PROVIDER: "Other", RCLONE_CONFIG_R2_ENDPOINT: this.s3.endpoint, RCLONE_CONFIG_R2_ACCESS_KEY_ID: this.s3.accessKeyId, RCLONE_CONFIG_R2_SECRET_ACCESS_KEY: this.s3.secretAccessKey },
+      env: { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG: "/dev/null", RCLONE_CONFIG_R2_TYPE: "s3", RCLONE_CONFIG_R2_PROVIDER: "Cloudflare", RCLONE_CONFIG_R2_REGION: "auto", RCLONE_CONFIG_R2_ENDPOINT: this.s3.endpoint, RCLONE_CONFIG_R2_ACCESS_KEY_ID: this.s3.accessKeyId, RCLONE_CONFIG_R2_SECRET_ACCESS_KEY: this.s3.secretAccessKey },
     });
   }
 }
