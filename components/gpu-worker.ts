@@ -105,7 +105,8 @@ export class GpuWorker extends pulumi.ComponentResource {
         backup: a.backup,
         hostEnv: a.hostEnv,
         timeouts: a.timeouts,
-        after: machine.volumesReady,
+        // The restore chain mounts the SFS: it waits for the share too; the backup hooks below do not.
+        after: [...machine.volumesReady, machine.sfsShared],
         formerParent,
       },
       part,

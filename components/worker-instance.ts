@@ -114,6 +114,8 @@ export class WorkerInstance extends pulumi.ComponentResource {
   public readonly target: SshTarget;
   /** What must exist before anything runs on the instance: the instance and its scratch. */
   public readonly volumesReady: pulumi.Resource[];
+  /** The instance is allowed on the SFS: what the mount (and only the mount) waits for. */
+  public readonly sfsShared: pulumi.Resource;
 
   constructor(name: string, args: WorkerInstanceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("comfyume:verda:WorkerInstance", name, {}, opts);
@@ -201,7 +203,8 @@ export class WorkerInstance extends pulumi.ComponentResource {
       { sfsId: a.sfs.volumeId, instanceId: instance.instanceId, hostname: a.instance.hostname },
       { ...moved(), dependsOn: [instance] },
     );
-    this.volumesReady = [instance, sfsShare, ...(this.scratchVolume ? [this.scratchVolume] : [])];
+    this.sfsShared = sfsShare;
+    this.volumesReady = [instance, ...(this.scratchVolume ? [this.scratchVolume] : [])];
 
     this.registerOutputs({
       instanceId: this.instanceId,

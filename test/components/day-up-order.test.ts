@@ -19,7 +19,9 @@ function waitsFor(name: string): string[] {
 describe("the day's steps wait only for what they need", () => {
   it("the worker's chain: upload, bootstrap, mount, toolchain, scratch, restore, then report and cron side by side", () => {
     // On the HostScripts component (its upload inherits it).
-    expect(waitsFor("worker-scripts")).toEqual(["worker-instance", "worker-scratch"]);
+    // The chain mounts the SFS, so it waits for the instance to be allowed on it (Verda's share settings).
+    expect(waitsFor("worker-scripts")).toEqual(["worker-instance", "worker-scratch", "worker-sfs-share"]);
+    expect(waitsFor("worker-sfs-share")).toEqual(["worker-instance"]);
     expect(waitsFor("worker-toolchain-pre-mount")).toEqual(["worker-scripts-files"]);
     expect(waitsFor("worker-mount-sfs")).toEqual(["worker-scripts-files", "worker-toolchain-pre-mount"]);
     expect(waitsFor("worker-toolchain")).toEqual(["worker-mount-sfs"]);
