@@ -29,7 +29,6 @@ interface PooledConnection {
 interface ConnectionPool {
   byKey: Map<string, PooledConnection[]>;
   /** Connections dialled by this process (for tests and logs). */
-  dials: number;
 }
 
 /** The process-wide pool; versioned so a provider copy with another entry shape never shares it. */
@@ -38,7 +37,7 @@ function connectionPool(): ConnectionPool {
   const holder = globalThis as unknown as Record<symbol, ConnectionPool | undefined>;
   let pool = holder[slot];
   if (!pool) {
-    pool = { byKey: new Map(), dials: 0 };
+    pool = { byKey: new Map() };
     holder[slot] = pool;
   }
   return pool;
@@ -86,7 +85,6 @@ function forget(pool: ConnectionPool, entry: PooledConnection): void {
 function dialInto(pool: ConnectionPool, key: string, connection: SshConnection, options?: DialOptions): PooledConnection {
   const dial = JSON.stringify([connection.dialErrorLimit ?? null, connection.perDialTimeout ?? null]);
   const entry: PooledConnection = { key, pin: pinOf(connection.hostKey), dial, ready: Promise.resolve() as unknown as Promise<SshSession>, users: 0, closed: false };
-  pool.dials += 1;
   entry.ready = dialWithRetries(connection, options).then(
     (session) => {
       entry.session = session;
@@ -167,12 +165,12 @@ export interface SharedSessionOptions<T> extends DialOptions {
  * login-failure handling); work that had started is never repeated.
  */
 export async function withSharedSession<T>(
-  connection: SshConnection, use: (session: SshSession) => Promise<T>, options: SharedSessionOptions<T> = {},
+  connection: SshConnection, use: (session: SshSession, reused: boolean) => Promise<T>, options: SharedSessionOptions<T> = {},
 ): Promise<T> {
   const first = await acquire(connection, options);
   let value: T;
   try {
-    value = await use(first.session);
+    value = await use(first.session, first.reused);
   } catch (error) {
     first.release(true);
     throw error;
@@ -185,18 +183,13 @@ export async function withSharedSession<T>(
   (options.log ?? logToStderr)(`connection to ${connection.user ?? DEFAULT_USER}@${connection.host}:${connection.port ?? DEFAULT_PORT} was dropped; dialling again`);
   const second = await acquire(connection, { ...options, fresh: true });
   try {
-    value = await use(second.session);
+    value = await use(second.session, false);
   } catch (error) {
     second.release(true);
     throw error;
   }
   second.release(options.isBroken?.(value) ?? false);
   return value;
-}
-
-/** Connections this process dialled so far. */
-export function pooledDials(): number {
-  return connectionPool().dials;
 }
 
 /** Closes every pooled connection now (tests; nothing in the providers needs it). */
@@ -217,8 +210,10 @@ export async function execShared(
   const openSeconds = connection.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_SECONDS;
   return withSharedSession(
     connection,
-    async (session) => ({
-      result: await execOnce(session.client, { ...request, openTimeoutMs: openSeconds > 0 ? openSeconds * 1000 : undefined }),
+    // The channel-open bound only spots a reused connection that died silently; on a fresh one a slow host
+    // must not fail a step whose command is already running.
+    async (session, reused) => ({
+      result: await execOnce(session.client, { ...request, openTimeoutMs: reused && openSeconds > 0 ? openSeconds * 1000 : undefined }),
       presentedHostKey: session.presentedHostKey,
     }),
     {
