@@ -15,7 +15,7 @@ import { configureFromPulumi, providerSettings } from "./runtime";
 import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil } from "./shared";
 import { requireText } from "./validation";
 import { PROVIDER_VERSION, providerVersionChanged } from "./version";
-import { attachedInstanceIds } from "./volume";
+import { aliveVolume, attachedInstanceIds } from "./volume";
 
 export interface SfsShareInputs {
   /** The SFS (NVMe_Shared volume) id. */
@@ -66,7 +66,7 @@ export const sfsShareProvider: pulumi.dynamic.ResourceProvider<SfsShareInputs, S
     const settings = providerSettings();
     const client = makeClient(settings);
     const sfs = await client.getVolume(inputs.sfsId);
-    if (!sfs || String(sfs.status) === "deleted" || sfs.deleted_at) {
+    if (!sfs || !aliveVolume(sfs)) {
       throw new Error(`SFS ${inputs.sfsId} does not exist at Verda: bring the month stack up first (scripts/pulumi up --stack <env>-month)`);
     }
     const id = `${inputs.sfsId}:${inputs.instanceId}`;
@@ -93,7 +93,7 @@ export const sfsShareProvider: pulumi.dynamic.ResourceProvider<SfsShareInputs, S
     if (!props) return { id: "" };
     const sfs = await makeClient().getVolume(props.sfsId);
     // Gone or no longer shared: an empty id makes the next up share it again.
-    if (!sfs || String(sfs.status) === "deleted" || !attachedInstanceIds(sfs).includes(props.instanceId)) return { id: "" };
+    if (!sfs || !aliveVolume(sfs) || !attachedInstanceIds(sfs).includes(props.instanceId)) return { id: "" };
     return { id, props };
   },
 

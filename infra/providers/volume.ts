@@ -111,7 +111,8 @@ function liveInputs(volume: VerdaVolume): Partial<VolumeInputs> {
   return plain({ name: volume.name ?? undefined, size: volume.size ?? undefined, type: (volume.type as VolumeKind) ?? undefined, locationCode: volume.location ?? undefined });
 }
 
-const aliveVolume = (v: VerdaVolume) => String(v.status) !== "deleted" && !v.deleted_at;
+/** Not deleted and not in the trash. */
+export const aliveVolume = (v: VerdaVolume) => String(v.status) !== "deleted" && !v.deleted_at;
 
 async function findVolumeToAdopt(client: VerdaClient, adopt: AdoptInput): Promise<VerdaVolume> {
   return findAdopted(adopt, "volume", (id) => client.getVolume(id), () => client.listVolumes(), (v) => v.name ?? undefined, aliveVolume);
