@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RunningSimulator } from "../../sim/simulator";
-import { Caller, expectResponsesConform, startTestSim } from "./helpers";
+import { Caller, expectResponsesConform, FAST_TIMING, startTestSim } from "./helpers";
 
 describe("simulator: volumes and SFS", () => {
   let sim: RunningSimulator;
   let c: Caller;
-  beforeAll(async () => ({ sim, c } = await startTestSim()));
+  // 300 ms, not 20 ms, in "ordered": a loaded CI machine once took longer than 20 ms between create and the
+  // first GET, and the test saw "detached" already.
+  beforeAll(async () => ({ sim, c } = await startTestSim({ timing: { ...FAST_TIMING, volumeCreateMs: 300 } })));
   beforeEach(() => sim.reset());
   afterAll(async () => {
     expectResponsesConform(sim);
