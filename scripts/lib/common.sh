@@ -1428,3 +1428,91 @@ _progress_write() {
 _progress_human() {
   awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB", u); i = 1; while (b >= 1024 && i < 5) { b /= 1024; i++ } printf (i == 1 ? "%d %s" : "%.1f %s"), b, u[i] }'
 }
+
+# ---- flat buckets (the workshop's own layout: plain keys, no manifests; seed-flat.sh) ----
+# The listing's ETag is what a flat object is checked against: rclone's listing shows no ETag for a
+# multipart object, so the listing and the part-size probe are plain S3 requests signed by curl
+# (--aws-sigv4). The keys reach curl on stdin (-K -), never on its command line or in its environment.
+
+# _r2_curl ARGS...: one signed S3 request to R2_ENDPOINT (r2_setup first); bounded retries and timeouts.
+_r2_curl() {
+  local ca=() i
+  for ((i = 0; i < ${#R2_EXTRA_FLAGS[@]}; i++)); do
+    [[ ${R2_EXTRA_FLAGS[i]} != --ca-cert ]] || ca=(--cacert "${R2_EXTRA_FLAGS[i + 1]}")
+  done
+  local user="${R2_ACCESS_KEY_ID}:${R2_SECRET_ACCESS_KEY}"
+  user=${user//\\/\\\\}
+  printf 'user = "%s"\n' "${user//\"/\\\"}" |
+    curl -K - -sS --aws-sigv4 "aws:amz:auto:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+      --retry "$RCLONE_RETRIES" --connect-timeout 10 --max-time 120 "${ca[@]}" "$@"
+}
+
+# _uri_encode TEXT: TEXT percent-encoded as S3's signature expects (all but A-Za-z0-9-._~).
+_uri_encode() { perl -e 'my $s = shift; $s =~ s/([^A-Za-z0-9\-._~])/sprintf("%%%02X", ord($1))/ge; print $s' "$1"; }
+
+# r2_flat_list BUCKET PREFIX OUT: "key<TAB>size<TAB>etag<TAB>last-modified" of every object under
+# PREFIX (ListObjectsV2, 1000 keys a page), sorted by key; the ETag without quotes. Dies naming the
+# bucket and the cause when the listing fails; a key holding a tab or a newline is refused.
+r2_flat_list() {
+  local bucket=$1 prefix=$2 out=$3 token='' page query base=${R2_ENDPOINT%/}
+  require_cmd curl perl
+  page=$(mktemp)
+  : >"${out}.unsorted"
+  while :; do
+    # Query parameters in the canonical (sorted) order, so curl's signature matches the server's.
+    query="list-type=2"
+    [[ -z $token ]] || query="continuation-token=$(_uri_encode "$token")&${query}"
+    [[ -z $prefix ]] || query="${query}&prefix=$(_uri_encode "$prefix")"
+    if ! _r2_curl --fail-with-body -o "$page" "${base}/${bucket}?${query}" 2>"${page}.err"; then
+      die "cannot list r2:${bucket}/${prefix} at ${R2_ENDPOINT}: $(scrub "$(tail -c 400 "${page}.err") $(tail -c 400 "$page" 2>/dev/null)"). Check the endpoint, the bucket name and the keys (the token needs read access to the bucket)"
+    fi
+    token=$(FLAT_OUT="${out}.unsorted" perl -0777 -ne '
+      sub dec { my $s = shift; $s =~ s/&#(\d+);/chr($1)/ge; $s =~ s/&#x([0-9a-fA-F]+);/chr(hex $1)/ge;
+        $s =~ s/&quot;/"/g; $s =~ s/&apos;/\x27/g; $s =~ s/&lt;/</g; $s =~ s/&gt;/>/g; $s =~ s/&amp;/&/g; return $s }
+      open(my $o, ">>", $ENV{FLAT_OUT}) or die "cannot write $ENV{FLAT_OUT}: $!";
+      while (/<Contents>(.*?)<\/Contents>/gs) {
+        my $c = $1; my %f;
+        for my $t (qw(Key Size ETag LastModified)) { $f{$t} = $c =~ /<$t>(.*?)<\/$t>/s ? dec($1) : "" }
+        $f{ETag} =~ s/^"|"$//g;
+        die "FLAT-KEY-REFUSED: a key holds a tab or a newline: $f{Key}\n" if $f{Key} =~ /[\t\n\r]/;
+        print $o join("\t", @f{qw(Key Size ETag LastModified)}), "\n";
+      }
+      print dec($1) if /<IsTruncated>true<\/IsTruncated>/ && /<NextContinuationToken>(.*?)<\/NextContinuationToken>/s;
+    ' "$page" 2>"${page}.err") || die "listing of r2:${bucket}/${prefix} refused: $(cat "${page}.err")"
+    [[ -n $token ]] || break
+  done
+  LC_ALL=C sort -t $'\t' -k1,1 "${out}.unsorted" >"$out"
+  rm -f "$page" "${page}.err" "${out}.unsorted"
+}
+
+# r2_part_size BUCKET KEY: the part size a multipart object was uploaded with (the length of part 1,
+# from HeadObject ?partNumber=1); nothing printed when the server does not answer part requests.
+r2_part_size() {
+  local head
+  head=$(_r2_curl -I -o /dev/null -D - "${R2_ENDPOINT%/}/$1/$(_uri_encode "$2" | sed 's/%2F/\//g')?partNumber=1" 2>/dev/null) || return 0
+  awk 'BEGIN { IGNORECASE = 1 } /^HTTP\// { code = $2 } tolower($1) == "content-length:" { len = $2 + 0 }
+    END { if (code == 206 && len > 0) print len }' <<<"${head//$'\r'/}"
+}
+
+# flat_hash_etag FILE PART_SIZE: set FLAT_SHA256 and FLAT_ETAG of FILE. PART_SIZE 0: the ETag is the
+# MD5 (hash_file: one read for both). Otherwise the multipart ETag S3 gives an object uploaded in
+# parts of PART_SIZE bytes: md5(concatenated binary MD5 of each part)-<parts>, the SHA-256 read beside it.
+flat_hash_etag() {
+  local file=$1 part=$2 sums shaf
+  if ((part == 0)); then
+    hash_file "$file"
+    # shellcheck disable=SC2034  # results read by the caller
+    FLAT_SHA256=$HASHED_SHA256 FLAT_ETAG=$HASHED_MD5
+    return 0
+  fi
+  shaf=$(mktemp)
+  sha256sum <"$file" >"$shaf" &
+  # One md5sum per part (split runs the filter once per chunk); the two readers share the page cache.
+  sums=$(split -b "$part" --filter='md5sum' <"$file" | awk '{ print $1 }')
+  wait $! || { rm -f "$shaf"; return 1; }
+  # shellcheck disable=SC2034  # results read by the caller
+  FLAT_SHA256=$(cut -d' ' -f1 "$shaf")
+  rm -f "$shaf"
+  # shellcheck disable=SC2034
+  FLAT_ETAG="$(perl -ne 'print pack("H32", $1) if /^([0-9a-f]{32})$/' <<<"$sums" | md5sum | cut -d' ' -f1)-$(wc -l <<<"$sums")"
+}

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# seed-flat.sh: fill an SFS from the workshop's own FLAT R2 buckets, which hold plain keys and no
+# manifests (seed-sfs.sh --layout flat runs it; it can also be run on its own).
+#
+# Usage: printf 'R2_ACCESS_KEY_ID=...\nR2_SECRET_ACCESS_KEY=...\n' |
+#          seed-flat.sh --r2-endpoint https://<account-id>.eu.r2.cloudflarestorage.com [options]
+#
+#   --r2-endpoint URL        R2 S3 endpoint (env R2_ENDPOINT; required)
+#   --sfs DIR                SFS mount point (env SFS_MOUNT; default ${COMFYUME_ROOT}/mnt/sfs)
+#   --only LIST              sets: models,cache,worker,user-files (default models,cache,worker)
+#   --models-bucket B        <model_type>/<file> objects (default comfyume-model-vault-backups)
+#   --cache-bucket B         config/<name>-<YYYY-MM-DD>.tar.gz (default comfyume-cache-backups)
+#   --worker-bucket B        <image>-<YYYY-MM-DD>.tar.gz (default comfyume-worker-container-backups)
+#   --user-files-bucket B    user-data-<YYYY-MM-DD-HH>.tar.gz (default comfyume-user-files-backups)
+#   --models-dest DIR        where the model types go (default <sfs>/models/shared)
+#   --config-dest DIR        the newest config/<name>-<date>.tar.gz of each name unpacks into DIR/<name>
+#                            (default <sfs>/cache/config)
+#   --worker-image FILE      where the newest image tarball goes (default <sfs>/worker-image.tar.gz)
+#   --worker-image-name N    which <image> to take when the bucket holds several
+#   --user-files-dest DIR    where the newest user-data tarball unpacks (required for user-files)
+#   --repair                 a local model that differs from the bucket (or was altered since the
+#                            last seed) is moved aside (<file>.corrupt-<stamp>, never deleted) and
+#                            fetched again; without it such a file is an error
+#   --force                  unpacking replaces local files newer than the tarball's, and a newer
+#                            local image tarball is replaced (default: both are kept)
+#   --publish-manifest       also keep each new models manifest in the bucket, append-only, as
+#                            .comfyume/flat-manifests/<stamp>-<sha>.tsv (never one of their keys)
+#   --min-free-mb N          margin kept free on the SFS (env MIN_FREE_MB; default 1024)
+#   --log FILE               (env SEED_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/seed-sfs.log)
+#   --help
+# Secrets, on stdin only: R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
+#
+# Models: the bucket is listed (ListObjectsV2: key, size, ETag); what is not on the SFS yet is copied
+# into <dest>/.comfyume-staging, every copied file is hashed (SHA-256, and the ETag computed locally:
+# the MD5, or for a multipart object "<md5>-N" over the part size read from the server's part 1) and
+# installed only when size and ETag match the listing. The manifest built (path, size, ETag, SHA-256,
+# local mtime) is kept as <sfs>/.comfyume/flat-models.tsv: the next run reads only the listing, copies
+# only new or changed objects, and finds a local file altered since by its size/mtime.
+# Dated tarballs: the newest of each name (dates compared as dates) is copied, checked the same way,
+# and unpacked or put in place; what was restored is kept as <sfs>/.comfyume/flat-<set>.tsv.
+#
+# Exit codes: 0 seeded and checked; 1 any failure (each bad object or file is named).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/common.sh
+source "${here}/../lib/common.sh"
+
+ROOT=${COMFYUME_ROOT:-}
+R2_ENDPOINT=${R2_ENDPOINT:-}
+SFS_MOUNT=${SFS_MOUNT:-${ROOT}/mnt/sfs}
+ONLY=models,cache,worker
+R2_MODELS_BUCKET=${R2_MODELS_BUCKET:-comfyume-model-vault-backups}
+R2_CACHE_BUCKET=${R2_CACHE_BUCKET:-comfyume-cache-backups}
+R2_WORKER_BUCKET=${R2_WORKER_BUCKET:-comfyume-worker-container-backups}
+R2_USER_FILES_BUCKET=${R2_USER_FILES_BUCKET:-comfyume-user-files-backups}
+MODELS_DEST='' CONFIG_DEST='' USER_FILES_DEST='' WORKER_IMAGE_NAME=''
+WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-}
+SEED_LOG=${SEED_LOG:-${ROOT}/var/log/comfyume/seed-sfs.log}
+MIN_FREE_MB=${MIN_FREE_MB:-1024}
+REPAIR=0 FORCE=0 PUBLISH=0
+
+while (($#)); do
+  case $1 in
+    --r2-endpoint) need_value "$@"; R2_ENDPOINT=$2; shift 2 ;;
+    --sfs) need_value "$@"; SFS_MOUNT=$2; shift 2 ;;
+    --only) need_value "$@"; ONLY=$2; shift 2 ;;
+    --models-bucket) need_value "$@"; R2_MODELS_BUCKET=$2; shift 2 ;;
+    --cache-bucket) need_value "$@"; R2_CACHE_BUCKET=$2; shift 2 ;;
+    --worker-bucket) need_value "$@"; R2_WORKER_BUCKET=$2; shift 2 ;;
+    --user-files-bucket) need_value "$@"; R2_USER_FILES_BUCKET=$2; shift 2 ;;
+    --models-dest) need_value "$@"; MODELS_DEST=$2; shift 2 ;;
+    --config-dest) need_value "$@"; CONFIG_DEST=$2; shift 2 ;;
+    --worker-image) need_value "$@"; WORKER_IMAGE_TARBALL=$2; shift 2 ;;
+    --worker-image-name) need_value "$@"; WORKER_IMAGE_NAME=$2; shift 2 ;;
+    --user-files-dest) need_value "$@"; USER_FILES_DEST=$2; shift 2 ;;
+    --repair) REPAIR=1; shift ;;
+    --force) FORCE=1; shift ;;
+    --publish-manifest) PUBLISH=1; shift ;;
+    --min-free-mb) need_value "$@"; MIN_FREE_MB=$2; shift 2 ;;
+    --log) need_value "$@"; SEED_LOG=$2; shift 2 ;;
+    --manifest | --state-dir) die "$1 does not apply to a flat bucket (it has no manifests): leave it out, or use --layout manifest" ;;
+    -h | --help) print_help "$0"; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+MODELS_DEST=${MODELS_DEST:-${SFS_MOUNT}/models/shared}
+CONFIG_DEST=${CONFIG_DEST:-${SFS_MOUNT}/cache/config}
+WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
+KEPT_DIR="${SFS_MOUNT}/.comfyume"
+log_to_file "$SEED_LOG"
+
+prepare() {
+  read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY
+  r2_setup
+  require_cmd curl perl split tar
+  [[ -d $SFS_MOUNT ]] || die "SFS mount point ${SFS_MOUNT} does not exist; run mount-sfs.sh first"
+  take_lock "${ROOT}/run/lock/comfyume-seed-sfs.lock"
+  local s
+  for s in ${ONLY//,/ }; do
+    case $s in models | cache | worker) ;;
+      user-files) [[ -n $USER_FILES_DEST ]] || die "--only user-files needs --user-files-dest DIR (where user-data-<date>.tar.gz unpacks)" ;;
+      *) die "unknown set '${s}' in --only (use models, cache, worker, user-files)" ;;
+    esac
+  done
+  mkdir -p "$KEPT_DIR"
+}
+
+# flat_local_files DIR OUT: "path<TAB>size<TAB>mtime" of every file under DIR (one find, no reads).
+flat_local_files() {
+  find "$1" -path "$1/.comfyume-staging" -prune -o -type f -printf '%P\t%s\t%T@\n' 2>/dev/null | LC_ALL=C sort >"$2" || true
+}
+
+# flat_check_keys LISTING BUCKET: every key must be a safe relative path (a key such as ../x or /x
+# would write outside the destination).
+flat_check_keys() {
+  local bad
+  bad=$(awk -F'\t' '$1 ~ /^\// || $1 ~ /(^|\/)\.\.?(\/|$)/ || $1 ~ /[[:cntrl:]]/ { print $1; exit }' "$1")
+  [[ -z $bad ]] || die "r2:$2 holds the key '${bad}', which is not a safe relative path; rename it in the bucket (nothing was copied)"
+}
+
+# flat_verify BUCKET KEY FILE SIZE ETAG: the copied FILE against the listing (size, then the ETag
+# computed locally); sets FLAT_SHA256. Logs the bad object and returns 1.
+flat_verify() {
+  local bucket=$1 key=$2 file=$3 size=$4 etag=$5 got part=0 back
+  got=$(stat -c %s -- "$file")
+  if [[ $got != "$size" ]]; then
+    log "SIZE MISMATCH: r2:${bucket}/${key} copied as ${got} bytes, the listing says ${size}; not installed. Re-run; if it persists, re-upload ${key} to the bucket"
+    return 1
+  fi
+  if [[ $etag == *-* ]]; then
+    part=$(r2_part_size "$bucket" "$key")
+    if [[ -z $part ]]; then
+      # The server does not answer part requests: read the object back and compare the SHA-256.
+      flat_hash_etag "$file" 0
+      back=$(r2_rclone cat "r2:${bucket}/${key}" | sha256sum) || back=unreadable
+      if [[ ${back%% *} != "$FLAT_SHA256" ]]; then
+        log "READ-BACK MISMATCH: r2:${bucket}/${key} (multipart ETag ${etag}) read back with sha256 ${back%% *}, the copy has ${FLAT_SHA256}; not installed. Re-run; if it persists, re-upload ${key} to the bucket"
+        return 1
+      fi
+      log "multipart ETag of r2:${bucket}/${key} cannot be recomputed (the server gives no part size): read back instead, sha256 ${FLAT_SHA256}"
+      return 0
+    fi
+  fi
+  flat_hash_etag "$file" "$part"
+  if [[ $FLAT_ETAG != "$etag" ]]; then
+    log "ETAG MISMATCH: r2:${bucket}/${key} copied with $([[ $part == 0 ]] && printf 'MD5' || printf 'multipart ETag (part size %s)' "$part") ${FLAT_ETAG}, the listing says ${etag}: the object in R2 is damaged (or was replaced during the copy); not installed. Re-upload ${key} to the bucket from a good copy, then re-run"
+    return 1
+  fi
+  [[ $part == 0 ]] || log "multipart ETag of r2:${bucket}/${key} verified: ${etag}, part size ${part}"
+}
+
+# flat_kept_load FILE BUCKET: KEPT[path]="size<TAB>etag<TAB>sha256<TAB>mtime" from a kept manifest
+# of BUCKET (one of another bucket is ignored: every file is then checked against this listing).
+flat_kept_load() {
+  declare -gA KEPT=()
+  local path size etag sha mtime
+  [[ -f $1 ]] || return 0
+  if [[ $(head -n 1 "$1") != "# comfyume-flat-manifest v1 r2:$2:"* ]]; then
+    warn "$1 was not built from r2:$2: every local file is checked against the listing again"
+    return 0
+  fi
+  while IFS=$'\t' read -r path size etag sha mtime; do
+    [[ $path == '#'* || -z $path ]] || KEPT[$path]="${size}	${etag}	${sha}	${mtime}"
+  done <"$1"
+}
+
+# flat_plan LISTING LOCAL WORK BUCKET DEST: sort each listed object into WORK/unchanged (kept rows),
+# WORK/fetch (keys to copy), WORK/check (local files not in the kept manifest: hashed against the
+# listing), counting FLAT_ALTERED local files that changed since the last seed (moved aside with
+# --repair, else an error).
+flat_plan() {
+  local listing=$1 localf=$2 work=$3 bucket=$4 dest=$5 key size etag lm k_size k_etag k_sha k_mtime l
+  local -A here_now=()
+  while IFS=$'\t' read -r key size lm; do here_now[$key]="${size}"$'\t'"${lm}"; done <"$localf"
+  : >"${work}/unchanged"; : >"${work}/fetch"; : >"${work}/check"
+  FLAT_ALTERED=0
+  while IFS=$'\t' read -r key size etag lm; do
+    l=${here_now[$key]:-}
+    if [[ -n ${KEPT[$key]:-} ]]; then
+      IFS=$'\t' read -r k_size k_etag k_sha k_mtime <<<"${KEPT[$key]}"
+      if [[ -n $l && $l != "${k_size}"$'\t'"${k_mtime}" ]]; then
+        if ((REPAIR)); then
+          mv -- "${dest}/${key}" "${dest}/${key}.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
+          log "moved aside ${dest}/${key} (altered since the last seed)"
+          l=''
+        else
+          log "ALTERED: ${dest}/${key} changed since the last seed (size/mtime ${l/$'\t'/\/} differ from the kept manifest's ${k_size}/${k_mtime}); re-run with --repair to move it aside and fetch r2:${bucket}/${key} again"
+          FLAT_ALTERED=$((FLAT_ALTERED + 1))
+          continue
+        fi
+      fi
+      if [[ -n $l && $k_size == "$size" && $k_etag == "$etag" ]]; then
+        printf '%s\t%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$k_sha" "$k_mtime" >>"${work}/unchanged"
+        continue
+      fi
+      [[ -z $l ]] || log "r2:${bucket}/${key} changed in the bucket (size ${k_size} -> ${size}, ETag ${k_etag} -> ${etag}): copying it again"
+      printf '%s\t%s\t%s\n' "$key" "$size" "$etag" >>"${work}/fetch"
+    elif [[ -n $l ]]; then
+      printf '%s\t%s\t%s\n' "$key" "$size" "$etag" >>"${work}/check"
+    else
+      printf '%s\t%s\t%s\n' "$key" "$size" "$etag" >>"${work}/fetch"
+    fi
+  done <"$listing"
+}
+
+# flat_adopt WORK BUCKET DEST: local files the kept manifest does not know (an SFS seeded by hand, or
+# an earlier run that lost its manifest) are hashed; a match is kept without a copy (WORK/adopted).
+flat_adopt() {
+  local work=$1 bucket=$2 dest=$3 key size etag
+  : >"${work}/adopted"
+  FLAT_DIFFERS=0
+  while IFS=$'\t' read -r key size etag; do
+    if [[ $(stat -c %s -- "${dest}/${key}") == "$size" ]] && flat_verify "$bucket" "$key" "${dest}/${key}" "$size" "$etag" >/dev/null 2>&1; then
+      printf '%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$FLAT_SHA256" >>"${work}/adopted"
+    elif ((REPAIR)); then
+      mv -- "${dest}/${key}" "${dest}/${key}.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
+      log "moved aside ${dest}/${key} (differs from r2:${bucket}/${key})"
+      printf '%s\t%s\t%s\n' "$key" "$size" "$etag" >>"${work}/fetch"
+    else
+      log "DIFFERS: ${dest}/${key} is already on the SFS and differs from r2:${bucket}/${key} (size or ETag ${etag}); re-run with --repair to move it aside and fetch the bucket's copy"
+      FLAT_DIFFERS=$((FLAT_DIFFERS + 1))
+    fi
+  done <"${work}/check"
+}
+
+# flat_fetch WORK BUCKET DEST: copy WORK/fetch into DEST/.comfyume-staging (one rclone run), check each
+# copy (flat_verify) and only then move it into place; WORK/installed gets "key size etag sha256".
+flat_fetch() {
+  local work=$1 bucket=$2 dest=$3 staging="${1}/none" key size etag need
+  : >"${work}/installed"
+  FLAT_FAILED=0
+  [[ -s ${work}/fetch ]] || return 0
+  staging="${dest}/.comfyume-staging"
+  need=$(awk -F'\t' '{ b += $2 } END { printf "%.0f", b / 1048576 }' "${work}/fetch")
+  mkdir -p "$staging"
+  require_free_mb "$dest" $((need + MIN_FREE_MB)) "copying ${need} MiB from r2:${bucket}"
+  cut -f1 "${work}/fetch" >"${work}/fetch.keys"
+  log "copying $(wc -l <"${work}/fetch.keys") object(s), ${need} MiB, from r2:${bucket}"
+  # rclone's own MD5 check is off: flat_verify's is the one check of every byte (and covers multipart).
+  r2_rclone copy --files-from "${work}/fetch.keys" --no-traverse --ignore-checksum --transfers 8 --checkers 16 \
+    --stats 30s --stats-one-line --stats-log-level NOTICE "r2:${bucket}" "$staging" 2>"${work}/rclone.err" ||
+    log "rclone reported errors copying from r2:${bucket} (each missing object is named below): $(scrub "$(tail -n 3 "${work}/rclone.err")")"
+  while IFS=$'\t' read -r key size etag; do
+    if [[ ! -f ${staging}/${key} ]]; then
+      log "MISSING: r2:${bucket}/${key} could not be copied (gone from the bucket, or unreadable); re-run, and check the object in the bucket"
+      FLAT_FAILED=$((FLAT_FAILED + 1))
+    elif ! flat_verify "$bucket" "$key" "${staging}/${key}" "$size" "$etag"; then
+      rm -f -- "${staging}/${key}" # our own copy, proven wrong
+      FLAT_FAILED=$((FLAT_FAILED + 1))
+    else
+      mkdir -p -- "$(dirname -- "${dest}/${key}")"
+      mv -f -- "${staging}/${key}" "${dest}/${key}"
+      printf '%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$FLAT_SHA256" >>"${work}/installed"
+    fi
+  done <"${work}/fetch"
+  ((FLAT_FAILED)) || rm -rf -- "$staging"
+}
+
+# flat_keep_manifest WORK BUCKET DEST KEPT_FILE: the new kept manifest, replaced by rename: unchanged
+# rows as they were, copied and adopted rows with the local mtime now, and the old row of any object
+# still listed that was not verified this run (a failed copy, an altered file: the next run sees it again).
+flat_keep_manifest() {
+  local work=$1 bucket=$2 dest=$3 kept=$4 key
+  flat_local_files "$dest" "${work}/local.after"
+  for key in "${!KEPT[@]}"; do printf '%s\t%s\n' "$key" "${KEPT[$key]}"; done >"${work}/kept.old"
+  cat "${work}/installed" "${work}/adopted" >"${work}/verified"
+  {
+    printf '# comfyume-flat-manifest v1 r2:%s: path\tsize\tetag\tsha256\tmtime\n' "$bucket"
+    awk -F'\t' -v OFS='\t' '
+      FILENAME == ARGV[1] { mtime[$1] = $3; next }
+      FILENAME == ARGV[2] { listed[$1] = 1; next }
+      FILENAME == ARGV[3] { print; done[$1] = 1; next }
+      FILENAME == ARGV[4] { print $1, $2, $3, $4, mtime[$1]; done[$1] = 1; next }
+      ($1 in listed) && !($1 in done) { print }' \
+      "${work}/local.after" "${work}/listing" "${work}/unchanged" "${work}/verified" "${work}/kept.old" | LC_ALL=C sort
+  } >"${kept}.tmp"
+  mv -f -- "${kept}.tmp" "$kept"
+}
+
+# flat_publish KEPT_FILE BUCKET: a copy of the kept manifest in the bucket, under .comfyume/ (never one of
+# their keys), as a NEW key each time it changed (append-only: nothing there is overwritten or deleted).
+flat_publish() {
+  local kept=$1 bucket=$2 sum last="${1%.tsv}.published"
+  sum=$(sha256sum <"$kept")
+  sum=${sum%% *}
+  [[ ! -f $last || $(cat "$last") != "$sum" ]] || { log "manifest unchanged since it was last kept in r2:${bucket}/.comfyume/"; return 0; }
+  local key
+  key=".comfyume/flat-manifests/$(date -u +%Y%m%dT%H%M%SZ)-${sum:0:12}.tsv"
+  r2_rclone copyto --ignore-existing "$kept" "r2:${bucket}/${key}" 2>/dev/null ||
+    die "could not keep the manifest as r2:${bucket}/${key} (the SFS copy ${kept} is complete); check the token may write to the bucket, or leave out --publish-manifest"
+  printf '%s\n' "$sum" >"$last"
+  log "manifest kept as r2:${bucket}/${key}"
+}
+
+# seed_models BUCKET DEST: the flat model vault into DEST (see the header).
+seed_models() {
+  local bucket=$1 dest=$2 work kept="${KEPT_DIR}/flat-models.tsv" verified
+  work=$(mktemp -d)
+  r2_flat_list "$bucket" "" "${work}/all"
+  awk -F'\t' '$1 !~ /^\.comfyume\// && $1 !~ /\/$/' "${work}/all" >"${work}/listing"
+  [[ -s ${work}/listing ]] || die "r2:${bucket} holds no objects; check --models-bucket (comfyume:seed.layout is 'flat'), or leave models out with --only"
+  flat_check_keys "${work}/listing" "$bucket"
+  mkdir -p "$dest"
+  flat_kept_load "$kept" "$bucket"
+  flat_local_files "$dest" "${work}/local"
+  flat_plan "${work}/listing" "${work}/local" "$work" "$bucket" "$dest"
+  flat_adopt "$work" "$bucket" "$dest"
+  flat_fetch "$work" "$bucket" "$dest"
+  flat_keep_manifest "$work" "$bucket" "$dest" "$kept"
+  ((PUBLISH == 0)) || flat_publish "$kept" "$bucket"
+  verified=$(($(wc -l <"${work}/installed") + $(wc -l <"${work}/adopted")))
+  COMFYUME_STEP_RESULT="$(wc -l <"${work}/installed") fetched, $(wc -l <"${work}/unchanged") unchanged, $(wc -l <"${work}/adopted") adopted"
+  log "models from r2:${bucket}: ${COMFYUME_STEP_RESULT}; verified ${verified} file(s) against the listing"
+  local failed=$((FLAT_FAILED + FLAT_ALTERED + FLAT_DIFFERS))
+  rm -rf -- "$work"
+  ((failed == 0)) || die "seeding models from r2:${bucket}: ${failed} object(s) failed (each is named above; the kept manifest lists only verified files)"
+}
+
+step prepare prepare
+for set in ${ONLY//,/ }; do
+  case $set in
+    models) step models seed_models "$R2_MODELS_BUCKET" "$MODELS_DEST" ;;
+    *) die "the ${set} set from a flat bucket is not built yet" ;;
+  esac
+done
+step_summary
