@@ -21,8 +21,9 @@
 #   --repair                 a local model that differs from the bucket (or was altered since the
 #                            last seed) is moved aside (<file>.corrupt-<stamp>, never deleted) and
 #                            fetched again; without it such a file is an error
-#   --force                  unpacking replaces local files newer than the tarball's, and a newer
-#                            local image tarball is replaced (default: both are kept)
+#   --force                  restore the newest tarballs again even when already restored, replacing
+#                            local files newer than the tarball's and a newer local image tarball
+#                            (default: both are kept)
 #   --publish-manifest       also keep each new models manifest in the bucket, append-only, as
 #                            .comfyume/flat-manifests/<stamp>-<sha>.tsv (never one of their keys)
 #   --min-free-mb N          margin kept free on the SFS (env MIN_FREE_MB; default 1024)
@@ -316,11 +317,119 @@ seed_models() {
   ((failed == 0)) || die "seeding models from r2:${bucket}: ${failed} object(s) failed (each is named above; the kept manifest lists only verified files)"
 }
 
+# flat_pick_latest SET BUCKET PREFIX LATEST: narrow LATEST (flat_latest_dated) to what SET restores:
+# the worker's one image (--worker-image-name when the bucket holds several), user-data for user-files.
+flat_pick_latest() {
+  local set=$1 bucket=$2 prefix=$3 latest=$4 names want=''
+  names=$(cut -f1 "$latest" | paste -sd, -)
+  case $set in
+    worker)
+      want=$WORKER_IMAGE_NAME
+      if [[ -z $want && $(wc -l <"$latest") -gt 1 ]]; then
+        die "r2:${bucket} holds dated tarballs of several images (${names}): name the one to seed with --worker-image-name (comfyume:seed.workerImageName)"
+      fi ;;
+    user-files) want='user-data' ;;
+  esac
+  if [[ -n $want ]]; then
+    awk -F'\t' -v n="$want" '$1 == n' "$latest" >"${latest}.one"
+    [[ -s ${latest}.one ]] || die "no ${prefix}${want}-<YYYY-MM-DD$([[ $set == user-files ]] && printf -- '-HH')>.tar.gz in r2:${bucket} (it holds: ${names:-none}); check the name and the bucket"
+    mv -f "${latest}.one" "$latest"
+  fi
+}
+
+# flat_place SET STAGED NAME DEST LAST_MODIFIED: put a verified tarball in place. cache: unpacked into
+# DEST/NAME; user-files: unpacked into DEST; both keep local files newer than the tarball's copy unless
+# --force. worker: moved to DEST unless a local file there is newer than the object and not the one
+# this script put there (then kept, unless --force). Prints the path whose mtime is recorded.
+flat_place() {
+  local set=$1 staged=$2 name=$3 dest=$4 lm=$5 into keep=(--keep-newer-files) newer ours=0
+  case $set in
+    worker)
+      if [[ -f $dest && $FORCE == 0 ]]; then
+        [[ -z ${KEPT[$name]:-} || $(cut -f3 <<<"${KEPT[$name]}") != "$(stat -c %s -- "$dest")" ]] || ours=1
+        if ((!ours)) && (($(stat -c %Y -- "$dest") > $(date -u -d "$lm" +%s))); then
+          log "KEPT: ${dest} is newer than r2 object of ${lm} and was not put there by a seed; left as it is (re-run with --force to replace it)"
+          rm -f -- "$staged"
+          printf '%s\n' "$dest"
+          return 0
+        fi
+      fi
+      mkdir -p -- "$(dirname -- "$dest")"
+      mv -f -- "$staged" "$dest"
+      printf '%s\n' "$dest" ;;
+    cache | user-files)
+      into=$dest
+      [[ $set != cache ]] || into="${dest}/${name}"
+      mkdir -p -- "$into"
+      ((FORCE == 0)) || keep=(--overwrite)
+      newer=$(tar -xzf "$staged" -C "$into" --no-same-owner "${keep[@]}" 2>&1 >/dev/null) ||
+        die "cannot unpack ${staged} into ${into}: $(tail -n 3 <<<"$newer"). The tarball was verified against R2, so the SFS side is the problem (space, permissions)"
+      [[ -z $newer ]] || log "kept $(grep -c 'is newer' <<<"$newer") local file(s) in ${into} newer than the tarball's (re-run with --force to replace them)"
+      rm -f -- "$staged"
+      printf '%s\n' "$into" ;;
+  esac
+}
+
+# restore_latest SET BUCKET PREFIX HOURLY DEST: the newest dated tarball of each name under PREFIX
+# (flat_latest_dated), copied, checked against the listing (flat_verify) and put in place (flat_place).
+# What was restored is kept in <sfs>/.comfyume/flat-SET.tsv: an unchanged object is not copied again.
+restore_latest() {
+  local set=$1 bucket=$2 prefix=$3 hourly=$4 dest=$5 work kept="${KEPT_DIR}/flat-${1}.tsv" staging
+  local name key size etag lm placed restored=0 unchanged=0 failed=0 k_key k_etag
+  work=$(mktemp -d)
+  staging="${KEPT_DIR}/.staging-${set}"
+  r2_flat_list "$bucket" "$prefix" "${work}/all"
+  awk -F'\t' -v p="$prefix" 'substr($1, length(p) + 1) !~ /\//' "${work}/all" >"${work}/listing"
+  flat_latest_dated "${work}/listing" "$hourly" >"${work}/latest"
+  [[ -s ${work}/latest ]] ||
+    die "no dated tarball in r2:${bucket}/${prefix} (expected ${prefix}<name>-<YYYY-MM-DD$([[ $hourly == 1 ]] && printf -- '-HH')>.tar.gz); check the bucket name, or leave ${set} out with --only"
+  flat_pick_latest "$set" "$bucket" "$prefix" "${work}/latest"
+  declare -gA KEPT=()
+  if [[ -f $kept ]]; then
+    while IFS=$'\t' read -r name key etag _ size _; do [[ $name == '#'* ]] || KEPT[$name]="${key}"$'\t'"${etag}"$'\t'"${size}"; done <"$kept"
+  fi
+  mkdir -p "$staging"
+  : >"${work}/rows"
+  while IFS=$'\t' read -r name key size etag lm; do
+    IFS=$'\t' read -r k_key k_etag _ <<<"${KEPT[$name]:-}"
+    if ((FORCE == 0)) && [[ $k_key == "$key" && $k_etag == "$etag" ]] && [[ -e $([[ $set == cache ]] && printf '%s/%s' "$dest" "$name" || printf '%s' "$dest") ]]; then
+      unchanged=$((unchanged + 1))
+      grep -F -- "${name}	${key}	" "$kept" >>"${work}/rows" || true
+      continue
+    fi
+    log "restoring ${name}: r2:${bucket}/${key} (${size} bytes, ${lm})"
+    if ! r2_rclone copyto --ignore-checksum "r2:${bucket}/${key}" "${staging}/${name}.tar.gz" 2>"${work}/err"; then
+      log "MISSING: r2:${bucket}/${key} could not be copied: $(scrub "$(tail -n 2 "${work}/err")"); re-run, and check the object in the bucket"
+      failed=$((failed + 1))
+      continue
+    fi
+    if ! flat_verify "$bucket" "$key" "${staging}/${name}.tar.gz" "$size" "$etag"; then
+      rm -f -- "${staging}/${name}.tar.gz"
+      failed=$((failed + 1))
+      continue
+    fi
+    placed=$(flat_place "$set" "${staging}/${name}.tar.gz" "$name" "$dest" "$lm")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$key" "$etag" "$FLAT_SHA256" "$size" "$placed" >>"${work}/rows"
+    restored=$((restored + 1))
+  done <"${work}/latest"
+  # Rows of names not restored this run stay (another name's failure must not forget them).
+  if [[ -f $kept ]]; then awk -F'\t' 'NR == FNR { seen[$1] = 1; next } !/^#/ && !($1 in seen)' "${work}/rows" "$kept" >"${work}/rows.old"; fi
+  touch "${work}/rows.old"
+  { printf '# comfyume-flat-restored v1 r2:%s/%s: name\tkey\tetag\tsha256\tsize\tplaced\n' "$bucket" "$prefix"; LC_ALL=C sort "${work}/rows" "${work}/rows.old"; } >"${kept}.tmp"
+  mv -f -- "${kept}.tmp" "$kept"
+  rm -rf -- "$work" "$staging"
+  COMFYUME_STEP_RESULT="${restored} restored, ${unchanged} unchanged"
+  log "${set} from r2:${bucket}/${prefix}: ${COMFYUME_STEP_RESULT}"
+  ((failed == 0)) || die "restoring ${set} from r2:${bucket}/${prefix}: ${failed} tarball(s) failed (each is named above)"
+}
+
 step prepare prepare
 for set in ${ONLY//,/ }; do
   case $set in
     models) step models seed_models "$R2_MODELS_BUCKET" "$MODELS_DEST" ;;
-    *) die "the ${set} set from a flat bucket is not built yet" ;;
+    cache) step cache restore_latest cache "$R2_CACHE_BUCKET" config/ 0 "$CONFIG_DEST" ;;
+    worker) step worker-image restore_latest worker "$R2_WORKER_BUCKET" "" 0 "$WORKER_IMAGE_TARBALL" ;;
+    user-files) step user-files restore_latest user-files "$R2_USER_FILES_BUCKET" "" 1 "$USER_FILES_DEST" ;;
   esac
 done
 step_summary

@@ -1516,3 +1516,33 @@ flat_hash_etag() {
   # shellcheck disable=SC2034
   FLAT_ETAG="$(perl -ne 'print pack("H32", $1) if /^([0-9a-f]{32})$/' <<<"$sums" | md5sum | cut -d' ' -f1)-$(wc -l <<<"$sums")"
 }
+
+# flat_latest_dated LISTING [HOURLY]: from r2_flat_list output, the newest object of each name among
+# "<prefix><name>-<YYYY-MM-DD>.tar.gz" (HOURLY=1: "<name>-<YYYY-MM-DD-HH>.tar.gz"), dates compared as
+# dates (2026-9-30 is older than 2026-10-01), the later Last-Modified breaking a tie. Prints
+# "name<TAB>key<TAB>size<TAB>etag<TAB>last-modified" per name, sorted by name; keys of the other
+# form and dates that do not exist are logged and left out.
+flat_latest_dated() {
+  local listing=$1 hourly=${2:-0} key size etag lm base name y m d h stamp re
+  re='^(.+)-([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(-([0-9]{1,2}))?\.tar\.gz$'
+  local -A best=() row=()
+  while IFS=$'\t' read -r key size etag lm; do
+    base=${key##*/}
+    [[ $base =~ $re ]] || continue
+    name=${BASH_REMATCH[1]} y=${BASH_REMATCH[2]} m=$((10#${BASH_REMATCH[3]})) d=$((10#${BASH_REMATCH[4]})) h=${BASH_REMATCH[6]}
+    if [[ -n $h && $hourly != 1 ]] || [[ -z $h && $hourly == 1 ]]; then
+      log "skipped r2 key ${key}: not named <name>-<YYYY-MM-DD$([[ $hourly == 1 ]] && printf -- -HH)>.tar.gz"
+      continue
+    fi
+    h=$((10#${h:-0}))
+    if ((m < 1 || m > 12 || d < 1 || h > 23)) || ! date -u -d "$(printf '%04d-%02d-%02d' "$y" "$m" "$d")" >/dev/null 2>&1; then
+      log "skipped r2 key ${key}: ${y}-${m}-${d} is not a date"
+      continue
+    fi
+    stamp=$(printf '%04d%02d%02d%02d\t%s' "$y" "$m" "$d" "$h" "$lm")
+    if [[ -z ${best[$name]:-} ]] || [[ $stamp > ${best[$name]} ]]; then
+      best[$name]=$stamp row[$name]="${name}	${key}	${size}	${etag}	${lm}"
+    fi
+  done <"$listing"
+  for name in "${!row[@]}"; do printf '%s\n' "${row[$name]}"; done | LC_ALL=C sort
+}
