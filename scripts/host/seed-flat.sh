@@ -298,7 +298,9 @@ seed_models() {
   local bucket=$1 dest=$2 work kept="${KEPT_DIR}/flat-models.tsv" verified
   work=$(mktemp -d)
   r2_flat_list "$bucket" "" "${work}/all"
-  awk -F'\t' '$1 !~ /^\.comfyume\// && $1 !~ /\/$/' "${work}/all" >"${work}/listing"
+  # Left out: ours in the same bucket (.comfyume/, and backup-to-r2.sh's models/objects/ and
+  # models/manifests/ when the project's backups go to their bucket), and directory markers.
+  awk -F'\t' '$1 !~ /^(\.comfyume|models\/objects|models\/manifests)\// && $1 !~ /\/$/' "${work}/all" >"${work}/listing"
   [[ -s ${work}/listing ]] || die "r2:${bucket} holds no objects; check --models-bucket (comfyume:seed.layout is 'flat'), or leave models out with --only"
   flat_check_keys "${work}/listing" "$bucket"
   mkdir -p "$dest"

@@ -151,3 +151,14 @@ describe("seed-sfs --layout flat (models from a flat bucket)", () => {
     expect(existsSync(join(sfs, "models/shared/.comfyume"))).toBe(false);
   });
 });
+
+describe("seed-sfs --layout flat beside the project's own backups in the same bucket", () => {
+  it("never takes backup-to-r2.sh's models/objects/ or models/manifests/ for a model type", async () => {
+    await upload({ "models/objects/ab/ab12": "content-addressed object\n", "models/manifests/2026-01-01T000000Z.tsv": "# comfyume-manifest v2\n", "vae/other.safetensors": "vae\n" });
+    const sfs = tmp("flat-sfs");
+    const r = await seed(sfs);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(sfs, "models/shared/models"))).toBe(false);
+    expect(readFileSync(join(sfs, ".comfyume/flat-models.tsv"), "utf8")).not.toContain("models/objects");
+  });
+});
