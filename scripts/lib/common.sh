@@ -1464,7 +1464,7 @@ r2_flat_list() {
     [[ -z $token ]] || query="continuation-token=$(_uri_encode "$token")&${query}"
     [[ -z $prefix ]] || query="${query}&prefix=$(_uri_encode "$prefix")"
     if ! _r2_curl --fail-with-body -o "$page" "${base}/${bucket}?${query}" 2>"${page}.err"; then
-      die "cannot list r2:${bucket}/${prefix} at ${R2_ENDPOINT}: $(scrub "$(tail -c 400 "${page}.err") $(tail -c 400 "$page" 2>/dev/null)"). Check the endpoint, the bucket name and the keys (the token needs read access to the bucket)"
+      die "cannot list r2:${bucket}/${prefix} at ${R2_ENDPOINT}: $(scrub "$(tail -n 1 "${page}.err") $(_s3_error_text "$page")"). Check the endpoint, the bucket name and the keys (the token needs read access to the bucket)"
     fi
     token=$(FLAT_OUT="${out}.unsorted" perl -0777 -ne '
       sub dec { my $s = shift; $s =~ s/&#(\d+);/chr($1)/ge; $s =~ s/&#x([0-9a-fA-F]+);/chr(hex $1)/ge;
@@ -1483,6 +1483,11 @@ r2_flat_list() {
   done
   LC_ALL=C sort -t $'\t' -k1,1 "${out}.unsorted" >"$out"
   rm -f "$page" "${page}.err" "${out}.unsorted"
+}
+
+# _s3_error_text FILE: "Code: Message" of an S3 error document (nothing when FILE holds none).
+_s3_error_text() {
+  perl -0777 -ne 'print "$1: $2" if /<Code>([^<]*)<\/Code>.*?<Message>([^<]*)<\/Message>/s' "$1" 2>/dev/null || true
 }
 
 # r2_part_size BUCKET KEY: the part size a multipart object was uploaded with (the length of part 1,

@@ -3,6 +3,7 @@
 // seed-sfs.sh --layout flat lists the bucket, copies, hashes every file after the copy and checks it
 // against the listing (size, and the MD5 ETag, single-part or multipart), and keeps the manifest it built
 // under <sfs>/.comfyume/ so the next run reads only the listing. Real bash, rclone, curl and versitygw.
+import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -160,5 +161,67 @@ describe("seed-sfs --layout flat beside the project's own backups in the same bu
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(sfs, "models/shared/models"))).toBe(false);
     expect(readFileSync(join(sfs, ".comfyume/flat-models.tsv"), "utf8")).not.toContain("models/objects");
+  });
+});
+
+describe("seed-sfs --layout flat: a server without part requests, secrets, R2 unreachable", () => {
+  /** A curl in front of the real one: records its command lines and environment; DROP_PART=1 strips
+   * ?partNumber=1 (a server that does not answer part requests then gives the whole object's headers). */
+  function curlShim(dropPart: boolean) {
+    const dir = tmp("curl-shim");
+    const log = join(dir, "calls.log");
+    const real = spawnSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).stdout.trim();
+    write(
+      join(dir, "bin/curl"),
+      `#!/usr/bin/env bash\nprintf 'ARGV %s\\n' "$*" >>'${log}'\nenv >>'${log}'\nargs=()\nfor a in "$@"; do ${dropPart ? 'a=${a/\\?partNumber=1/}; ' : ""}args+=("$a"); done\nexec '${real}' "\${args[@]}"\n`,
+      0o755,
+    );
+    return { env: { PATH: `${join(dir, "bin")}:${process.env.PATH}` }, calls: () => readFileSync(log, "utf8") };
+  }
+
+  function seedWith(sfs: string, env: Record<string, string>, extra: string[] = []) {
+    return run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--sfs", sfs, "--only", "models", "--layout", "flat", "--min-free-mb", "1", ...extra], {
+      env: { COMFYUME_ROOT: tmp("flat-root"), RCLONE_RETRIES: "1", ...env },
+      input: r2Secrets(s3),
+    });
+  }
+
+  it("infers the part size of a multipart object from its size and part count, and still refuses a damaged one", async () => {
+    const key = "checkpoints/inferred-parts.safetensors";
+    const body = Buffer.alloc(12 * 1048576 + 77, 3);
+    await upload({ [key]: body });
+    const shim = curlShim(true);
+    const r = await seedWith(tmp("flat-sfs"), shim.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/multipart ETag of r2:comfyume-model-vault-backups\/checkpoints\/inferred-parts\.safetensors verified: [0-9a-f]{32}-3, part size 5242880 \(inferred/);
+    s3.corruptObject(MODELS, key);
+    const bad = await seedWith(tmp("flat-sfs"), shim.env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`ETAG MISMATCH: r2:${MODELS}/${key}`);
+    expect(bad.stderr).toMatch(/tried part sizes 5242880 6291456/);
+    await rclone(s3, ["deletefile", `r2:${MODELS}/${key}`]);
+  });
+
+  it("never puts the R2 keys on curl's command line or in its environment", async () => {
+    const shim = curlShim(false);
+    const r = await seedWith(tmp("flat-sfs"), shim.env);
+    expect(r.code, r.stderr).toBe(0);
+    const calls = shim.calls();
+    expect(calls).toContain("ARGV ");
+    expect(calls).not.toContain(s3.secret);
+    expect(calls).not.toContain(s3.keyId);
+    expect(r.stderr).not.toContain(s3.secret);
+  });
+
+  it("a wrong key fails at the listing, before anything is copied, naming the bucket, the cause and the fix", async () => {
+    const sfs = tmp("flat-sfs");
+    const r = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--sfs", sfs, "--only", "models", "--layout", "flat"], {
+      env: { COMFYUME_ROOT: tmp("flat-root"), RCLONE_RETRIES: "1" },
+      input: `R2_ACCESS_KEY_ID=${s3.keyId}\nR2_SECRET_ACCESS_KEY=wrong-secret\n`,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`cannot list r2:${MODELS}/ at .*SignatureDoesNotMatch.*Check the endpoint, the bucket name and the keys`));
+    expect(r.stderr).not.toContain("wrong-secret");
+    expect(existsSync(join(sfs, "models"))).toBe(false);
   });
 });
