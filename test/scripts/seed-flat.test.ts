@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { r2Secrets, rclone, run, tmp, treeHashes, useS3, write, type S3 } from "./helpers";
+import { REPO, r2Secrets, rclone, run, tmp, treeHashes, useS3, write, type S3 } from "./helpers";
 
 const s3 = useS3("127.0.103.1");
 const MODELS = "comfyume-model-vault-backups";
@@ -223,5 +223,25 @@ describe("seed-sfs --layout flat: a server without part requests, secrets, R2 un
     expect(r.stderr).toMatch(new RegExp(`cannot list r2:${MODELS}/ at .*SignatureDoesNotMatch.*Check the endpoint, the bucket name and the keys`));
     expect(r.stderr).not.toContain("wrong-secret");
     expect(existsSync(join(sfs, "models"))).toBe(false);
+  });
+});
+
+describe("r2_flat_list", () => {
+  it("pages past 1,000 keys (continuation token signed in canonical order) and decodes XML-escaped keys", async () => {
+    const bucket = "comfyume-user-files-backups";
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1005; i++) files[`paging/k${String(i).padStart(4, "0")}.bin`] = `${i}`;
+    files["paging/a&b <c>.bin"] = "escaped";
+    await upload(files, bucket);
+    const out = join(tmp("list"), "listing.tsv");
+    const script = `source '${join(REPO, "scripts/lib/common.sh")}'; read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY; r2_setup; r2_flat_list ${bucket} paging/ '${out}'`;
+    const res = spawnSync("bash", ["-c", script], { input: r2Secrets(s3), env: { PATH: process.env.PATH, HOME: process.env.HOME, R2_ENDPOINT: s3.endpoint }, encoding: "utf8", timeout: 60_000 });
+    expect(res.status, res.stderr).toBe(0);
+    const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => l.split("\t"));
+    expect(rows).toHaveLength(1006);
+    expect(rows.map((r) => r[0])).toContain("paging/a&b <c>.bin");
+    const last = rows.find((r) => r[0] === "paging/k1004.bin")!;
+    expect(last[1]).toBe("4");
+    expect(last[2]).toMatch(/^[0-9a-f]{32}$/);
   });
 });
