@@ -1551,3 +1551,71 @@ flat_latest_dated() {
   done <"$listing"
   for name in "${!row[@]}"; do printf '%s\n' "${row[$name]}"; done | LC_ALL=C sort
 }
+
+# flat_verify BUCKET KEY FILE SIZE ETAG: the copied FILE against the listing (size, then the ETag
+# computed locally); sets FLAT_SHA256. Logs the bad object and returns 1.
+flat_verify() {
+  local bucket=$1 key=$2 file=$3 size=$4 etag=$5 got part=0 back
+  got=$(stat -c %s -- "$file")
+  if [[ $got != "$size" ]]; then
+    log "SIZE MISMATCH: r2:${bucket}/${key} copied as ${got} bytes, the listing says ${size}; not installed. Re-run; if it persists, re-upload ${key} to the bucket"
+    return 1
+  fi
+  if [[ $etag == *-* ]]; then
+    part=$(r2_part_size "$bucket" "$key")
+    if [[ -z $part ]]; then
+      flat_verify_inferred "$bucket" "$key" "$file" "$size" "$etag"
+      return
+    fi
+  fi
+  flat_hash_etag "$file" "$part"
+  if [[ $FLAT_ETAG != "$etag" ]]; then
+    log "ETAG MISMATCH: r2:${bucket}/${key} copied with $([[ $part == 0 ]] && printf 'MD5' || printf 'multipart ETag (part size %s)' "$part") ${FLAT_ETAG}, the listing says ${etag}: the object in R2 is damaged (or was replaced during the copy); not installed. Re-upload ${key} to the bucket from a good copy, then re-run"
+    return 1
+  fi
+  [[ $part == 0 ]] || log "multipart ETag of r2:${bucket}/${key} verified: ${etag}, part size ${part}"
+}
+
+# flat_part_candidates SIZE PARTS: the part sizes, whole MiB, that cut SIZE bytes into PARTS parts
+# ((PARTS-1)*p < SIZE <= PARTS*p), the common upload tools' first (rclone 5 MiB, aws-cli 8 MiB, 16,
+# 64 MiB), at most four.
+flat_part_candidates() {
+  local size=$1 nparts=$2 mib=1048576 m lo n=0 common=" 5 8 16 64 " out=() rest=()
+  lo=$(((size + nparts * mib - 1) / (nparts * mib)))
+  for ((m = lo; nparts == 1 || (nparts - 1) * m * mib < size; m++)); do
+    if [[ $common == *" $m "* ]]; then out+=($((m * mib))); else rest+=($((m * mib))); fi
+    n=$((n + 1))
+    ((n < 64 && nparts > 1)) || break
+  done
+  out+=("${rest[@]}")
+  printf '%s\n' "${out[@]:0:4}"
+}
+
+# flat_verify_inferred BUCKET KEY FILE SIZE ETAG: a multipart ETag when the server gives no part size
+# (R2 may not answer ?partNumber=): tried with each whole-MiB part size that fits (one read each); none
+# fitting the ETag is a damaged object. Only when no whole-MiB size can give that part count is the
+# object read back instead (a second download hashed and compared: it proves R2 serves the copy's bytes,
+# not that they are the uploader's; the log says so).
+flat_verify_inferred() {
+  local bucket=$1 key=$2 file=$3 size=$4 etag=$5 p tried=() back
+  while IFS= read -r p; do
+    [[ -n $p ]] || continue
+    flat_hash_etag "$file" "$p"
+    if [[ $FLAT_ETAG == "$etag" ]]; then
+      log "multipart ETag of r2:${bucket}/${key} verified: ${etag}, part size ${p} (inferred: the server gives no part size)"
+      return 0
+    fi
+    tried+=("$p")
+  done < <(flat_part_candidates "$size" "${etag##*-}")
+  if ((${#tried[@]})); then
+    log "ETAG MISMATCH: r2:${bucket}/${key} matches its multipart ETag ${etag} with none of the part sizes that fit (tried part sizes ${tried[*]}): the object in R2 is damaged, or was uploaded with an unusual part size; not installed. Re-upload ${key} to the bucket from a good copy, then re-run"
+    return 1
+  fi
+  flat_hash_etag "$file" 0
+  back=$(r2_rclone cat "r2:${bucket}/${key}" | sha256sum) || back=unreadable
+  if [[ ${back%% *} != "$FLAT_SHA256" ]]; then
+    log "READ-BACK MISMATCH: r2:${bucket}/${key} (multipart ETag ${etag}) read back with sha256 ${back%% *}, the copy has ${FLAT_SHA256}; not installed. Re-run; if it persists, re-upload ${key} to the bucket"
+    return 1
+  fi
+  warn "r2:${bucket}/${key}: multipart ETag ${etag} cannot be recomputed (no part size from the server, none fits); read back instead (sha256 ${FLAT_SHA256}): this proves R2 serves these bytes, not that they are the uploader's"
+}
