@@ -245,3 +245,30 @@ describe("r2_flat_list", () => {
     expect(last[2]).toMatch(/^[0-9a-f]{32}$/);
   });
 });
+
+describe("seed-sfs --layout flat when the copy fails part-way", () => {
+  it("names the object it could not copy, installs the rest, and a re-run copies only what is missing", async () => {
+    await upload(MODEL_SET);
+    // An rclone that cannot read the loras (as if R2 failed on those GETs); listing and the rest work.
+    const dir = tmp("rclone-fault");
+    const real = spawnSync("bash", ["-c", "command -v rclone"], { encoding: "utf8" }).stdout.trim();
+    write(
+      join(dir, "rclone"),
+      `#!/usr/bin/env bash\nprev=''\nfor a in "$@"; do if [[ $prev == --files-from ]]; then grep -v '^loras/' "$a" >"$a.x" || true; mv "$a.x" "$a"; fi; prev=$a; done\nexec '${real}' "$@"\n`,
+      0o755,
+    );
+    const sfs = tmp("flat-sfs");
+    const env = { COMFYUME_ROOT: tmp("flat-root"), RCLONE_RETRIES: "1" };
+    const args = ["--r2-endpoint", s3.endpoint, "--sfs", sfs, "--only", "models", "--layout", "flat", "--min-free-mb", "1"];
+    const failed = await run("seed-sfs.sh", args, { env: { ...env, RCLONE_CMD: join(dir, "rclone") }, input: r2Secrets(s3) });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/MISSING: r2:comfyume-model-vault-backups\/loras\/camera-orbit\.safetensors could not be copied/);
+    expect(existsSync(join(sfs, "models/shared/vae/ltx-vae.safetensors"))).toBe(true);
+    expect(existsSync(join(sfs, "models/shared/loras/camera-orbit.safetensors"))).toBe(false);
+    const before = objectReads(s3, MODELS).length;
+    const resumed = await run("seed-sfs.sh", args, { env, input: r2Secrets(s3) });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(new Set(objectReads(s3, MODELS).slice(before))).toEqual(new Set(["loras/camera-orbit.safetensors"]));
+    expect(readFileSync(join(sfs, "models/shared/loras/camera-orbit.safetensors"), "utf8")).toBe(MODEL_SET["loras/camera-orbit.safetensors"]);
+  });
+});
