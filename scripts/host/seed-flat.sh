@@ -27,6 +27,9 @@
 #   --publish-manifest       also keep each new models manifest in the bucket, append-only, as
 #                            .comfyume/flat-manifests/<stamp>-<sha>.tsv (never one of their keys)
 #   --min-free-mb N          margin kept free on the SFS (env MIN_FREE_MB; default 1024)
+#   --state-dir DIR          the backups' hash state, seeded with every model verified here, so the
+#                            first nightly backup of <sfs>/models does not read them again (env
+#                            STATE_DIR; default <sfs>/.comfyume/backup-state, as backup-to-r2.sh)
 #   --log FILE               (env SEED_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/seed-sfs.log)
 #   --help
 # Secrets, on stdin only: R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
@@ -57,6 +60,7 @@ R2_USER_FILES_BUCKET=${R2_USER_FILES_BUCKET:-comfyume-user-files-backups}
 MODELS_DEST='' CONFIG_DEST='' USER_FILES_DEST='' WORKER_IMAGE_NAME=''
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-}
 SEED_LOG=${SEED_LOG:-${ROOT}/var/log/comfyume/seed-sfs.log}
+STATE_DIR=${STATE_DIR:-}
 MIN_FREE_MB=${MIN_FREE_MB:-1024}
 REPAIR=0 FORCE=0 PUBLISH=0
 
@@ -79,7 +83,8 @@ while (($#)); do
     --publish-manifest) PUBLISH=1; shift ;;
     --min-free-mb) need_value "$@"; MIN_FREE_MB=$2; shift 2 ;;
     --log) need_value "$@"; SEED_LOG=$2; shift 2 ;;
-    --manifest | --state-dir) die "$1 does not apply to a flat bucket (it has no manifests): leave it out, or use --layout manifest" ;;
+    --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
+    --manifest) die "$1 does not apply to a flat bucket (it has no manifests): leave it out, or use --layout manifest" ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -88,6 +93,7 @@ MODELS_DEST=${MODELS_DEST:-${SFS_MOUNT}/models/shared}
 CONFIG_DEST=${CONFIG_DEST:-${SFS_MOUNT}/cache/config}
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
 KEPT_DIR="${SFS_MOUNT}/.comfyume"
+STATE_DIR=${STATE_DIR:-${KEPT_DIR}/backup-state}
 log_to_file "$SEED_LOG"
 
 prepare() {
@@ -181,7 +187,7 @@ flat_adopt() {
   FLAT_DIFFERS=0
   while IFS=$'\t' read -r key size etag; do
     if [[ $(stat -c %s -- "${dest}/${key}") == "$size" ]] && flat_verify "$bucket" "$key" "${dest}/${key}" "$size" "$etag" >/dev/null 2>&1; then
-      printf '%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$FLAT_SHA256" >>"${work}/adopted"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$FLAT_SHA256" "$FLAT_MD5" >>"${work}/adopted"
     elif ((REPAIR)); then
       mv -- "${dest}/${key}" "${dest}/${key}.corrupt-$(date -u +%Y%m%dT%H%M%SZ)"
       log "moved aside ${dest}/${key} (differs from r2:${bucket}/${key})"
@@ -194,7 +200,7 @@ flat_adopt() {
 }
 
 # flat_fetch WORK BUCKET DEST: copy WORK/fetch into DEST/.comfyume-staging (one rclone run), check each
-# copy (flat_verify) and only then move it into place; WORK/installed gets "key size etag sha256".
+# copy (flat_verify) and only then move it into place; WORK/installed gets "key size etag sha256 md5".
 flat_fetch() {
   local work=$1 bucket=$2 dest=$3 staging="${1}/none" key size etag need
   : >"${work}/installed"
@@ -220,7 +226,7 @@ flat_fetch() {
     else
       mkdir -p -- "$(dirname -- "${dest}/${key}")"
       mv -f -- "${staging}/${key}" "${dest}/${key}"
-      printf '%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$FLAT_SHA256" >>"${work}/installed"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$key" "$size" "$etag" "$FLAT_SHA256" "$FLAT_MD5" >>"${work}/installed"
     fi
   done <"${work}/fetch"
   ((FLAT_FAILED)) || rm -rf -- "$staging"
@@ -262,6 +268,20 @@ flat_publish() {
   log "manifest kept as r2:${bucket}/${key}"
 }
 
+# flat_seed_hash_state WORK BUCKET DEST: the files verified this run, as backup-to-r2.sh's models set
+# (<sfs>/models, prefix models) will see them, go into its hash state: the first night reads none of
+# them again. Only when DEST lies under <sfs>/models; a state that cannot be written costs time, not data.
+flat_seed_hash_state() {
+  local work=$1 bucket=$2 dest=$3 rel
+  [[ $dest == "${SFS_MOUNT}/models/"* ]] || return 0
+  rel=${dest#"${SFS_MOUNT}/models/"}
+  [[ -s ${work}/verified ]] || return 0
+  { printf '%s\n' "$COMFYUME_MANIFEST_HEADER"; awk -F'\t' -v OFS='\t' -v p="${rel%/}/" '{ print $4, $5, $2, p $1 }' "${work}/verified"; } >"${work}/state-manifest"
+  mkdir -p "$STATE_DIR"
+  hash_state_seed "$(hash_state_file "$STATE_DIR" "$bucket" models)" "${SFS_MOUNT}/models" "${work}/state-manifest" ||
+    warn "could not seed the hash state (the next backup reads these files once)"
+}
+
 # seed_models BUCKET DEST: the flat model vault into DEST (see the header).
 seed_models() {
   local bucket=$1 dest=$2 work kept="${KEPT_DIR}/flat-models.tsv" verified
@@ -280,6 +300,7 @@ seed_models() {
   flat_fetch "$work" "$bucket" "$dest"
   flat_keep_manifest "$work" "$bucket" "$dest" "$kept"
   ((PUBLISH == 0)) || flat_publish "$kept" "$bucket"
+  flat_seed_hash_state "$work" "$bucket" "$dest"
   verified=$(($(wc -l <"${work}/installed") + $(wc -l <"${work}/adopted")))
   COMFYUME_STEP_RESULT="$(wc -l <"${work}/installed") fetched, $(wc -l <"${work}/unchanged") unchanged, $(wc -l <"${work}/adopted") adopted"
   log "models from r2:${bucket}: ${COMFYUME_STEP_RESULT}; verified ${verified} file(s) against the listing"

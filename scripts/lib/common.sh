@@ -1499,25 +1499,34 @@ r2_part_size() {
     END { if (code == 206 && len > 0) print len }' <<<"${head//$'\r'/}"
 }
 
-# flat_hash_etag FILE PART_SIZE: set FLAT_SHA256 and FLAT_ETAG of FILE. PART_SIZE 0: the ETag is the
-# MD5 (hash_file: one read for both). Otherwise the multipart ETag S3 gives an object uploaded in
-# parts of PART_SIZE bytes: md5(concatenated binary MD5 of each part)-<parts>, the SHA-256 read beside it.
+# flat_hash_etag FILE PART_SIZE: set FLAT_SHA256, FLAT_MD5 and FLAT_ETAG of FILE. PART_SIZE 0: the
+# ETag is the MD5 (hash_file: one read for both). Otherwise the multipart ETag S3 gives an object
+# uploaded in parts of PART_SIZE bytes: md5(concatenated binary MD5 of each part)-<parts>; the SHA-256
+# and the whole MD5 (the backups' hash state needs both) are read beside it.
 flat_hash_etag() {
-  local file=$1 part=$2 sums shaf
+  local file=$1 part=$2 sums shaf md5f readers=()
   if ((part == 0)); then
     hash_file "$file"
     # shellcheck disable=SC2034  # results read by the caller
-    FLAT_SHA256=$HASHED_SHA256 FLAT_ETAG=$HASHED_MD5
+    FLAT_SHA256=$HASHED_SHA256 FLAT_MD5=$HASHED_MD5 FLAT_ETAG=$HASHED_MD5
     return 0
   fi
   shaf=$(mktemp)
+  md5f=$(mktemp)
+  # Three readers of the same file at once share the page cache: the bytes come from disk once.
   sha256sum <"$file" >"$shaf" &
-  # One md5sum per part (split runs the filter once per chunk); the two readers share the page cache.
+  readers+=($!)
+  md5sum <"$file" >"$md5f" &
+  readers+=($!)
+  # One md5sum per part (split runs the filter once per chunk).
   sums=$(split -b "$part" --filter='md5sum' <"$file" | awk '{ print $1 }')
-  wait $! || { rm -f "$shaf"; return 1; }
+  if ! wait "${readers[0]}" || ! wait "${readers[1]}"; then
+    rm -f "$shaf" "$md5f"
+    return 1
+  fi
   # shellcheck disable=SC2034  # results read by the caller
-  FLAT_SHA256=$(cut -d' ' -f1 "$shaf")
-  rm -f "$shaf"
+  FLAT_SHA256=$(cut -d' ' -f1 "$shaf") FLAT_MD5=$(cut -d' ' -f1 "$md5f")
+  rm -f "$shaf" "$md5f"
   # shellcheck disable=SC2034
   FLAT_ETAG="$(perl -ne 'print pack("H32", $1) if /^([0-9a-f]{32})$/' <<<"$sums" | md5sum | cut -d' ' -f1)-$(wc -l <<<"$sums")"
 }

@@ -151,6 +151,25 @@ describe("seed-sfs --layout flat (models from a flat bucket)", () => {
     expect(again.stderr).toMatch(/0 fetched, 6 unchanged/);
     expect(existsSync(join(sfs, "models/shared/.comfyume"))).toBe(false);
   });
+
+  it("seeds the backups' hash state: the first night after a flat seed reads none of the models it verified", async () => {
+    const sfs = tmp("flat-sfs");
+    const seeded = await seed(sfs);
+    expect(seeded.code, seeded.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100)); // a new second: a new dated manifest key
+    const night = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--sfs", sfs, "--only", "models", "--shrink-tolerance", "1"], {
+      env: { COMFYUME_ROOT: tmp("night-root"), RCLONE_RETRIES: "1" },
+      input: r2Secrets(s3),
+      timeoutMs: 120_000,
+    });
+    expect(night.code, night.stderr).toBe(0);
+    const files = Object.keys(treeHashes(join(sfs, "models/shared"))).length;
+    expect(night.stderr).toMatch(new RegExp(`hashed 0 file\\(s\\), 0 bytes; reused ${files} file\\(s\\)`));
+    // The night's own objects and manifest sit beside theirs, and a flat seed still leaves them out.
+    const again = await seed(sfs);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`0 fetched, ${files} unchanged`));
+  }, 180_000);
 });
 
 describe("seed-sfs --layout flat beside the project's own backups in the same bucket", () => {
