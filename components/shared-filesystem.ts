@@ -34,6 +34,12 @@ export interface LoaderArgs {
   /** SSH address to use instead of the loader's IP (loopback test hosts). */
   sshHostOverride?: string;
   timeouts: { mountSeconds: number; seedSeconds: number; hostKeyScanSeconds: number };
+  /** How the buckets are laid out: our manifests, or the workshop's flat keys and dated tarballs (seed-flat.sh). */
+  layout?: "manifest" | "flat";
+  /** Flat layout: which <image>-<date>.tar.gz when the worker bucket holds several images. */
+  workerImageName?: string;
+  /** Flat layout: also keep the models manifest in the bucket under .comfyume/ (append-only). */
+  publishManifest?: boolean;
 }
 
 export interface SharedFilesystemArgs {
@@ -145,7 +151,7 @@ export class SharedFilesystem extends pulumi.ComponentResource {
     const target: SshTarget = { ...l.ssh, host, hostKey: firstContact.presentedHostKey };
     const scripts = new HostScripts(
       `${name}-loader-scripts`,
-      { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh", ...BOOTSTRAP_FILES] },
+      { target, remoteDir: l.scriptsDir, scripts: ["mount-sfs.sh", "seed-sfs.sh", ...(l.layout === "flat" ? ["seed-flat.sh"] : []), ...BOOTSTRAP_FILES] },
       { parent: this },
     );
     const mountTarget = pulumi.all([this.mountTarget, sfs.volumeId]);
@@ -187,6 +193,7 @@ export class SharedFilesystem extends pulumi.ComponentResource {
             ["--models-bucket", buckets.models],
             ["--cache-bucket", buckets.cache],
             ["--worker-bucket", buckets.workerContainer],
+            ...flatSeedArgs(l),
           ],
           timeoutSeconds: l.timeouts.seedSeconds,
           env: l.hostEnv,
@@ -208,4 +215,14 @@ export class SharedFilesystem extends pulumi.ComponentResource {
     );
     return seed.stdout.apply(() => true);
   }
+}
+
+/** seed-sfs.sh arguments for the flat layout; none for manifests (that command line is as it always was). */
+function flatSeedArgs(l: LoaderArgs): (string | [string, string])[] {
+  if (l.layout !== "flat") return [];
+  return [
+    ["--layout", "flat"],
+    ...(l.workerImageName ? [["--worker-image-name", l.workerImageName] as [string, string]] : []),
+    ...(l.publishManifest ? ["--publish-manifest"] : []),
+  ];
 }

@@ -208,6 +208,12 @@ export function buildSchemas() {
     image: str("the loader's OS image").default("ubuntu-24.04"),
     osVolumeSizeGb: intLike(20, 2000).default(50),
     hostname: hostname.optional(),
+    // Flat buckets (the workshop's own: plain keys, dated tarballs, no manifests): seed-sfs.sh --layout flat.
+    layout: z
+      .enum(["manifest", "flat"], "must be 'manifest' (backup-to-r2.sh's manifests) or 'flat' (plain <model_type>/<file> keys and <name>-<YYYY-MM-DD>.tar.gz tarballs, no manifests)")
+      .default("manifest"),
+    workerImageName: str("the <image> of <image>-<YYYY-MM-DD>.tar.gz in a flat worker bucket holding several images").optional(),
+    publishManifest: boolLike().default(false),
   });
 
   const scratch = z.strictObject({

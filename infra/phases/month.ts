@@ -38,6 +38,9 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
       hostEnv: cfg.hostEnv,
       sshHostOverride: cfg.ssh.hostOverride,
       timeouts: cfg.timeouts,
+      layout: cfg.seed.layout,
+      workerImageName: cfg.seed.workerImageName,
+      publishManifest: cfg.seed.publishManifest,
     };
   }
   const sfs = new SharedFilesystem("shared-fs", {

@@ -21,6 +21,8 @@
 #                         first nightly backup does not read them again (env STATE_DIR; default
 #                         <sfs>/.comfyume/backup-state, as backup-to-r2.sh)
 #   --log FILE            (env SEED_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/seed-sfs.log)
+#   --layout L            manifest (ours, default) or flat (the workshop's own buckets: no manifests,
+#                         dated tarballs; every other option goes to seed-flat.sh, see its --help)
 #   --help
 # Secrets, on stdin only: R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
 #
@@ -50,6 +52,16 @@ SEED_LOG=${SEED_LOG:-${ROOT}/var/log/comfyume/seed-sfs.log}
 MIN_FREE_MB=${MIN_FREE_MB:-1024}
 REPAIR=0
 declare -A MANIFEST_OVERRIDE=()
+
+# --layout flat: the buckets hold plain keys and dated tarballs, no manifests: seed-flat.sh seeds them.
+layout=${SEED_LAYOUT:-manifest} rest=()
+while (($#)); do if [[ $1 == --layout ]]; then need_value "$@"; layout=$2; shift 2; else rest+=("$1"); shift; fi; done
+set -- ${rest[@]+"${rest[@]}"}
+case $layout in
+  manifest) ;;
+  flat) exec bash "${here}/seed-flat.sh" "$@" ;;
+  *) die "--layout '${layout}' is not a layout: use manifest (backup-to-r2.sh's manifests) or flat (plain keys, dated tarballs)" ;;
+esac
 
 while (($#)); do
   case $1 in

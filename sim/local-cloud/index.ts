@@ -18,6 +18,7 @@ import { resolveLocalCloudOptions, type LocalCloudOptions } from "./options";
 import { startLocalS3, type LocalS3 } from "./s3";
 import { writeFile } from "./sample-data";
 import { seedR2, type SeedReport } from "./seed";
+import { seedFlatBuckets, type FlatSeedReport } from "./flat-buckets";
 import { writeSimPulumiProject } from "./pulumi-project";
 import { authorizeKeys, prepareHost, startSimHost, type MachineImage, type SimHost } from "./sim-host";
 import { startRedisStandIn } from "./stand-ins";
@@ -67,6 +68,8 @@ export interface LocalCloud {
   waitedOnCloudMs(): number;
   cloudWaits(): CloudWaits;
   seed: SeedReport;
+  /** What the flat buckets hold (option flatBuckets); undefined when they were not seeded. */
+  flatSeed?: FlatSeedReport;
   startupMs: number;
   dir: string;
   /** Seams for the fault rehearsal (docs/rehearsal.md, "Faults"); production code never sees them. */
@@ -222,6 +225,8 @@ async function build(
   });
 
   const seed = await seeding;
+  // After the project's own seeding, whose byte count reads the server's events.
+  const flatSeed = o.flatBuckets ? await seedFlatBuckets(s3) : undefined;
   const worker = seed.identities[0];
   const info = (h: SimHost): HostInfo => ({ host: h.host, port: h.port, hostKey: h.hostKey, hostKeys: h.hostKeys, root: h.root, state: h.state });
   const env = cloudEnv({
@@ -285,6 +290,7 @@ async function build(
     waitedOnCloudMs: () => waits.snapshot().totalMs,
     cloudWaits: () => waits.snapshot(),
     seed,
+    flatSeed,
     startupMs: Date.now() - started,
     dir,
     faults: {

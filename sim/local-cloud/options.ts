@@ -29,6 +29,8 @@ export interface LocalCloudOptions {
   imagePackages?: string[];
   /** How often the cloud looks at the simulator (attachments, deletions, wait accounting). Default 25 ms. */
   pollMs?: number;
+  /** Also seed the four buckets in the workshop's own flat, dated layout (sim/local-cloud/flat-buckets.ts). Default false. */
+  flatBuckets?: boolean;
   log?: (line: string) => void;
 }
 
@@ -57,6 +59,7 @@ export function resolveLocalCloudOptions(o: LocalCloudOptions = {}): ResolvedLoc
     startupScriptTimeoutMs: o.startupScriptTimeoutMs ?? 60_000,
     imagePackages: o.imagePackages ?? [],
     pollMs: o.pollMs ?? 25,
+    flatBuckets: o.flatBuckets ?? false,
     log: o.log ?? (() => undefined),
   };
 }

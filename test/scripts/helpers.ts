@@ -129,10 +129,10 @@ export interface S3 {
  * One S3 endpoint for a test file: started before its tests, stopped (and the temp dirs removed) after.
  * Returns a view of the running endpoint; reading it outside a test is an error.
  */
-export function useS3(): S3 {
+export function useS3(host?: string): S3 {
   let started: S3 | undefined;
   beforeAll(async () => {
-    started = await startS3();
+    started = await startS3(undefined, host);
   });
   afterAll(async () => {
     cleanupTmp();
@@ -146,10 +146,11 @@ export function useS3(): S3 {
   });
 }
 
-export async function startS3(secret = "test-secret-" + Math.random().toString(36).slice(2)): Promise<S3> {
+/** host: a loopback address to listen on (default 127.0.0.1; a port is picked by the kernel). */
+export async function startS3(secret = "test-secret-" + Math.random().toString(36).slice(2), host?: string): Promise<S3> {
   const dir = tmp("s3");
   const keyId = "TESTKEYID";
-  const server = await startS3Server({ dir, buckets: BUCKETS, accessKeyId: keyId, secretAccessKey: secret });
+  const server = await startS3Server({ dir, buckets: BUCKETS, accessKeyId: keyId, secretAccessKey: secret, host });
   const endpoint = server.endpoint;
   return {
     endpoint,
