@@ -8,6 +8,7 @@ import { costReport, type CostReport } from "./report";
 import { moneySettingsOf, phaseOf, planFromConfigs, layerAndEnvironment, type ConfigValues } from "./plan-from-config";
 import type { MoneyApi } from "./verda-reads";
 import type { VerdaClient } from "../verda/client";
+import type { Instance, Volume } from "../verda/types";
 import type { Layer, PriceBook } from "./types";
 
 export interface StackSource {
@@ -17,16 +18,30 @@ export interface StackSource {
 
 const str = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : undefined);
 
+/** Where a stack's resources are looked up: one GET each, or lists the caller already holds. */
+export interface ResourceLookup {
+  instance(id: string): Promise<Instance | undefined>;
+  volume(id: string): Promise<Volume | undefined>;
+}
+
+/** Verda's instance and volume lists (trash excluded, as GET /volumes) as a lookup: no request per resource. */
+export function lookupInLists(listed: { instances: Instance[]; volumes: Volume[] }): ResourceLookup {
+  const byId = <T extends { id: string }>(items: T[]) => new Map(items.map((x) => [x.id.toLowerCase(), x]));
+  const instances = byId(listed.instances);
+  const volumes = byId(listed.volumes);
+  return { instance: async (id) => instances.get(id.toLowerCase()), volume: async (id) => volumes.get(id.toLowerCase()) };
+}
+
 /** This stack's resources billing now, found from its outputs (ids) and looked up at Verda. */
-async function runningResources(layer: Layer, outputs: Record<string, unknown>, client: VerdaClient, book: PriceBook): Promise<BilledResource[]> {
+async function runningResources(layer: Layer, outputs: Record<string, unknown>, lookup: ResourceLookup, book: PriceBook): Promise<BilledResource[]> {
   const found: BilledResource[] = [];
   const volume = async (id: string | undefined) => {
-    const v = id ? await client.getVolume(id) : undefined;
+    const v = id ? await lookup.volume(id) : undefined;
     if (v && v.status !== "deleted") found.push(volumeResource(layer, v, book));
   };
   if (layer === "day") {
     const id = str(outputs.instanceId);
-    const instance = id ? await client.getInstance(id) : undefined;
+    const instance = id ? await lookup.instance(id) : undefined;
     if (instance) {
       found.push(instanceResource(layer, instance, book));
       await volume(instance.os_volume_id ?? undefined);
@@ -40,7 +55,11 @@ async function runningResources(layer: Layer, outputs: Record<string, unknown>, 
   return found;
 }
 
-export async function collectCostReport(stack: string, deps: { source: StackSource; api: MoneyApi; client: VerdaClient; now?: Date }): Promise<CostReport> {
+/** `listed`: Verda's instance and volume lists when the caller read them already (then no GET per resource). */
+export async function collectCostReport(
+  stack: string,
+  deps: { source: StackSource; api: MoneyApi; client: VerdaClient; now?: Date; listed?: { instances: Instance[]; volumes: Volume[] } },
+): Promise<CostReport> {
   const own = deps.source.config(stack);
   if (!own) throw new Error(`cannot read the config of stack '${stack}' (does it exist? scripts/pulumi stack ls)`);
   const phase = phaseOf(stack, own);
@@ -55,7 +74,8 @@ export async function collectCostReport(stack: string, deps: { source: StackSour
   const settings = moneySettingsOf(own);
   const balance = await deps.api.balance();
   const book = await loadPriceBook(deps.api, balance.currency);
-  const running = await runningResources(layer, deps.source.outputs(stack), deps.client, book);
+  const lookup: ResourceLookup = deps.listed ? lookupInLists(deps.listed) : { instance: (id) => deps.client.getInstance(id), volume: (id) => deps.client.getVolume(id) };
+  const running = await runningResources(layer, deps.source.outputs(stack), lookup, book);
   return costReport({
     stack,
     layer,

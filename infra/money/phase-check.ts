@@ -10,6 +10,7 @@ import { loadPriceBook } from "./prices";
 import { costReport, type CostReport } from "./report";
 import { parseMoneySettings } from "./settings";
 import type { MoneyApi } from "./verda-reads";
+import { instanceNotLive } from "../verda/statuses";
 
 export interface PhaseCheckInput extends PhaseGuardInput {
   /** Day: the instance's hostname (how an existing deployment is recognised). */
@@ -27,7 +28,6 @@ export interface PhaseCheck {
   warnings: string[];
 }
 
-const GONE = ["deleting", "discontinued", "notfound", "error", "no_capacity", "installation_failed"];
 
 async function alreadyDeployed(api: MoneyApi, input: PhaseCheckInput): Promise<boolean> {
   if (input.layer === "day") {
@@ -39,7 +39,7 @@ async function alreadyDeployed(api: MoneyApi, input: PhaseCheckInput): Promise<b
     return (await api.instances()).some(
       (i) =>
         i.hostname === input.hostname &&
-        !GONE.includes(String(i.status)) &&
+        !instanceNotLive(i.status) &&
         candidates.some((c) => c.instanceType === i.instance_type && c.location === i.location && c.spot === Boolean(i.is_spot)),
     );
   }

@@ -6,6 +6,7 @@ import { formatMoney, formatPerHour, instanceHourly, loadPriceBook, volumeHourly
 import { instanceResource, volumeResource, type ScratchPlan } from "./model";
 import type { Balance, MoneyApi } from "./verda-reads";
 import type { Placement, PriceBook } from "./types";
+import { instanceNotLive } from "../verda/statuses";
 
 export interface PreflightInput {
   stack: string;
@@ -99,7 +100,7 @@ async function choosePlacement(api: MoneyApi, book: PriceBook, input: PreflightI
 /** Everything billing on the account now: it keeps billing while the new phase runs. */
 async function existingBurn(api: MoneyApi, book: PriceBook): Promise<number> {
   const [instances, volumes, trash] = await Promise.all([api.instances(), api.volumes(), api.trash()]);
-  const live = instances.filter((i) => !["deleting", "discontinued", "notfound", "error", "no_capacity", "installation_failed"].includes(String(i.status)));
+  const live = instances.filter((i) => !instanceNotLive(i.status));
   return [
     ...live.map((i) => instanceResource("day", i, book).perHour),
     ...[...volumes, ...trash].map((v) => volumeResource("month", v, book).perHour),

@@ -6,6 +6,7 @@ import { instanceResource, volumeResource } from "./model";
 import { HOURS_PER_MONTH, type PriceBook } from "./types";
 import type { Instance, Volume } from "../verda/types";
 import type { VerdaClient } from "../verda/client";
+import { instanceGone } from "../verda/statuses";
 
 export type LeftoverKind = "stray instance" | "detached OS volume" | "detached volume" | "unowned SFS" | "volume in trash";
 
@@ -21,12 +22,11 @@ export interface Leftover {
   osVolumeId?: string;
 }
 
-const GONE = ["deleting", "discontinued", "notfound"];
 
 export function findLeftovers(args: { instances: Instance[]; volumes: Volume[]; trash: Volume[]; owned: Set<string>; book: PriceBook }): Leftover[] {
   const owned = (id: string | null | undefined) => !!id && args.owned.has(id.toLowerCase());
   const out: Leftover[] = [];
-  const strays = args.instances.filter((i) => !owned(i.id) && !GONE.includes(String(i.status)));
+  const strays = args.instances.filter((i) => !owned(i.id) && !instanceGone(i.status));
   for (const i of strays) {
     const perHour = instanceResource("day", i, args.book).perHour;
     out.push({ kind: "stray instance", id: i.id, name: i.hostname, detail: `${i.instance_type}${i.is_spot ? " spot" : ""}, ${i.status}, ${i.location}`, createdAt: i.created_at, perHour, perMonth: perHour * HOURS_PER_MONTH, osVolumeId: i.os_volume_id ?? undefined });

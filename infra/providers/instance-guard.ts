@@ -19,6 +19,7 @@ import { configureFromPulumi } from "./runtime";
 import { changedKeys, type CheckFailure, pick, plain } from "./shared";
 import { requireText } from "./validation";
 import { PROVIDER_VERSION } from "./version";
+import { instanceGone } from "../verda/statuses";
 
 export interface InstanceGuardInputs {
   /** The Verda instance the backup hook runs on. */
@@ -37,8 +38,6 @@ export type InstanceGuardArgs = { [K in Exclude<keyof InstanceGuardInputs, "prov
 
 const KEYS = ["instanceId", "scratchVolumeId", "stack", "providerVersion"] as const satisfies readonly (keyof InstanceGuardInputs)[];
 
-/** Statuses (and a 404) meaning the instance is gone for good. */
-const GONE_STATUSES = ["deleting", "discontinued", "notfound"];
 
 export function validateInstanceGuardInputs(news: InstanceGuardInputs): CheckFailure[] {
   const failures: CheckFailure[] = [];
@@ -55,7 +54,7 @@ const RESCUE = (g: InstanceGuardInputs) =>
 export function refusalFor(g: InstanceGuardInputs, status: string | undefined): string | undefined {
   if (status === "running") return undefined;
   const head = `Destroy stopped: the worker instance ${g.instanceId}`;
-  if (status === undefined || GONE_STATUSES.includes(status)) {
+  if (status === undefined || instanceGone(status)) {
     const what = status === undefined ? "no longer exists at Verda (404)" : `is ${status} at Verda`;
     return `${head} ${what} (spot eviction, credit exhausted, or deleted in the console), so its backup-before-delete cannot run. ${NOTHING_DELETED(g)} ${RESCUE(g)}`;
   }

@@ -9,6 +9,7 @@ import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil
 import { adoptionFailures, type AdoptInput, differences, findAdopted, hasAdopt, reportAdoptedDifferences, validateAdopt } from "./adopt";
 import { catalogueFailures, checkHostname, checkOneOf, checkTags, requirePositiveSize, requireText } from "./validation";
 import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
+import { INSTANCE_FAILED_STATUSES, instanceEnded, instanceGone } from "../verda/statuses";
 
 export const CONTRACTS = ["LONG_TERM", "PAY_AS_YOU_GO", "SPOT"] as const;
 
@@ -76,12 +77,8 @@ const STORED_KEYS = [...INSTANCE_INPUT_KEYS, PROVIDER_VERSION_KEY, "adopt"] as c
 const ADOPT_COMPARED = ["instanceType", "hostname", "locationCode", "isSpot", "image"] as const;
 const UNORDERED_KEYS: (keyof InstanceInputs)[] = ["sshKeyIds", "existingVolumes"];
 
-/** Statuses after which waiting for `running` is pointless. */
-const FAILED_STATUSES = ["error", "no_capacity", "installation_failed", "discontinued", "notfound"];
 /** Statuses on the way to `running`. */
 const PENDING_STATUSES = ["new", "ordered", "provisioning", "validating", "pending", "unknown"];
-/** Statuses that mean the instance is gone (or going) for good. */
-const GONE_STATUSES = ["deleting", "discontinued", "notfound"];
 
 /** Our own input keys with explicit defaults, so `isSpot: false` and an omitted isSpot never differ. */
 export function withDefaults(inputs: Partial<InstanceInputs>): InstanceInputs {
@@ -136,7 +133,7 @@ function liveInputs(instance: VerdaInstance): Partial<InstanceInputs> {
 }
 
 async function findInstanceToAdopt(client: VerdaClient, adopt: AdoptInput): Promise<VerdaInstance> {
-  return findAdopted(adopt, "instance", (id) => client.getInstance(id), () => client.listInstances(), (i) => i.hostname ?? undefined, (i) => !GONE_STATUSES.includes(String(i.status)));
+  return findAdopted(adopt, "instance", (id) => client.getInstance(id), () => client.listInstances(), (i) => i.hostname ?? undefined, (i) => !instanceGone(i.status));
 }
 
 /** Adopt: look the instance up, refuse on any difference, record it as it is. No mutating call. */
@@ -175,16 +172,13 @@ export function explainDeployError(error: unknown, inputs: InstanceInputs): unkn
   return new Error(`Deploying ${inputs.hostname} (${where(inputs)}) failed: ${error.message}`, { cause: error });
 }
 
-/** Statuses after which the instance no longer holds volumes or bills. */
-const ENDED_STATUSES = ["discontinued", "notfound"];
-
 /**
  * Deletes the instance together with its OS volume only (explicit `volume_ids`, so other attached
  * volumes are detached and kept), then waits until it is gone so dependent volumes are free.
  */
 export async function deleteInstance(client: VerdaClient, id: string, knownOsVolumeId: string | undefined, settings: ProviderSettings): Promise<void> {
   const current = await client.getInstance(id);
-  if (!current || ENDED_STATUSES.includes(String(current.status))) return;
+  if (!current || instanceEnded(current.status)) return;
   if (current.status !== "deleting") {
     const osVolumeId = current.os_volume_id || knownOsVolumeId;
     try {
@@ -204,7 +198,7 @@ export async function deleteInstance(client: VerdaClient, id: string, knownOsVol
   }
   await pollUntil(
     () => client.getInstance(id),
-    (i) => !i || ENDED_STATUSES.includes(String(i.status)),
+    (i) => !i || instanceEnded(i.status),
     (i) => (i ? String(i.status) : "gone"),
     { intervalMs: settings.pollIntervalMs, timeoutMs: settings.instanceTimeoutMs, what: `instance ${id} to be deleted` },
   );
@@ -213,7 +207,7 @@ export async function deleteInstance(client: VerdaClient, id: string, knownOsVol
 async function waitUntilRunning(client: VerdaClient, id: string, inputs: InstanceInputs, settings: ProviderSettings): Promise<VerdaInstance> {
   const instance = await pollUntil(
     () => client.getInstance(id),
-    (i) => !!i && (i.status === "running" || FAILED_STATUSES.includes(String(i.status))),
+    (i) => !!i && (i.status === "running" || INSTANCE_FAILED_STATUSES.includes(String(i.status))),
     (i) => (i ? String(i.status) : "not visible yet"),
     { intervalMs: settings.pollIntervalMs, timeoutMs: settings.instanceTimeoutMs, what: `instance ${inputs.hostname} (${id}) to reach running` },
   );
@@ -302,7 +296,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
   async read(id, props) {
     const client = makeClient();
     const instance = await client.getInstance(id);
-    if (!instance || GONE_STATUSES.includes(String(instance.status))) return { id: "" };
+    if (!instance || instanceGone(instance.status)) return { id: "" };
     const stored = pick(props ?? ({} as InstanceOutputs), STORED_KEYS) as InstanceInputs;
     // Reflect drift only for fields Verda reports verbatim; image/osVolume/existingVolumes stay as declared.
     const inputs: InstanceInputs = plain({

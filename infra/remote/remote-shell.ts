@@ -80,24 +80,3 @@ export function sudoRefusedMessage(user: string, reason: string): string {
     `sudo (e.g. "${user} ALL=(ALL) NOPASSWD:ALL" in /etc/sudoers.d/, as cloud images do for their default user) or ` +
     "connect as root";
 }
-
-/**
- * Writes stdin to `path` as root (parents created, `mode` set) through a temporary sibling renamed over the
- * target, like the SFTP upload: a script running while it is replaced keeps its old file.
- */
-export function writeFileScript(path: string, mode: number): string {
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  const base = path.slice(path.lastIndexOf("/") + 1);
-  return [
-    "set -eu",
-    `dir=${shellQuote(dir)}`,
-    `base=${shellQuote(base)}`,
-    'tmp="$dir/.$base.upload-$$"',
-    'mkdir -p "$dir"',
-    "trap 'rm -f \"$tmp\"' EXIT",
-    'cat > "$tmp"',
-    `chmod ${mode.toString(8)} "$tmp"`,
-    `mv -f "$tmp" ${shellQuote(path)}`,
-    "trap - EXIT",
-  ].join("\n");
-}

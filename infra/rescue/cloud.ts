@@ -3,10 +3,9 @@
 // block volume to a running instance's future), and delete that instance again WITHOUT the scratch.
 import type { VerdaClient } from "../verda/client";
 import type { Instance, InstanceTypeInfo, Volume } from "../verda/types";
+import { INSTANCE_FAILED_STATUSES, instanceEnded } from "../verda/statuses";
 
 /** Statuses after which an instance holds no volume and bills nothing. */
-const ENDED = ["discontinued", "notfound"];
-const FAILED = ["error", "no_capacity", "installation_failed", "discontinued", "notfound"];
 
 /** The subset of VerdaClient a rescue uses (a fake would do in unit tests; the simulator in ours). */
 export type RescueVerda = Pick<
@@ -39,9 +38,9 @@ async function poll<T>(what: string, waits: Waits, observe: () => Promise<T>, do
  */
 export async function confirmGone(api: RescueVerda, instanceId: string, stack: string, waits: Waits): Promise<string> {
   const current = await api.getInstance(instanceId);
-  if (current && !ENDED.includes(String(current.status)) && current.status !== "deleting") {
+  if (current && !instanceEnded(current.status) && current.status !== "deleting") {
     const status = String(current.status);
-    if (FAILED.includes(status)) {
+    if (INSTANCE_FAILED_STATUSES.includes(status)) {
       throw new Error(
         `instance ${instanceId} is in status "${status}" at Verda and still holds the scratch: delete it in the Verda console ticking ONLY its OS volume (never the scratch), then run \`npm run rescue -- --stack ${stack}\` again`,
       );
@@ -49,7 +48,7 @@ export async function confirmGone(api: RescueVerda, instanceId: string, stack: s
     const hint = status === "offline" ? "start it in the Verda console, then " : "";
     throw new Error(`instance ${instanceId} is still ${status} at Verda: nothing to rescue; ${hint}run the normal destroy, which backs it up first: scripts/pulumi destroy --stack ${stack}`);
   }
-  const last = await poll(`instance ${instanceId} to be gone`, waits, () => api.getInstance(instanceId), (i) => !i || ENDED.includes(String(i.status)), (i) => (i ? String(i.status) : "gone"));
+  const last = await poll(`instance ${instanceId} to be gone`, waits, () => api.getInstance(instanceId), (i) => !i || instanceEnded(i.status), (i) => (i ? String(i.status) : "gone"));
   return last ? String(last.status) : "not found (404)";
 }
 
@@ -66,7 +65,7 @@ export async function checkScratchFree(api: RescueVerda, volumeId: string, waits
   }
   const holderId = first.instance_id;
   const holder = holderId ? await api.getInstance(holderId) : undefined;
-  if (holder && !ENDED.includes(String(holder.status)) && holder.status !== "deleting") {
+  if (holder && !instanceEnded(holder.status) && holder.status !== "deleting") {
     throw new Error(`scratch volume ${volumeId} is attached to instance ${holder.id} (${holder.hostname}, ${holder.status}): back it up from there or delete that instance (OS volume only) first`);
   }
   return poll(
@@ -136,7 +135,7 @@ export async function deployRescueInstance(api: RescueVerda, spec: RescueInstanc
     contract: "PAY_AS_YOU_GO",
   });
   onId(id);
-  const up = await poll(`rescue instance ${id} to run`, waits, () => api.getInstance(id), (i) => !!i && (i.status === "running" || FAILED.includes(String(i.status))), (i) => (i ? String(i.status) : "not visible yet"));
+  const up = await poll(`rescue instance ${id} to run`, waits, () => api.getInstance(id), (i) => !!i && (i.status === "running" || INSTANCE_FAILED_STATUSES.includes(String(i.status))), (i) => (i ? String(i.status) : "not visible yet"));
   if (!up || up.status !== "running") throw new Error(`rescue instance ${id} ended ${up ? up.status : "missing"} instead of running (${spec.instanceType} in ${spec.location})`);
   if (!up.ip) throw new Error(`rescue instance ${id} runs without an IP address`);
   return up;
@@ -149,7 +148,7 @@ export async function deployRescueInstance(api: RescueVerda, spec: RescueInstanc
  */
 export async function deleteRescueInstance(api: RescueVerda, id: string, scratchVolumeId: string, waits: Waits): Promise<{ osVolumeDeleted: boolean }> {
   const current = await api.getInstance(id);
-  if (current && !ENDED.includes(String(current.status))) {
+  if (current && !instanceEnded(current.status)) {
     const os = current.os_volume_id || undefined;
     // Only the OS volume, never the scratch; without a known OS volume nothing is deleted (it is then reported).
     const volumeIds = os && os !== scratchVolumeId ? [os] : [];
@@ -158,7 +157,7 @@ export async function deleteRescueInstance(api: RescueVerda, id: string, scratch
       const failed = results.find((r) => r.status === "error" && r.statusCode !== 404);
       if (failed) throw new Error(`Verda refused to delete rescue instance ${id}: ${failed.error ?? "unknown error"}`);
     }
-    await poll(`rescue instance ${id} to be deleted`, waits, () => api.getInstance(id), (i) => !i || ENDED.includes(String(i.status)), (i) => (i ? String(i.status) : "gone"));
+    await poll(`rescue instance ${id} to be deleted`, waits, () => api.getInstance(id), (i) => !i || instanceEnded(i.status), (i) => (i ? String(i.status) : "gone"));
     const scratch = await api.getVolume(scratchVolumeId);
     if (!scratch || scratch.deleted_at || scratch.status === "deleted") throw new Error(`scratch ${scratchVolumeId} is no longer listed after deleting rescue instance ${id}: check Verda's trash at once`);
     return { osVolumeDeleted: volumeIds.length > 0 };

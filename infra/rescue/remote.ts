@@ -1,5 +1,5 @@
 // The SSH side of a rescue, on the rescue instance: pin its host key at first contact, upload the
-// host scripts (with scripts/lib), make sure the backup's tools are there, run prepare-scratch
+// host scripts (with scripts/lib, one archive), make sure the backup's tools are there, run prepare-scratch
 // (never formats: --expect-data) and backup-mello on the scratch's inputs and outputs, exactly as
 // the worker's backup hook does. Secrets travel on stdin only; failures carry the redacted stderr.
 import { hostScriptFiles, LOCAL_SCRIPTS_DIR, SCRIPT_MODE } from "../../components/host-scripts";
@@ -8,8 +8,8 @@ import { BOOTSTRAP_FILES, BOOTSTRAP_SECONDS, bootstrapCommand } from "../../comp
 import { scratchBackupArgs, shrinkArgs } from "../../components/worker-backup-hooks";
 import { describeExit } from "../remote/command";
 import type { SshConnection } from "../remote/connection";
+import { uploadArchive } from "../remote/copy";
 import { lastLines, redact, secretFragments } from "../remote/output";
-import { writeFiles } from "../remote/sftp";
 import { execOnce, withSshSession } from "../remote/ssh";
 import type { SshSettings } from "./state";
 
@@ -57,9 +57,12 @@ export async function runRemote(host: RescueHost, what: string, command: string,
   throw new Error(`${what} on the rescue instance ${describeExit(result, opts.timeoutSeconds)}${stderr ? `\n--- last lines of stderr ---\n${lastLines(stderr, 15)}` : ""}`);
 }
 
+/** The scripts as one checksummed archive in one command, as every other host gets them (infra/remote/copy.ts). */
 export async function uploadScripts(host: RescueHost, paths: RescuePaths): Promise<number> {
   const files = hostScriptFiles(LOCAL_SCRIPTS_DIR, paths.scriptsDir, RESCUE_SCRIPTS);
-  await withSshSession(host.connection, (s) => writeFiles(s.client, host.connection.user, files, SCRIPT_MODE));
+  await uploadArchive(host.connection, files, SCRIPT_MODE).catch((error: Error) => {
+    throw new Error(`uploading the rescue scripts to ${host.connection.host}: ${error.message}`);
+  });
   return Object.keys(files).length;
 }
 

@@ -88,7 +88,8 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
   const now = deps.now ?? new Date();
   const states = new Map<string, Promise<Probe<StackState>>>();
   const configs = new Map<string, Promise<Probe<StackConfig>>>();
-  // One export (owned ids, outputs) and one config read per stack, all at once; the idle stack's secrets are revealed in memory.
+  // One export (owned ids, outputs) and one config read per stack, all at once; of the idle stack, its outputs and config
+  // are read with their secrets revealed (in memory only), its state is not decrypted.
   const read = (name: string, idle: boolean) => {
     states.set(name, probe(`run scripts/pulumi stack export --stack ${name}`, () => readStackState(deps.cli, name, idle)));
     configs.set(name, probe(`run scripts/pulumi config --stack ${name}`, () => readStackConfig(deps.cli, name, idle)));
@@ -149,13 +150,15 @@ export async function collectStatus(deps: StatusDeps): Promise<{ report: StatusR
   for (const s of stacks.filter((x) => x.layer !== "idle")) {
     costs.set(s.name, probe(`run npm run cost -- --stack ${s.name}`, async () => {
       const { client, api } = await verdaClients;
+      // Verda's lists, read once for the whole screen: the report prices this stack's ids from them.
+      const listed = await verdaRead;
       const settled = new Map<string, StackConfig | undefined>();
       for (const [name, p] of configs) {
         const r = await p;
         settled.set(name, r.ok ? r.value : undefined);
       }
       const state = await unwrap(states.get(s.name)!);
-      const report = await collectCostReport(s.name, { source: { config: (n) => settled.get(n)?.values, outputs: (n) => (n === s.name ? state.outputs : {}) }, api, client, now });
+      const report = await collectCostReport(s.name, { source: { config: (n) => settled.get(n)?.values, outputs: (n) => (n === s.name ? state.outputs : {}) }, api, client, now, listed });
       return { toDate: report.toDate.total, forecast: report.forecast.phaseTotal, budget: report.budget };
     }));
   }

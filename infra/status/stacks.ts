@@ -5,7 +5,6 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { idsInStackExport } from "../money/owned";
 import { parseConfigJson } from "../money/stack-io";
-import { revealSecrets } from "../rescue/state";
 import { failure } from "./probe";
 import type { Layer } from "../money/types";
 
@@ -80,13 +79,21 @@ export interface StackState {
   outputs: Record<string, unknown>;
 }
 
-export async function readStackState(cli: AsyncCli, stack: string, showSecrets = false): Promise<StackState> {
-  const r = await cli(["stack", "export", "--stack", stack, ...(showSecrets ? ["--show-secrets"] : [])]);
-  if (r.status !== 0) throw failure(`scripts/pulumi stack export --stack ${stack} failed: ${lastLines(r.stderr)}`, `run scripts/pulumi stack export --stack ${stack} and fix what it reports`);
-  const parsed = JSON.parse(r.stdout) as { deployment?: { resources?: Array<{ type?: string; outputs?: Record<string, unknown> }> } };
+/**
+ * `stack export` for the ids and the resource count (secrets stay encrypted), and with `revealOutputs` the outputs
+ * through `stack output --show-secrets`, which decrypts only them (the idle stack's R2 keys), not the whole state.
+ */
+export async function readStackState(cli: AsyncCli, stack: string, revealOutputs = false): Promise<StackState> {
+  const [exported, revealed] = await Promise.all([
+    cli(["stack", "export", "--stack", stack]),
+    revealOutputs ? cli(["stack", "output", "--stack", stack, "--json", "--show-secrets"]) : undefined,
+  ]);
+  if (exported.status !== 0) throw failure(`scripts/pulumi stack export --stack ${stack} failed: ${lastLines(exported.stderr)}`, `run scripts/pulumi stack export --stack ${stack} and fix what it reports`);
+  if (revealed && revealed.status !== 0) throw failure(`scripts/pulumi stack output --stack ${stack} failed: ${lastLines(revealed.stderr)}`, `run scripts/pulumi stack output --stack ${stack} and fix what it reports`);
+  const parsed = JSON.parse(exported.stdout) as { deployment?: { resources?: Array<{ type?: string; outputs?: Record<string, unknown> }> } };
   const resources = parsed.deployment?.resources ?? [];
   const root = resources.find((x) => x.type === "pulumi:pulumi:Stack");
-  const outputs = (showSecrets ? revealSecrets(root?.outputs ?? {}, `the state of ${stack}`) : (root?.outputs ?? {})) as Record<string, unknown>;
+  const outputs = (revealed ? JSON.parse(revealed.stdout) : (root?.outputs ?? {})) as Record<string, unknown>;
   return { ids: idsInStackExport(parsed), resourceCount: resources.length, outputs };
 }
 

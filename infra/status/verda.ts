@@ -8,6 +8,7 @@ import type { Instance, Volume } from "../verda/types";
 import type { VerdaClient } from "../verda/client";
 import type { VerdaClientOptions } from "../verda/http";
 import type { Currency, PriceBook } from "../money/types";
+import { instanceGone, volumeGone } from "../verda/statuses";
 
 export interface BilledNow {
   id: string;
@@ -27,7 +28,6 @@ export interface VerdaNow {
   leftovers: Leftover[];
 }
 
-const GONE = ["deleting", "discontinued", "notfound", "deleted"];
 
 /** The money API with balance and prices read once per run (the cost reports ask for them again). */
 export function memoizedApi(api: MoneyApi): MoneyApi {
@@ -60,12 +60,12 @@ export async function readVerda(api: MoneyApi): Promise<{ balance: Balance; book
 export function verdaNow(read: Awaited<ReturnType<typeof readVerda>>, ownerOf: (id: string) => string | undefined, allOwned: Set<string>): VerdaNow {
   const { book, instances, volumes, trash } = read;
   const resources: BilledNow[] = [];
-  for (const i of instances.filter((x) => !GONE.includes(String(x.status)))) {
+  for (const i of instances.filter((x) => !instanceGone(x.status))) {
     const r = instanceResource("day", i, book);
     resources.push({ id: i.id, item: r.item, perHour: r.perHour, stack: ownerOf(i.id), inTrash: false });
   }
   const listed = new Set<string>();
-  for (const v of volumes.filter((x) => !GONE.includes(String(x.status)))) {
+  for (const v of volumes.filter((x) => !volumeGone(x.status))) {
     listed.add(v.id);
     const r = volumeResource("month", v, book);
     resources.push({ id: v.id, item: r.item, perHour: r.perHour, stack: ownerOf(v.id), inTrash: false });

@@ -5,6 +5,7 @@ import { VerdaHttp, type VerdaClientMetrics, type VerdaClientOptions } from "./h
 import { parseCreatedId, singleOf } from "./ids";
 import { backoffDelayMs } from "./retry";
 import { VerdaServerless } from "./serverless";
+import { instanceGone } from "./statuses";
 import type {
   AddScriptBody,
   AddSshKeyBody,
@@ -96,7 +97,7 @@ export class VerdaClient {
   /** An instance with this hostname created since the deploy began (5 min allowance for clock skew). */
   private async findDeployedInstance(hostname: string, sinceMs: number): Promise<string | undefined> {
     const recent = (await this.listInstances()).filter(
-      (i) => i.hostname === hostname && Date.parse(i.created_at) >= sinceMs - 5 * 60_000 && !["deleting", "discontinued", "notfound"].includes(String(i.status)),
+      (i) => i.hostname === hostname && Date.parse(i.created_at) >= sinceMs - 5 * 60_000 && !instanceGone(i.status),
     );
     return recent.length === 1 ? recent[0]!.id : undefined;
   }

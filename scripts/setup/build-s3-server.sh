@@ -50,7 +50,11 @@ ensure_versitygw() {
     COMFYUME_STEP_RESULT=unchanged
     return 0
   fi
-  log "versitygw ${build_tag}: building from Go modules (first time: 3-9 min)"
+  if [[ -x "$binary" ]]; then
+    log "versitygw ${build_tag}: building from Go modules (3-9 min): the cached ${binary} reports '$(installed_version)'"
+  else
+    log "versitygw ${build_tag}: building from Go modules (3-9 min): not in cache ${binary}; the tests' S3 server standing in for R2"
+  fi
   build_versitygw
   [[ "$(installed_version)" == "$build_tag" ]] ||
     die "versitygw at ${binary} reports '$(installed_version)', expected ${build_tag}; remove ${install_dir} and re-run npm run setup"

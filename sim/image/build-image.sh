@@ -49,6 +49,11 @@ fi
 command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap is missing; run: sudo bash scripts/setup/system-packages.sh"
 command -v apt-ftparchive >/dev/null 2>&1 || die "apt-ftparchive is missing (package apt-utils); run: sudo bash scripts/setup/system-packages.sh"
 
+if compgen -G "${cache}/sim-image/${SUITE}-*/.complete" >/dev/null; then
+  log "sim image: building with mmdebstrap (Debian ${SUITE}, downloads and unpacks about 140 packages): this script or its package lists changed (key ${key}, not in cache ${out})"
+else
+  log "sim image: building with mmdebstrap (Debian ${SUITE}, downloads and unpacks about 140 packages): not in cache ${out}; every simulated host boots it"
+fi
 work="${out}.partial.$$"
 rm -rf "$work"
 mkdir -p "${work}/mirror"

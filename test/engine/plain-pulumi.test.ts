@@ -2,17 +2,17 @@
 // PATH, the passphrase file in PULUMI_CONFIG_PASSPHRASE_FILE, and nothing else — no scripts/pulumi, none of its
 // defaults (no PULUMI_BACKEND_URL, no COMFYUME_PULUMI_COMMAND, a fresh PULUMI_HOME with no login). The backend
 // must come from Pulumi.yaml. The same steps run through scripts/pulumi in a second copy of the project against
-// the same Verda simulator, and both must plan and do the same on the idle stack: preview, up and destroy (the
-// bare CLI's destroy of a day stack, backup first, is test/engine/nightly-destroy.test.ts). The policy pack runs
+// the same Verda simulator, and both must plan and do the same on the idle stack: preview, up and destroy (a day
+// stack's up and destroy, backups first, on the local simulated cloud: test/engine/plain-pulumi-day.test.ts). The policy pack runs
 // for plain `pulumi` only through the documented PULUMI_OPTION_POLICY_PACK, as the wrapper's --policy-pack does.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { generateKeyPair } from "../support/ssh-host";
-import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiRun, type PulumiSandbox } from "../support/pulumi-cli";
+import { pulumiSandbox, pulumiToolchainReady, type PulumiRun, type PulumiSandbox } from "../support/pulumi-cli";
+import { plainPulumi, plainShellEnv, projectFixture } from "../support/plain-shell";
 
 // The plain-pulumi net (docs: briefs); the CLI reaches the simulator there.
 const SIM_HOST = "127.0.106.1";
@@ -32,55 +32,6 @@ interface Step {
 const planOf = (json: string) =>
   (JSON.parse(json) as { steps: Step[] }).steps.map((s) => `${s.op} ${s.newState?.type ?? ""} ${s.urn.split("::").pop()}`).sort();
 
-/** `.comfyume/tools.env` as written by `npm run setup`: where the project's CLI and Node live. */
-function toolPaths(): { pulumiBin: string; nodeBin: string } {
-  const vars = Object.fromEntries(
-    fs.readFileSync(path.join(repoRoot, ".comfyume/tools.env"), "utf8").split("\n")
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line)).filter((m): m is RegExpExecArray => m !== null).map((m) => [m[1], m[2]]),
-  );
-  return { pulumiBin: vars.COMFYUME_PULUMI_BIN, nodeBin: vars.COMFYUME_NODE_BIN };
-}
-
-/** The repository's project (its real Pulumi.yaml and policy pack) with its own empty stacks/. */
-function projectFixture(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "comfyume-plain-"));
-  for (const entry of ["index.ts", "infra", "components", "scripts", "policy", "Pulumi.yaml", "package.json", "tsconfig.json"]) {
-    fs.symlinkSync(path.join(repoRoot, entry), path.join(dir, entry));
-  }
-  fs.mkdirSync(path.join(dir, "stacks"));
-  return dir;
-}
-
-/** An admin's shell after the README's one-time steps: no Pulumi variable but the passphrase file. */
-function plainShellEnv(dir: string, home: string, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith("PULUMI_") && !key.startsWith("COMFYUME_PULUMI") && key !== "COMFYUME_NO_POLICY") env[key] = value;
-  }
-  const { pulumiBin, nodeBin } = toolPaths();
-  // What `npm run setup` leaves in a clone: the state directory and the passphrase file.
-  fs.mkdirSync(path.join(dir, ".pulumi-state"));
-  const passphraseFile = path.join(dir, ".pulumi-passphrase");
-  fs.writeFileSync(passphraseFile, "plain-pulumi-test-passphrase", { mode: 0o600 });
-  return { ...env, ...extra, PATH: [pulumiBin, nodeBin, process.env.PATH].join(":"), PULUMI_HOME: home, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile };
-}
-
-/** The bare `pulumi` binary, found on PATH as an admin's shell would, in `dir`. */
-function plainPulumi(dir: string, env: NodeJS.ProcessEnv, args: string[]): Promise<PulumiRun> {
-  return new Promise((resolve) => {
-    const child = spawn("pulumi", [...args, "--non-interactive"], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status: status ?? -1, stdout, stderr });
-    });
-  });
-}
-
 type Runner = (args: string[], extra?: NodeJS.ProcessEnv) => Promise<PulumiRun>;
 
 interface Outcome {
@@ -89,7 +40,7 @@ interface Outcome {
   afterDestroy: string[];
 }
 
-/** The admin's sequence on the idle stack: preview, up, destroy (a day stack's destroy: nightly-destroy.test.ts). */
+/** The admin's sequence on the idle stack: preview, up, destroy (a day stack's: plain-pulumi-day.test.ts). */
 async function idleSequence(dir: string, run: Runner, keys: { admin: string; mello: string; melloHost: string }): Promise<Outcome> {
   const ok = async (...args: string[]) => {
     const result = await run(args);
@@ -142,7 +93,7 @@ describe.runIf(pulumiToolchainReady())("plain `pulumi` in the repository, withou
   beforeAll(async () => {
     sim = await startSimulator({ host: SIM_HOST, port: 0 });
     verdaEnv = { VERDA_BASE_URL: sim.baseUrl, VERDA_CLIENT_ID: sim.clientId, VERDA_CLIENT_SECRET: sim.clientSecret, VERDA_POLL_INTERVAL_MS: "50" };
-    fixture = projectFixture();
+    fixture = projectFixture("comfyume-plain-");
     // Two copies of the project: the sandbox helper's state directory is for the wrapper's copy only.
     plainCopy = pulumiSandbox(fixture);
     wrapperCopy = pulumiSandbox(fixture);
