@@ -5,7 +5,8 @@ import { instanceResource, volumeResource, type BilledResource } from "./model";
 import { externalCosts } from "./external";
 import { loadPriceBook } from "./prices";
 import { costReport, type CostReport } from "./report";
-import { moneySettingsOf, phaseOf, planFromConfigs, layerAndEnvironment, type ConfigValues } from "./plan-from-config";
+import { moneySettingsOf, phaseOf, planFromConfigs, layerAndEnvironment, serverlessPricesOf, type ConfigValues } from "./plan-from-config";
+import { withServerlessPrices } from "./serverless";
 import type { MoneyApi } from "./verda-reads";
 import type { VerdaClient } from "../verda/client";
 import type { Layer, PriceBook } from "./types";
@@ -51,10 +52,11 @@ export async function collectCostReport(stack: string, deps: { source: StackSour
     const name = kind === "month" && ref?.month ? ref.month : `${env}-${kind}`;
     return deps.source.config(name);
   };
-  const plan = planFromConfigs({ day: layer === "day" ? own : sibling("day"), month: layer === "month" ? own : sibling("month") });
+  const dayConfig = layer === "day" ? own : sibling("day");
+  const plan = planFromConfigs({ day: dayConfig, month: layer === "month" ? own : sibling("month") });
   const settings = moneySettingsOf(own);
   const balance = await deps.api.balance();
-  const book = await loadPriceBook(deps.api, balance.currency);
+  const book = withServerlessPrices(await loadPriceBook(deps.api, balance.currency), serverlessPricesOf(dayConfig));
   const running = await runningResources(layer, deps.source.outputs(stack), deps.client, book);
   return costReport({
     stack,

@@ -41,6 +41,32 @@ describe("serverless forecast", () => {
   });
 });
 
+describe("npm run cost's plan from the stack files", () => {
+  it("a serverless day plans its deployments' minimum replicas (no instance, no scratch) and its prices", async () => {
+    const { planFromConfigs, serverlessPricesOf } = await import("../../infra/money/plan-from-config");
+    const day = {
+      "comfyume:phase": "testing-day",
+      "comfyume:inference": "serverless",
+      "comfyume:serverless": { deployments: [{ gpu: "H200", spot: true }, { gpu: "B300", spot: false, minReplicas: 0 }], prewarmMinutes: 15, prices: { H200: { onDemand: 2.49, spot: 1.25 } } },
+    };
+    const p = planFromConfigs({ day, month: { "comfyume:sfs": { sizeGb: 300 } } });
+    expect(p).toEqual({
+      sfsGb: 300,
+      serverless: {
+        deployments: [
+          { name: "comfyume-testing-worker-h200-spot", gpu: "H200", gpus: 1, spot: true, minReplicas: 1 },
+          { name: "comfyume-testing-worker-b300-on-demand", gpu: "B300", gpus: 1, spot: false, minReplicas: 0 },
+        ],
+        prewarmMinutes: 15,
+        burstReplicaHours: 0,
+      },
+    });
+    expect(serverlessPricesOf(day)).toEqual({ H200: { onDemand: 2.49, spot: 1.25 } });
+    // 3 h + 15 min prewarm at one spot H200; the B300 at min 0 adds nothing until it bursts.
+    expect(sumCost(serverlessForecast(p.serverless!, BOOK, { workshopDays: 1, hoursPerDay: 3 }))).toBeCloseTo(3.25 * 1.25, 10);
+  });
+});
+
 describe("serverless day against the simulator", () => {
   // The harness points the providers (VERDA_* environment) at the simulator.
   let rig: Harness & { api: ReturnType<typeof verdaForMoney>["api"] };
