@@ -16,6 +16,7 @@ import {
 } from "./config/secrets";
 import { setCommand, secretSetCommand, removeCommand } from "./config/hints";
 import { MONEY_KEYS } from "./money/settings";
+import { parseInference, serverlessChecks, type Inference } from "./config/serverless";
 
 export { SecretValue } from "./config/secrets";
 export type { Phase, Layer, Environment } from "./config/phase";
@@ -83,8 +84,7 @@ interface CommonConfig {
   money: Partial<Pick<Settings, (typeof MONEY_KEYS)[number]>>;
 }
 
-export type Inference = "instance" | "serverless";
-export const INFERENCE_MODES: readonly Inference[] = ["instance", "serverless"];
+export type { Inference } from "./config/serverless";
 
 export type ServerlessConfig = Settings["serverless"] & { namePrefix: string };
 
@@ -364,33 +364,6 @@ function crossChecks(
       );
     }
   }
-}
-
-function parseInference(value: string | undefined, stack: string, add: (key: string, problem: string, fix: string) => void): Inference {
-  if (value === undefined) return "instance";
-  const mode = value.trim();
-  if ((INFERENCE_MODES as readonly string[]).includes(mode)) return mode as Inference;
-  add(`${NAMESPACE}:inference`, `'${value}' is not an inference mode; use instance or serverless`, `scripts/pulumi config set '${NAMESPACE}:inference' serverless --stack ${stack}   (or instance, the default)`);
-  return "instance";
-}
-
-/** Serverless rules the schema cannot express (inference = serverless, month and day layers). */
-function serverlessChecks(layer: Layer, stack: string, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
-  const sl = s.serverless;
-  if (!sl) return;
-  if (layer === "month" && !sl.image) {
-    add(`${NAMESPACE}:serverless.image`, "is missing: the worker image the month's deployments run (inference = serverless)", `${setCommand("serverless.image", stack)}   (e.g. ghcr.io/ahelme/comfyume-worker:v1)`);
-  }
-  const seen = new Set<string>();
-  sl.deployments.forEach((d, i) => {
-    const key = `${NAMESPACE}:serverless.deployments[${i}]`;
-    const id = `${d.gpu.toLowerCase()}-${d.spot ? "spot" : "on-demand"}`;
-    if (seen.has(id)) add(key, `repeats ${d.gpu} ${d.spot ? "spot" : "on-demand"}: one deployment per GPU × pricing`, removeCommand(key, stack));
-    seen.add(id);
-    const min = d.minReplicas ?? sl.scaling.minReplicas;
-    const max = d.maxReplicas ?? sl.scaling.maxReplicas;
-    if (min > max) add(`${key}.minReplicas`, `(${min}) exceeds its maxReplicas (${max})`, setCommand(`serverless.deployments[${i}].maxReplicas`, stack));
-  });
 }
 
 /**
