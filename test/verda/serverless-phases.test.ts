@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { containerDeploymentProvider, deploymentScalingProvider, type ContainerDeploymentInputs, type DeploymentScalingInputs } from "../../infra/providers";
 import { containerToApi, registryToApi, scalingToApi } from "../../infra/providers/container-shape";
 import { checkServerlessCompute } from "../../infra/money/serverless";
+import { checkDeploymentsMountSfs } from "../../infra/phases/serverless";
 import { verdaForMoney } from "../../infra/money/verda-reads";
 import { must, startHarness, type Harness } from "./harness";
 
@@ -100,6 +101,22 @@ describe("DeploymentScaling: the day's scaling on the month's deployment", () =>
   it("create refuses a deployment the month stack has not made, naming the fix", async () => {
     const checked = await deploymentScalingProvider.check!({} as never, { deployment: "not-made-yet", scaling: { minReplicas: 1, maxReplicas: 2 } });
     await expect(deploymentScalingProvider.create(checked.inputs!)).rejects.toThrow(/does not exist at Verda: bring the month stack up first/);
+  });
+});
+
+describe("the day's SFS check at the API level (stand-in for the instance path's marker file)", () => {
+  const credentials = () => ({ clientId: h.sim.clientId, clientSecret: h.sim.clientSecret, baseUrl: h.sim.baseUrl });
+
+  it("passes for deployments on the month's SFS; names the deployment, both SFS ids and the fix otherwise", async () => {
+    must(await containerDeploymentProvider.create(await desired("sfs-check-h200-spot")));
+    await expect(checkDeploymentsMountSfs(credentials(), ["sfs-check-h200-spot"], sfsId, "/mnt/sfs")).resolves.toBeUndefined();
+    // The month's SFS was re-created (a new id) while the deployment still mounts the old one.
+    const other = await h.direct.createVolume({ type: "NVMe_Shared", name: "models-2", size: 100, location_code: "FIN-01" });
+    await expect(checkDeploymentsMountSfs(credentials(), ["sfs-check-h200-spot"], other, "/mnt/sfs")).rejects.toThrow(
+      new RegExp(`deployment sfs-check-h200-spot mounts ${sfsId} at /mnt/sfs, not the month's SFS ${other}.*up --refresh --stack <env>-month`),
+    );
+    await expect(checkDeploymentsMountSfs(credentials(), ["not-there"], sfsId, "/mnt/sfs")).rejects.toThrow(/deployment not-there does not exist at Verda/);
+    await expect(checkDeploymentsMountSfs(credentials(), ["sfs-check-h200-spot"], "00000000-0000-4000-8000-000000000000", "/mnt/sfs")).rejects.toThrow(/the month's SFS 00000000-0000-4000-8000-000000000000 does not exist at Verda/);
   });
 });
 
