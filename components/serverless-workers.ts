@@ -1,10 +1,12 @@
 // ServerlessWorkers: the GPU workers as Verda serverless container deployments, one per GPU × pricing
 // option (e.g. H200 spot, H200 on-demand, B300 spot, B300 on-demand), all from one image with the month's
 // SFS mounted by volume id. Sensitive values (HF token, registry token) become Verda secrets that the
-// deployments reference by name; nothing sensitive is ever plain env. Not wired into the phases yet.
+// deployments reference by name; nothing sensitive is ever plain env. The month layer declares it at zero
+// replicas with `dayOwnsScaling` (infra/phases/month.ts); the day layer's DeploymentScaling sets the day's scaling.
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerDeployment, RegistryCredentials, Secret, type ScalingInput } from "../infra/providers";
-import { looksSensitive } from "../infra/providers/container-validation";
+import { validateDeployment } from "../infra/providers/container-validation";
+import { UNKNOWN } from "../infra/providers/shared";
 
 export interface ServerlessWorkerOption {
   /** Serverless compute name, e.g. "H200", "B300". */
@@ -40,6 +42,11 @@ export interface ServerlessWorkersArgs {
   scaling: ScalingInput;
   /** Shared memory for the container in MiB (default 64). */
   shmMb?: number;
+  /**
+   * Another stack (the day) owns the live scaling through a DeploymentScaling: `scaling` is only the
+   * deployments' initial scaling and this stack never reverts the day's (ignoreChanges on scaling).
+   */
+  dayOwnsScaling?: boolean;
 }
 
 /** The deployment name for one option (lowercase; spaces and other characters become '-'). */
@@ -47,6 +54,7 @@ export function deploymentName(prefix: string, option: ServerlessWorkerOption): 
   return `${prefix}-${option.gpu}-${option.spot ? "spot" : "on-demand"}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
 }
 
+/** What only the component knows (names, options); the container rules are ContainerDeployment's own check. */
 function validate(args: ServerlessWorkersArgs): void {
   const problems: string[] = [];
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(args.namePrefix)) problems.push(`namePrefix ${JSON.stringify(args.namePrefix)} must be lowercase letters, digits and '-', e.g. "comfyume-worker"`);
@@ -54,13 +62,19 @@ function validate(args: ServerlessWorkersArgs): void {
   const names = args.options.map((o) => deploymentName(args.namePrefix, o));
   const duplicates = names.filter((n, i) => names.indexOf(n) !== i);
   if (duplicates.length > 0) problems.push(`options repeat ${[...new Set(duplicates)].join(", ")}: list each GPU × pricing once`);
-  for (const name of Object.keys(args.env ?? {})) {
-    if (looksSensitive(name)) problems.push(`env.${name} looks sensitive: move it to secrets (a Verda secret referenced by name)`);
-  }
   for (const name of Object.keys(args.secrets ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`secrets.${name} is not a valid environment variable name`);
-    if (args.env && name in args.env) problems.push(`${name} is in both env and secrets: keep it in secrets only`);
   }
+  // The same rules the provider's check applies (sensitive env names, env/secret overlap, mounts, scaling),
+  // run here too so a bad setting fails before any resource is declared.
+  const plainOrUnknown = <T>(v: pulumi.Input<T> | undefined) => (typeof v === "string" || typeof v === "number" ? v : UNKNOWN);
+  const shape = {
+    name: names[0] ?? args.namePrefix,
+    compute: { name: args.options[0]?.gpu ?? "GPU", size: args.options[0]?.gpus ?? 1 },
+    containers: [{ image: plainOrUnknown(args.image), port: args.port ?? 8188, env: args.env, secretEnv: Object.fromEntries(Object.keys(args.secrets ?? {}).map((k) => [k, UNKNOWN])), mounts: [{ type: "memory", sizeMb: args.shmMb ?? 64 }] }],
+    scaling: args.scaling,
+  } as unknown as Parameters<typeof validateDeployment>[0];
+  for (const f of validateDeployment(shape)) if (f.property !== "name") problems.push(f.reason.replace(/^containers\[0\]\./, ""));
   if (problems.length > 0) throw new Error(`ServerlessWorkers ${args.namePrefix}: ${problems.join("; ")}`);
 }
 
@@ -107,7 +121,7 @@ export class ServerlessWorkers extends pulumi.ComponentResource {
           ],
           scaling: args.scaling,
         },
-        child,
+        args.dayOwnsScaling ? { ...child, ignoreChanges: ["scaling"] } : child,
       );
     });
     this.endpoints = Object.fromEntries(this.deployments.map((d, i) => [deploymentName(args.namePrefix, args.options[i]!), d.endpointBaseUrl]));

@@ -16,6 +16,7 @@ import {
 } from "./config/secrets";
 import { setCommand, secretSetCommand, removeCommand } from "./config/hints";
 import { MONEY_KEYS } from "./money/settings";
+import { parseInference, serverlessChecks, type Inference } from "./config/serverless";
 
 export { SecretValue } from "./config/secrets";
 export type { Phase, Layer, Environment } from "./config/phase";
@@ -72,9 +73,20 @@ interface CommonConfig {
   melloHostEnv: Settings["melloHostEnv"];
   scratch: Settings["scratch"];
   backup: Settings["backup"];
+  /** Where the day's GPU work runs: a Verda instance (default) or serverless container deployments. */
+  inference: Inference;
+  /** The serverless block, names resolved (used when inference = serverless; month and day layers). */
+  serverless: ServerlessConfig;
+  /** Serverless secrets (month layer, inference = serverless). */
+  hfToken?: SecretValue;
+  registryToken?: SecretValue;
   /** Cost guards; absent settings take their defaults (infra/money). */
   money: Partial<Pick<Settings, (typeof MONEY_KEYS)[number]>>;
 }
+
+export type { Inference } from "./config/serverless";
+
+export type ServerlessConfig = Settings["serverless"] & { namePrefix: string };
 
 export interface IdleConfig extends CommonConfig {
   layer: "idle";
@@ -146,6 +158,7 @@ const OBJECT_KEYS: readonly SettingKey[] = [
   "scratch",
   "gpu",
   "backup",
+  "serverless",
   ...MONEY_KEYS,
 ];
 
@@ -169,7 +182,7 @@ export function validateConfig(raw: RawConfig): ValidationResult {
   const add = (key: string, problem: string, fix: string) => issues.push({ key, problem, fix });
   const specs = secretSpecs();
   const secretNames = Object.keys(specs) as SecretKey[];
-  const known = new Set<string>(["phase", ...OBJECT_KEYS, ...secretNames]);
+  const known = new Set<string>(["phase", "inference", ...OBJECT_KEYS, ...secretNames]);
 
   // 1. Secrets in plaintext, in any namespace, at any depth.
   for (const [fullKey, value] of Object.entries(raw.values)) {
@@ -248,9 +261,15 @@ export function validateConfig(raw: RawConfig): ValidationResult {
     }
   }
 
+  // 4b. Where the GPU work runs (a plain string, not an object).
+  const inference = parseInference(raw.values[`${NAMESPACE}:inference`], stack, add);
+  const serverless = inference === "serverless" && layer !== "idle";
+
   // 5. Secrets this layer needs, and their shape.
   const secrets: Partial<Record<SecretKey, SecretValue>> = {};
-  const requiredSecrets = new Set<SecretKey>(SECRETS_BY_LAYER[layer]);
+  // A serverless day stack has no instance to reach: no SSH key, Redis password or Tailscale key.
+  const requiredSecrets = new Set<SecretKey>(serverless && layer === "day" ? [] : SECRETS_BY_LAYER[layer]);
+  if (serverless && layer === "month" && settings.serverless?.registry) requiredSecrets.add("registryToken");
   if (layer === "month" && settings.seed?.loader) requiredSecrets.add("sshPrivateKey");
   if (layer === "idle" && settings.watchdog?.enabled === true) requiredSecrets.add("sshPrivateKey");
   if (layer === "idle" && settings.backups?.mode === "existing") {
@@ -272,10 +291,11 @@ export function validateConfig(raw: RawConfig): ValidationResult {
   }
 
   // 6. Rules across settings.
-  crossChecks(phase, stack, raw, settings, add);
+  crossChecks(phase, stack, raw, settings, add, inference);
+  if (serverless) serverlessChecks(layer, stack, settings, add);
 
   if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, config: assemble(stack, phase, layer, environment, settings as Settings, secrets) };
+  return { ok: true, config: assemble(stack, phase, layer, environment, settings as Settings, secrets, inference) };
 }
 
 function crossChecks(
@@ -284,6 +304,7 @@ function crossChecks(
   raw: RawConfig,
   s: Partial<Settings>,
   add: (key: string, problem: string, fix: string) => void,
+  inference: Inference = "instance",
 ): void {
   const layer = layerOf(phase);
   const env = raw.env ?? {};
@@ -313,6 +334,7 @@ function crossChecks(
       `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (in the month and the day stack; the month stack adopts it)`,
     );
   }
+  if (inference === "serverless") return; // no instance: the gpu/restore rules below do not apply
   if (layer === "day" && s.gpu?.adopt && s.scratch?.lifetime !== "month") {
     add(
       `${NAMESPACE}:gpu.adopt`,
@@ -359,6 +381,7 @@ function assemble(
   environment: Environment | undefined,
   s: Settings,
   secrets: Partial<Record<SecretKey, SecretValue>>,
+  inference: Inference = "instance",
 ): ComfyumeConfig {
   const org = s.stackRefs.organization;
   const ref = (name: string) => `${org}/${NAMESPACE}/${name}`;
@@ -375,6 +398,10 @@ function assemble(
     melloHostEnv: s.melloHostEnv,
     scratch: s.scratch,
     backup: s.backup,
+    inference,
+    serverless: { ...s.serverless, namePrefix: s.serverless.namePrefix ?? `comfyume-${environment ?? "idle"}-worker` },
+    hfToken: secrets.hfToken,
+    registryToken: secrets.registryToken,
     money: Object.fromEntries(MONEY_KEYS.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])),
   };
   if (layer === "idle") {

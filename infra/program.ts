@@ -7,6 +7,7 @@ import { idleLayer } from "./phases/idle";
 import { monthLayer } from "./phases/month";
 import { dayLayer, monthReference } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
+import { serverlessDay } from "./phases/serverless";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
 
@@ -40,6 +41,7 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
   if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
+  if (cfg.inference === "serverless") return { ...serverlessDay(cfg, month!, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
   return { ...dayLayer({ ...cfg, gpu }, month), ...costEstimate };
 }

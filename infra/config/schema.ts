@@ -277,9 +277,56 @@ export function buildSchemas() {
       .default([]),
   });
 
+  // ---- serverless GPU workers (comfyume:inference = serverless; docs/configuration.md "Serverless") ----
+  const gpuName = z.string("must be a Verda serverless compute name").regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$/, "must be a Verda serverless compute name such as H200 or B300");
+  const nonNegative = (message: string) =>
+    z.preprocess((v) => (typeof v === "string" && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number(message).min(0, "must not be negative"));
+  const price = nonNegative("must be a price per GPU-hour, e.g. 2.49");
+  const serverlessScaling = z
+    .strictObject({
+      /** Replicas kept warm during the workshop hours (the month keeps 0). */
+      minReplicas: intLike(0, 100).default(1),
+      maxReplicas: intLike(1, 100).default(10),
+      scaleUpDelaySeconds: intLike(0, 3600).default(0),
+      scaleDownDelaySeconds: intLike(0, 86_400).default(300),
+      queueLoadThreshold: intLike(1, 1000).default(2),
+      concurrentRequestsPerReplica: intLike(1, 100).default(1),
+      queueMessageTtlSeconds: intLike(60, 86_400).default(36_000),
+    })
+    .refine((s) => s.minReplicas <= s.maxReplicas, { message: "minReplicas must not exceed maxReplicas", path: ["minReplicas"] });
+  const serverlessDeployment = z.strictObject({
+    gpu: gpuName,
+    spot: boolLike().default(false),
+    gpus: intLike(1, 8).default(1),
+    /** This deployment's day minimum/maximum, instead of scaling.minReplicas/maxReplicas (e.g. 0 for a fallback). */
+    minReplicas: intLike(0, 100).optional(),
+    maxReplicas: intLike(0, 100).optional(),
+  });
+  const serverless = z.strictObject({
+    /** Deployment names are `<namePrefix>-<gpu>-<spot|on-demand>`. Default: comfyume-<environment>-worker. */
+    namePrefix: hostname.optional(),
+    image: str("the worker image, e.g. ghcr.io/ahelme/comfyume-worker:v1").optional(),
+    deployments: z.array(serverlessDeployment, "must be a list of { gpu, spot } entries").min(1, "must list at least one { gpu, spot } entry").default([{ gpu: "H200", spot: true, gpus: 1 }]),
+    port: port.default(8188),
+    /** The container's command line (default: ComfyUI with the SFS model paths and outputs on the SFS). */
+    command: z.array(str("a command-line argument")).min(1).optional(),
+    /** Private registry login; its token is the secret comfyume:registryToken. */
+    registry: z.strictObject({ type: z.enum(["ghcr", "dockerhub"], "must be ghcr or dockerhub"), username: str("the registry user name") }).optional(),
+    shmMb: z.union([z.literal(64), z.literal(128), z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096), z.literal(8192)], "must be 64, 128, ... 8192").default(64),
+    /** The day's scaling, applied by the day stack and returned to zero when it is destroyed. */
+    scaling: serverlessScaling.default(serverlessScaling.parse({})),
+    /** Documented schedule: run the day `up` this many minutes before the workshop; counted in the forecast. */
+    prewarmMinutes: intLike(0, 240).default(0),
+    /** Estimated replica-hours above the minimum per workshop day (bursts under load), for the forecast. */
+    burstReplicaHours: nonNegative("must be a number of replica-hours, e.g. 1.5").default(0),
+    /** Price per GPU-hour by compute name (billing currency), when Verda's catalogue lists none. */
+    prices: z.record(gpuName, z.strictObject({ onDemand: price, spot: price })).optional(),
+  });
+
   return {
     stackRefs, verda, ssh, paths, timeouts, hostEnv, melloHostEnv: hostEnv, restore,
     mello, backups, sshKeys, sfs, seed, scratch, gpu, backup,
+    serverless,
     // Cost guards (budget, forecast, capacity, watchdog), owned by infra/money.
     ...moneySchemas(),
   };

@@ -2,7 +2,7 @@
 // file and in state. Anything secret-looking found in plaintext config is rejected before any
 // resource is created.
 
-export type SecretKey = "sshPrivateKey" | "redisPassword" | "tailscaleAuthKey" | "r2AccessKeyId" | "r2SecretAccessKey";
+export type SecretKey = "sshPrivateKey" | "redisPassword" | "tailscaleAuthKey" | "r2AccessKeyId" | "r2SecretAccessKey" | "hfToken" | "registryToken";
 
 export interface SecretSpec {
   what: string;
@@ -41,6 +41,17 @@ export function secretSpecs(): Record<SecretKey, SecretSpec> {
       what: "the R2 S3 secret access key (backups.mode=existing)",
       source: "< r2-secret-access-key.txt",
       check: (v) => (/^[0-9a-f]{64}$/.test(v.trim()) ? undefined : "is not a 64-character hex R2 secret access key"),
+    },
+    // Serverless workers (inference = serverless): each becomes a Verda secret the deployments reference by name.
+    hfToken: {
+      what: "the Hugging Face token of the serverless workers (a Verda secret, never plain env)",
+      source: "< hf-token.txt",
+      check: (v) => (v.trim().length >= 8 ? undefined : "is shorter than 8 characters"),
+    },
+    registryToken: {
+      what: "the access token of serverless.registry (pulls the private worker image)",
+      source: "< registry-token.txt",
+      check: (v) => (v.trim().length >= 8 ? undefined : "is shorter than 8 characters"),
     },
   };
 }

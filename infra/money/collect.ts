@@ -5,7 +5,8 @@ import { instanceResource, volumeResource, type BilledResource } from "./model";
 import { externalCosts } from "./external";
 import { loadPriceBook } from "./prices";
 import { costReport, type CostReport } from "./report";
-import { moneySettingsOf, phaseOf, planFromConfigs, layerAndEnvironment, type ConfigValues } from "./plan-from-config";
+import { moneySettingsOf, phaseOf, planFromConfigs, layerAndEnvironment, serverlessPricesOf, type ConfigValues } from "./plan-from-config";
+import { withServerlessPrices } from "./serverless";
 import type { MoneyApi } from "./verda-reads";
 import type { VerdaClient } from "../verda/client";
 import type { Instance, Volume } from "../verda/types";
@@ -70,10 +71,11 @@ export async function collectCostReport(
     const name = kind === "month" && ref?.month ? ref.month : `${env}-${kind}`;
     return deps.source.config(name);
   };
-  const plan = planFromConfigs({ day: layer === "day" ? own : sibling("day"), month: layer === "month" ? own : sibling("month") });
+  const dayConfig = layer === "day" ? own : sibling("day");
+  const plan = planFromConfigs({ day: dayConfig, month: layer === "month" ? own : sibling("month") });
   const settings = moneySettingsOf(own);
   const balance = await deps.api.balance();
-  const book = await loadPriceBook(deps.api, balance.currency);
+  const book = withServerlessPrices(await loadPriceBook(deps.api, balance.currency), serverlessPricesOf(dayConfig));
   const lookup: ResourceLookup = deps.listed ? lookupInLists(deps.listed) : { instance: (id) => deps.client.getInstance(id), volume: (id) => deps.client.getVolume(id) };
   const running = await runningResources(layer, deps.source.outputs(stack), lookup, book);
   return costReport({

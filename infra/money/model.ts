@@ -1,7 +1,7 @@
 // The cost model, as pure functions: what a phase costs per hour before launch, what the month
 // will cost (workshop days on the instance, SFS/scratch for the period, mello, R2), and what the
 // running resources have cost so far.
-import { instanceHourly, volumeHourly } from "./prices";
+import { instanceHourly, replicaHourly, volumeHourly } from "./prices";
 import { HOURS_PER_MONTH, type CostLine, type ExternalCosts, type Layer, type Placement, type PriceBook } from "./types";
 
 export interface ScratchPlan {
@@ -12,9 +12,19 @@ export interface ScratchPlan {
   deletePermanently: boolean;
 }
 
+/** Serverless GPU workers (inference = serverless): what the day layer scales up. */
+export interface ServerlessPlan {
+  deployments: { name: string; gpu: string; gpus: number; spot: boolean; minReplicas: number }[];
+  /** Replicas start this long before the workshop hours (billed). */
+  prewarmMinutes: number;
+  /** Estimated replica-hours above the minimum per workshop day, priced at the first deployment. */
+  burstReplicaHours: number;
+}
+
 /** What the stacks of one environment put up (any part may be absent). */
 export interface PhasePlan {
   instance?: Placement & { osVolumeGb: number };
+  serverless?: ServerlessPlan;
   sfsGb?: number;
   scratch?: ScratchPlan;
 }
@@ -38,7 +48,10 @@ export function layerHourlyLines(layer: Layer, plan: PhasePlan, book: PriceBook,
     lines.push(line("day", `instance ${i.instanceType}${i.spot ? " (spot)" : ""} in ${i.location}`, instanceHourly(book, i), 1));
     lines.push(line("day", `OS volume ${i.osVolumeGb} GB`, volumeHourly(book, "NVMe", i.osVolumeGb), 1));
   }
-  if (layer === "day" && plan.scratch?.lifetime === "day") lines.push(line("day", `scratch ${plan.scratch.sizeGb} GB`, volumeHourly(book, "NVMe", plan.scratch.sizeGb), 1));
+  for (const d of layer === "day" ? (plan.serverless?.deployments ?? []) : []) {
+    if (d.minReplicas > 0) lines.push(line("day", `serverless ${d.name}: ${d.minReplicas} × ${d.gpus > 1 ? `${d.gpus} ` : ""}${d.gpu} ${d.spot ? "spot" : "on-demand"}`, replicaHourly(book, d) * d.minReplicas, 1));
+  }
+  if (layer === "day" && plan.scratch?.lifetime === "day" && !plan.serverless) lines.push(line("day", `scratch ${plan.scratch.sizeGb} GB`, volumeHourly(book, "NVMe", plan.scratch.sizeGb), 1));
   if (layer === "month" && plan.sfsGb) lines.push(line("month", `SFS ${plan.sfsGb} GB`, volumeHourly(book, "NVMe_Shared", plan.sfsGb), 1));
   if (layer === "month" && plan.scratch?.lifetime === "month") lines.push(line("month", `scratch ${plan.scratch.sizeGb} GB`, volumeHourly(book, "NVMe", plan.scratch.sizeGb), 1));
   if (layer === "idle") {
@@ -54,13 +67,27 @@ export function periodForecast(plan: PhasePlan, book: PriceBook, external: Exter
   const lines: CostLine[] = [
     ...layerHourlyLines("idle", plan, book, external).map((l) => line(l.layer, l.item, l.perHour, s.periodHours)),
     ...layerHourlyLines("month", plan, book, external).map((l) => line(l.layer, l.item, l.perHour, s.periodHours)),
-    ...layerHourlyLines("day", plan, book, external).map((l) => line(l.layer, `${l.item} × ${s.workshopDays} d × ${s.hoursPerDay} h`, l.perHour, dayHours)),
+    ...layerHourlyLines("day", { ...plan, serverless: undefined }, book, external).map((l) => line(l.layer, `${l.item} × ${s.workshopDays} d × ${s.hoursPerDay} h`, l.perHour, dayHours)),
+    ...(plan.serverless ? serverlessForecast(plan.serverless, book, s) : []),
   ];
   const scratch = plan.scratch;
   if (scratch?.lifetime === "day" && !scratch.deletePermanently && s.trashHours > 0 && s.workshopDays > 0) {
     // Each night's scratch is its own volume and bills on in the trash for the full retention.
     const trashHours = s.workshopDays * s.trashHours;
     lines.push(line("day", `scratch ${scratch.sizeGb} GB in trash (${s.trashHours} h after each day)`, volumeHourly(book, "NVMe", scratch.sizeGb), trashHours));
+  }
+  return lines;
+}
+
+/** Serverless day lines: minimum replicas over the workshop hours plus the prewarm, and the burst estimate. */
+export function serverlessForecast(plan: ServerlessPlan, book: PriceBook, s: Pick<Schedule, "workshopDays" | "hoursPerDay">): CostLine[] {
+  const hoursPerDay = s.hoursPerDay + plan.prewarmMinutes / 60;
+  const lines = plan.deployments
+    .filter((d) => d.minReplicas > 0)
+    .map((d) => line("day", `serverless ${d.name}: ${d.minReplicas} replica(s) × ${s.workshopDays} d × ${+hoursPerDay.toFixed(2)} h${plan.prewarmMinutes ? ` (incl. ${plan.prewarmMinutes} min prewarm)` : ""}`, replicaHourly(book, d) * d.minReplicas, s.workshopDays * hoursPerDay));
+  const first = plan.deployments[0];
+  if (first && plan.burstReplicaHours > 0) {
+    lines.push(line("day", `serverless burst estimate: ${plan.burstReplicaHours} replica-h × ${s.workshopDays} d at ${first.name}`, replicaHourly(book, first), s.workshopDays * plan.burstReplicaHours));
   }
   return lines;
 }

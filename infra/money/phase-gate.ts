@@ -10,6 +10,8 @@ import type { CostReport } from "./report";
 import type { Placement } from "./types";
 import { verdaForMoney, type MoneyApi } from "./verda-reads";
 import { isDestroyCommand, pulumiCommand } from "../config/operation";
+import { guardServerlessDay } from "./serverless";
+import { serverlessPlanOf } from "../phases/serverless";
 
 export interface GateCredentials {
   clientId: string;
@@ -66,6 +68,13 @@ export async function moneyGate(
   const monthRef = deps.monthRef;
   const monthSfs = cfg.layer === "day" ? (deps.monthSfs ?? (monthRef ? await monthSfsOf(monthRef) : undefined)) : undefined;
   try {
+    if (cfg.layer === "day" && cfg.inference === "serverless") {
+      // No instance to place: the serverless compute's availability, the day's cost and the budget instead.
+      const check = await guardServerlessDay(api, { stack: cfg.stack, money: cfg.money, plan: serverlessPlanOf(cfg.serverless), prices: cfg.serverless.prices, sfsGb: monthSfs?.sizeGb });
+      for (const line of check.info) pulumi.log.info(line);
+      for (const line of check.warnings) pulumi.log.warn(line);
+      return { report: check.report };
+    }
     const check = await phaseMoneyCheck(api, phaseCheckInput(cfg, monthSfs));
     for (const line of check.info) pulumi.log.info(line);
     for (const line of check.warnings) pulumi.log.warn(line);

@@ -5,6 +5,7 @@ import { buildSchemas } from "../config/schema";
 import { isPhase, layerOf, environmentOf, type Phase } from "../config/phase";
 import { parseMoneySettings, type MoneySettings } from "./settings";
 import type { PhasePlan } from "./model";
+import { serverlessPlanOf } from "../phases/serverless";
 import type { Layer } from "./types";
 
 export type ConfigValues = Record<string, unknown>;
@@ -13,7 +14,7 @@ const get = (values: ConfigValues | undefined, key: string) => values?.[`comfyum
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
-function parsed<K extends "gpu" | "sfs" | "scratch" | "verda">(key: K, values: ConfigValues | undefined): z.output<Schemas[K]> {
+function parsed<K extends "gpu" | "sfs" | "scratch" | "verda" | "serverless">(key: K, values: ConfigValues | undefined): z.output<Schemas[K]> {
   const schema = buildSchemas()[key] as unknown as z.ZodType<z.output<Schemas[K]>>;
   const result = schema.safeParse(get(values, key) ?? {});
   if (!result.success) throw new Error(`comfyume:${key}: ${result.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
@@ -36,6 +37,15 @@ export function moneySettingsOf(values: ConfigValues | undefined): MoneySettings
 export function planFromConfigs(configs: { day?: ConfigValues; month?: ConfigValues }): PhasePlan {
   const plan: PhasePlan = {};
   const dayVerda = parsed("verda", configs.day);
+  if (configs.day && get(configs.day, "inference") === "serverless") {
+    // No instance and no scratch on a serverless day: the deployments' minimum replicas (docs/money.md).
+    const serverless = parsed("serverless", configs.day);
+    const declared = get(configs.day, "phase");
+    const env = (isPhase(declared) ? environmentOf(declared) : undefined) ?? "workshop";
+    plan.serverless = serverlessPlanOf({ ...serverless, namePrefix: serverless.namePrefix ?? `comfyume-${env}-worker` });
+    plan.sfsGb = parsed("sfs", configs.month).sizeGb;
+    return plan;
+  }
   if (configs.day) {
     const gpu = parsed("gpu", configs.day);
     plan.instance = { instanceType: gpu.instanceType ?? "CPU.4V.16G", location: gpu.location ?? dayVerda.location, spot: gpu.spot, osVolumeGb: gpu.osVolumeSizeGb };
@@ -49,4 +59,9 @@ export function planFromConfigs(configs: { day?: ConfigValues; month?: ConfigVal
 
 export function layerAndEnvironment(phase: Phase): { layer: Layer; environment?: "testing" | "workshop" } {
   return { layer: layerOf(phase), environment: environmentOf(phase) };
+}
+
+/** comfyume:serverless.prices of the day stack (they win over the catalogue's serverless prices). */
+export function serverlessPricesOf(values: ConfigValues | undefined): Record<string, { onDemand: number; spot: number }> | undefined {
+  return get(values, "inference") === "serverless" ? parsed("serverless", values).prices : undefined;
 }

@@ -12,6 +12,12 @@ export function priceBookFrom(currency: Currency, types: InstanceTypePrice[], vo
   for (const t of types) {
     book.instanceTypes[t.instance_type] = { onDemand: num(t.price_per_hour), spot: num(t.spot_price), gpus: t.gpu?.number_of_gpus ?? 0 };
   }
+  // Serverless prices per GPU-hour by GPU model, from the 1-GPU instance types that quote them.
+  for (const t of types) {
+    if (!t.model || (t.gpu?.number_of_gpus ?? 0) !== 1 || t.serverless_price === undefined) continue;
+    book.serverless ??= {};
+    book.serverless[t.model] ??= { onDemand: num(t.serverless_price), spot: num(t.serverless_spot_price) };
+  }
   for (const v of volumes) {
     // GO still accepts the legacy key monthly_per_gb (verda-api.md §9.2).
     book.volumeTypes[v.type] = num(v.price?.price_per_month_per_gb ?? v.price?.monthly_per_gb);
@@ -56,4 +62,18 @@ export function formatMoney(amount: number, currency: Currency): string {
   const symbol = currency === "eur" ? "€" : "$";
   const digits = Math.abs(amount) < 1 && amount !== 0 ? 4 : 2;
   return `${amount < 0 ? "-" : ""}${symbol}${Math.abs(amount).toFixed(digits)}`;
+}
+
+/** One replica's price per hour: the GPU's serverless price (spot or on-demand) × GPUs per replica. */
+export function replicaHourly(book: PriceBook, d: { gpu: string; gpus: number; spot: boolean }): number {
+  const p = book.serverless?.[d.gpu];
+  if (!p) {
+    throw new Error(
+      `no serverless price for ${d.gpu}: Verda's /instance-types quotes none for a 1-GPU ${d.gpu} type. ` +
+        `Set it (per GPU-hour, billing currency): scripts/pulumi config set --path 'comfyume:serverless.prices.${d.gpu}.spot' <price> and '.onDemand' <price>`,
+    );
+  }
+  const price = d.spot ? p.spot : p.onDemand;
+  if (!Number.isFinite(price)) throw new Error(`no ${d.spot ? "spot" : "on-demand"} serverless price for ${d.gpu}: set comfyume:serverless.prices.${d.gpu}.${d.spot ? "spot" : "onDemand"}`);
+  return price * d.gpus;
 }

@@ -68,6 +68,9 @@ export function moneySchemas() {
     dayStack: z.string().trim().min(1).default("workshop-day"),
     checkoutDir: z.string().regex(/^\//, "must be an absolute path").default("/opt/comfyume-infra"),
     teardownCommand: z.string().trim().min(1).optional(),
+    // The day stack output that shows it bills: instanceId, or serverlessDeployments when inference = serverless
+    // (its teardown, the same day-stack destroy, returns the deployments to zero replicas).
+    activeOutput: z.enum(["instanceId", "serverlessDeployments"], "must be instanceId (a GPU instance) or serverlessDeployments (inference = serverless)").default("instanceId"),
   });
 
   return { budget, forecast, capacity, watchdog };

@@ -13,6 +13,8 @@ export interface PriceBook {
   instanceTypes: Record<string, { onDemand: number; spot: number; gpus: number }>;
   /** volume type (NVMe, NVMe_Shared, ...) -> price per GB-month. */
   volumeTypes: Record<string, number>;
+  /** Serverless compute name (H200, B300, ...) -> price per GPU-hour of one replica (infra/money/serverless.ts). */
+  serverless?: Record<string, { onDemand: number; spot: number }>;
 }
 
 /** Costs that do not come from Verda (config, or the defaults in settings.ts), already in the billing currency. */

@@ -13,6 +13,17 @@ export interface InstanceTypePrice {
   spot_price: string | number;
   currency?: string;
   gpu?: { number_of_gpus?: number };
+  /** GPU model, e.g. H100; with the serverless prices below, the serverless compute of that name. */
+  model?: string;
+  serverless_price?: string | number;
+  serverless_spot_price?: string | number;
+}
+
+/** GET /serverless-compute-resources: a compute name and size, and whether Verda can run it now. */
+export interface ServerlessComputeResource {
+  name: string;
+  size: number;
+  is_available: boolean;
 }
 
 export interface VolumeTypePrice {
@@ -34,6 +45,8 @@ export interface MoneyApi {
   instances(): Promise<Instance[]>;
   volumes(): Promise<Volume[]>;
   trash(): Promise<Volume[]>;
+  /** Serverless compute and its availability (optional: fakes of the instance path need not have it). */
+  serverlessComputeResources?(): Promise<ServerlessComputeResource[]>;
 }
 
 function asArray<T>(body: unknown): T[] {
@@ -82,6 +95,9 @@ export function moneyApi(client: VerdaClient, http: VerdaHttp): MoneyApi {
     volumes: () => client.listVolumes(),
     async trash() {
       return asArray((await http.send({ method: "GET", route: "/volumes/trash", auth: true })).body);
+    },
+    async serverlessComputeResources() {
+      return asArray((await http.send({ method: "GET", route: "/serverless-compute-resources", auth: true })).body);
     },
   };
 }

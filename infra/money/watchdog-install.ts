@@ -25,6 +25,7 @@ export function watchdogInstall(w: WatchdogSettings, opts: { scriptsDir: string;
     WATCHDOG_DAY_STACK: w.dayStack,
     WATCHDOG_WORKDIR: w.checkoutDir,
     WATCHDOG_TEARDOWN_CMD: w.teardownCommand,
+    WATCHDOG_ACTIVE_OUTPUT: w.activeOutput,
     REDIS_HOST: opts.redisHost,
     REDIS_PORT: opts.redisPort === undefined ? undefined : String(opts.redisPort),
   };

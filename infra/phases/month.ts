@@ -5,6 +5,7 @@ import { secretOutput, type MonthConfig } from "../config";
 import { secretReference } from "./references";
 import { SharedFilesystem, type LoaderArgs } from "../../components/shared-filesystem";
 import type { BucketNames } from "../../components/backups";
+import { serverlessMonth } from "./serverless";
 
 export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unknown>> {
   const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
@@ -56,7 +57,10 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
         : undefined,
   });
 
+  // inference = serverless: the month owns the GPU workers as deployments at zero replicas.
+  const serverless = cfg.inference === "serverless" ? serverlessMonth(cfg, sfs.volumeId) : {};
   return {
+    ...serverless,
     sfsId: sfs.volumeId,
     sfsMountCommand: sfs.mountCommand,
     sfsPseudoPath: sfs.pseudoPath,

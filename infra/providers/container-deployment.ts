@@ -49,6 +49,37 @@ export function replaceReason(olds: Partial<ContainerDeploymentInputs>, news: Co
   return undefined;
 }
 
+function createBody(inputs: ContainerDeploymentInputs) {
+  return {
+    name: inputs.name,
+    is_spot: inputs.isSpot ?? false,
+    is_verda_io: false,
+    compute: inputs.compute,
+    container_registry_settings: registryToApi(inputs.registryCredentials),
+    containers: inputs.containers.map(containerToApi),
+    scaling: scalingToApi(inputs.scaling),
+  };
+}
+
+/** Tracks a deployment found under the wanted name, brought to the inputs with at most one PATCH of each kind. */
+async function adoptExisting(found: LiveDeployment, inputs: ContainerDeploymentInputs, why: string): Promise<{ id: string; outs: ContainerDeploymentOutputs }> {
+  const api = makeClient().serverless;
+  process.stderr.write(`warning: deployment ${inputs.name} ${why}: tracked as this resource and brought to the configured settings.\n`);
+  const current = normalize(fromApi(found, await api.getScaling(inputs.name), inputs.scaling));
+  let live = found;
+  if (changedKeys<ContainerDeploymentInputs>(current, inputs, DEPLOYMENT_KEYS as (keyof ContainerDeploymentInputs)[]).length > 0) {
+    const names = found.containers.map((c) => c.name);
+    live = await api.patchDeployment(inputs.name, {
+      compute: inputs.compute,
+      is_spot: inputs.isSpot ?? false,
+      container_registry_settings: registryToApi(inputs.registryCredentials),
+      containers: inputs.containers.map((c, i) => ({ ...containerToApi(c), name: names[i] ?? "" })),
+    });
+  }
+  if (changedKeys<ContainerDeploymentInputs>(current, inputs, ["scaling"]).length > 0) await api.patchScaling(inputs.name, scalingToApi(inputs.scaling));
+  return { id: inputs.name, outs: outputsFrom(live, inputs) };
+}
+
 export const containerDeploymentProvider: pulumi.dynamic.ResourceProvider<ContainerDeploymentInputs, ContainerDeploymentOutputs> = {
   async configure(req) {
     await configureFromPulumi(req);
@@ -71,16 +102,20 @@ export const containerDeploymentProvider: pulumi.dynamic.ResourceProvider<Contai
   },
 
   async create(inputs) {
-    const live = await makeClient().serverless.createDeployment({
-      name: inputs.name,
-      is_spot: inputs.isSpot ?? false,
-      is_verda_io: false,
-      compute: inputs.compute,
-      container_registry_settings: registryToApi(inputs.registryCredentials),
-      containers: inputs.containers.map(containerToApi),
-      scaling: scalingToApi(inputs.scaling),
-    });
-    return { id: inputs.name, outs: outputsFrom(live, inputs) };
+    const api = makeClient().serverless;
+    // Names are unique at Verda. A deployment already under this name is one an earlier create made before
+    // its answer was lost (a 5xx, a dropped connection): take it over instead of failing or making a second.
+    const earlier = await api.getDeployment(inputs.name);
+    if (earlier) return adoptExisting(earlier, inputs, "already existed at Verda (an earlier create whose answer was lost, or a console edit)");
+    try {
+      const live = await api.createDeployment(createBody(inputs));
+      return { id: inputs.name, outs: outputsFrom(live, inputs) };
+    } catch (e) {
+      // "Created, then 5xx": the POST may have taken effect (and a retried POST then answers 409).
+      const after = await api.getDeployment(inputs.name).catch(() => undefined);
+      if (!after) throw e;
+      return adoptExisting(after, inputs, `was created although the create answered an error (${(e as Error).message})`);
+    }
   },
 
   async read(id, props) {

@@ -173,7 +173,7 @@ function mountFromApi(m: ContainerVolumeMount): MountInput {
   }
 }
 
-function scalingFromApi(s: ScalingOptions): ScalingInput {
+export function scalingFromApi(s: ScalingOptions): ScalingInput {
   const out: ScalingInput = {
     minReplicas: s.min_replica_count,
     maxReplicas: s.max_replica_count,

@@ -6,3 +6,4 @@ export { StartupScript, startupScriptProvider, type StartupScriptArgs, type Star
 export { ContainerDeployment, containerDeploymentProvider, type ContainerDeploymentArgs, type ContainerDeploymentInputs, type ContainerDeploymentOutputs, type ContainerInput, type MountInput, type ScalingInput } from "./container-deployment";
 export { Secret, secretProvider, FileSecret, fileSecretProvider, type SecretArgs, type SecretInputs, type SecretOutputs, type FileSecretArgs, type FileSecretInputs, type FileSecretOutputs } from "./secret";
 export { RegistryCredentials, registryCredentialsProvider, type RegistryCredentialsArgs, type RegistryCredentialsInputs, type RegistryCredentialsOutputs } from "./registry-credentials";
+export { DeploymentScaling, deploymentScalingProvider, zeroScaling, type DeploymentScalingArgs, type DeploymentScalingInputs } from "./deployment-scaling";

@@ -15,7 +15,10 @@
 #   --queue-cmd CMD       prints the queue length (env WATCHDOG_QUEUE_CMD; default
 #                         redis-cli -h $REDIS_HOST -p $REDIS_PORT LLEN <key>; password: REDISCLI_AUTH)
 #   --active-cmd CMD      prints something non-empty while the day stack has an instance (env
-#                         WATCHDOG_ACTIVE_CMD; default scripts/pulumi stack output instanceId --stack <day>)
+#                         WATCHDOG_ACTIVE_CMD; default scripts/pulumi stack output <output> --stack <day>)
+#   --active-output NAME  the day stack output that exists while it bills (env WATCHDOG_ACTIVE_OUTPUT;
+#                         default instanceId; serverlessDeployments for inference = serverless, whose
+#                         teardown returns the deployments to zero replicas)
 #   --teardown-cmd CMD    the verified end-of-day teardown (env WATCHDOG_TEARDOWN_CMD; default
 #                         COMFYUME_PULUMI_COMMAND=destroy scripts/pulumi destroy --stack <day> --run-program
 #                         --yes --non-interactive)
@@ -67,6 +70,7 @@ QUEUE_KEY=${WATCHDOG_QUEUE_KEY:-comfyume:queue}
 QUEUE_CMD=${WATCHDOG_QUEUE_CMD:-}
 DAY_STACK=${WATCHDOG_DAY_STACK:-workshop-day}
 ACTIVE_CMD=${WATCHDOG_ACTIVE_CMD:-}
+ACTIVE_OUTPUT=${WATCHDOG_ACTIVE_OUTPUT:-instanceId}
 TEARDOWN_CMD=${WATCHDOG_TEARDOWN_CMD:-}
 WORKDIR=${WATCHDOG_WORKDIR:-/opt/comfyume-infra}
 WEBHOOK_URL=${WATCHDOG_WEBHOOK_URL:-}
@@ -85,6 +89,7 @@ while (($#)); do
     --queue-key) need_value "$@"; QUEUE_KEY=$2; shift 2 ;;
     --queue-cmd) need_value "$@"; QUEUE_CMD=$2; shift 2 ;;
     --active-cmd) need_value "$@"; ACTIVE_CMD=$2; shift 2 ;;
+    --active-output) need_value "$@"; ACTIVE_OUTPUT=$2; shift 2 ;;
     --teardown-cmd) need_value "$@"; TEARDOWN_CMD=$2; shift 2 ;;
     --day-stack) need_value "$@"; DAY_STACK=$2; shift 2 ;;
     --workdir) need_value "$@"; WORKDIR=$2; shift 2 ;;
@@ -100,7 +105,8 @@ while (($#)); do
 done
 
 QUEUE_CMD=${QUEUE_CMD:-redis-cli -h ${REDIS_HOST:-127.0.0.1} -p ${REDIS_PORT:-6379} LLEN ${QUEUE_KEY}}
-ACTIVE_CMD=${ACTIVE_CMD:-scripts/pulumi stack output instanceId --stack ${DAY_STACK} --non-interactive}
+[[ $ACTIVE_OUTPUT =~ ^[A-Za-z][A-Za-z0-9]*$ ]] || die "--active-output '${ACTIVE_OUTPUT}' must be a stack output name such as instanceId or serverlessDeployments"
+ACTIVE_CMD=${ACTIVE_CMD:-scripts/pulumi stack output ${ACTIVE_OUTPUT} --stack ${DAY_STACK} --non-interactive}
 # COMFYUME_PULUMI_COMMAND tells the program's money gate it is a destroy (never blocked by a budget).
 TEARDOWN_CMD=${TEARDOWN_CMD:-COMFYUME_PULUMI_COMMAND=destroy scripts/pulumi destroy --stack ${DAY_STACK} --run-program --yes --non-interactive}
 export TZ=$TZ_NAME

@@ -19,6 +19,8 @@ const httpRule = z.strictObject({
   code: z.string().min(1).optional(),
   message: z.string().optional(),
   retry_after: z.number().int().nonnegative().optional(),
+  // The request takes effect first and only its answer is the error ("created, then 5xx").
+  after_apply: z.boolean().optional(),
 });
 const latencyRule = z.strictObject({
   type: z.literal("latency"),
@@ -174,8 +176,17 @@ export class FaultSet {
 
   /** An injected error response for this request, if any. */
   takeHttpError(req: RequestInfo): ApiError | undefined {
+    return this.takeHttpFault(req)?.error;
+  }
+
+  /** The injected error and whether the request is carried out before it is answered (`after_apply`). */
+  takeHttpFault(req: RequestInfo): { error: ApiError; afterApply: boolean } | undefined {
     const rule = this.find("http", (r) => requestMatches(r, req));
     if (!rule) return undefined;
+    return { error: this.httpError(rule), afterApply: rule.after_apply === true };
+  }
+
+  private httpError(rule: Extract<FaultRule, { type: "http" }>): ApiError {
     this.consume(rule);
     const code = (rule.code ?? codeForStatus(rule.status)) as ErrorCode;
     const headers: Record<string, string> = rule.retry_after === undefined ? {} : { "Retry-After": String(rule.retry_after) };

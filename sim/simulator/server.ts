@@ -35,8 +35,8 @@ async function handleApi(sim: Sim, req: IncomingMessage, url: URL, rawBody: stri
 
   const delay = sim.faults.takeLatency(info);
   if (delay > 0) await sleep(delay);
-  const injected = sim.faults.takeHttpError(info);
-  if (injected) throw injected;
+  const injected = sim.faults.takeHttpFault(info);
+  if (injected && !injected.afterApply) throw injected.error;
 
   if (method === "POST" && path === "/v1/oauth2/token") {
     return sim.tokens.handleTokenRequest(parseBody(rawBody, contentType));
@@ -54,6 +54,7 @@ async function handleApi(sim: Sim, req: IncomingMessage, url: URL, rawBody: stri
   if (CREATE_CALLS.has(`${method} ${path}`) && sim.faults.takeInsufficientFunds(info)) throw fail.funds();
   const body = parseBody(rawBody, contentType);
   const result = formatCreated(sim, route.handle(sim, { params, query: url.searchParams, body }));
+  if (injected) throw injected.error; // after_apply: the change is made, the answer is lost
   return { ...result, headers: { ...rateHeaders, ...result.headers } };
 }
 

@@ -1,7 +1,7 @@
 // Routes of Verda Serverless Containers: deployments (with scaling, status, replicas), secrets, file
 // secrets and registry credentials. Names are the identifiers; creates answer 201.
 import { deleteFromStore, addFileSecret, addRegistryCredentials, addSecret, listFileSecrets, listRegistryCredentials, listSecrets } from "./secrets";
-import { createDeployment, deleteDeployment, deploymentStatus, deploymentView, getDeployment, patchDeployment, patchScaling, replicasView } from "./deployments";
+import { createDeployment, deleteDeployment, SERVERLESS_COMPUTE, deploymentStatus, deploymentView, getDeployment, patchDeployment, patchScaling, replicasView } from "./deployments";
 import { ok } from "./http";
 import type { Route } from "./routes";
 
@@ -30,5 +30,12 @@ export const SERVERLESS_ROUTES: Route[] = [
     method: "DELETE",
     path: "/v1/container-registry-credentials/{credentials_name}",
     handle: (sim, r) => deleteFromStore(sim, "registryCredentials", r.params.credentials_name!, r.query),
+  },
+  // Every simulated compute in sizes 1, 2, 4, 8; a `no_capacity` fault naming the compute makes it unavailable.
+  {
+    method: "GET",
+    path: "/v1/serverless-compute-resources",
+    handle: (sim) =>
+      ok(Object.keys(SERVERLESS_COMPUTE).flatMap((name) => [1, 2, 4, 8].map((size) => ({ name, size, is_available: !sim.faults.noCapacity(name, "", false) })))),
   },
 ];

@@ -68,8 +68,11 @@ describe("ServerlessWorkers", () => {
   });
 
   it("refuses sensitive plain env, duplicate options and no options, naming each setting", () => {
-    expect(() => new ServerlessWorkers("bad-env", args({ env: { HF_TOKEN: "plain" } }))).toThrow(/env\.HF_TOKEN looks sensitive: move it to secrets/);
+    expect(() => new ServerlessWorkers("bad-env", args({ env: { HF_TOKEN: "plain" } }))).toThrow(/env\.HF_TOKEN looks sensitive: store it in a verda\.Secret/);
     expect(() => new ServerlessWorkers("dup", args({ options: [{ gpu: "H200", spot: true }, { gpu: "h200", spot: true }] }))).toThrow(/options repeat comfyume-worker-h200-spot/);
     expect(() => new ServerlessWorkers("none", args({ options: [] }))).toThrow(/options must list at least one/);
+    expect(() => new ServerlessWorkers("both", args({ env: { HF_TOKEN_FILE_PATH: "/x" }, secrets: { HF_TOKEN_FILE_PATH: pulumi.secret("v") } }))).toThrow(/set both in env and secretEnv/);
+    expect(() => new ServerlessWorkers("scale", args({ scaling: { minReplicas: 3, maxReplicas: 1 } }))).toThrow(/minReplicas \(3\) and maxReplicas \(1\)/);
+    expect(() => new ServerlessWorkers("shm", args({ shmMb: 100 }))).toThrow(/sizeMb must be one of 64/);
   });
 });

@@ -213,6 +213,12 @@ describe("watchdogInstall (the idle stack's command)", () => {
     expect(install.command).not.toContain("pw");
     expect(install.stdin).toBe("REDISCLI_AUTH=pw'1\nWATCHDOG_WEBHOOK_URL=https://ntfy.sh/secret-topic\n");
 
+    expect(install.command).toContain("'WATCHDOG_ACTIVE_OUTPUT=instanceId'");
+    // inference = serverless: the watchdog watches the day's deployments (its teardown returns them to zero).
+    const serverless = parseMoneySettings({ watchdog: { enabled: true, activeOutput: "serverlessDeployments" } }).watchdog;
+    expect(watchdogInstall(serverless, { scriptsDir: "/opt/comfyume-infra/scripts" }).command).toContain("'WATCHDOG_ACTIVE_OUTPUT=serverlessDeployments'");
+    expect(() => parseMoneySettings({ watchdog: { activeOutput: "gpu" } })).toThrow(/comfyume:watchdog\.activeOutput: must be instanceId .* or serverlessDeployments/);
+
     // The generated command really installs (the installer from this checkout, a sandbox root).
     const root = tmp("watchdog-cmd");
     write(join(root, "bin/systemctl"), "#!/usr/bin/env bash\nexit 0\n", 0o755);

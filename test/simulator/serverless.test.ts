@@ -136,6 +136,15 @@ describe("simulator: serverless containers", () => {
     }
   });
 
+  it("lists the serverless compute with its availability; a no_capacity fault naming it makes it unavailable", async () => {
+    const listed = async () => (await c.call("GET", "/serverless-compute-resources")).json as { name: string; size: number; is_available: boolean }[];
+    expect(await listed()).toContainEqual({ name: "H200", size: 1, is_available: true });
+    sim.setFaults({ type: "no_capacity", instance_type: "H200" });
+    expect(await listed()).toContainEqual({ name: "H200", size: 1, is_available: false });
+    expect(await listed()).toContainEqual({ name: "B300", size: 1, is_available: true });
+    sim.clearFaults();
+  });
+
   it("every serverless route was exercised above and is an operation of the document", () => {
     const covered = new Set(sim.exchanges().map((x) => `${x.method} ${findOperation(x.method, x.url)?.template}`));
     expect(SERVERLESS_ROUTES.map((r) => `${r.method} ${r.path}`).filter((route) => !covered.has(route))).toEqual([]);

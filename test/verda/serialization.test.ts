@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   containerDeploymentProvider,
+  deploymentScalingProvider,
   fileSecretProvider,
   instanceProvider,
   registryCredentialsProvider,
@@ -21,7 +22,7 @@ describe("provider serialization", () => {
     verdaRuntime().config = {};
   });
 
-  const providers = { instanceProvider, volumeProvider, sshKeyProvider, startupScriptProvider, containerDeploymentProvider, secretProvider, fileSecretProvider, registryCredentialsProvider };
+  const providers = { instanceProvider, volumeProvider, sshKeyProvider, startupScriptProvider, containerDeploymentProvider, deploymentScalingProvider, secretProvider, fileSecretProvider, registryCredentialsProvider };
   for (const [name, provider] of Object.entries(providers)) {
     it(`${name} serializes without secrets`, async () => {
       process.env.VERDA_CLIENT_SECRET = SECRET;

@@ -1,0 +1,39 @@
+// comfyume:inference and the rules of comfyume:serverless the schema cannot express (docs/configuration.md
+// "Serverless"). Pure: every message names the key and the command that fixes it.
+import type { Settings } from "./schema";
+import type { Layer } from "./phase";
+import { removeCommand, setCommand } from "./hints";
+
+const NAMESPACE = "comfyume";
+
+export type Inference = "instance" | "serverless";
+export const INFERENCE_MODES: readonly Inference[] = ["instance", "serverless"];
+
+type Add = (key: string, problem: string, fix: string) => void;
+
+export function parseInference(value: string | undefined, stack: string, add: Add): Inference {
+  if (value === undefined) return "instance";
+  const mode = value.trim();
+  if ((INFERENCE_MODES as readonly string[]).includes(mode)) return mode as Inference;
+  add(`${NAMESPACE}:inference`, `'${value}' is not an inference mode; use instance or serverless`, `scripts/pulumi config set '${NAMESPACE}:inference' serverless --stack ${stack}   (or instance, the default)`);
+  return "instance";
+}
+
+/** Serverless rules the schema cannot express (inference = serverless, month and day layers). */
+export function serverlessChecks(layer: Layer, stack: string, s: Partial<Settings>, add: Add): void {
+  const sl = s.serverless;
+  if (!sl) return;
+  if (layer === "month" && !sl.image) {
+    add(`${NAMESPACE}:serverless.image`, "is missing: the worker image the month's deployments run (inference = serverless)", `${setCommand("serverless.image", stack)}   (e.g. ghcr.io/ahelme/comfyume-worker:v1)`);
+  }
+  const seen = new Set<string>();
+  sl.deployments.forEach((d, i) => {
+    const key = `${NAMESPACE}:serverless.deployments[${i}]`;
+    const id = `${d.gpu.toLowerCase()}-${d.spot ? "spot" : "on-demand"}`;
+    if (seen.has(id)) add(key, `repeats ${d.gpu} ${d.spot ? "spot" : "on-demand"}: one deployment per GPU × pricing`, removeCommand(key, stack));
+    seen.add(id);
+    const min = d.minReplicas ?? sl.scaling.minReplicas;
+    const max = d.maxReplicas ?? sl.scaling.maxReplicas;
+    if (min > max) add(`${key}.minReplicas`, `(${min}) exceeds its maxReplicas (${max})`, setCommand(`serverless.deployments[${i}].maxReplicas`, stack));
+  });
+}
