@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { buildSchemas, type Settings, type SettingKey } from "./config/schema";
-import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES } from "./config/phase";
+import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES, looksLikePhase, phaseOfStackName, ENVIRONMENT_NAME_RULE } from "./config/phase";
 import type { Phase, Layer, Environment } from "./config/phase";
 import {
   secretSpecs,
@@ -203,7 +203,9 @@ export function validateConfig(raw: RawConfig): ValidationResult {
     return { ok: false, issues };
   }
   if (!isPhase(phaseRaw)) {
-    add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, setCommand("phase", stack).replace("workshop-day", guessPhase(stack)));
+    const rule = `a phase is idle, <env>-month or <env>-day, and ${ENVIRONMENT_NAME_RULE}`;
+    if (looksLikePhase(phaseRaw)) add(`${NAMESPACE}:phase`, `'${phaseRaw}' of stack '${stack}' is not a phase: ${rule}`, `${setCommand("phase", stack).replace("workshop-day", guessPhase(stack))}   (and name the stack after it)`);
+    else add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, `${setCommand("phase", stack).replace("workshop-day", guessPhase(stack))}   (${rule})`);
     return { ok: false, issues };
   }
   const phase = phaseRaw;
@@ -321,11 +323,14 @@ function crossChecks(
     );
   }
   if (layer === "day" && s.gpu) {
-    if (phase === "workshop-day" && !s.gpu.instanceType) {
-      add(`${NAMESPACE}:gpu.instanceType`, "is missing: the workshop day's Verda instance type", setCommand("gpu.instanceType", stack));
+    // Only testing rehearses on the CPU defaults; every other environment names its instance and image.
+    const environment = environmentOf(phase);
+    const whose = environment === "workshop" ? "the workshop day's" : `the ${environment} day's`;
+    if (environment !== "testing" && !s.gpu.instanceType) {
+      add(`${NAMESPACE}:gpu.instanceType`, `is missing: ${whose} Verda instance type`, setCommand("gpu.instanceType", stack));
     }
-    if (phase === "workshop-day" && !s.gpu.image) {
-      add(`${NAMESPACE}:gpu.image`, "is missing: the workshop worker's OS image (with CUDA and Docker)", setCommand("gpu.image", stack));
+    if (environment !== "testing" && !s.gpu.image) {
+      add(`${NAMESPACE}:gpu.image`, `is missing: the ${environment} worker's OS image (with CUDA and Docker)`, setCommand("gpu.image", stack));
     }
     if (s.restore && !s.restore.expectedTailscaleIp) {
       add(`${NAMESPACE}:restore.expectedTailscaleIp`, "is missing: the Tailscale address the worker must come back with", setCommand("restore.expectedTailscaleIp", stack));
@@ -334,10 +339,10 @@ function crossChecks(
       add(`${NAMESPACE}:restore.redisHost`, "is missing: mello's Tailscale address, where the worker reaches Redis", setCommand("restore.redisHost", stack));
     }
     const type = s.gpu.instanceType;
-    if (phase === "testing-day" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
+    if (environment === "testing" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
       add(
         `${NAMESPACE}:gpu.instanceType`,
-        `is the GPU type '${type}' on testing-day, which rehearses on a cheap CPU instance`,
+        `is the GPU type '${type}' on ${phase}, which rehearses on a cheap CPU instance`,
         `${setCommand("gpu.instanceType", stack)}   (or set gpu.allowGpuForTesting true)`,
       );
     }
@@ -482,7 +487,7 @@ function plaintextFix(fullKey: string, stack: string): string {
 }
 
 function guessPhase(stack: string): string {
-  return PHASES.find((p) => stackMatchesPhase(stack, p)) ?? "workshop-day";
+  return phaseOfStackName(stack) ?? "workshop-day";
 }
 
 /** Reads the engine's configuration: values plus which keys were set with --secret. */
