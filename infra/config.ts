@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { buildSchemas, type Settings, type SettingKey } from "./config/schema";
 import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES, looksLikePhase, phaseOfStackName, ENVIRONMENT_NAME_RULE } from "./config/phase";
+import { registryConflicts, type Environments } from "./config/environments";
 import type { Phase, Layer, Environment } from "./config/phase";
 import {
   secretSpecs,
@@ -81,6 +82,8 @@ export interface IdleConfig extends CommonConfig {
   mello: Settings["mello"];
   backups: Settings["backups"];
   sshKeys: Settings["sshKeys"];
+  /** Each environment's own login key and Tailscale identity (docs/configuration.md, Environments). */
+  environments: Environments;
   /** Only for backups.mode = existing. */
   r2Credentials?: { accessKeyId: SecretValue; secretAccessKey: SecretValue };
   /** Only when watchdog.enabled: the idle stack installs the watchdog on mello over SSH. */
@@ -146,6 +149,7 @@ const OBJECT_KEYS: readonly SettingKey[] = [
   "scratch",
   "gpu",
   "backup",
+  "environments",
   ...MONEY_KEYS,
 ];
 
@@ -322,6 +326,7 @@ function crossChecks(
       `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (and in the month stack, which owns or adopts the scratch attached to that instance: scratch.adopt)`,
     );
   }
+  environmentChecks(layer, stack, raw, s, add);
   if (layer === "day" && s.gpu) {
     // Only testing rehearses on the CPU defaults; every other environment names its instance and image.
     const environment = environmentOf(phase);
@@ -347,6 +352,14 @@ function crossChecks(
       );
     }
   }
+}
+
+/** The environment registry lives in the idle stack only, and never shares an identity between environments. */
+function environmentChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
+  if (layer !== "idle" && raw.values[`${NAMESPACE}:environments`] !== undefined) {
+    add(`${NAMESPACE}:environments`, "is the idle stack's setting (the registry of every environment)", `${removeCommand(`${NAMESPACE}:environments`, stack)} && scripts/pulumi config set --path 'comfyume:environments.<env>.<field>' <value> --stack idle`);
+  }
+  if (layer === "idle" && s.environments) for (const i of registryConflicts(s.environments, stack)) add(i.key, i.problem, i.fix);
 }
 
 /**
@@ -387,7 +400,7 @@ function assemble(
       secrets.r2AccessKeyId && secrets.r2SecretAccessKey
         ? { accessKeyId: secrets.r2AccessKeyId, secretAccessKey: secrets.r2SecretAccessKey }
         : undefined;
-    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, r2Credentials: r2, sshPrivateKey: secrets.sshPrivateKey, redisPassword: secrets.redisPassword };
+    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, environments: s.environments, r2Credentials: r2, sshPrivateKey: secrets.sshPrivateKey, redisPassword: secrets.redisPassword };
   }
   const env = environment as Environment;
   if (layer === "month") {

@@ -9,6 +9,7 @@ import { dayLayer, monthReference } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
+import { checkIdentity, idleReference } from "./phases/environment";
 
 export const DESTROY_NOTE =
   "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
@@ -37,9 +38,14 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   }
   if (cfg.layer === "idle") return idleLayer(cfg);
   const month = cfg.layer === "day" ? monthReference(cfg) : undefined;
+  // A day stack that would take another environment's Tailscale identity stops before the money gate.
+  const idle = cfg.layer === "day" ? idleReference(cfg.stackRefs.idle) : undefined;
+  if (cfg.layer === "day") {
+    await checkIdentity(idle!, { stack: cfg.stack, environment: cfg.environment, hostname: cfg.gpu.hostname, tailscaleIp: cfg.restore.expectedTailscaleIp, idleStack: cfg.stackRefs.idle.split("/").pop()! });
+  }
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
   if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  return { ...dayLayer({ ...cfg, gpu }, month), ...costEstimate };
+  return { ...dayLayer({ ...cfg, gpu }, month, idle), ...costEstimate };
 }
