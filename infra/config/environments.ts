@@ -3,6 +3,7 @@
 // instance connects first" take the other's tailnet address, so sharing is refused by name.
 import { z } from "zod";
 import { environmentNameProblem, type Environment } from "./phase";
+import { fingerprintSha256 } from "../remote/hostkey";
 
 export interface ConfigIssueLike {
   key: string;
@@ -40,13 +41,22 @@ export function loginKeyName(env: Environment, entry: EnvironmentEntry): string 
 /** What other stacks may read of the registry (idle output `environments`): no secrets, no keys. */
 export interface PublishedEnvironment {
   loginKeyName?: string;
+  /** SHA256 fingerprint of the login key (public): month/day stacks check their private key against it. */
+  loginKeyFingerprint?: string;
   tailscaleHostname?: string;
   tailscaleIp?: string;
 }
 
 export function publishedEnvironments(envs: Environments): Record<Environment, PublishedEnvironment> {
   return Object.fromEntries(
-    Object.entries(envs).map(([env, e]) => [env, { ...(e.loginKey ? { loginKeyName: loginKeyName(env, e) } : {}), tailscaleHostname: e.tailscale.hostname, tailscaleIp: e.tailscale.ip }]),
+    Object.entries(envs).map(([env, e]) => [
+      env,
+      {
+        ...(e.loginKey ? { loginKeyName: loginKeyName(env, e), loginKeyFingerprint: fingerprintSha256(Buffer.from(e.loginKey.split(/\s+/)[1], "base64")) } : {}),
+        tailscaleHostname: e.tailscale.hostname,
+        tailscaleIp: e.tailscale.ip,
+      },
+    ]),
   );
 }
 
@@ -114,4 +124,30 @@ export function identityConflicts(
     }
   }
   return problems;
+}
+
+/** The SHA256 fingerprint of a private key's public half; undefined when ssh2 cannot parse it. */
+export function privateKeyFingerprint(privateKey: string): string | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { utils } = require("ssh2") as typeof import("ssh2");
+  const parsed = utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  return !key || key instanceof Error ? undefined : fingerprintSha256(key.getPublicSSH());
+}
+
+/**
+ * A month/day stack's SSH private key must be the private half of its environment's registered login key:
+ * the instance accepts only that key, and a mismatch would only show after every SSH dial was refused.
+ */
+export function loginKeyConflict(
+  own: { stack: string; environment: Environment; privateKeyFingerprint?: string; idleStack: string },
+  registry: Record<Environment, PublishedEnvironment> | undefined,
+): string | undefined {
+  const registered = registry?.[own.environment]?.loginKeyFingerprint;
+  if (!registered || !own.privateKeyFingerprint || registered === own.privateKeyFingerprint) return undefined;
+  return (
+    `comfyume:sshPrivateKey of stack ${own.stack} (${own.privateKeyFingerprint}) is not the private half of ` +
+    `comfyume:environments.${own.environment}.loginKey of stack ${own.idleStack} (${registered}), the only key on ${own.environment}'s instances. ` +
+    `Fix: scripts/pulumi config set --secret 'comfyume:sshPrivateKey' --stack ${own.stack} < <${own.environment}'s private key file>`
+  );
 }

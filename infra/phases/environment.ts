@@ -1,7 +1,7 @@
 // What a month/day stack takes from the idle stack's environment registry: its environment's own
 // login key, and a check that its Tailscale identity is its own (docs/configuration.md, Environments).
 import * as pulumi from "@pulumi/pulumi";
-import { identityConflicts, type PublishedEnvironment } from "../config/environments";
+import { identityConflicts, loginKeyConflict, privateKeyFingerprint, type PublishedEnvironment } from "../config/environments";
 import type { Environment } from "../config/phase";
 
 /**
@@ -20,14 +20,17 @@ export function idleReference(name: string): pulumi.StackReference {
 }
 
 /**
- * Before a day stack declares anything: its Tailscale identity must not be another environment's,
- * nor differ from its own environment's registry entry. Every message names both stacks' settings.
+ * Before a month/day stack declares anything: its Tailscale identity must not be another environment's,
+ * nor differ from its own environment's registry entry, and its SSH private key must be the private half
+ * of its environment's login key. Every message names both stacks' settings.
  */
-export async function checkIdentity(
+export async function checkEnvironment(
   idle: pulumi.StackReference,
-  own: { stack: string; environment: Environment; hostname?: string; tailscaleIp?: string; idleStack: string },
+  own: { stack: string; environment: Environment; hostname?: string; tailscaleIp?: string; idleStack: string; privateKey?: string },
 ): Promise<void> {
   const registry = (await idle.getOutputDetails("environments")).value as Record<string, PublishedEnvironment> | undefined;
   const problems = identityConflicts(own, registry);
-  if (problems.length > 0) throw new pulumi.RunError(`Tailscale identity of stack '${own.stack}' is not its own; nothing was created:\n  - ${problems.join("\n  - ")}`);
+  const key = own.privateKey === undefined ? undefined : loginKeyConflict({ ...own, privateKeyFingerprint: privateKeyFingerprint(own.privateKey) }, registry);
+  if (key) problems.push(key);
+  if (problems.length > 0) throw new pulumi.RunError(`Environment '${own.environment}' of stack '${own.stack}' is not its own; nothing was created:\n  - ${problems.join("\n  - ")}`);
 }

@@ -5,10 +5,9 @@ import { secretOutput, type MonthConfig } from "../config";
 import { secretReference } from "./references";
 import { SharedFilesystem, type LoaderArgs } from "../../components/shared-filesystem";
 import type { BucketNames } from "../../components/backups";
-import { environmentSshKeyIds } from "./environment";
+import { environmentSshKeyIds, idleReference } from "./environment";
 
-export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unknown>> {
-  const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
+export function monthLayer(cfg: MonthConfig, idle: pulumi.StackReference = idleReference(cfg.stackRefs.idle)): Record<string, pulumi.Output<unknown>> {
   let loader: LoaderArgs | undefined;
   if (cfg.seed.loader) {
     pulumi.log.warn(

@@ -2,7 +2,9 @@
 // them, a day stack takes its environment's key and refuses another environment's identity.
 import * as pulumi from "@pulumi/pulumi";
 import { afterEach, describe, expect, it } from "vitest";
-import { DAY_SECRET_KEYS, IDLE_SECRET_KEYS, dayValues, idleValues } from "../support/fixtures";
+import { createHash } from "node:crypto";
+import { DAY_SECRET_KEYS, IDLE_SECRET_KEYS, MONTH_SECRET_KEYS, dayValues, idleValues, monthValues } from "../support/fixtures";
+import { generateKeyPair } from "../support/ssh-host";
 import { STACK_OUTPUTS, plaintextOutputs, promiseOf, runProgram } from "../support/mock-program";
 
 const PROD_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIProdProdProdProdProdProdProdProdProdProd prod@laptop";
@@ -34,8 +36,8 @@ describe("idle registers each environment", () => {
       staging: ["key-verda-ssh-env-staging", "key-verda-ssh-mello"],
     });
     expect(await promiseOf(run.outputs.environments)).toEqual({
-      prod: { loginKeyName: "PROD_comfyume", tailscaleHostname: "comfyume-prod-day", tailscaleIp: "100.64.0.12" },
-      staging: { loginKeyName: "comfyume-staging-login", tailscaleIp: "100.64.0.13" },
+      prod: { loginKeyName: "PROD_comfyume", loginKeyFingerprint: expect.stringMatching(/^SHA256:/), tailscaleHostname: "comfyume-prod-day", tailscaleIp: "100.64.0.12" },
+      staging: { loginKeyName: "comfyume-staging-login", loginKeyFingerprint: expect.stringMatching(/^SHA256:/), tailscaleIp: "100.64.0.13" },
     });
     expect(await plaintextOutputs(run.outputs)).not.toContain("AAAAC3NzaC1lZDI1NTE5AAAAIProd");
   });
@@ -61,34 +63,55 @@ describe("a day stack of an environment", () => {
   });
 
   it("fails before declaring anything when it would take another environment's Tailscale address", async () => {
-    const registry = { prod: { tailscaleIp: "100.64.0.12" }, staging: { tailscaleIp: "100.64.0.13" } };
-    const values: Record<string, string> = {};
-    for (const [k, v] of Object.entries(prodDay("staging"))) values[k] = typeof v === "string" ? v : JSON.stringify(v);
-    pulumi.runtime.setAllConfig(values, DAY_SECRET_KEYS);
-    const registered: string[] = [];
-    await pulumi.runtime.setMocks(
-      {
-        newResource: (a) => {
-          registered.push(a.type);
-          const outputs = String(a.inputs.name).endsWith("idle") ? { ...idleOutputs, environments: registry } : STACK_OUTPUTS.month;
-          return { id: `${a.name}-id`, state: a.type === "pulumi:pulumi:StackReference" ? { ...a.inputs, outputs } : a.inputs };
-        },
-        call: (a) => a.inputs,
-      },
-      "comfyume",
-      "staging-day",
-      false,
-    );
-    const { buildProgram } = await import("../../infra/program");
-    const error = await buildProgram().then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const { error, registered } = await failingRun("staging-day", prodDay("staging"), { prod: { tailscaleIp: "100.64.0.12" }, staging: { tailscaleIp: "100.64.0.13" } });
     expect(error).toBeInstanceOf(pulumi.RunError);
-    expect(error?.message).toMatch(/Tailscale identity of stack 'staging-day' is not its own; nothing was created/);
+    expect(error?.message).toMatch(/Environment 'staging' of stack 'staging-day' is not its own; nothing was created/);
     expect(error?.message).toMatch(/comfyume:restore\.expectedTailscaleIp of stack staging-day is '100\.64\.0\.12', which comfyume:environments\.prod\.tailscale\.ip of stack idle gives to environment prod/);
-    await new Promise((r) => setTimeout(r, 50));
     // Only the reads of the layers below: no resource was declared.
     expect(registered.filter((t) => t !== "pulumi:pulumi:StackReference")).toEqual([]);
   });
+
+  it("fails before declaring anything when its SSH private key is not its environment's login key", async () => {
+    const prod = generateKeyPair();
+    const staging = generateKeyPair();
+    const registry = { staging: { loginKeyName: "comfyume-staging-login", loginKeyFingerprint: fingerprintOf(staging.publicKey) } };
+    const { error, registered } = await failingRun("staging-month", { ...monthValues(), "comfyume:phase": "staging-month", "comfyume:sshPrivateKey": prod.privateKey }, registry, MONTH_SECRET_KEYS);
+    expect(error?.message).toMatch(/comfyume:sshPrivateKey of stack staging-month \(SHA256:.*\) is not the private half of comfyume:environments\.staging\.loginKey of stack idle/);
+    expect(error?.message).not.toContain(prod.privateKey.split("\n")[1]);
+    expect(registered.filter((t) => t !== "pulumi:pulumi:StackReference")).toEqual([]);
+    // With its own key the same stack builds (its loader gets the environment's key ids).
+    STACK_OUTPUTS.idle = { ...idleOutputs, environments: registry, verdaSshKeyIdsByEnvironment: { staging: ["key-staging", "key-mello"] } };
+    const ok = await runProgram("staging-month", { ...monthValues(), "comfyume:phase": "staging-month", "comfyume:sshPrivateKey": staging.privateKey }, MONTH_SECRET_KEYS);
+    expect(ok.byName("shared-fs-loader").inputs.sshKeyIds).toEqual(["key-staging", "key-mello"]);
+  });
 });
+
+const fingerprintOf = (publicKey: string) => "SHA256:" + createHash("sha256").update(Buffer.from(publicKey.split(" ")[1], "base64")).digest("base64").replace(/=+$/, "");
+
+/** Builds the program under bare mocks whose idle stack publishes `registry`; returns its error and what it registered. */
+async function failingRun(stack: string, config: Record<string, unknown>, registry: unknown, secretKeys = DAY_SECRET_KEYS): Promise<{ error?: Error; registered: string[] }> {
+  const values: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) values[k] = typeof v === "string" ? v : JSON.stringify(v);
+  pulumi.runtime.setAllConfig(values, secretKeys);
+  const registered: string[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (a) => {
+        registered.push(a.type);
+        const outputs = String(a.inputs.name).endsWith("idle") ? { ...idleOutputs, environments: registry } : STACK_OUTPUTS.month;
+        return { id: `${a.name}-id`, state: a.type === "pulumi:pulumi:StackReference" ? { ...a.inputs, outputs } : a.inputs };
+      },
+      call: (a) => a.inputs,
+    },
+    "comfyume",
+    stack,
+    false,
+  );
+  const { buildProgram } = await import("../../infra/program");
+  const error = await buildProgram(undefined, "preview").then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  return { error, registered };
+}
