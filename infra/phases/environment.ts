@@ -28,7 +28,9 @@ export async function checkEnvironment(
   idle: pulumi.StackReference,
   own: { stack: string; environment: Environment; hostname?: string; tailscaleIp?: string; idleStack: string; privateKey?: string },
 ): Promise<void> {
-  const registry = (await idle.getOutputDetails("environments")).value as Record<string, PublishedEnvironment> | undefined;
+  // `secretValue` when the idle stack's outputs are all secret (an older CLI without per-output secrecy).
+  const details = await idle.getOutputDetails("environments");
+  const registry = (details.value ?? details.secretValue) as Record<string, PublishedEnvironment> | undefined;
   const problems = identityConflicts(own, registry);
   const key = own.privateKey === undefined ? undefined : loginKeyConflict({ ...own, privateKeyFingerprint: privateKeyFingerprint(own.privateKey) }, registry);
   if (key) problems.push(key);
