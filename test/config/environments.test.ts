@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { formatIssues, loadConfig, validateConfig, type ConfigIssue, type RawConfig } from "../../infra/config";
 import { environmentNameProblem, phaseOfStackName } from "../../infra/config/phase";
-import { DAY_SECRET_KEYS, MONTH_SECRET_KEYS, dayValues, monthValues, raw } from "../support/fixtures";
+import { DAY_SECRET_KEYS, IDLE_SECRET_KEYS, MONTH_SECRET_KEYS, dayValues, idleValues, monthValues, raw } from "../support/fixtures";
 
 function issuesOf(r: RawConfig): ConfigIssue[] {
   const result = validateConfig(r);
@@ -63,5 +63,24 @@ describe("a bad environment name", () => {
     expect(environmentNameProblem("my-day-off")).toMatch(/has the part 'day'/);
     expect(environmentNameProblem("prod")).toBeUndefined();
     expect(phaseOfStackName("rehearsal-testing-month")).toBe("testing-month");
+  });
+});
+
+describe("the watchdog's day stack", () => {
+  const idleWith = (dayStack: string) => raw("idle", { ...idleValues(), "comfyume:watchdog": { dayStack } }, IDLE_SECRET_KEYS);
+
+  it("may be the day stack of any environment", () => {
+    for (const dayStack of ["prod-day", "staging-eu-day", "rehearsal-workshop-day"]) {
+      const result = validateConfig(idleWith(dayStack));
+      expect(result.ok ? [] : result.issues, dayStack).toEqual([]);
+    }
+  });
+
+  it("must name a day stack: a month stack or a typo is refused by name", () => {
+    for (const dayStack of ["prod-month", "prod"]) {
+      const issues = issuesOf(idleWith(dayStack));
+      expect(issues.map((i) => i.key), dayStack).toEqual(["comfyume:watchdog.dayStack"]);
+      expect(issues[0].problem).toMatch(new RegExp(`'${dayStack}' is not a day stack`));
+    }
   });
 });
