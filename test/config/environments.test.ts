@@ -81,6 +81,7 @@ describe("the watchdog's day stack", () => {
       const issues = issuesOf(idleWith(dayStack));
       expect(issues.map((i) => i.key), dayStack).toEqual(["comfyume:watchdog.dayStack"]);
       expect(issues[0].problem).toMatch(new RegExp(`'${dayStack}' is not a day stack`));
+      expect(issues[0].fix).toBe("scripts/pulumi config set --path 'comfyume:watchdog.dayStack' workshop-day --stack idle");
     }
   });
 });
