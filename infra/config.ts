@@ -207,9 +207,11 @@ export function validateConfig(raw: RawConfig): ValidationResult {
     return { ok: false, issues };
   }
   if (!isPhase(phaseRaw)) {
+    // Shaped like a phase (`Prod-day`): the environment name breaks the rule; otherwise not a phase at all.
     const rule = `a phase is idle, <env>-month or <env>-day, and ${ENVIRONMENT_NAME_RULE}`;
-    if (looksLikePhase(phaseRaw)) add(`${NAMESPACE}:phase`, `'${phaseRaw}' of stack '${stack}' is not a phase: ${rule}`, `${setCommand("phase", stack).replace("workshop-day", guessPhase(stack))}   (and name the stack after it)`);
-    else add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, `${setCommand("phase", stack).replace("workshop-day", guessPhase(stack))}   (${rule})`);
+    const fix = setCommand("phase", stack).replace("workshop-day", guessPhase(stack));
+    if (looksLikePhase(phaseRaw)) add(`${NAMESPACE}:phase`, `'${phaseRaw}' of stack '${stack}' is not a phase: ${rule}`, `${fix}   (and name the stack after it)`);
+    else add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, `${fix}   (${rule})`);
     return { ok: false, issues };
   }
   const phase = phaseRaw;
@@ -356,8 +358,10 @@ function crossChecks(
 
 /** The environment registry lives in the idle stack only, and never shares an identity between environments. */
 function environmentChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
-  if (layer !== "idle" && raw.values[`${NAMESPACE}:environments`] !== undefined) {
-    add(`${NAMESPACE}:environments`, "is the idle stack's setting (the registry of every environment)", `${removeCommand(`${NAMESPACE}:environments`, stack)} && scripts/pulumi config set --path 'comfyume:environments.<env>.<field>' <value> --stack idle`);
+  const key = `${NAMESPACE}:environments`;
+  if (layer !== "idle" && raw.values[key] !== undefined) {
+    const moveTo = "scripts/pulumi config set --path 'comfyume:environments.<env>.<field>' <value> --stack idle";
+    add(key, "is the idle stack's setting (the registry of every environment)", `${removeCommand(key, stack)} && ${moveTo}`);
   }
   if (layer === "idle" && s.environments) for (const i of registryConflicts(s.environments, stack)) add(i.key, i.problem, i.fix);
 }
