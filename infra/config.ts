@@ -4,7 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { buildSchemas, type Settings, type SettingKey } from "./config/schema";
-import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES } from "./config/phase";
+import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES, looksLikePhase, phaseOfStackName, ENVIRONMENT_NAME_RULE } from "./config/phase";
+import { registryConflicts, type Environments } from "./config/environments";
 import type { Phase, Layer, Environment } from "./config/phase";
 import {
   secretSpecs,
@@ -93,6 +94,8 @@ export interface IdleConfig extends CommonConfig {
   mello: Settings["mello"];
   backups: Settings["backups"];
   sshKeys: Settings["sshKeys"];
+  /** Each environment's own login key and Tailscale identity (docs/configuration.md, Environments). */
+  environments: Environments;
   /** Only for backups.mode = existing. */
   r2Credentials?: { accessKeyId: SecretValue; secretAccessKey: SecretValue };
   /** Only when watchdog.enabled: the idle stack installs the watchdog on mello over SSH. */
@@ -159,6 +162,7 @@ const OBJECT_KEYS: readonly SettingKey[] = [
   "gpu",
   "backup",
   "serverless",
+  "environments",
   ...MONEY_KEYS,
 ];
 
@@ -216,7 +220,11 @@ export function validateConfig(raw: RawConfig): ValidationResult {
     return { ok: false, issues };
   }
   if (!isPhase(phaseRaw)) {
-    add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, setCommand("phase", stack).replace("workshop-day", guessPhase(stack)));
+    // Shaped like a phase (`Prod-day`): the environment name breaks the rule; otherwise not a phase at all.
+    const rule = `a phase is idle, <env>-month or <env>-day, and ${ENVIRONMENT_NAME_RULE}`;
+    const fix = setCommand("phase", stack).replace("workshop-day", guessPhase(stack));
+    if (looksLikePhase(phaseRaw)) add(`${NAMESPACE}:phase`, `'${phaseRaw}' of stack '${stack}' is not a phase: ${rule}`, `${fix}   (and name the stack after it)`);
+    else add(`${NAMESPACE}:phase`, `'${phaseRaw}' is not a phase; use one of ${PHASES.join(", ")}`, `${fix}   (${rule})`);
     return { ok: false, issues };
   }
   const phase = phaseRaw;
@@ -342,12 +350,16 @@ function crossChecks(
       `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (and in the month stack, which owns or adopts the scratch attached to that instance: scratch.adopt)`,
     );
   }
+  environmentChecks(layer, stack, raw, s, add);
   if (layer === "day" && s.gpu) {
-    if (phase === "workshop-day" && !s.gpu.instanceType) {
-      add(`${NAMESPACE}:gpu.instanceType`, "is missing: the workshop day's Verda instance type", setCommand("gpu.instanceType", stack));
+    // Only testing rehearses on the CPU defaults; every other environment names its instance and image.
+    const environment = environmentOf(phase);
+    const whose = environment === "workshop" ? "the workshop day's" : `the ${environment} day's`;
+    if (environment !== "testing" && !s.gpu.instanceType) {
+      add(`${NAMESPACE}:gpu.instanceType`, `is missing: ${whose} Verda instance type`, setCommand("gpu.instanceType", stack));
     }
-    if (phase === "workshop-day" && !s.gpu.image) {
-      add(`${NAMESPACE}:gpu.image`, "is missing: the workshop worker's OS image (with CUDA and Docker)", setCommand("gpu.image", stack));
+    if (environment !== "testing" && !s.gpu.image) {
+      add(`${NAMESPACE}:gpu.image`, `is missing: the ${environment} worker's OS image (with CUDA and Docker)`, setCommand("gpu.image", stack));
     }
     if (s.restore && !s.restore.expectedTailscaleIp) {
       add(`${NAMESPACE}:restore.expectedTailscaleIp`, "is missing: the Tailscale address the worker must come back with", setCommand("restore.expectedTailscaleIp", stack));
@@ -356,14 +368,24 @@ function crossChecks(
       add(`${NAMESPACE}:restore.redisHost`, "is missing: mello's Tailscale address, where the worker reaches Redis", setCommand("restore.redisHost", stack));
     }
     const type = s.gpu.instanceType;
-    if (phase === "testing-day" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
+    if (environment === "testing" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
       add(
         `${NAMESPACE}:gpu.instanceType`,
-        `is the GPU type '${type}' on testing-day, which rehearses on a cheap CPU instance`,
+        `is the GPU type '${type}' on ${phase}, which rehearses on a cheap CPU instance`,
         `${setCommand("gpu.instanceType", stack)}   (or set gpu.allowGpuForTesting true)`,
       );
     }
   }
+}
+
+/** The environment registry lives in the idle stack only, and never shares an identity between environments. */
+function environmentChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
+  const key = `${NAMESPACE}:environments`;
+  if (layer !== "idle" && raw.values[key] !== undefined) {
+    const moveTo = "scripts/pulumi config set --path 'comfyume:environments.<env>.<field>' <value> --stack idle";
+    add(key, "is the idle stack's setting (the registry of every environment)", `${removeCommand(key, stack)} && ${moveTo}`);
+  }
+  if (layer === "idle" && s.environments) for (const i of registryConflicts(s.environments, stack)) add(i.key, i.problem, i.fix);
 }
 
 /**
@@ -409,7 +431,7 @@ function assemble(
       secrets.r2AccessKeyId && secrets.r2SecretAccessKey
         ? { accessKeyId: secrets.r2AccessKeyId, secretAccessKey: secrets.r2SecretAccessKey }
         : undefined;
-    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, r2Credentials: r2, sshPrivateKey: secrets.sshPrivateKey, redisPassword: secrets.redisPassword };
+    return { ...common, layer, stackRefs: { idle: common.stackRefs.idle }, mello: s.mello, backups: s.backups, sshKeys: s.sshKeys, environments: s.environments, r2Credentials: r2, sshPrivateKey: secrets.sshPrivateKey, redisPassword: secrets.redisPassword };
   }
   const env = environment as Environment;
   if (layer === "month") {
@@ -509,7 +531,7 @@ function plaintextFix(fullKey: string, stack: string): string {
 }
 
 function guessPhase(stack: string): string {
-  return PHASES.find((p) => stackMatchesPhase(stack, p)) ?? "workshop-day";
+  return phaseOfStackName(stack) ?? "workshop-day";
 }
 
 /** Reads the engine's configuration: values plus which keys were set with --secret. */

@@ -10,6 +10,7 @@ import { programVerdaCredentials } from "./phases/live-sfs";
 import { serverlessDay } from "./phases/serverless";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
+import { checkEnvironment, idleReference } from "./phases/environment";
 
 export const DESTROY_NOTE =
   "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
@@ -38,10 +39,19 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   }
   if (cfg.layer === "idle") return idleLayer(cfg);
   const month = cfg.layer === "day" ? monthReference(cfg) : undefined;
+  // A stack that would take another environment's identity (or hold the wrong login key) stops before the money gate.
+  const idle = idleReference(cfg.stackRefs.idle);
+  await checkEnvironment(idle, {
+    stack: cfg.stack,
+    environment: cfg.environment,
+    idleStack: cfg.stackRefs.idle.split("/").pop()!,
+    privateKey: cfg.sshPrivateKey?.reveal(),
+    ...(cfg.layer === "day" ? { hostname: cfg.gpu.hostname, tailscaleIp: cfg.restore.expectedTailscaleIp } : {}),
+  });
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
-  if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
+  if (cfg.layer === "month") return { ...monthLayer(cfg, idle), ...costEstimate };
   if (cfg.inference === "serverless") return { ...serverlessDay(cfg, month!, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  return { ...dayLayer({ ...cfg, gpu }, month), ...costEstimate };
+  return { ...dayLayer({ ...cfg, gpu }, month, idle), ...costEstimate };
 }

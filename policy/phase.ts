@@ -1,25 +1,26 @@
 // The phase a stack runs. The policy pack is not told the stack's config (`comfyume:phase`), but
 // every URN names the stack, and the program only runs a stack whose name names its phase
 // (infra/config/phase.ts stackMatchesPhase), so the stack name is a faithful source.
-import { layerOf, PHASES, stackMatchesPhase, type Layer, type Phase } from "../infra/config/phase";
+import { environmentOf, layerOf, parsePhase, phaseOfStackName, PHASES, type Environment, type Layer, type Phase } from "../infra/config/phase";
 import { parseUrn } from "./resources";
 
-export { layerOf, PHASES, type Layer, type Phase };
+export { environmentOf, layerOf, parsePhase, PHASES, type Environment, type Layer, type Phase };
 
-/** The phase named by a stack (`workshop-day`, `rehearsal-workshop-day`, `workshop-day-2`), if any. */
-export function phaseOfStack(stack: string): Phase | undefined {
-  // Longest first, so `testing-month` is never mistaken for a shorter phase inside it.
-  const candidates = [...PHASES].sort((a, b) => b.length - a.length);
-  return candidates.find((phase) => stackMatchesPhase(stack, phase));
+/**
+ * The phase named by a stack (`workshop-day`, `rehearsal-workshop-day`, `workshop-day-2`, `prod-day`), if any.
+ * `known`: environments besides testing/workshop whose prefixed stacks (`rehearsal-prod-day`) resolve to them.
+ */
+export function phaseOfStack(stack: string, known: readonly Environment[] = []): Phase | undefined {
+  return phaseOfStackName(stack, known);
 }
 
 export function stackOfUrn(urn: string): string | undefined {
   return parseUrn(urn)?.stack;
 }
 
-export function phaseOfUrn(urn: string): Phase | undefined {
+export function phaseOfUrn(urn: string, known: readonly Environment[] = []): Phase | undefined {
   const stack = stackOfUrn(urn);
-  return stack === undefined ? undefined : phaseOfStack(stack);
+  return stack === undefined ? undefined : phaseOfStack(stack, known);
 }
 
 export const isDayPhase = (phase: Phase | undefined): boolean => phase !== undefined && layerOf(phase) === "day";

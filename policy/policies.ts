@@ -1,6 +1,6 @@
 // The guardrail policies: thin adapters from @pulumi/policy's arguments to the pure rules in rules/.
 import type { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import { allowedInstanceTypes, instanceTypeConfigSchema, type InstanceTypeConfig } from "./config";
+import { allowedInstanceTypes, environmentsNamedIn, instanceTypeConfigSchema, type InstanceTypeConfig } from "./config";
 import { isDayPhase, layerOf, phaseOfStack, phaseOfUrn, stackOfUrn } from "./phase";
 import { type StackResource, missingBackupHooks } from "./rules/backup-hook";
 import { idleInstanceViolation } from "./rules/idle-instance";
@@ -29,7 +29,7 @@ const stackResource = (r: PolicyResource): StackResource => ({
 });
 
 /**
- * Every rule applies to stacks named after a phase (idle, workshop-day, rehearsal-workshop-day, ...):
+ * Every rule applies to stacks named after a phase (idle, workshop-day, rehearsal-workshop-day, prod-day, ...):
  * the program refuses any other stack (infra/config.ts), so other stacks are test or scratch projects.
  */
 export function buildPolicies(deps: PolicyDeps): Policies {
@@ -61,8 +61,9 @@ export function buildPolicies(deps: PolicyDeps): Policies {
       enforcementLevel: "mandatory",
       configSchema: instanceTypeConfigSchema,
       validateResource: (args, report) => {
-        const phase = phaseOfUrn(args.urn);
-        if (phase) reportIf(report, instanceTypeViolation(args.type, args.props, phase, allowedInstanceTypes(args.getConfig<Partial<InstanceTypeConfig>>(), phase)));
+        const config = args.getConfig<Partial<InstanceTypeConfig>>();
+        const phase = phaseOfUrn(args.urn, environmentsNamedIn(config));
+        if (phase) reportIf(report, instanceTypeViolation(args.type, args.props, phase, allowedInstanceTypes(config, phase)));
       },
     },
     {

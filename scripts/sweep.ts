@@ -1,7 +1,7 @@
 // npm run sweep [-- --delete [--permanent]] [--json] [--owned-from FILE ...] [--stacks a,b]
 // Lists billed Verda leftovers that no stack owns (stray instances, detached volumes, volumes in
 // trash) with their monthly cost; removes them only with --delete. Owned ids come from
-// `scripts/pulumi stack export` of every phase stack that exists, or from --owned-from files
+// `scripts/pulumi stack export` of every stack named after a phase (idle, <env>-month, <env>-day, any environment), or from --owned-from files
 // (a stack export, or a JSON array of ids). Verda credentials: VERDA_CLIENT_ID / VERDA_CLIENT_SECRET.
 import {
   findLeftovers,
@@ -10,7 +10,6 @@ import {
   leftoversTotalPerMonth,
   loadPriceBook,
   ownedIdsFromStacks,
-  PHASE_STACKS,
   readJsonFile,
   removeLeftovers,
   verdaForMoney,
@@ -25,7 +24,7 @@ function usage(problem?: string): never {
 }
 
 function parseArgs(argv: string[]) {
-  const args = { delete: false, permanent: false, json: false, ownedFrom: [] as string[], stacks: PHASE_STACKS };
+  const args = { delete: false, permanent: false, json: false, ownedFrom: [] as string[], stacks: undefined as string[] | undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--delete") args.delete = true;

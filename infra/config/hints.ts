@@ -27,6 +27,7 @@ const EXAMPLES: Record<string, string> = {
   "backups.lifecycle.userFiles.maxAgeDays": "90",
   "sshKeys.admin": "'ssh-ed25519 AAAAC3Nz... admin@laptop'",
   "sshKeys.mello": "'ssh-ed25519 AAAAC3Nz... dev@mello'",
+  "watchdog.dayStack": "workshop-day",
   "sfs.sizeGb": "220",
   "sfs.location": "FIN-01",
   "sfs.protect": "true",
@@ -46,7 +47,17 @@ const EXAMPLES: Record<string, string> = {
   "backup.acceptShrink[0]": "<set name from the failure message>",
 };
 
+/** Per-environment keys (`environments.<env>.tailscale.ip`) share one example whatever the environment. */
+const ENVIRONMENT_EXAMPLES: Record<string, string> = {
+  loginKey: "\"$(cat ~/.ssh/comfyume_<env>_ed25519.pub)\"",
+  loginKeyName: "PROD_comfyume",
+  "tailscale.hostname": "comfyume-<env>-day",
+  "tailscale.ip": "100.64.0.14",
+};
+
 export function exampleFor(path: string): string {
+  const perEnvironment = /^environments\.[^.]+\.(.+)$/.exec(path)?.[1];
+  if (perEnvironment && ENVIRONMENT_EXAMPLES[perEnvironment]) return ENVIRONMENT_EXAMPLES[perEnvironment];
   return EXAMPLES[path] ?? EXAMPLES[path.replace(/\[\d+\]/g, "[0]")] ?? "<value>";
 }
 

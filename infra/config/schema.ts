@@ -2,6 +2,7 @@
 // nothing here is a module-level object a dynamic provider could capture when it is serialized.
 import { z } from "zod";
 import { moneySchemas } from "../money/settings";
+import { environmentsSchema } from "./environments";
 
 /** Accepts a number or a numeric string (`pulumi config set --path x 50` may store either). */
 function intLike(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -327,6 +328,8 @@ export function buildSchemas() {
     stackRefs, verda, ssh, paths, timeouts, hostEnv, melloHostEnv: hostEnv, restore,
     mello, backups, sshKeys, sfs, seed, scratch, gpu, backup,
     serverless,
+    // Environments (idle stack): each one's own login key and Tailscale identity (infra/config/environments.ts).
+    environments: environmentsSchema(sshPublicKey, hostname, ipv4),
     // Cost guards (budget, forecast, capacity, watchdog), owned by infra/money.
     ...moneySchemas(),
   };

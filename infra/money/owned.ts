@@ -1,6 +1,7 @@
 // Which Verda ids the stacks own: every UUID in a `pulumi stack export` (resource ids and
 // outputs such as volumeId, osVolumeId, instanceId). Reading is injectable so tests need no CLI.
 import { pulumiCli, type CliRun } from "./stack-io";
+import { phaseOfStackName } from "../config/phase";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -23,6 +24,7 @@ export function idsInStackExport(exported: unknown): Set<string> {
   return ids;
 }
 
+/** The built-in environments' stacks (examples; the sweep reads every stack whose name names a phase). */
 export const PHASE_STACKS = ["idle", "testing-month", "workshop-month", "testing-day", "workshop-day"];
 
 export interface OwnedIds {
@@ -33,13 +35,18 @@ export interface OwnedIds {
   unreadable: string[];
 }
 
-/** Reads the state of every phase stack that exists, via scripts/pulumi. */
-export function ownedIdsFromStacks(stacks: string[] = PHASE_STACKS, run: CliRun = pulumiCli): OwnedIds {
+/**
+ * Reads the state of the given stacks that exist, via scripts/pulumi; by default of every stack whose
+ * name names a phase (`idle`, `<env>-month`, `<env>-day` of any environment: prod-day, staging-month, ...).
+ */
+export function ownedIdsFromStacks(stacks: string[] | undefined = undefined, run: CliRun = pulumiCli): OwnedIds {
   const ls = run(["stack", "ls", "--json"]);
   if (ls.status !== 0) throw new Error(`cannot list stacks: ${ls.stderr.trim()}`);
-  const existing = new Set((JSON.parse(ls.stdout) as Array<{ name: string }>).map((s) => s.name.split("/").pop()!));
+  const listed = (JSON.parse(ls.stdout) as Array<{ name: string }>).map((s) => s.name.split("/").pop()!);
+  const existing = new Set(listed);
+  const wanted = stacks ? stacks.filter((s) => existing.has(s)) : listed.filter((s) => phaseOfStackName(s) !== undefined);
   const owned: OwnedIds = { ids: new Set(), stacks: [], unreadable: [] };
-  for (const stack of stacks.filter((s) => existing.has(s))) {
+  for (const stack of wanted) {
     const r = run(["stack", "export", "--stack", stack]);
     if (r.status !== 0) {
       owned.unreadable.push(stack);

@@ -2,7 +2,7 @@
 // defaults as infra/config (its zod schemas are reused, so a default changes in one place).
 import type { z } from "zod";
 import { buildSchemas } from "../config/schema";
-import { isPhase, layerOf, environmentOf, type Phase } from "../config/phase";
+import { isPhase, layerOf, environmentOf, phaseOfStackName, type Environment, type Phase } from "../config/phase";
 import { parseMoneySettings, type MoneySettings } from "./settings";
 import type { PhasePlan } from "./model";
 import { serverlessPlanOf } from "../phases/serverless";
@@ -24,7 +24,7 @@ function parsed<K extends "gpu" | "sfs" | "scratch" | "verda" | "serverless">(ke
 export function phaseOf(stack: string, values: ConfigValues | undefined): Phase {
   const declared = get(values, "phase");
   if (isPhase(declared)) return declared;
-  const guess = (["testing-month", "workshop-month", "testing-day", "workshop-day", "idle"] as const).find((p) => stack === p || stack.endsWith(`-${p}`) || stack.startsWith(`${p}-`));
+  const guess = phaseOfStackName(stack);
   if (!guess) throw new Error(`stack ${stack}: comfyume:phase is not set and the name names no phase`);
   return guess;
 }
@@ -57,7 +57,7 @@ export function planFromConfigs(configs: { day?: ConfigValues; month?: ConfigVal
   return plan;
 }
 
-export function layerAndEnvironment(phase: Phase): { layer: Layer; environment?: "testing" | "workshop" } {
+export function layerAndEnvironment(phase: Phase): { layer: Layer; environment?: Environment } {
   return { layer: layerOf(phase), environment: environmentOf(phase) };
 }
 

@@ -2,6 +2,7 @@
 // Schemas are built inside a function (like infra/config/schema.ts) so infra/config can spread
 // them into buildSchemas() and nothing module-level is captured by serialized providers.
 import { z } from "zod";
+import { phaseOfStackName } from "../config/phase";
 
 const number = (min: number) =>
   z.preprocess((v) => (typeof v === "string" && v.trim() !== "" && !Number.isNaN(Number(v)) ? Number(v) : v), z.number("must be a number").min(min, `must be at least ${min}`));
@@ -65,7 +66,15 @@ export function moneySchemas() {
     intervalMinutes: number(1).default(5),
     queueKey: z.string().trim().min(1).default("comfyume:queue"),
     webhookUrl: z.url("must be an http(s) URL, e.g. https://ntfy.sh/<topic>").optional(),
-    dayStack: z.string().trim().min(1).default("workshop-day"),
+    // The day stack it tears down: any environment's (`prod-day`, `rehearsal-workshop-day`), never a month stack.
+    dayStack: z
+      .string()
+      .trim()
+      .min(1)
+      .refine((v) => phaseOfStackName(v)?.endsWith("-day") === true, {
+        error: (issue) => `'${String(issue.input)}' is not a day stack: name the <env>-day stack the watchdog tears down (e.g. prod-day, workshop-day)`,
+      })
+      .default("workshop-day"),
     checkoutDir: z.string().regex(/^\//, "must be an absolute path").default("/opt/comfyume-infra"),
     teardownCommand: z.string().trim().min(1).optional(),
     // The day stack output that shows it bills: instanceId, or serverlessDeployments when inference = serverless

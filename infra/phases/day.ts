@@ -6,14 +6,18 @@ import { secretReference } from "./references";
 import { GpuWorker, type ScratchArgs } from "../../components/gpu-worker";
 import type { BucketNames } from "../../components/backups";
 import { liveSfsMountTarget, programVerdaCredentials } from "./live-sfs";
+import { environmentSshKeyIds, idleReference } from "./environment";
 
 /** The month layer this day stack builds on (shared with the money gate, which reads its SFS). */
 export function monthReference(cfg: DayConfig): pulumi.StackReference {
   return new pulumi.StackReference("month", { name: cfg.stackRefs.month });
 }
 
-export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthReference(cfg)): Record<string, pulumi.Output<unknown>> {
-  const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
+export function dayLayer(
+  cfg: DayConfig,
+  month: pulumi.StackReference = monthReference(cfg),
+  idle: pulumi.StackReference = idleReference(cfg.stackRefs.idle),
+): Record<string, pulumi.Output<unknown>> {
   const out = <T>(ref: pulumi.StackReference, key: string) => ref.requireOutput(key) as pulumi.Output<T>;
 
   const sfsId = out<string>(month, "sfsId");
@@ -40,7 +44,7 @@ export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthRef
       locationCode: cfg.gpu.location,
       spot: cfg.gpu.spot,
       osVolumeSizeGb: cfg.gpu.osVolumeSizeGb,
-      sshKeyIds: out<string[]>(idle, "verdaSshKeyIds"),
+      sshKeyIds: environmentSshKeyIds(idle, cfg.environment),
       adopt: cfg.gpu.adopt,
     },
     hostPublicKey: cfg.gpu.hostPublicKey,

@@ -6,9 +6,9 @@ import { secretReference } from "./references";
 import { SharedFilesystem, type LoaderArgs } from "../../components/shared-filesystem";
 import type { BucketNames } from "../../components/backups";
 import { serverlessMonth } from "./serverless";
+import { environmentSshKeyIds, idleReference } from "./environment";
 
-export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unknown>> {
-  const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
+export function monthLayer(cfg: MonthConfig, idle: pulumi.StackReference = idleReference(cfg.stackRefs.idle)): Record<string, pulumi.Output<unknown>> {
   let loader: LoaderArgs | undefined;
   if (cfg.seed.loader) {
     pulumi.log.warn(
@@ -20,7 +20,7 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
       image: cfg.seed.image,
       hostname: cfg.seed.hostname ?? `comfyume-${cfg.environment}-loader`,
       osVolumeSizeGb: cfg.seed.osVolumeSizeGb,
-      sshKeyIds: idle.requireOutput("verdaSshKeyIds") as pulumi.Output<string[]>,
+      sshKeyIds: environmentSshKeyIds(idle, cfg.environment),
       ssh: {
         user: cfg.ssh.user,
         port: cfg.ssh.port,

@@ -40,6 +40,9 @@ beforeAll(async () => {
   sandbox = pulumiSandbox(path.join(__dirname, "fixtures/day"));
   env = {
     ...cloud.env, COMFYUME_REPO: repoRoot, VERDA_POLL_INTERVAL_MS: "50", VERDA_RETRY_BASE_MS: "50",
+    // `rescue-day` names a day stack (environment `rescue`), but this fixture is a day's shape, not the
+    // program: its hook runs backup-mello, so the guardrails (tested in test/policy) would refuse it.
+    COMFYUME_NO_POLICY: "1",
     RESCUE_E2E_PRIVATE_KEY: readFileSync(cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE!, "utf8"),
     // The sandbox's own state and passphrase, not the local cloud's project.
     PULUMI_BACKEND_URL: sandbox.env.PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE: sandbox.env.PULUMI_CONFIG_PASSPHRASE,
