@@ -13,6 +13,9 @@
 #   --worker-image FILE   worker image tarball (env WORKER_IMAGE_TARBALL; default <sfs>/worker-image.tar.gz)
 #   --verify-only         upload nothing: verify the newest manifest of each set against R2
 #   --deep-verify         also download every object of the new manifest and check its SHA-256
+#   --sample-percent P    each night also read back (and heal) a rotating sample of the objects
+#                         reused from earlier nights: about P % of their bytes, at least one object
+#                         (env R2_SAMPLE_PERCENT; default 2; 100 reads back every reused object)
 #   --hourly-lock FILE    the hourly instance backup's lock, held for the whole run so that job
 #                         cannot write into the cache set meanwhile (env HOURLY_LOCK; default
 #                         ${COMFYUME_ROOT}/run/lock/comfyume-backup-instance.lock)
@@ -73,6 +76,7 @@ while (($#)); do
     --worker-bucket) need_value "$@"; R2_WORKER_BUCKET=$2; shift 2 ;;
     --worker-image) need_value "$@"; WORKER_IMAGE_TARBALL=$2; shift 2 ;;
     --deep-verify) R2_DEEP_VERIFY=1; shift ;;
+    --sample-percent) need_value "$@"; R2_SAMPLE_PERCENT=$2; shift 2 ;;
     --verify-only) VERIFY_ONLY=true; shift ;;
     --hourly-lock) need_value "$@"; HOURLY_LOCK=$2; shift 2 ;;
     --hourly-wait) need_value "$@"; HOURLY_LOCK_WAIT=$2; shift 2 ;;
@@ -92,6 +96,7 @@ log_to_file "$BACKUP_LOG"
 cause_last_on_exit
 [[ $HOURLY_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--hourly-wait '${HOURLY_LOCK_WAIT}' is not a whole number of seconds"
 validate_shrink_options
+validate_sample_options
 
 TOTAL_SENT=0
 TOTAL_DATA=0

@@ -364,6 +364,8 @@ hash_state_inside() {
 
 # hash_state_file STATE_DIR BUCKET PREFIX: the hash state of one set (the name r2_backup_tree uses).
 hash_state_file() { printf '%s/hash-cache-%s.tsv' "$1" "$(printf '%s' "$2/$3" | tr '/' '_')"; }
+# r2_sample_cursor_file STATE_DIR BUCKET PREFIX: where the set's rotating read-back resumes.
+r2_sample_cursor_file() { printf '%s/readback-cursor-%s' "$1" "$(printf '%s' "$2/$3" | tr '/' '_')"; }
 
 # hash_state_seed FILE DEST MANIFEST: after a restore of MANIFEST into DEST that checked every
 # file's SHA-256, record each entry as DEST holds it now (size, mtime and ctime as written, the
@@ -694,18 +696,64 @@ r2_plan_keys() {
   unset -f listed_ok
 }
 
-# r2_prove_candidates BUCKET PREFIX PLAN: read back every "readback" copy of PLAN; a copy whose
-# bytes are wrong is replaced, in PLAN, by an upload to a new key (the bad copy stays untouched).
+# ---- rotating read-back of reused objects ----
+# A night reuses most objects (vouched for by the last verified manifest and listed with the right
+# size). The listing cannot prove their bytes: R2 may alter stored bytes and keep the old ETag, and
+# a multipart object's ETag holds no MD5 of the whole object. So each night also reads back a
+# bounded sample of them, rotating through the set (a cursor kept with the hash state): about
+# R2_SAMPLE_PERCENT % of the reused bytes, at most R2_SAMPLE_MAX_OBJECTS objects, and at least
+# one object, so every object is read back within about 100 / R2_SAMPLE_PERCENT nights.
+R2_SAMPLE_PERCENT=${R2_SAMPLE_PERCENT:-2}
+R2_SAMPLE_MAX_OBJECTS=${R2_SAMPLE_MAX_OBJECTS:-200}
+
+# validate_sample_options: --sample-percent is a number in [0,100].
+validate_sample_options() {
+  [[ $R2_SAMPLE_PERCENT =~ ^([0-9]{1,2}(\.[0-9]+)?|100)$ ]] ||
+    die "--sample-percent '${R2_SAMPLE_PERCENT}' must be a number from 0 to 100 (the share of reused bytes read back each night; default 2)"
+  [[ $R2_SAMPLE_MAX_OBJECTS =~ ^[0-9]+$ ]] || die "R2_SAMPLE_MAX_OBJECTS '${R2_SAMPLE_MAX_OBJECTS}' must be a whole number"
+}
+
+# r2_sample_reused PLAN CURSOR_FILE: mark, in PLAN, the next sample of "known" copies (in key order
+# after the key named in CURSOR_FILE, wrapping) as "sample", and move the cursor past them.
+r2_sample_reused() {
+  local plan=$1 cursor_file=$2 cursor=""
+  [[ $R2_SAMPLE_PERCENT != 0 && $R2_SAMPLE_PERCENT != 0.0 ]] || return 0
+  if [[ -f $cursor_file ]]; then IFS= read -r cursor <"$cursor_file" || true; fi
+  awk -F'\t' '$3 == "known" { print $2 "\t" $4 }' "$plan" | LC_ALL=C sort -u >"${plan}.known"
+  [[ -s ${plan}.known ]] || { rm -f "${plan}.known"; return 0; }
+  awk -F'\t' -v cursor="$cursor" -v pct="$R2_SAMPLE_PERCENT" -v max="$R2_SAMPLE_MAX_OBJECTS" '
+    { key[NR] = $1; size[NR] = $2; total += $2; if ($1 <= cursor) start = NR }
+    END {
+      budget = total * pct / 100
+      for (i = 0; i < NR; i++) {
+        j = (start + i) % NR + 1
+        if (taken > 0 && (got + size[j] > budget || taken >= max)) break
+        print key[j]; got += size[j]; taken++
+      }
+    }' "${plan}.known" >"${plan}.sample"
+  awk -F'\t' -v OFS='\t' 'FNR == NR { pick[$1] = 1; next } $3 == "known" && ($2 in pick) { $3 = "sample" } { print }' \
+    "${plan}.sample" "$plan" >"${plan}.new"
+  mv -f "${plan}.new" "$plan"
+  if ! { mkdir -p "$(dirname "$cursor_file")" && tail -n 1 "${plan}.sample" >"${cursor_file}.tmp.$$" && mv -f "${cursor_file}.tmp.$$" "$cursor_file"; } 2>/dev/null; then
+    warn "cannot write the read-back cursor ${cursor_file}: the next night samples from the start again"
+  fi
+  log "reading back a rotating sample of reused objects: $(wc -l <"${plan}.sample") of $(wc -l <"${plan}.known") (R2_SAMPLE_PERCENT=${R2_SAMPLE_PERCENT} % of the reused bytes, at least one object)"
+  rm -f "${plan}.known" "${plan}.sample"
+}
+
+# r2_prove_candidates BUCKET PREFIX PLAN: read back every "readback" and "sample" copy of PLAN; a
+# copy whose bytes are wrong is replaced, in PLAN, by an upload to a new key (the bad copy stays
+# untouched, nothing is overwritten or deleted).
 r2_prove_candidates() {
   local bucket=$1 prefix=$2 plan=$3 sha key action size rel next got
   local -A hashed=()
-  awk -F'\t' '$3 == "readback" { print $2 }' "$plan" >"${plan}.keys"
+  awk -F'\t' '$3 == "readback" || $3 == "sample" { print $2 }' "$plan" >"${plan}.keys"
   [[ -s ${plan}.keys ]] || { rm -f "${plan}.keys"; return 0; }
-  log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix} that no verified manifest vouches for"
+  log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix}: $(grep -c $'\treadback\t' "$plan" || true) that no verified manifest vouches for, $(grep -c $'\tsample\t' "$plan" || true) reused (rotating sample)"
   r2_hash_objects "$bucket" "$prefix" "${plan}.keys" "${plan}.hashed"
   while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${plan}.hashed"
   while IFS=$'\t' read -r sha key action size rel next; do
-    if [[ $action == readback && ${hashed[$key]:-} != "$sha" ]]; then
+    if [[ ($action == readback || $action == sample) && ${hashed[$key]:-} != "$sha" ]]; then
       log "HEALING: r2:${bucket}/${prefix}/${key} (${rel}) reads back as ${hashed[$key]:-unreadable}, expected sha256 ${sha}; uploading a fresh copy as ${next}"
       key=$next
       action=upload
@@ -797,6 +845,7 @@ r2_backup_tree() {
   check_set_size "$set" "$src" "${work}/local.tsv" "${work}/last.tsv"
   r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
   r2_plan_keys "${work}/local.tsv" "${work}/last.tsv" "${work}/remote.tsv" "${work}/plan.tsv"
+  r2_sample_reused "${work}/plan.tsv" "$(r2_sample_cursor_file "$state" "$bucket" "$prefix")"
   r2_prove_candidates "$bucket" "$prefix" "${work}/plan.tsv"
   local base=$src
   [[ -f $src ]] && base=$(dirname "$src")
