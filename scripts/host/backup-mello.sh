@@ -95,7 +95,8 @@ prepare() {
   if [[ $VERIFY_ONLY != true && $REQUIRE_MOUNT == true ]] && ! "$MOUNTPOINT_CMD" -q "$DATA_DIR"; then
     die "${DATA_DIR} is not a mount point: the scratch volume is not mounted, so its files would be missed; mount it (prepare-scratch.sh) and re-run"
   fi
-  r2_check_bucket "$R2_USER_FILES_BUCKET"
+  # (a backup names an unreachable bucket when its first listing fails: one rclone start less)
+  [[ $VERIFY_ONLY != true ]] || r2_check_bucket "$R2_USER_FILES_BUCKET"
 }
 
 backup_dir() {
@@ -110,8 +111,6 @@ backup_dir() {
   fi
   [[ -d ${DATA_DIR}/${d} ]] || die "set '${R2_PREFIX}/${d}': source ${DATA_DIR}/${d} is missing (does not exist; is the volume mounted?); fix --data-dir or leave it out of --dirs"
   r2_backup_tree "${DATA_DIR}/${d}" "$R2_USER_FILES_BUCKET" "${R2_PREFIX}/${d}" "$STATE_DIR" "${R2_PREFIX}/${d}"
-  TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
-  TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; ${R2_MANIFEST_KEY}"
 }
 
@@ -121,7 +120,9 @@ for d in ${BACKUP_DIRS//,/ }; do
     log "--quick: leaving out outputs"
     continue
   fi
-  step "$d" backup_dir "$d"
+  # The directories run side by side (r2_backup_job: at most R2_BACKUP_PARALLEL at once, default 3).
+  r2_backup_job "$d" backup_dir "$d"
 done
+r2_backup_jobs_wait
 step_summary
 log "BYTES_SENT=${TOTAL_SENT} DATA_BYTES=${TOTAL_DATA}"

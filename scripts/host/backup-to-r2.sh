@@ -116,9 +116,9 @@ prepare() {
 
 # backup_set SRC BUCKET PREFIX
 backup_set() {
-  r2_check_bucket "$2"
   if [[ $VERIFY_ONLY == true ]]; then
     local mkey
+    r2_check_bucket "$2"
     mkey=$(r2_latest_manifest "$2" "$3") || die "no manifest under r2:$2/$3/manifests/ to verify"
     r2_verify "$2" "$mkey"
     COMFYUME_STEP_RESULT="verified r2:$2/${mkey}"
@@ -131,23 +131,23 @@ backup_set() {
     ((skipped == 0)) || log "leaving out ${skipped} half-written snapshot(s) matching ${pattern} (never finished by the hourly job)"
   done
   r2_backup_tree "$1" "$2" "$3" "$STATE_DIR" "$3"
-  TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
-  TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; r2:$2/${R2_MANIFEST_KEY}"
 }
 
 step prepare prepare
+# The sets run side by side (r2_backup_job: at most R2_BACKUP_PARALLEL at once, default 3).
 for set in ${ONLY//,/ }; do
   case $set in
-    models) step models backup_set "${SFS_MOUNT}/models" "$R2_MODELS_BUCKET" models ;;
+    models) r2_backup_job models backup_set "${SFS_MOUNT}/models" "$R2_MODELS_BUCKET" models ;;
     # A <stamp>.partial snapshot is one the hourly job never finished: never part of a backup.
     cache)
       COMFYUME_MANIFEST_PRUNE=('backups/*/*.partial')
-      step cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache
+      r2_backup_job cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache
       COMFYUME_MANIFEST_PRUNE=()
       ;;
-    worker) step worker-image backup_set "$WORKER_IMAGE_TARBALL" "$R2_WORKER_BUCKET" worker ;;
+    worker) r2_backup_job worker-image backup_set "$WORKER_IMAGE_TARBALL" "$R2_WORKER_BUCKET" worker ;;
   esac
 done
+r2_backup_jobs_wait
 step_summary
 log "BYTES_SENT=${TOTAL_SENT} DATA_BYTES=${TOTAL_DATA}"

@@ -556,7 +556,8 @@ r2_hash_objects() {
   sed 's#^objects/##' "$keys" | LC_ALL=C sort -u >"$list"
   : >"$out"
   if [[ -s $list ]]; then
-    if ! r2_rclone hashsum sha256 --download --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
+    # --fast-list: one listing of the set (1,000 keys a request) instead of one per objects/xx/.
+    if ! r2_rclone hashsum sha256 --download --fast-list --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
       # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
       grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
         r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
@@ -569,30 +570,44 @@ r2_hash_objects() {
   rm -f "$list" "${list}.out" "$err"
 }
 
-# r2_remote_listing BUCKET PREFIX OUT: "key<TAB>size<TAB>md5" of every object under PREFIX/objects.
+# r2_remote_listing BUCKET PREFIX OUT [MANIFEST_NAMES]: "key<TAB>size<TAB>md5" of every object under
+# PREFIX/objects; with MANIFEST_NAMES, the names under PREFIX/manifests too, from the same listing.
+# One recursive listing, 1,000 keys a request (--fast-list), and no request per object: rclone
+# would HEAD every object for its modification time (--no-modtime; the engine never uses it).
+# Objects listed without an MD5 ETag (multipart) still cost a HEAD each (rclone reads its own MD5
+# from their metadata): a few dozen large files. A bucket that cannot be listed is named.
 r2_remote_listing() {
-  local bucket=$1 prefix=$2 out=$3 json
+  local bucket=$1 prefix=$2 out=$3 names=${4:-} json what=objects
   json=$(mktemp)
-  if ! r2_rclone lsjson -R --files-only --hash --hash-type MD5 "r2:${bucket}/${prefix}/objects" >"$json" 2>"${json}.err"; then
+  [[ -z $names ]] || what=""
+  if ! r2_rclone lsjson -R --fast-list --files-only --no-modtime --no-mimetype --hash --hash-type MD5 "r2:${bucket}/${prefix}/${what}" >"$json" 2>"${json}.err"; then
     # A prefix with no objects yet lists as empty on S3; anything else is an error.
     local err
     err=$(cat "${json}.err")
     rm -f "$json" "${json}.err"
-    r2_fail "listing r2:${bucket}/${prefix}/objects" "$err"
+    r2_check_bucket "$bucket"
+    r2_fail "listing r2:${bucket}/${prefix}/${what}" "$err"
   fi
-  jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+  if [[ -n $names ]]; then
+    jq -r '.[] | select(.Path | startswith("objects/")) | [.Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+    jq -r '.[] | select(.Path | startswith("manifests/")) | .Path[10:]' "$json" >"$names"
+  else
+    jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+  fi
   rm -f "$json" "${json}.err"
 }
 
-# r2_check_objects BUCKET PREFIX ENTRIES READBACK [NO_MD5_READBACK]: ENTRIES holds keyed
+# r2_check_objects BUCKET PREFIX ENTRIES READBACK [NO_MD5_READBACK [LISTING]]: ENTRIES holds keyed
 # manifest entries (manifest_keyed_entries). Every key must be listed with the entry's size (and
 # MD5, when the listing has one); the keys in READBACK (one a line), every key with
 # R2_DEEP_VERIFY=1, and with NO_MD5_READBACK=1 those listed without an MD5, are downloaded and
-# their SHA-256 checked. Logs one VERIFY line per bad object; sets R2_BAD_COUNT, R2_ENTRY_COUNT.
+# their SHA-256 checked. LISTING (r2_remote_listing) spares listing again: a key read back right is
+# proven even if that listing predates its upload. Logs one VERIFY line per bad object; sets
+# R2_BAD_COUNT, R2_ENTRY_COUNT.
 r2_check_objects() {
-  local bucket=$1 prefix=$2 entries=$3 readback=$4 no_md5=${5:-0} work sha md5 size rel key got
+  local bucket=$1 prefix=$2 entries=$3 readback=$4 no_md5=${5:-0} listing=${6:-} work sha md5 size rel key got
   work=$(mktemp -d)
-  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  if [[ -n $listing ]]; then cp "$listing" "${work}/remote.tsv"; else r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"; fi
   local -A rsize=() rmd5=() hashed=()
   while IFS=$'\t' read -r key size md5; do
     rsize[$key]=$size
@@ -613,7 +628,12 @@ r2_check_objects() {
   while IFS=$'\t' read -r sha md5 size rel key; do
     R2_ENTRY_COUNT=$((R2_ENTRY_COUNT + 1))
     got=${hashed[$key]:-}
-    if [[ -z ${rsize[$key]:-} ]]; then
+    # Read back and hashed right: proven, whatever a listing taken before the upload showed.
+    if [[ -n ${wanted[$key]:-} && $got == "$sha" ]]; then
+      continue
+    elif [[ -z ${rsize[$key]:-} && -n ${wanted[$key]:-} && -n $got ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): read back sha256 ${got}, manifest ${sha}"
+    elif [[ -z ${rsize[$key]:-} ]]; then
       log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
     elif [[ ${rsize[$key]} != "$size" ]]; then
       log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsize[$key]} bytes, manifest ${size}"
@@ -631,13 +651,17 @@ r2_check_objects() {
   rm -rf "$work"
 }
 
-# r2_last_manifest BUCKET PREFIX OUT: copy the newest readable manifest under PREFIX to OUT and
+# r2_last_manifest BUCKET PREFIX OUT [NAMES]: copy the newest readable manifest under PREFIX to OUT and
 # set R2_LAST_MANIFEST_KEY; returns 1 when there is none. (A v2 manifest is written only after
-# every object it names was verified.)
+# every object it names was verified.) NAMES: the manifest names, already listed.
 r2_last_manifest() {
   local bucket=$1 prefix=$2 out=$3 names name err
   R2_LAST_MANIFEST_KEY=
-  names=$(r2_rclone lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  if [[ -n ${4:-} ]]; then
+    names=$(cat "$4")
+  else
+    names=$(r2_rclone lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  fi
   err=$(mktemp)
   for name in $(grep -E '^[0-9TZ-]+\.tsv$' <<<"$names" | LC_ALL=C sort -r | head -n 3); do
     if r2_rclone copyto "r2:${bucket}/${prefix}/manifests/${name}" "$out" 2>"$err" &&
@@ -665,8 +689,9 @@ r2_plan_keys() {
   while IFS=$'\t' read -r key size md5; do
     rsize[$key]=$size
     rmd5[$key]=$md5
-    gen=$(object_generation "$key")
+    # (object_generation inline: a subshell per listed object cost ~2 ms each)
     sha=${key##*/}
+    if [[ $sha != *.* ]]; then gen=1; elif [[ ${sha##*.g} =~ ^[0-9]+$ ]]; then gen=${sha##*.g}; else gen=0; fi
     sha=${sha%%.*}
     if ((gen > ${maxgen[$sha]:-0})); then maxgen[$sha]=$gen; fi
   done <"$listing"
@@ -837,13 +862,13 @@ r2_backup_tree() {
   mkdir -p "$stage"
   log "hashing ${src}"
   build_manifest "$src" "${work}/local.tsv" "$(hash_state_file "$state" "$bucket" "$prefix")"
-  if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv"; then
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv" "${work}/manifests.txt"
+  if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv" "${work}/manifests.txt"; then
     log "last backup of this set: ${R2_LAST_MANIFEST_KEY} in bucket ${bucket}"
   else
     log "no earlier backup of this set under r2:${bucket}/${prefix}"
   fi
   check_set_size "$set" "$src" "${work}/local.tsv" "${work}/last.tsv"
-  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
   r2_plan_keys "${work}/local.tsv" "${work}/last.tsv" "${work}/remote.tsv" "${work}/plan.tsv"
   r2_sample_reused "${work}/plan.tsv" "$(r2_sample_cursor_file "$state" "$bucket" "$prefix")"
   r2_prove_candidates "$bucket" "$prefix" "${work}/plan.tsv"
@@ -887,7 +912,7 @@ r2_backup_tree() {
   fi
   # The objects first: a manifest is written only when every object it names verified.
   manifest_keyed_entries "$manifest" >"${work}/entries.tsv"
-  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys"
+  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys" 0 "${work}/remote.tsv"
   if ((R2_BAD_COUNT > 0)); then
     die "R2 object mismatch in r2:${bucket}/${prefix}: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above); no manifest written, nothing overwritten. Re-run the backup: it uploads fresh copies under new keys"
   fi
@@ -904,6 +929,78 @@ r2_backup_tree() {
     die "verification: manifest r2:${bucket}/${R2_MANIFEST_KEY} read back differs from the one just written; re-run the backup (a new dated manifest is written)"
   log "verified r2:${bucket}/${R2_MANIFEST_KEY}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
   rm -rf "$work"
+}
+
+# ---- sets side by side: each set's backup as a background job ----
+# Sets are independent (own prefix, own hash state, own manifest), and a night with little changed
+# is mostly fixed cost per set (rclone starts, listings, manifest round trips), so they run side by
+# side: at most R2_BACKUP_PARALLEL at once (default 3). Each job's stderr is kept and printed
+# whole, in start order, once all have ended; the log file gets each line as it happens.
+R2_BACKUP_PARALLEL=${R2_BACKUP_PARALLEL:-3}
+R2_BACKUP_JOBS=()
+
+# r2_backup_job NAME CMD...: run `step NAME CMD...` as a background job (waits for a free slot).
+# CMD sets R2_BYTES_SENT and R2_DATA_BYTES (as r2_backup_tree does).
+r2_backup_job() {
+  local name=$1
+  shift
+  [[ $R2_BACKUP_PARALLEL =~ ^[1-9][0-9]*$ ]] || die "R2_BACKUP_PARALLEL '${R2_BACKUP_PARALLEL}' must be a whole number of sets at once, 1 or more (default 3)"
+  [[ -n ${R2_BACKUP_JOB_DIR:-} ]] || { R2_BACKUP_JOB_DIR=$(mktemp -d) && on_exit rm -rf "$R2_BACKUP_JOB_DIR"; }
+  while (($(jobs -rp | wc -l) >= R2_BACKUP_PARALLEL)); do wait -n 2>/dev/null || true; done
+  R2_BACKUP_JOBS+=("$name")
+  local out="${R2_BACKUP_JOB_DIR}/${name//\//_}"
+  # (errexit off around the job's subshell only, so its exit code is recorded; on inside it)
+  {
+    set +e
+    (set -e && _r2_backup_job_run "$out" "$name" "$@") 2>"${out}.log"
+    printf '%s\n' "$?" >"${out}.rc"
+  } &
+}
+
+# (the job, in its subshell) its own traps and exit hooks (the script's would remove the job
+# directory), the step, and its bytes.
+_r2_backup_job_run() {
+  local out=$1
+  shift
+  trap _on_exit EXIT
+  trap _on_err ERR
+  COMFYUME_STEP_ROWS=()
+  COMFYUME_EXIT_HOOKS=()
+  COMFYUME_PROGRESS_HOOKED=
+  on_exit _r2_backup_job_end "$out"
+  R2_BYTES_SENT=0 R2_DATA_BYTES=0
+  step "$@"
+  printf '%s %s\n' "$R2_BYTES_SENT" "$R2_DATA_BYTES" >"${out}.totals"
+}
+
+# (in the job, on exit) its summary rows and the cause of a failure, for r2_backup_jobs_wait.
+_r2_backup_job_end() {
+  printf '%s\n' "${COMFYUME_STEP_ROWS[@]}" >"$1.rows"
+  printf '%s' "${COMFYUME_DIE_MESSAGE:-}" >"$1.cause"
+}
+
+# r2_backup_jobs_wait: wait for every job; print their logs; add their rows to the step summary and
+# their bytes to TOTAL_SENT and TOTAL_DATA; die with the first failed set's cause (named as its step).
+r2_backup_jobs_wait() {
+  local name out rc row sent data failed=""
+  wait || true
+  for name in "${R2_BACKUP_JOBS[@]}"; do
+    out="${R2_BACKUP_JOB_DIR}/${name//\//_}"
+    cat "${out}.log" >&2 2>/dev/null || true
+    rc=$(cat "${out}.rc" 2>/dev/null || echo 1)
+    while IFS= read -r row; do [[ -z $row ]] || COMFYUME_STEP_ROWS+=("$row"); done <"${out}.rows" 2>/dev/null || true
+    if [[ $rc == 0 ]] && read -r sent data <"${out}.totals" 2>/dev/null; then
+      TOTAL_SENT=$((TOTAL_SENT + sent))
+      TOTAL_DATA=$((TOTAL_DATA + data))
+    elif [[ -z $failed ]]; then
+      failed=$name
+    fi
+  done
+  R2_BACKUP_JOBS=()
+  [[ -n $failed ]] || return 0
+  out="${R2_BACKUP_JOB_DIR}/${failed//\//_}"
+  COMFYUME_CURRENT_STEP=$failed
+  die "$(cat "${out}.cause" 2>/dev/null || true)$([[ -s ${out}.cause ]] || echo "set '${failed}' failed (exit $(cat "${out}.rc" 2>/dev/null || echo '?')); see its lines above")"
 }
 
 # r2_verify BUCKET MANIFEST_KEY: read back the manifest; every entry must be listed with its size
