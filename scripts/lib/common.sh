@@ -901,8 +901,10 @@ r2_backup_tree() {
     progress_begin sending "$new_files" "$new_bytes"
     progress_at 0 0 "(rclone copy to r2:${bucket}/${prefix}/objects, not started yet)"
     # --immutable: an existing key with other bytes is an error, never an overwrite. rclone's own
-    # stats (every COMFYUME_PROGRESS_SECONDS) feed the progress report.
-    if ! r2_rclone copy -L --immutable --no-traverse --use-json-log -v --stats "$((COMFYUME_PROGRESS_SECONDS > 0 ? COMFYUME_PROGRESS_SECONDS : 3600))s" \
+    # stats (every COMFYUME_PROGRESS_SECONDS) feed the progress report. --s3-disable-checksum:
+    # before a multipart upload rclone would read the whole file once more for an MD5 it keeps
+    # in the object's metadata; the check here is the SHA-256 of the bytes read back.
+    if ! r2_rclone copy -L --immutable --no-traverse --s3-disable-checksum --use-json-log -v --stats "$((COMFYUME_PROGRESS_SECONDS > 0 ? COMFYUME_PROGRESS_SECONDS : 3600))s" \
       "$stage" "r2:${bucket}/${prefix}/objects" 2>&1 >/dev/null | progress_rclone_json "$jlog"; then
       progress_end failed
       r2_fail "uploading to r2:${bucket}/${prefix}" "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)"
