@@ -966,6 +966,9 @@ _r2_backup_job_run() {
   shift
   trap _on_exit EXIT
   trap _on_err ERR
+  trap '_on_signal HUP 129' HUP
+  trap '_on_signal INT 130' INT
+  trap '_on_signal TERM 143' TERM
   COMFYUME_STEP_ROWS=()
   COMFYUME_EXIT_HOOKS=()
   COMFYUME_PROGRESS_HOOKED=
