@@ -448,7 +448,8 @@ build_manifest() {
   {
     printf '%s\n' "$COMFYUME_MANIFEST_HEADER"
     while IFS=$'\t' read -r rel size mtime ctime; do
-      progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"
+      # (every 256 files: a beat per file was a file write per file; a file hashed gets its own below)
+      if (((hashed_files + reused_files) % 256 == 0)); then progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"; fi
       [[ $rel != *$'\n'* && $rel != *$'\t'* ]] || die "file name with a tab or newline under ${src}: rename it"
       entry=${COMFYUME_HASH_STATE[$rel]:-}
       if [[ -n $entry && $entry == "${size}	${mtime}	${ctime}	"* ]]; then
@@ -458,6 +459,7 @@ build_manifest() {
         reused_files=$((reused_files + 1))
         reused_bytes=$((reused_bytes + size))
       else
+        progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"
         hash_file "${base}/${rel}" || die "cannot read ${base}/${rel}"
         sha=$HASHED_SHA256
         md5=$HASHED_MD5
@@ -696,8 +698,12 @@ r2_plan_keys() {
     if ((gen > ${maxgen[$sha]:-0})); then maxgen[$sha]=$gen; fi
   done <"$listing"
   if head -n 1 "$last" 2>/dev/null | grep -q '^# comfyume-manifest v2'; then
-    while IFS=$'\t' read -r sha md5 size rel key; do known[$sha]=$key; done < <(manifest_keyed_entries "$last")
+    # (from a file, not a pipe: bash's read takes a pipe one byte at a time, ~150 calls a line)
+    manifest_keyed_entries "$last" >"${out}.last"
+    while IFS=$'\t' read -r sha md5 size rel key; do known[$sha]=$key; done <"${out}.last"
+    rm -f "${out}.last"
   fi
+  manifest_entries "$manifest" >"${out}.entries"
   listed_ok() { [[ ${rsize[$1]:-} == "$size" && (-z ${rmd5[$1]} || ${rmd5[$1]} == "$md5") ]]; }
   while IFS=$'\t' read -r sha md5 size rel; do
     [[ -z ${seen[$sha]:-} ]] || continue
@@ -717,7 +723,8 @@ r2_plan_keys() {
       fi
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$(object_key "$sha" $((gen + 1)))"
-  done < <(manifest_entries "$manifest") >"$out"
+  done <"${out}.entries" >"$out"
+  rm -f "${out}.entries"
   unset -f listed_ok
 }
 
@@ -887,12 +894,13 @@ r2_backup_tree() {
     new_bytes=$((new_bytes + size))
   done <"${work}/plan.tsv"
   R2_DATA_BYTES=0
+  manifest_entries "${work}/local.tsv" >"${work}/local.entries"
   {
     printf '%s\n' "$COMFYUME_MANIFEST_HEADER_V2"
     while IFS=$'\t' read -r sha md5 size rel; do
       R2_DATA_BYTES=$((R2_DATA_BYTES + size))
       printf '%s\t%s\t%s\t%s\t%s\n' "$sha" "$md5" "$size" "$rel" "${key_of[$sha]}"
-    done < <(manifest_entries "${work}/local.tsv")
+    done <"${work}/local.entries"
   } >"$manifest"
   log "${new_files} new object(s), ${new_bytes} bytes to send; data set ${R2_DATA_BYTES} bytes"
   R2_BYTES_SENT=0
