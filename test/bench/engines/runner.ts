@@ -206,7 +206,14 @@ function printProjection(parts: Record<Part["name"], PartRun>): void {
   console.log("| part | fixed s per run (calibration) | per file ms (night 2) | per MB hashed or read back, s (night 1) | bench files |\n|---|---|---|---|---|");
   for (const [name, p] of Object.entries(proj))
     console.log(`| ${name} | ${p.fixed.toFixed(1)} | ${(p.perFile * 1000).toFixed(2)} | ${(p.perByte * 1e6).toFixed(4)} | ${parts[name as Part["name"]].benchFiles} |`);
-  console.log("| night | SFS min | scratch min | total min (parts one after another) | GPU h | worst sample night: total min |\n|---|---|---|---|---|---|");
+  // The model at the bench's own size against what was measured: a large residual means the
+  // bench could not resolve that cost (night 3 changes only ~1 % of a small set: seconds of noise).
+  console.log("\n| night | part | measured s | model at bench size s |\n|---|---|---|---|");
+  for (const [name, p] of Object.entries(proj)) {
+    const run = parts[name as Part["name"]];
+    run.nights.forEach((n, i) => console.log(`| ${NIGHTS[i]} | ${name} | ${n.seconds.toFixed(1)} | ${(p.fixed + p.perFile * run.benchFiles + p.perByte * (n.hashedBytes + n.readBackBytes)).toFixed(1)} |`));
+  }
+  console.log("\n| night | SFS min | scratch min | total min (parts one after another) | GPU h | worst sample night: total min |\n|---|---|---|---|---|---|");
   NIGHTS.forEach((night, i) => {
     const a = proj.SFS.seconds[i]!;
     const b = proj.scratch.seconds[i]!;
