@@ -13,6 +13,9 @@
 #   --prefix P          key prefix (env R2_PREFIX; default mello)
 #   --verify-only         upload nothing: verify the newest manifest of each set against R2
 #   --deep-verify       also download and SHA-256-check every object of the new manifests
+#   --sample-percent P  each night also read back (and heal) a rotating sample of the objects
+#                       reused from earlier nights: about P % of their bytes, at least one object
+#                       (env R2_SAMPLE_PERCENT; default 2; 100 reads back every reused object)
 #   --shrink-tolerance F  a set whose file count or byte total falls below (1-F) x its last
 #                       verified backup in R2 fails (F in [0,1]; default 0.5; config backup.shrinkTolerance)
 #   --accept-shrink SET accept an empty or shrunk SET for this run; sets are named <prefix>/<dir>,
@@ -65,6 +68,7 @@ while (($#)); do
     --bucket) need_value "$@"; R2_USER_FILES_BUCKET=$2; shift 2 ;;
     --prefix) need_value "$@"; R2_PREFIX=$2; shift 2 ;;
     --deep-verify) R2_DEEP_VERIFY=1; shift ;;
+    --sample-percent) need_value "$@"; R2_SAMPLE_PERCENT=$2; shift 2 ;;
     --verify-only) VERIFY_ONLY=true; shift ;;
     --shrink-tolerance) need_value "$@"; BACKUP_SHRINK_TOLERANCE=$2; shift 2 ;;
     --accept-shrink) need_value "$@"; BACKUP_ACCEPT_SHRINK+=("$2"); shift 2 ;;
@@ -77,6 +81,7 @@ done
 log_to_file "$BACKUP_LOG"
 cause_last_on_exit
 validate_shrink_options
+validate_sample_options
 [[ $R2_PREFIX =~ ^[A-Za-z0-9._/-]+$ && $R2_PREFIX != /* && $R2_PREFIX != */ ]] || die "R2_PREFIX '${R2_PREFIX}' must be a relative key prefix like mello"
 
 TOTAL_SENT=0
@@ -90,7 +95,8 @@ prepare() {
   if [[ $VERIFY_ONLY != true && $REQUIRE_MOUNT == true ]] && ! "$MOUNTPOINT_CMD" -q "$DATA_DIR"; then
     die "${DATA_DIR} is not a mount point: the scratch volume is not mounted, so its files would be missed; mount it (prepare-scratch.sh) and re-run"
   fi
-  r2_check_bucket "$R2_USER_FILES_BUCKET"
+  # (a backup names an unreachable bucket when its first listing fails: one rclone start less)
+  [[ $VERIFY_ONLY != true ]] || r2_check_bucket "$R2_USER_FILES_BUCKET"
 }
 
 backup_dir() {
@@ -105,8 +111,6 @@ backup_dir() {
   fi
   [[ -d ${DATA_DIR}/${d} ]] || die "set '${R2_PREFIX}/${d}': source ${DATA_DIR}/${d} is missing (does not exist; is the volume mounted?); fix --data-dir or leave it out of --dirs"
   r2_backup_tree "${DATA_DIR}/${d}" "$R2_USER_FILES_BUCKET" "${R2_PREFIX}/${d}" "$STATE_DIR" "${R2_PREFIX}/${d}"
-  TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
-  TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; ${R2_MANIFEST_KEY}"
 }
 
@@ -116,7 +120,9 @@ for d in ${BACKUP_DIRS//,/ }; do
     log "--quick: leaving out outputs"
     continue
   fi
-  step "$d" backup_dir "$d"
+  # The directories run side by side (r2_backup_job: at most R2_BACKUP_PARALLEL at once, default 3).
+  r2_backup_job "$d" backup_dir "$d"
 done
+r2_backup_jobs_wait
 step_summary
 log "BYTES_SENT=${TOTAL_SENT} DATA_BYTES=${TOTAL_DATA}"

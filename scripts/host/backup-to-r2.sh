@@ -13,6 +13,9 @@
 #   --worker-image FILE   worker image tarball (env WORKER_IMAGE_TARBALL; default <sfs>/worker-image.tar.gz)
 #   --verify-only         upload nothing: verify the newest manifest of each set against R2
 #   --deep-verify         also download every object of the new manifest and check its SHA-256
+#   --sample-percent P    each night also read back (and heal) a rotating sample of the objects
+#                         reused from earlier nights: about P % of their bytes, at least one object
+#                         (env R2_SAMPLE_PERCENT; default 2; 100 reads back every reused object)
 #   --hourly-lock FILE    the hourly instance backup's lock, held for the whole run so that job
 #                         cannot write into the cache set meanwhile (env HOURLY_LOCK; default
 #                         ${COMFYUME_ROOT}/run/lock/comfyume-backup-instance.lock)
@@ -73,6 +76,7 @@ while (($#)); do
     --worker-bucket) need_value "$@"; R2_WORKER_BUCKET=$2; shift 2 ;;
     --worker-image) need_value "$@"; WORKER_IMAGE_TARBALL=$2; shift 2 ;;
     --deep-verify) R2_DEEP_VERIFY=1; shift ;;
+    --sample-percent) need_value "$@"; R2_SAMPLE_PERCENT=$2; shift 2 ;;
     --verify-only) VERIFY_ONLY=true; shift ;;
     --hourly-lock) need_value "$@"; HOURLY_LOCK=$2; shift 2 ;;
     --hourly-wait) need_value "$@"; HOURLY_LOCK_WAIT=$2; shift 2 ;;
@@ -92,6 +96,7 @@ log_to_file "$BACKUP_LOG"
 cause_last_on_exit
 [[ $HOURLY_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--hourly-wait '${HOURLY_LOCK_WAIT}' is not a whole number of seconds"
 validate_shrink_options
+validate_sample_options
 
 TOTAL_SENT=0
 TOTAL_DATA=0
@@ -111,9 +116,9 @@ prepare() {
 
 # backup_set SRC BUCKET PREFIX
 backup_set() {
-  r2_check_bucket "$2"
   if [[ $VERIFY_ONLY == true ]]; then
     local mkey
+    r2_check_bucket "$2"
     mkey=$(r2_latest_manifest "$2" "$3") || die "no manifest under r2:$2/$3/manifests/ to verify"
     r2_verify "$2" "$mkey"
     COMFYUME_STEP_RESULT="verified r2:$2/${mkey}"
@@ -126,23 +131,23 @@ backup_set() {
     ((skipped == 0)) || log "leaving out ${skipped} half-written snapshot(s) matching ${pattern} (never finished by the hourly job)"
   done
   r2_backup_tree "$1" "$2" "$3" "$STATE_DIR" "$3"
-  TOTAL_SENT=$((TOTAL_SENT + R2_BYTES_SENT))
-  TOTAL_DATA=$((TOTAL_DATA + R2_DATA_BYTES))
   COMFYUME_STEP_RESULT="sent ${R2_BYTES_SENT} of ${R2_DATA_BYTES} bytes; r2:$2/${R2_MANIFEST_KEY}"
 }
 
 step prepare prepare
+# The sets run side by side (r2_backup_job: at most R2_BACKUP_PARALLEL at once, default 3).
 for set in ${ONLY//,/ }; do
   case $set in
-    models) step models backup_set "${SFS_MOUNT}/models" "$R2_MODELS_BUCKET" models ;;
+    models) r2_backup_job models backup_set "${SFS_MOUNT}/models" "$R2_MODELS_BUCKET" models ;;
     # A <stamp>.partial snapshot is one the hourly job never finished: never part of a backup.
     cache)
       COMFYUME_MANIFEST_PRUNE=('backups/*/*.partial')
-      step cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache
+      r2_backup_job cache backup_set "${SFS_MOUNT}/cache" "$R2_CACHE_BUCKET" cache
       COMFYUME_MANIFEST_PRUNE=()
       ;;
-    worker) step worker-image backup_set "$WORKER_IMAGE_TARBALL" "$R2_WORKER_BUCKET" worker ;;
+    worker) r2_backup_job worker-image backup_set "$WORKER_IMAGE_TARBALL" "$R2_WORKER_BUCKET" worker ;;
   esac
 done
+r2_backup_jobs_wait
 step_summary
 log "BYTES_SENT=${TOTAL_SENT} DATA_BYTES=${TOTAL_DATA}"

@@ -364,6 +364,8 @@ hash_state_inside() {
 
 # hash_state_file STATE_DIR BUCKET PREFIX: the hash state of one set (the name r2_backup_tree uses).
 hash_state_file() { printf '%s/hash-cache-%s.tsv' "$1" "$(printf '%s' "$2/$3" | tr '/' '_')"; }
+# r2_sample_cursor_file STATE_DIR BUCKET PREFIX: where the set's rotating read-back resumes.
+r2_sample_cursor_file() { printf '%s/readback-cursor-%s' "$1" "$(printf '%s' "$2/$3" | tr '/' '_')"; }
 
 # hash_state_seed FILE DEST MANIFEST: after a restore of MANIFEST into DEST that checked every
 # file's SHA-256, record each entry as DEST holds it now (size, mtime and ctime as written, the
@@ -446,7 +448,8 @@ build_manifest() {
   {
     printf '%s\n' "$COMFYUME_MANIFEST_HEADER"
     while IFS=$'\t' read -r rel size mtime ctime; do
-      progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"
+      # (every 256 files: a beat per file was a file write per file; a file hashed gets its own below)
+      if (((hashed_files + reused_files) % 256 == 0)); then progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"; fi
       [[ $rel != *$'\n'* && $rel != *$'\t'* ]] || die "file name with a tab or newline under ${src}: rename it"
       entry=${COMFYUME_HASH_STATE[$rel]:-}
       if [[ -n $entry && $entry == "${size}	${mtime}	${ctime}	"* ]]; then
@@ -456,6 +459,7 @@ build_manifest() {
         reused_files=$((reused_files + 1))
         reused_bytes=$((reused_bytes + size))
       else
+        progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"
         hash_file "${base}/${rel}" || die "cannot read ${base}/${rel}"
         sha=$HASHED_SHA256
         md5=$HASHED_MD5
@@ -554,7 +558,8 @@ r2_hash_objects() {
   sed 's#^objects/##' "$keys" | LC_ALL=C sort -u >"$list"
   : >"$out"
   if [[ -s $list ]]; then
-    if ! r2_rclone hashsum sha256 --download --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
+    # --fast-list: one listing of the set (1,000 keys a request) instead of one per objects/xx/.
+    if ! r2_rclone hashsum sha256 --download --fast-list --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
       # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
       grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
         r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
@@ -567,30 +572,44 @@ r2_hash_objects() {
   rm -f "$list" "${list}.out" "$err"
 }
 
-# r2_remote_listing BUCKET PREFIX OUT: "key<TAB>size<TAB>md5" of every object under PREFIX/objects.
+# r2_remote_listing BUCKET PREFIX OUT [MANIFEST_NAMES]: "key<TAB>size<TAB>md5" of every object under
+# PREFIX/objects; with MANIFEST_NAMES, the names under PREFIX/manifests too, from the same listing.
+# One recursive listing, 1,000 keys a request (--fast-list), and no request per object: rclone
+# would HEAD every object for its modification time (--no-modtime; the engine never uses it).
+# Objects listed without an MD5 ETag (multipart) still cost a HEAD each (rclone reads its own MD5
+# from their metadata): a few dozen large files. A bucket that cannot be listed is named.
 r2_remote_listing() {
-  local bucket=$1 prefix=$2 out=$3 json
+  local bucket=$1 prefix=$2 out=$3 names=${4:-} json what=objects
   json=$(mktemp)
-  if ! r2_rclone lsjson -R --files-only --hash --hash-type MD5 "r2:${bucket}/${prefix}/objects" >"$json" 2>"${json}.err"; then
+  [[ -z $names ]] || what=""
+  if ! r2_rclone lsjson -R --fast-list --files-only --no-modtime --no-mimetype --hash --hash-type MD5 "r2:${bucket}/${prefix}/${what}" >"$json" 2>"${json}.err"; then
     # A prefix with no objects yet lists as empty on S3; anything else is an error.
     local err
     err=$(cat "${json}.err")
     rm -f "$json" "${json}.err"
-    r2_fail "listing r2:${bucket}/${prefix}/objects" "$err"
+    r2_check_bucket "$bucket"
+    r2_fail "listing r2:${bucket}/${prefix}/${what}" "$err"
   fi
-  jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+  if [[ -n $names ]]; then
+    jq -r '.[] | select(.Path | startswith("objects/")) | [.Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+    jq -r '.[] | select(.Path | startswith("manifests/")) | .Path[10:]' "$json" >"$names"
+  else
+    jq -r '.[] | ["objects/" + .Path, (.Size | tostring), (.Hashes.md5 // "")] | @tsv' "$json" | LC_ALL=C sort >"$out"
+  fi
   rm -f "$json" "${json}.err"
 }
 
-# r2_check_objects BUCKET PREFIX ENTRIES READBACK [NO_MD5_READBACK]: ENTRIES holds keyed
+# r2_check_objects BUCKET PREFIX ENTRIES READBACK [NO_MD5_READBACK [LISTING]]: ENTRIES holds keyed
 # manifest entries (manifest_keyed_entries). Every key must be listed with the entry's size (and
 # MD5, when the listing has one); the keys in READBACK (one a line), every key with
 # R2_DEEP_VERIFY=1, and with NO_MD5_READBACK=1 those listed without an MD5, are downloaded and
-# their SHA-256 checked. Logs one VERIFY line per bad object; sets R2_BAD_COUNT, R2_ENTRY_COUNT.
+# their SHA-256 checked. LISTING (r2_remote_listing) spares listing again: a key read back right is
+# proven even if that listing predates its upload. Logs one VERIFY line per bad object; sets
+# R2_BAD_COUNT, R2_ENTRY_COUNT.
 r2_check_objects() {
-  local bucket=$1 prefix=$2 entries=$3 readback=$4 no_md5=${5:-0} work sha md5 size rel key got
+  local bucket=$1 prefix=$2 entries=$3 readback=$4 no_md5=${5:-0} listing=${6:-} work sha md5 size rel key got
   work=$(mktemp -d)
-  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
+  if [[ -n $listing ]]; then cp "$listing" "${work}/remote.tsv"; else r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"; fi
   local -A rsize=() rmd5=() hashed=()
   while IFS=$'\t' read -r key size md5; do
     rsize[$key]=$size
@@ -611,7 +630,12 @@ r2_check_objects() {
   while IFS=$'\t' read -r sha md5 size rel key; do
     R2_ENTRY_COUNT=$((R2_ENTRY_COUNT + 1))
     got=${hashed[$key]:-}
-    if [[ -z ${rsize[$key]:-} ]]; then
+    # Read back and hashed right: proven, whatever a listing taken before the upload showed.
+    if [[ -n ${wanted[$key]:-} && $got == "$sha" ]]; then
+      continue
+    elif [[ -z ${rsize[$key]:-} && -n ${wanted[$key]:-} && -n $got ]]; then
+      log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): read back sha256 ${got}, manifest ${sha}"
+    elif [[ -z ${rsize[$key]:-} ]]; then
       log "VERIFY MISSING: r2:${bucket}/${prefix}/${key} (${rel})"
     elif [[ ${rsize[$key]} != "$size" ]]; then
       log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsize[$key]} bytes, manifest ${size}"
@@ -629,13 +653,17 @@ r2_check_objects() {
   rm -rf "$work"
 }
 
-# r2_last_manifest BUCKET PREFIX OUT: copy the newest readable manifest under PREFIX to OUT and
+# r2_last_manifest BUCKET PREFIX OUT [NAMES]: copy the newest readable manifest under PREFIX to OUT and
 # set R2_LAST_MANIFEST_KEY; returns 1 when there is none. (A v2 manifest is written only after
-# every object it names was verified.)
+# every object it names was verified.) NAMES: the manifest names, already listed.
 r2_last_manifest() {
   local bucket=$1 prefix=$2 out=$3 names name err
   R2_LAST_MANIFEST_KEY=
-  names=$(r2_rclone lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  if [[ -n ${4:-} ]]; then
+    names=$(cat "$4")
+  else
+    names=$(r2_rclone lsf --files-only "r2:${bucket}/${prefix}/manifests" 2>&1) || r2_fail "listing r2:${bucket}/${prefix}/manifests" "$names"
+  fi
   err=$(mktemp)
   for name in $(grep -E '^[0-9TZ-]+\.tsv$' <<<"$names" | LC_ALL=C sort -r | head -n 3); do
     if r2_rclone copyto "r2:${bucket}/${prefix}/manifests/${name}" "$out" 2>"$err" &&
@@ -663,14 +691,19 @@ r2_plan_keys() {
   while IFS=$'\t' read -r key size md5; do
     rsize[$key]=$size
     rmd5[$key]=$md5
-    gen=$(object_generation "$key")
+    # (object_generation inline: a subshell per listed object cost ~2 ms each)
     sha=${key##*/}
+    if [[ $sha != *.* ]]; then gen=1; elif [[ ${sha##*.g} =~ ^[0-9]+$ ]]; then gen=${sha##*.g}; else gen=0; fi
     sha=${sha%%.*}
     if ((gen > ${maxgen[$sha]:-0})); then maxgen[$sha]=$gen; fi
   done <"$listing"
   if head -n 1 "$last" 2>/dev/null | grep -q '^# comfyume-manifest v2'; then
-    while IFS=$'\t' read -r sha md5 size rel key; do known[$sha]=$key; done < <(manifest_keyed_entries "$last")
+    # (from a file, not a pipe: bash's read takes a pipe one byte at a time, ~150 calls a line)
+    manifest_keyed_entries "$last" >"${out}.last"
+    while IFS=$'\t' read -r sha md5 size rel key; do known[$sha]=$key; done <"${out}.last"
+    rm -f "${out}.last"
   fi
+  manifest_entries "$manifest" >"${out}.entries"
   listed_ok() { [[ ${rsize[$1]:-} == "$size" && (-z ${rmd5[$1]} || ${rmd5[$1]} == "$md5") ]]; }
   while IFS=$'\t' read -r sha md5 size rel; do
     [[ -z ${seen[$sha]:-} ]] || continue
@@ -690,22 +723,69 @@ r2_plan_keys() {
       fi
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$(object_key "$sha" $((gen + 1)))"
-  done < <(manifest_entries "$manifest") >"$out"
+  done <"${out}.entries" >"$out"
+  rm -f "${out}.entries"
   unset -f listed_ok
 }
 
-# r2_prove_candidates BUCKET PREFIX PLAN: read back every "readback" copy of PLAN; a copy whose
-# bytes are wrong is replaced, in PLAN, by an upload to a new key (the bad copy stays untouched).
+# ---- rotating read-back of reused objects ----
+# A night reuses most objects (vouched for by the last verified manifest and listed with the right
+# size). The listing cannot prove their bytes: R2 may alter stored bytes and keep the old ETag, and
+# a multipart object's ETag holds no MD5 of the whole object. So each night also reads back a
+# bounded sample of them, rotating through the set (a cursor kept with the hash state): about
+# R2_SAMPLE_PERCENT % of the reused bytes, at most R2_SAMPLE_MAX_OBJECTS objects, and at least
+# one object, so every object is read back within about 100 / R2_SAMPLE_PERCENT nights.
+R2_SAMPLE_PERCENT=${R2_SAMPLE_PERCENT:-2}
+R2_SAMPLE_MAX_OBJECTS=${R2_SAMPLE_MAX_OBJECTS:-200}
+
+# validate_sample_options: --sample-percent is a number in [0,100].
+validate_sample_options() {
+  [[ $R2_SAMPLE_PERCENT =~ ^([0-9]{1,2}(\.[0-9]+)?|100)$ ]] ||
+    die "--sample-percent '${R2_SAMPLE_PERCENT}' must be a number from 0 to 100 (the share of reused bytes read back each night; default 2)"
+  [[ $R2_SAMPLE_MAX_OBJECTS =~ ^[0-9]+$ ]] || die "R2_SAMPLE_MAX_OBJECTS '${R2_SAMPLE_MAX_OBJECTS}' must be a whole number"
+}
+
+# r2_sample_reused PLAN CURSOR_FILE: mark, in PLAN, the next sample of "known" copies (in key order
+# after the key named in CURSOR_FILE, wrapping) as "sample", and move the cursor past them.
+r2_sample_reused() {
+  local plan=$1 cursor_file=$2 cursor=""
+  [[ $R2_SAMPLE_PERCENT != 0 && $R2_SAMPLE_PERCENT != 0.0 ]] || return 0
+  if [[ -f $cursor_file ]]; then IFS= read -r cursor <"$cursor_file" || true; fi
+  awk -F'\t' '$3 == "known" { print $2 "\t" $4 }' "$plan" | LC_ALL=C sort -u >"${plan}.known"
+  [[ -s ${plan}.known ]] || { rm -f "${plan}.known"; return 0; }
+  awk -F'\t' -v cursor="$cursor" -v pct="$R2_SAMPLE_PERCENT" -v max="$R2_SAMPLE_MAX_OBJECTS" '
+    { key[NR] = $1; size[NR] = $2; total += $2; if ($1 <= cursor) start = NR }
+    END {
+      budget = total * pct / 100
+      for (i = 0; i < NR; i++) {
+        j = (start + i) % NR + 1
+        if (taken > 0 && (got + size[j] > budget || taken >= max)) break
+        print key[j]; got += size[j]; taken++
+      }
+    }' "${plan}.known" >"${plan}.sample"
+  awk -F'\t' -v OFS='\t' 'FNR == NR { pick[$1] = 1; next } $3 == "known" && ($2 in pick) { $3 = "sample" } { print }' \
+    "${plan}.sample" "$plan" >"${plan}.new"
+  mv -f "${plan}.new" "$plan"
+  if ! { mkdir -p "$(dirname "$cursor_file")" && tail -n 1 "${plan}.sample" >"${cursor_file}.tmp.$$" && mv -f "${cursor_file}.tmp.$$" "$cursor_file"; } 2>/dev/null; then
+    warn "cannot write the read-back cursor ${cursor_file}: the next night samples from the start again"
+  fi
+  log "reading back a rotating sample of reused objects: $(wc -l <"${plan}.sample") of $(wc -l <"${plan}.known") (R2_SAMPLE_PERCENT=${R2_SAMPLE_PERCENT} % of the reused bytes, at least one object)"
+  rm -f "${plan}.known" "${plan}.sample"
+}
+
+# r2_prove_candidates BUCKET PREFIX PLAN: read back every "readback" and "sample" copy of PLAN; a
+# copy whose bytes are wrong is replaced, in PLAN, by an upload to a new key (the bad copy stays
+# untouched, nothing is overwritten or deleted).
 r2_prove_candidates() {
   local bucket=$1 prefix=$2 plan=$3 sha key action size rel next got
   local -A hashed=()
-  awk -F'\t' '$3 == "readback" { print $2 }' "$plan" >"${plan}.keys"
+  awk -F'\t' '$3 == "readback" || $3 == "sample" { print $2 }' "$plan" >"${plan}.keys"
   [[ -s ${plan}.keys ]] || { rm -f "${plan}.keys"; return 0; }
-  log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix} that no verified manifest vouches for"
+  log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix}: $(grep -c $'\treadback\t' "$plan" || true) that no verified manifest vouches for, $(grep -c $'\tsample\t' "$plan" || true) reused (rotating sample)"
   r2_hash_objects "$bucket" "$prefix" "${plan}.keys" "${plan}.hashed"
   while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${plan}.hashed"
   while IFS=$'\t' read -r sha key action size rel next; do
-    if [[ $action == readback && ${hashed[$key]:-} != "$sha" ]]; then
+    if [[ ($action == readback || $action == sample) && ${hashed[$key]:-} != "$sha" ]]; then
       log "HEALING: r2:${bucket}/${prefix}/${key} (${rel}) reads back as ${hashed[$key]:-unreadable}, expected sha256 ${sha}; uploading a fresh copy as ${next}"
       key=$next
       action=upload
@@ -789,14 +869,15 @@ r2_backup_tree() {
   mkdir -p "$stage"
   log "hashing ${src}"
   build_manifest "$src" "${work}/local.tsv" "$(hash_state_file "$state" "$bucket" "$prefix")"
-  if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv"; then
+  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv" "${work}/manifests.txt"
+  if r2_last_manifest "$bucket" "$prefix" "${work}/last.tsv" "${work}/manifests.txt"; then
     log "last backup of this set: ${R2_LAST_MANIFEST_KEY} in bucket ${bucket}"
   else
     log "no earlier backup of this set under r2:${bucket}/${prefix}"
   fi
   check_set_size "$set" "$src" "${work}/local.tsv" "${work}/last.tsv"
-  r2_remote_listing "$bucket" "$prefix" "${work}/remote.tsv"
   r2_plan_keys "${work}/local.tsv" "${work}/last.tsv" "${work}/remote.tsv" "${work}/plan.tsv"
+  r2_sample_reused "${work}/plan.tsv" "$(r2_sample_cursor_file "$state" "$bucket" "$prefix")"
   r2_prove_candidates "$bucket" "$prefix" "${work}/plan.tsv"
   local base=$src
   [[ -f $src ]] && base=$(dirname "$src")
@@ -813,12 +894,13 @@ r2_backup_tree() {
     new_bytes=$((new_bytes + size))
   done <"${work}/plan.tsv"
   R2_DATA_BYTES=0
+  manifest_entries "${work}/local.tsv" >"${work}/local.entries"
   {
     printf '%s\n' "$COMFYUME_MANIFEST_HEADER_V2"
     while IFS=$'\t' read -r sha md5 size rel; do
       R2_DATA_BYTES=$((R2_DATA_BYTES + size))
       printf '%s\t%s\t%s\t%s\t%s\n' "$sha" "$md5" "$size" "$rel" "${key_of[$sha]}"
-    done < <(manifest_entries "${work}/local.tsv")
+    done <"${work}/local.entries"
   } >"$manifest"
   log "${new_files} new object(s), ${new_bytes} bytes to send; data set ${R2_DATA_BYTES} bytes"
   R2_BYTES_SENT=0
@@ -827,8 +909,10 @@ r2_backup_tree() {
     progress_begin sending "$new_files" "$new_bytes"
     progress_at 0 0 "(rclone copy to r2:${bucket}/${prefix}/objects, not started yet)"
     # --immutable: an existing key with other bytes is an error, never an overwrite. rclone's own
-    # stats (every COMFYUME_PROGRESS_SECONDS) feed the progress report.
-    if ! r2_rclone copy -L --immutable --no-traverse --use-json-log -v --stats "$((COMFYUME_PROGRESS_SECONDS > 0 ? COMFYUME_PROGRESS_SECONDS : 3600))s" \
+    # stats (every COMFYUME_PROGRESS_SECONDS) feed the progress report. --s3-disable-checksum:
+    # before a multipart upload rclone would read the whole file once more for an MD5 it keeps
+    # in the object's metadata; the check here is the SHA-256 of the bytes read back.
+    if ! r2_rclone copy -L --immutable --no-traverse --s3-disable-checksum --use-json-log -v --stats "$((COMFYUME_PROGRESS_SECONDS > 0 ? COMFYUME_PROGRESS_SECONDS : 3600))s" \
       "$stage" "r2:${bucket}/${prefix}/objects" 2>&1 >/dev/null | progress_rclone_json "$jlog"; then
       progress_end failed
       r2_fail "uploading to r2:${bucket}/${prefix}" "$(grep -v '"level":"info"' "$jlog" | jq -r '.msg? // empty' 2>/dev/null | tail -n 3)"
@@ -838,7 +922,7 @@ r2_backup_tree() {
   fi
   # The objects first: a manifest is written only when every object it names verified.
   manifest_keyed_entries "$manifest" >"${work}/entries.tsv"
-  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys"
+  r2_check_objects "$bucket" "$prefix" "${work}/entries.tsv" "${work}/sent.keys" 0 "${work}/remote.tsv"
   if ((R2_BAD_COUNT > 0)); then
     die "R2 object mismatch in r2:${bucket}/${prefix}: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above); no manifest written, nothing overwritten. Re-run the backup: it uploads fresh copies under new keys"
   fi
@@ -855,6 +939,81 @@ r2_backup_tree() {
     die "verification: manifest r2:${bucket}/${R2_MANIFEST_KEY} read back differs from the one just written; re-run the backup (a new dated manifest is written)"
   log "verified r2:${bucket}/${R2_MANIFEST_KEY}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
   rm -rf "$work"
+}
+
+# ---- sets side by side: each set's backup as a background job ----
+# Sets are independent (own prefix, own hash state, own manifest), and a night with little changed
+# is mostly fixed cost per set (rclone starts, listings, manifest round trips), so they run side by
+# side: at most R2_BACKUP_PARALLEL at once (default 3). Each job's stderr is kept and printed
+# whole, in start order, once all have ended; the log file gets each line as it happens.
+R2_BACKUP_PARALLEL=${R2_BACKUP_PARALLEL:-3}
+R2_BACKUP_JOBS=()
+
+# r2_backup_job NAME CMD...: run `step NAME CMD...` as a background job (waits for a free slot).
+# CMD sets R2_BYTES_SENT and R2_DATA_BYTES (as r2_backup_tree does).
+r2_backup_job() {
+  local name=$1
+  shift
+  [[ $R2_BACKUP_PARALLEL =~ ^[1-9][0-9]*$ ]] || die "R2_BACKUP_PARALLEL '${R2_BACKUP_PARALLEL}' must be a whole number of sets at once, 1 or more (default 3)"
+  [[ -n ${R2_BACKUP_JOB_DIR:-} ]] || { R2_BACKUP_JOB_DIR=$(mktemp -d) && on_exit rm -rf "$R2_BACKUP_JOB_DIR"; }
+  while (($(jobs -rp | wc -l) >= R2_BACKUP_PARALLEL)); do wait -n 2>/dev/null || true; done
+  R2_BACKUP_JOBS+=("$name")
+  local out="${R2_BACKUP_JOB_DIR}/${name//\//_}"
+  # (errexit off around the job's subshell only, so its exit code is recorded; on inside it)
+  {
+    set +e
+    (set -e && _r2_backup_job_run "$out" "$name" "$@") 2>"${out}.log"
+    printf '%s\n' "$?" >"${out}.rc"
+  } &
+}
+
+# (the job, in its subshell) its own traps and exit hooks (the script's would remove the job
+# directory), the step, and its bytes.
+_r2_backup_job_run() {
+  local out=$1
+  shift
+  trap _on_exit EXIT
+  trap _on_err ERR
+  trap '_on_signal HUP 129' HUP
+  trap '_on_signal INT 130' INT
+  trap '_on_signal TERM 143' TERM
+  COMFYUME_STEP_ROWS=()
+  COMFYUME_EXIT_HOOKS=()
+  COMFYUME_PROGRESS_HOOKED=
+  on_exit _r2_backup_job_end "$out"
+  R2_BYTES_SENT=0 R2_DATA_BYTES=0
+  step "$@"
+  printf '%s %s\n' "$R2_BYTES_SENT" "$R2_DATA_BYTES" >"${out}.totals"
+}
+
+# (in the job, on exit) its summary rows and the cause of a failure, for r2_backup_jobs_wait.
+_r2_backup_job_end() {
+  printf '%s\n' "${COMFYUME_STEP_ROWS[@]}" >"$1.rows"
+  printf '%s' "${COMFYUME_DIE_MESSAGE:-}" >"$1.cause"
+}
+
+# r2_backup_jobs_wait: wait for every job; print their logs; add their rows to the step summary and
+# their bytes to TOTAL_SENT and TOTAL_DATA; die with the first failed set's cause (named as its step).
+r2_backup_jobs_wait() {
+  local name out rc row sent data failed=""
+  wait || true
+  for name in "${R2_BACKUP_JOBS[@]}"; do
+    out="${R2_BACKUP_JOB_DIR}/${name//\//_}"
+    cat "${out}.log" >&2 2>/dev/null || true
+    rc=$(cat "${out}.rc" 2>/dev/null || echo 1)
+    while IFS= read -r row; do [[ -z $row ]] || COMFYUME_STEP_ROWS+=("$row"); done <"${out}.rows" 2>/dev/null || true
+    if [[ $rc == 0 ]] && read -r sent data <"${out}.totals" 2>/dev/null; then
+      TOTAL_SENT=$((TOTAL_SENT + sent))
+      TOTAL_DATA=$((TOTAL_DATA + data))
+    elif [[ -z $failed ]]; then
+      failed=$name
+    fi
+  done
+  R2_BACKUP_JOBS=()
+  [[ -n $failed ]] || return 0
+  out="${R2_BACKUP_JOB_DIR}/${failed//\//_}"
+  COMFYUME_CURRENT_STEP=$failed
+  die "$(cat "${out}.cause" 2>/dev/null || true)$([[ -s ${out}.cause ]] || echo "set '${failed}' failed (exit $(cat "${out}.rc" 2>/dev/null || echo '?')); see its lines above")"
 }
 
 # r2_verify BUCKET MANIFEST_KEY: read back the manifest; every entry must be listed with its size

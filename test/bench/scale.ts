@@ -18,7 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { startS3Server } from "../../sim/local-cloud/s3-server";
 import type { EngineName } from "./engines/drivers";
 import { startGoS3 } from "./engines/endpoint";
-import { runEngineBench } from "./engines/runner";
+import { CALIBRATION_BUCKETS, runEngineBench } from "./engines/runner";
 
 const REPO = resolve(__dirname, "../..");
 const argv = process.argv.slice(2);
@@ -274,7 +274,7 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
 async function runEngines(shape: { sfsBytes: number; scratchBytes: number }): Promise<void> {
   if (!["project", "restic", "rclone-checksum"].includes(ENGINE)) throw new Error(`--engine ${ENGINE}: use project, restic or rclone-checksum`);
   if (!S3_SERVER) throw new Error(`--engine ${ENGINE} needs a Go S3 server (restic cannot use s3rver): pass --s3-server PATH-TO-versitygw, or run npm run setup once it provides COMFYUME_S3_SERVER`);
-  const s3 = await startGoS3(S3_SERVER, work, BUCKETS, counters);
+  const s3 = await startGoS3(S3_SERVER, work, [...BUCKETS, ...CALIBRATION_BUCKETS], counters);
   try {
     await runEngineBench({ engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json") }, s3);
   } finally {

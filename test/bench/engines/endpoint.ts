@@ -12,7 +12,8 @@ import { join } from "node:path";
 export interface Counters { requests: number; byMethod: Record<string, number>; bytesIn: number; bytesOut: number }
 export interface Endpoint { url: string; accessKeyId: string; secret: string; dataDir: string; stop: () => void }
 
-const HOST = "127.0.102.1";
+// COMFYUME_BENCH_S3_HOST: another loopback address when several benches share the machine.
+const HOST = process.env.COMFYUME_BENCH_S3_HOST ?? "127.0.102.1";
 
 async function freePort(): Promise<number> {
   const s = createNetServer();

@@ -1,11 +1,12 @@
 // The engine comparison of `npm run bench:scale -- --engine project|restic|rclone-checksum`:
 // the same data set and nights as the default bench (scale.ts hands over its generator, its
 // measuring and its page-cache eviction), every engine against the same Go S3 server.
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { EngineName, rcloneChecksumBackup, rcloneChecksumRestore, resticBackup, resticRestore } from "./drivers";
 import type { Endpoint } from "./endpoint";
+import { REAL_FILES, REAL_LARGEST, hashedBytes, projectPart, type PartRun } from "./projection";
 
 export interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; hashed: string; stderr: string }
 
@@ -27,6 +28,8 @@ export interface BenchContext {
 }
 
 const BUCKETS = ["comfyume-model-vault-backups", "comfyume-cache-backups", "comfyume-worker-container-backups", "comfyume-user-files-backups"];
+/** Buckets of the calibration run (fixed cost per run): kept apart from the bench's sets. */
+export const CALIBRATION_BUCKETS = ["calib-models", "calib-cache", "calib-worker", "calib-users"];
 const NIGHTS = ["night 1 (full)", "night 2 (nothing changed)", "night 3 (~1 % changed/added)"] as const;
 const mb = (b: number) => (b / 1e6).toFixed(1);
 
@@ -62,6 +65,43 @@ function scriptsFor(ctx: BenchContext, s3: Endpoint): { backup: (p: Part) => [st
   };
 }
 
+/** Files under DIR, the engine's own state (.comfyume) left out. */
+function countFiles(dir: string): number {
+  let n = 0;
+  for (const name of readdirSync(dir)) {
+    if (name === ".comfyume") continue;
+    const st = statSync(join(dir, name));
+    n += st.isDirectory() ? countFiles(join(dir, name)) : st.isFile() ? 1 : 0;
+  }
+  return n;
+}
+
+/**
+ * Fixed cost per run of the project's engine, per part: the same scripts on one tiny file per set
+ * (calibration buckets), run twice on fresh instances; the second run (nothing changed) is measured.
+ */
+async function calibrateProject(ctx: BenchContext, s3: Endpoint, secrets: string): Promise<Record<Part["name"], number>> {
+  const sfs = join(ctx.work, "calib-sfs");
+  const scratch = join(ctx.work, "calib-scratch");
+  for (const rel of ["models/m0/model.safetensors", "cache/backups/verda-worker/2026-01-01T100000Z/config.tar.gz", "worker-image.tar.gz"]) {
+    mkdirSync(join(sfs, rel, ".."), { recursive: true });
+    writeFileSync(join(sfs, rel), `calibration ${rel}\n`);
+  }
+  for (const rel of ["inputs/user0/a.png", "outputs/user0/b.png"]) {
+    mkdirSync(join(scratch, rel, ".."), { recursive: true });
+    writeFileSync(join(scratch, rel), `calibration ${rel}\n`);
+  }
+  const sfsRun: [string, string[]] = [join(ctx.scripts, "host/backup-to-r2.sh"), ["--r2-endpoint", s3.url, "--sfs", sfs, "--hourly-wait", "5", "--models-bucket", "calib-models", "--cache-bucket", "calib-cache", "--worker-bucket", "calib-worker"]];
+  const scratchRun: [string, string[]] = [join(ctx.scripts, "host/backup-mello.sh"), ["--r2-endpoint", s3.url, "--data-dir", scratch, "--dirs", "inputs,outputs", "--prefix", "scratch", "--bucket", "calib-users", "--state-dir", join(scratch, ".comfyume/backup-state")]];
+  const out = {} as Record<Part["name"], number>;
+  for (const [name, [script, args]] of [["SFS", sfsRun], ["scratch", scratchRun]] as const) {
+    await ctx.measure(script, args, secrets);
+    await new Promise((r) => setTimeout(r, 1100)); // dated manifests are per second
+    out[name] = (await ctx.measure(script, args, secrets)).seconds;
+  }
+  return out;
+}
+
 export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<void> {
   const secrets = `R2_ACCESS_KEY_ID=${s3.accessKeyId}\nR2_SECRET_ACCESS_KEY=${s3.secret}\n`;
   const parts: Part[] = [
@@ -71,6 +111,20 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   const run = scriptsFor(ctx, s3);
   const rows: string[] = [];
   const hours: string[] = [];
+  // The project's engine: fixed cost per run measured apart, for a projection that does not scale it.
+  const fixed = ctx.engine === "project" ? await calibrateProject(ctx, s3, secrets) : undefined;
+  const samplePercent = Number(process.env.R2_SAMPLE_PERCENT ?? 2);
+  const partRun = (name: "sfs" | "scratch", data: string): PartRun => ({
+    fixed: fixed?.[name === "sfs" ? "SFS" : "scratch"] ?? 0,
+    benchFiles: countFiles(data),
+    realFiles: REAL_FILES[name],
+    realBytes: ctx.real[name] * 1e9,
+    realLargest: REAL_LARGEST[name],
+    samplePercent,
+    nights: [],
+  });
+  const partRuns: Record<Part["name"], PartRun> = { SFS: partRun("sfs", ctx.sfs), scratch: partRun("scratch", ctx.scratch) };
+
   const result: { engine: string; nights: Record<string, Record<string, Omit<Measured, "stderr" | "hashed">>>; restore?: Record<string, number>; gpuHours: Record<string, number> } = { engine: ctx.engine, nights: {}, gpuHours: {} };
   for (const night of NIGHTS) {
     const changed = night.startsWith("night 3") ? ctx.changeOnePercent() : 0;
@@ -85,6 +139,7 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
       const h = (m.seconds * (p.name === "SFS" ? ctx.real.sfs : ctx.real.scratch) * 1e9) / p.bytes / 3600;
       perPart.push(h);
       total += h;
+      partRuns[p.name].nights.push({ seconds: m.seconds, hashedBytes: hashedBytes(m.stderr), readBackBytes: m.verifyBytes });
       const { stderr: _e, hashed: _h, ...figures } = m;
       (result.nights[night] ??= {})[p.name] = figures;
       rows.push(`| ${night} | ${p.name} | ${m.seconds.toFixed(1)} | ${mb(m.readBytes)} (${((100 * m.readBytes) / p.bytes).toFixed(1)} %) | ${mb(m.sent)} (${((100 * m.sent) / p.bytes).toFixed(2)} %) | ${m.requests} | ${mb(m.verifyBytes)} |`);
@@ -141,4 +196,28 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   console.log(`bare rclone copy of the stored objects (no hashing): ${mb(downloaded)} MB in ${download.seconds.toFixed(1)} s, ${bareRate.toFixed(1)} MB/s; restore vs bare download ${(restoreRate / bareRate).toFixed(2)}; bare download vs raw cp ${((bareRate * cpSeconds * 1e6) / bytes).toFixed(2)}`);
   console.log(`\nLinear projection to SFS ${ctx.real.sfs} GB + scratch ${ctx.real.scratch} GB: GPU hours per night\n| night | SFS h | scratch h | total h |\n|---|---|---|---|`);
   hours.forEach((h) => console.log(h));
+  if (fixed) printProjection(partRuns);
+}
+
+/** The projection that keeps fixed, per-file and per-byte costs apart (projection.ts). */
+function printProjection(parts: Record<Part["name"], PartRun>): void {
+  const proj = { SFS: projectPart(parts.SFS), scratch: projectPart(parts.scratch) };
+  console.log(`\nProjection to the real sizes by cost kind (SFS ${REAL_FILES.sfs} files, scratch ${REAL_FILES.scratch} files; night 3: 1 % of each part changed; read-back sample ${parts.SFS.samplePercent} %)`);
+  console.log("| part | fixed s per run (calibration) | per file ms (night 2) | per MB hashed or read back, s (night 1) | bench files |\n|---|---|---|---|---|");
+  for (const [name, p] of Object.entries(proj))
+    console.log(`| ${name} | ${p.fixed.toFixed(1)} | ${(p.perFile * 1000).toFixed(2)} | ${(p.perByte * 1e6).toFixed(4)} | ${parts[name as Part["name"]].benchFiles} |`);
+  // The model at the bench's own size against what was measured: a large residual means the
+  // bench could not resolve that cost (night 3 changes only ~1 % of a small set: seconds of noise).
+  console.log("\n| night | part | measured s | model at bench size s |\n|---|---|---|---|");
+  for (const [name, p] of Object.entries(proj)) {
+    const run = parts[name as Part["name"]];
+    run.nights.forEach((n, i) => console.log(`| ${NIGHTS[i]} | ${name} | ${n.seconds.toFixed(1)} | ${(p.fixed + p.perFile * run.benchFiles + p.perByte * (n.hashedBytes + n.readBackBytes)).toFixed(1)} |`));
+  }
+  console.log("\n| night | SFS min | scratch min | total min (parts one after another) | GPU h | worst sample night: total min |\n|---|---|---|---|---|---|");
+  NIGHTS.forEach((night, i) => {
+    const a = proj.SFS.seconds[i]!;
+    const b = proj.scratch.seconds[i]!;
+    const w = proj.SFS.worst[i]! + proj.scratch.worst[i]!;
+    console.log(`| ${night} | ${(a / 60).toFixed(1)} | ${(b / 60).toFixed(1)} | ${((a + b) / 60).toFixed(1)} | ${((a + b) / 3600).toFixed(2)} | ${(w / 60).toFixed(1)} |`);
+  });
 }
