@@ -985,8 +985,18 @@ r2_fetch_hashed() {
     $2 + 0 >= min + 0 { print $1 > big; next }
     { print $1 > get }' "$fetch"
   touch "${hashes}.have" "${hashes}.get" "${hashes}.big"
+  # The streamer runs in its own process group (set -m), which the exit hook kills: a restore that
+  # fails or is stopped leaves no download running behind it, writing into the staging directory
+  # and holding the lock's file descriptor (a re-run would be refused as overlapping).
+  set -m
   _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
   streamer=$!
+  set +m
+  R2_STREAMER_PGID=$streamer
+  if [[ -z ${R2_STREAMER_HOOKED:-} ]]; then
+    R2_STREAMER_HOOKED=1
+    on_exit _r2_stop_streamer
+  fi
   {
     cat "${hashes}.have"
     if [[ -s ${hashes}.get ]]; then
@@ -997,6 +1007,14 @@ r2_fetch_hashed() {
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
   wait "$streamer" || true
+  R2_STREAMER_PGID=
+}
+
+# _r2_stop_streamer: (exit hook) kill the running streamer's process group, if any.
+_r2_stop_streamer() {
+  [[ -n ${R2_STREAMER_PGID:-} ]] || return 0
+  kill -TERM -- "-${R2_STREAMER_PGID}" 2>/dev/null || true
+  R2_STREAMER_PGID=
 }
 
 # _r2_stream_big BUCKET PREFIX STAGING HASHES: each key of HASHES.big, four at a time, streamed
@@ -1004,6 +1022,8 @@ r2_fetch_hashed() {
 # Writes HASHES.9sN ("sha256<TAB>path"); a failed stream leaves no staged file (the caller names it).
 _r2_stream_big() {
   local bucket=$1 prefix=$2 staging=$3 hashes=$4 key running=0 n=0
+  # (no job control inside: every download stays in this process group)
+  set +m
   while IFS= read -r key; do
     if ((running >= 4)); then wait -n || true; running=$((running - 1)); fi
     _r2_stream_one "r2:${bucket}/${prefix}/objects/${key}" "${staging}/${key}" "${hashes}.9s${n}" "${hashes}.err.s${n}" &
