@@ -1057,16 +1057,18 @@ _r2_copied_keys() {
 }
 
 # _r2_hash_completed STAGING FETCH_TSV HASHES: hash the staged files whose keys arrive on stdin
-# (each complete), in batches, at most two sha256sum at a time; HASHES.N as sha256_batch writes.
+# (each complete), in batches of ~64 MiB or 500 files, at most two at a time, each batch through
+# sha256_batch (HASHES.N from the list HASHES.list.N).
 _r2_hash_completed() {
-  local staging=$1 fetch=$2 hashes=$3 key size n=0 running=0 bytes=0 rec
+  local staging=$1 fetch=$2 hashes=$3 key size n=0 running=0 bytes=0
   local -a batch=()
   local -A sizes=()
   while IFS=$'\t' read -r key size; do sizes[$key]=$size; done <"$fetch"
   _flush() {
     ((${#batch[@]})) || return 0
     if ((running >= 2)); then wait -n || true; running=$((running - 1)); fi
-    sha256sum -z -- "${batch[@]}" >"${hashes}.z.${n}" 2>/dev/null &
+    printf '%s\0' "${batch[@]}" >"${hashes}.list.${n}"
+    sha256_batch "${hashes}.list.${n}" "${hashes}.${n}" &
     running=$((running + 1)) n=$((n + 1)) bytes=0
     batch=()
   }
@@ -1077,47 +1079,38 @@ _r2_hash_completed() {
   done
   _flush
   wait || true
-  local z
-  for z in "${hashes}".z.*; do
-    [[ -e $z ]] || continue
-    while IFS= read -r -d '' rec; do printf '%s\t%s\n' "${rec:0:64}" "${rec:66}"; done <"$z" >"${hashes}.${z##*.}"
-  done
 }
 
-# r2_install_verified PAIRS FAILED: hard-link each verified staged file under its final name
-# (PAIRS: NUL-separated staged, target, ...) in ONE process: a process start per file (`ln`) cost
-# ~9 ms here, seconds for a scratch of thousands of files. perl is part of every Debian/Ubuntu
-# (perl-base is essential). A link appears whole under its final name; pairs whose link failed
-# go to FAILED (same format) for r2_install_staged's copy-and-rehash path.
-r2_install_verified() {
-  local pairs=$1 failed=$2
-  : >"$failed"
-  [[ -s $pairs ]] || return 0
-  perl -0 -e '
-    while (defined(my $staged = <STDIN>)) {
-      my $target = <STDIN>;
-      chomp $staged; chomp $target;
-      if (link $staged, $target) { unlink "$target.comfyume-partial" if -e "$target.comfyume-partial"; }
-      else { print "$staged\0$target\0"; }
-    }' <"$pairs" >"$failed"
-}
-
-# r2_install_staged STAGED TARGET: put the verified STAGED file at TARGET. A hard link (same
-# inode, so the bytes are the ones just hashed) appears whole under its final name; where links
-# fail, a copy goes to TARGET.comfyume-partial, is hashed again and only then renamed.
+# r2_install_staged LIST: put each verified staged file at its target (LIST: NUL-separated staged,
+# target, sha256, ...). Hard links (same inode, so the bytes are the ones just hashed) appear whole
+# under their final names, all made by ONE process: a process start per file (`ln`) cost ~9 ms
+# here, seconds for a scratch of thousands of files (perl-base is essential on Debian/Ubuntu).
+# Where a link to TARGET fails, a link to TARGET.comfyume-partial is renamed over it; where links
+# fail altogether, a copy goes to TARGET.comfyume-partial, is hashed again and only then renamed.
+# A partial copy left by an interrupted earlier run is ours: it is dropped. Sets
+# R2_INSTALL_FAILED to the number of targets not placed (each logged).
 r2_install_staged() {
-  local staged=$1 target=$2 sha=$3 got
-  if ln -- "$staged" "$target" 2>/dev/null; then
-    # A partial copy left by an interrupted earlier run is ours: drop it.
-    if [[ -e ${target}.comfyume-partial ]]; then rm -f -- "${target}.comfyume-partial"; fi
-    return 0
-  fi
-  ln -f -- "$staged" "${target}.comfyume-partial" 2>/dev/null || {
-    cp -f -- "$staged" "${target}.comfyume-partial" || return 1
-    got=$(sha256sum <"${target}.comfyume-partial")
-    [[ ${got%% *} == "$sha" ]] || { rm -f -- "${target}.comfyume-partial"; return 1; }
-  }
-  mv -f -- "${target}.comfyume-partial" "$target"
+  local list=$1 staged target sha got
+  R2_INSTALL_FAILED=0
+  [[ -s $list ]] || return 0
+  while IFS= read -r -d '' staged && IFS= read -r -d '' target && IFS= read -r -d '' sha; do
+    if cp -f -- "$staged" "${target}.comfyume-partial" && got=$(sha256sum <"${target}.comfyume-partial") &&
+      [[ ${got%% *} == "$sha" ]] && mv -f -- "${target}.comfyume-partial" "$target"; then
+      continue
+    fi
+    rm -f -- "${target}.comfyume-partial"
+    log "INSTALL FAILED: could not place ${target} (see above)"
+    R2_INSTALL_FAILED=$((R2_INSTALL_FAILED + 1))
+  done < <(perl -0 -e '
+    while (defined(my $staged = <STDIN>)) {
+      my $target = <STDIN>; my $sha = <STDIN>;
+      chomp $staged; chomp $target; chomp $sha;
+      my $partial = "$target.comfyume-partial";
+      if (link $staged, $target) { unlink $partial if -e $partial; next; }
+      unlink $partial;
+      next if link($staged, $partial) && rename($partial, $target);
+      print "$staged\0$target\0$sha\0";
+    }' <"$list")
 }
 
 # r2_restore_tree BUCKET MANIFEST_KEY DEST [REPAIR]: bring DEST to the manifest's content.
@@ -1139,7 +1132,7 @@ r2_restore_tree() {
   # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
   manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   local kept=0 failed=0 need=0 fetched=0
-  local -A wanted=() wanted_sha=()
+  local -A wanted=()
   require_cmd perl
   : >"${work}/install"
   # Files already there: hashed in one batch.
@@ -1203,19 +1196,12 @@ r2_restore_tree() {
       failed=$((failed + 1))
       continue
     fi
-    printf '%s\0%s\0' "$staged" "$target" >>"${work}/install"
-    wanted_sha[$target]=$sha
+    printf '%s\0%s\0%s\0' "$staged" "$target" "$sha" >>"${work}/install"
     fetched=$((fetched + 1))
   done <"${work}/todo.tsv"
-  # Verified files are linked into place in one process; a failed link gets the copy path.
-  r2_install_verified "${work}/install" "${work}/install.failed"
-  while IFS= read -r -d '' staged && IFS= read -r -d '' target; do
-    if ! r2_install_staged "$staged" "$target" "${wanted_sha[$target]}"; then
-      log "INSTALL FAILED: could not place ${target} (see above)"
-      failed=$((failed + 1))
-      fetched=$((fetched - 1))
-    fi
-  done <"${work}/install.failed"
+  r2_install_staged "${work}/install"
+  failed=$((failed + R2_INSTALL_FAILED))
+  fetched=$((fetched - R2_INSTALL_FAILED))
   unset COMFYUME_SHA256
   if ((failed == 0)) && [[ -d $staging ]]; then
     # Everything is in place: the staging area only holds our own verified downloads.
