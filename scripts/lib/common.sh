@@ -884,21 +884,24 @@ r2_latest_manifest() {
   printf '%s/manifests/%s\n' "$2" "$out"
 }
 
-# manifest_path_problem REL: why the manifest path REL must not be restored (prints nothing
-# when REL is a plain relative path). Restore writes DEST/REL, so REL must stay inside DEST.
+# manifest_path_problem REL: why the manifest path REL must not be restored, in PATH_PROBLEM (empty
+# when REL is a plain relative path). Restore writes DEST/REL, so REL must stay inside DEST. (A
+# variable, not printed: validate_manifest_paths calls it per entry, and a $(...) per entry cost
+# ~4 ms each under load, seconds for a scratch of thousands of files.)
 manifest_path_problem() {
   local rel=$1 part plain=false
   local -a parts
-  [[ -n $rel ]] || { printf 'empty path'; return 0; }
-  [[ $rel != /* ]] || { printf 'absolute path'; return 0; }
-  [[ $rel != *[[:cntrl:]]* ]] || { printf 'control character in the path'; return 0; }
+  PATH_PROBLEM=
+  [[ -n $rel ]] || { PATH_PROBLEM='empty path'; return 0; }
+  [[ $rel != /* ]] || { PATH_PROBLEM='absolute path'; return 0; }
+  [[ $rel != *[[:cntrl:]]* ]] || { PATH_PROBLEM='control character in the path'; return 0; }
   IFS=/ read -ra parts <<<"$rel"
   for part in "${parts[@]}"; do
-    [[ $part != .. ]] || { printf "'..' component"; return 0; }
+    [[ $part != .. ]] || { PATH_PROBLEM="'..' component"; return 0; }
     [[ -z $part || $part == . ]] || plain=true
   done
-  [[ $plain == true ]] || { printf 'empty path'; return 0; }
-  [[ ${parts[0]} != .comfyume-staging ]] || printf "inside the restore's own staging directory"
+  [[ $plain == true ]] || { PATH_PROBLEM='empty path'; return 0; }
+  [[ ${parts[0]} != .comfyume-staging ]] || PATH_PROBLEM="inside the restore's own staging directory"
 }
 
 # validate_manifest_paths MANIFEST DEST [LABEL]: die, naming LABEL (the manifest's key), the entry
@@ -924,9 +927,12 @@ validate_manifest_paths() {
     if [[ ! $sha =~ ^[0-9a-f]{64}$ || ! $size =~ ^[0-9]+$ || $line != *$'\t'*$'\t'*$'\t'* ]]; then
       die "unsafe manifest entry in ${label} (line ${n}): '$(printf '%q' "$line")' is not a manifest line (sha256, md5, size, path; a path with a newline breaks it); ${fix}"
     fi
-    why=$(manifest_path_problem "$rel")
+    manifest_path_problem "$rel"
+    why=$PATH_PROBLEM
     [[ -z $why ]] || die "unsafe manifest entry in ${label} (line ${n}): '${shown}': ${why}; ${fix}"
-    dir=$(dirname -- "$rel")
+    # (the directory part without a dirname process per entry)
+    dir=.
+    [[ $rel != */* ]] || dir=${rel%/*}
     if [[ -z ${dir_real[$dir]:-} ]]; then
       dir_real[$dir]=$(realpath -m -- "${dest}/${dir}")
     fi
@@ -973,7 +979,7 @@ sha256_load() {
 # same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
 # file of the right size (an interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer=
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
   # HASHES.have: already staged with the right size. Of the rest, objects of at least
   # COMFYUME_R2_STREAM_MIN_BYTES (256 MiB) go to HASHES.big: hashed while they stream in, so a
@@ -988,25 +994,29 @@ r2_fetch_hashed() {
   # The streamer runs in its own process group (set -m), which the exit hook kills: a restore that
   # fails or is stopped leaves no download running behind it, writing into the staging directory
   # and holding the lock's file descriptor (a re-run would be refused as overlapping).
-  set -m
-  _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
-  streamer=$!
-  set +m
-  R2_STREAMER_PGID=$streamer
-  if [[ -z ${R2_STREAMER_HOOKED:-} ]]; then
-    R2_STREAMER_HOOKED=1
-    on_exit _r2_stop_streamer
+  # (no streamer at all when nothing is large: a fork of this shell costs ~0.3 s under load)
+  if [[ -s ${hashes}.big ]]; then
+    set -m
+    _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
+    streamer=$!
+    set +m
+    R2_STREAMER_PGID=$streamer
+    if [[ -z ${R2_STREAMER_HOOKED:-} ]]; then
+      R2_STREAMER_HOOKED=1
+      on_exit _r2_stop_streamer
+    fi
   fi
   {
     cat "${hashes}.have"
     if [[ -s ${hashes}.get ]]; then
       # Every line goes to HASHES.err; missing objects are named by the caller.
       r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
-        --transfers 16 --checkers 16 -v --stats 30s --stats-one-line --stats-log-level NOTICE \
+        --transfers "${COMFYUME_R2_TRANSFERS:-16}" --checkers 16 \
+        --multi-thread-cutoff "${COMFYUME_R2_MT_CUTOFF:-250M}" --multi-thread-streams "${COMFYUME_R2_MT_STREAMS:-4}" -v --stats 30s --stats-one-line --stats-log-level NOTICE \
         "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
-  wait "$streamer" || true
+  if [[ -n ${streamer:-} ]]; then wait "$streamer" || true; fi
   R2_STREAMER_PGID=
 }
 
@@ -1168,7 +1178,7 @@ r2_restore_tree() {
   done <"${work}/entries.tsv"
   if [[ -s ${work}/fetch.tsv ]]; then
     mkdir -p "$dest"
-    require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
+    _r2_reserve_space "$dest" $((need / 1048576)) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
     mkdir -p "$staging"
     log "fetching $(wc -l <"${work}/fetch.tsv") object(s) from r2:${bucket}/${prefix}"
     # shellcheck disable=SC2046  # two numbers
@@ -1217,6 +1227,98 @@ r2_restore_tree() {
   rm -rf "$work"
   ((failed == 0)) || die "restore of r2:${bucket}/${mkey} into ${dest}: ${failed} file(s) failed (listed above); ${fetched} fetched, ${kept} already present"
   log "restored r2:${bucket}/${mkey} into ${dest}: ${fetched} fetched, ${kept} already present"
+}
+
+# ---- several sets restored at once ----
+# Restored one after another, each set paid its fixed costs (rclone starts, the manifest's checks,
+# the last file's hash, the install) alone, and a set of one large file used one download stream.
+
+# r2_restore_step_bg NAME CMD...: run CMD (one set's restore) as step NAME in a background
+# subshell, at most COMFYUME_R2_PARALLEL_SETS (default 3) at a time; r2_restore_steps_wait
+# collects them. Each runs in its own process group with its own exit hooks (its streamer, its
+# progress): stopping the script stops them all (_r2_restore_steps_stop).
+r2_restore_step_bg() {
+  local name=$1
+  shift
+  [[ ${COMFYUME_R2_PARALLEL_SETS:-3} =~ ^[1-9][0-9]*$ ]] ||
+    die "COMFYUME_R2_PARALLEL_SETS='${COMFYUME_R2_PARALLEL_SETS}' is not a whole number of sets restored at once (at least 1); fix or unset it"
+  if [[ -z ${R2_BG_DIR:-} ]]; then
+    R2_BG_DIR=$(mktemp -d)
+    R2_BG_PGIDS=()
+    on_exit _r2_restore_steps_stop
+  fi
+  while (($(jobs -pr | wc -l) >= ${COMFYUME_R2_PARALLEL_SETS:-3})); do wait -n || true; done
+  printf '%s\n' "$name" >>"${R2_BG_DIR}/order"
+  set -m
+  _r2_restore_step_run "$name" "$@" &
+  R2_BG_PGIDS+=("$!")
+  set +m
+}
+
+# (the body of a set's background subshell) the script's traps again (a subshell starts without
+# them) and hooks of its own: the parent's are not the set's to run.
+_r2_restore_step_run() {
+  set +m
+  trap _on_err ERR
+  trap _on_exit EXIT
+  trap '_on_signal HUP 129' HUP
+  trap '_on_signal INT 130' INT
+  trap '_on_signal TERM 143' TERM
+  COMFYUME_EXIT_HOOKS=() COMFYUME_STEP_ROWS=() COMFYUME_PROGRESS_HOOKED='' R2_STREAMER_HOOKED=''
+  on_exit _r2_restore_step_report "${R2_BG_DIR}/${1}"
+  step "$@"
+}
+
+# (exit hook of a set's subshell) its exit code and step row(s), for r2_restore_steps_wait.
+_r2_restore_step_report() {
+  printf '%s\n' "${COMFYUME_STEP_ROWS[@]}" >"${1}.rows"
+  printf '%s\n' "$COMFYUME_EXIT_CODE" >"${1}.rc"
+}
+
+# r2_restore_steps_wait: wait for every set started by r2_restore_step_bg; their rows join this
+# script's step summary; die naming each set that failed (its cause is logged above it).
+r2_restore_steps_wait() {
+  local name rc row
+  local -a failed=()
+  [[ -n ${R2_BG_DIR:-} ]] || return 0
+  wait || true
+  R2_BG_PGIDS=()
+  while IFS= read -r name; do
+    rc=$(cat "${R2_BG_DIR}/${name}.rc" 2>/dev/null) || rc=killed
+    if [[ -f ${R2_BG_DIR}/${name}.rows ]]; then
+      while IFS= read -r row; do [[ -z $row ]] || COMFYUME_STEP_ROWS+=("$row"); done <"${R2_BG_DIR}/${name}.rows"
+    fi
+    [[ $rc == 0 ]] || failed+=("$name")
+  done <"${R2_BG_DIR}/order"
+  rm -rf -- "$R2_BG_DIR"
+  R2_BG_DIR=
+  ((${#failed[@]} == 0)) ||
+    die "restore of ${failed[*]} failed (each cause is logged above); the other sets are in place. Fix the cause and re-run: files already in place are kept, only the rest is fetched"
+}
+
+# (exit hook) stop the sets still running: each set's own hooks then stop its downloads.
+_r2_restore_steps_stop() {
+  local pgid
+  for pgid in "${R2_BG_PGIDS[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
+  R2_BG_PGIDS=()
+  if [[ -n ${R2_BG_DIR:-} ]]; then rm -rf -- "$R2_BG_DIR"; fi
+}
+
+# _r2_reserve_space DEST NEED_MB WHAT: require_free_mb for NEED_MB plus MIN_FREE_MB plus what the
+# other sets restored at once (r2_restore_step_bg) reserved: sets checked side by side must not
+# each count the same free space. (Bytes the others already wrote are counted twice: on the safe side.)
+_r2_reserve_space() {
+  local dest=$1 need=$2 what=$3 others=0 fd
+  if [[ -z ${R2_BG_DIR:-} ]]; then
+    require_free_mb "$dest" $((need + ${MIN_FREE_MB:-1024})) "$what"
+    return
+  fi
+  exec {fd}>>"${R2_BG_DIR}/reserved"
+  flock "$fd"
+  others=$(awk '{ s += $1 } END { print s + 0 }' "${R2_BG_DIR}/reserved")
+  require_free_mb "$dest" $((need + others + ${MIN_FREE_MB:-1024})) "${what}, and ${others} MiB for the sets restored alongside"
+  printf '%s\n' "$need" >&"$fd"
+  exec {fd}>&-
 }
 
 # check_tree_against_manifest DIR MANIFEST: every entry present with its SHA-256 (one batch).
