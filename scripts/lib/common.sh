@@ -1022,8 +1022,11 @@ r2_fetch_hashed() {
 
 # _r2_stop_streamer: (exit hook) kill the running streamer's process group, if any.
 _r2_stop_streamer() {
-  [[ -n ${R2_STREAMER_PGID:-} ]] || return 0
-  kill -TERM -- "-${R2_STREAMER_PGID}" 2>/dev/null || true
+  local job
+  # Every job of this shell that leads a process group (only those started under set -m do): also
+  # a streamer forked an instant before its pid was recorded.
+  for job in $(jobs -p) ${R2_STREAMER_PGID:-}; do kill -TERM -- "-${job}" 2>/dev/null || true; done
+  if [[ -n ${R2_STREAMER_PGID:-} ]]; then wait "$R2_STREAMER_PGID" 2>/dev/null || true; fi
   R2_STREAMER_PGID=
 }
 
@@ -1279,9 +1282,11 @@ _r2_restore_step_report() {
 # script's step summary; die naming each set that failed (its cause is logged above it).
 r2_restore_steps_wait() {
   local name rc row
-  local -a failed=()
+  local -a failed=() names=()
   [[ -n ${R2_BG_DIR:-} ]] || return 0
   wait || true
+  mapfile -t names <"${R2_BG_DIR}/order"
+  COMFYUME_CURRENT_STEP=$(IFS=,; printf '%s' "${names[*]}")
   R2_BG_PGIDS=()
   while IFS= read -r name; do
     rc=$(cat "${R2_BG_DIR}/${name}.rc" 2>/dev/null) || rc=killed
@@ -1292,14 +1297,31 @@ r2_restore_steps_wait() {
   done <"${R2_BG_DIR}/order"
   rm -rf -- "$R2_BG_DIR"
   R2_BG_DIR=
+  ((${#failed[@]} == 0)) || step_summary
   ((${#failed[@]} == 0)) ||
     die "restore of ${failed[*]} failed (each cause is logged above); the other sets are in place. Fix the cause and re-run: files already in place are kept, only the rest is fetched"
 }
 
 # (exit hook) stop the sets still running: each set's own hooks then stop its downloads.
 _r2_restore_steps_stop() {
-  local pgid
+  local pgid tries left state
+  ((${#R2_BG_PGIDS[@]})) || return 0
   for pgid in "${R2_BG_PGIDS[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
+  # Wait for them (their hooks stop their downloads), so that nothing of this run holds the lock
+  # once the script has exited; a set still running after 10 s is killed. (Polled: a watchdog
+  # process would itself hold the lock's descriptor.)
+  for ((tries = 0; tries < 100; tries++)); do
+    left=0
+    for pgid in "${R2_BG_PGIDS[@]}"; do
+      state=Z
+      read -r _ _ state _ <"/proc/${pgid}/stat" 2>/dev/null || true
+      [[ $state == Z ]] || left=1
+    done
+    ((left)) || break
+    sleep 0.1
+  done
+  for pgid in "${R2_BG_PGIDS[@]}"; do kill -KILL -- "-${pgid}" 2>/dev/null || true; done
+  wait "${R2_BG_PGIDS[@]}" 2>/dev/null || true
   R2_BG_PGIDS=()
   if [[ -n ${R2_BG_DIR:-} ]]; then rm -rf -- "$R2_BG_DIR"; fi
 }

@@ -11,18 +11,21 @@ import { r2Secrets, rclone, run, sha256, tmp, useS3, write } from "./helpers";
 const s3 = useS3();
 const MODELS = "comfyume-model-vault-backups";
 
-/** Uploads FILES (path under models/ -> bytes) as content-addressed objects plus a manifest; returns its key. */
-async function publish(files: Record<string, Buffer>): Promise<string> {
+const CACHE = "comfyume-cache-backups";
+const shaOf = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+/** Uploads FILES (path under the set -> bytes) as content-addressed objects plus a manifest; returns its key. */
+async function publish(files: Record<string, Buffer>, bucket = MODELS, prefix = "models"): Promise<string> {
   const lines = ["# comfyume-manifest v1: sha256\tmd5\tsize\tpath"];
   for (const [path, data] of Object.entries(files)) {
-    const sha = createHash("sha256").update(data).digest("hex");
+    const sha = shaOf(data);
     const md5 = createHash("md5").update(data).digest("hex");
-    const r = await rclone(s3, ["rcat", `r2:${MODELS}/models/objects/${sha.slice(0, 2)}/${sha}`], data);
+    const r = await rclone(s3, ["rcat", `r2:${bucket}/${prefix}/objects/${sha.slice(0, 2)}/${sha}`], data);
     expect(r.code, r.stderr).toBe(0);
     lines.push(`${sha}\t${md5}\t${data.length}\t${path}`);
   }
-  const key = `models/manifests/2030-02-01T000000Z.tsv`;
-  const r = await rclone(s3, ["rcat", `r2:${MODELS}/${key}`], lines.join("\n") + "\n");
+  const key = `${prefix}/manifests/2030-02-01T000000Z.tsv`;
+  const r = await rclone(s3, ["rcat", `r2:${bucket}/${key}`], lines.join("\n") + "\n");
   expect(r.code, r.stderr).toBe(0);
   return key;
 }
@@ -78,5 +81,34 @@ describe("a stopped restore leaves no download running", () => {
     expect(leftover, "downloads still running after the restore stopped").toEqual([]);
     expect(again.code, again.stderr).toBe(0);
     for (const [path, data] of Object.entries(files)) expect(sha256(join(sfs, "models", path))).toBe(createHash("sha256").update(data).digest("hex"));
+  }, 300_000);
+});
+
+describe("seed-sfs restores its sets side by side", () => {
+  it("a wrong byte in one set's object fails the restore naming that set and the file; the other set is in place", async () => {
+    const models = { "m/a.safetensors": randomBytes(40_000), "m/b.safetensors": randomBytes(7_000) };
+    const cache = { "backups/x/project.tar.gz": randomBytes(9_000), "backups/x/config.tar.gz": randomBytes(3_000) };
+    const modelsKey = await publish(models);
+    const cacheKey = await publish(cache, CACHE, "cache");
+    const victim = cache["backups/x/project.tar.gz"];
+    s3.corruptObject(CACHE, `cache/objects/${shaOf(victim).slice(0, 2)}/${shaOf(victim)}`);
+    const root = tmp("dst");
+    const sfs = join(root, "mnt/sfs");
+    write(join(sfs, ".keep"), "");
+    const r = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "models,cache", "--manifest", `models=${modelsKey}`, "--manifest", `cache=${cacheKey}`, "--min-free-mb", "1"], {
+      env: { COMFYUME_ROOT: root, RCLONE_RETRIES: "1" },
+      input: r2Secrets(s3),
+      timeoutMs: 120_000,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/HASH MISMATCH: \S+ \(backups\/x\/project\.tar\.gz\)/);
+    expect(r.stderr).toMatch(/restore of cache failed/);
+    expect(r.stderr).not.toMatch(/restore of (models|cache models|models cache) failed/);
+    expect(existsSync(join(sfs, "cache/backups/x/project.tar.gz"))).toBe(false);
+    expect(sha256(join(sfs, "cache/backups/x/config.tar.gz"))).toBe(shaOf(cache["backups/x/config.tar.gz"]));
+    for (const [path, data] of Object.entries(models)) expect(sha256(join(sfs, "models", path))).toBe(shaOf(data));
+    // Both sets' steps are in the summary: models ok, cache FAILED.
+    expect(r.stderr).toMatch(/^models\s+\d+\s+2 fetched, 0 kept$/m);
+    expect(r.stderr).toMatch(/^cache\s+\d+\s+FAILED$/m);
   }, 300_000);
 });
