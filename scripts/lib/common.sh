@@ -979,7 +979,16 @@ sha256_load() {
 # same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
 # file of the right size (an interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer=
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer='' setting
+  for setting in COMFYUME_R2_TRANSFERS COMFYUME_R2_MT_STREAMS; do
+    [[ ${!setting:-1} =~ ^[1-9][0-9]*$ ]] || die "${setting}='${!setting}' is not a whole number of at least 1; fix or unset it"
+  done
+  [[ ${COMFYUME_R2_MT_CUTOFF:-250M} =~ ^[0-9]+[KMG]?$ ]] || die "COMFYUME_R2_MT_CUTOFF='${COMFYUME_R2_MT_CUTOFF}' is not a size like 250M; fix or unset it"
+  # A GET per object, no HEAD before it (--files-from --no-traverse HEADs each one): half the
+  # requests for a scratch of thousands of small files. A missing object still fails its GET (named
+  # by the caller), and a short one fails its SHA-256.
+  local -a no_head=(--s3-no-head-object)
+  [[ ${COMFYUME_R2_HEAD_OBJECTS:-0} != 1 ]] || no_head=()
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
   # HASHES.have: already staged with the right size. Of the rest, objects of at least
   # COMFYUME_R2_STREAM_MIN_BYTES (256 MiB) go to HASHES.big: hashed while they stream in, so a
@@ -1012,7 +1021,8 @@ r2_fetch_hashed() {
       # Every line goes to HASHES.err; missing objects are named by the caller.
       r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
         --transfers "${COMFYUME_R2_TRANSFERS:-16}" --checkers 16 \
-        --multi-thread-cutoff "${COMFYUME_R2_MT_CUTOFF:-250M}" --multi-thread-streams "${COMFYUME_R2_MT_STREAMS:-4}" -v --stats 30s --stats-one-line --stats-log-level NOTICE \
+        --multi-thread-cutoff "${COMFYUME_R2_MT_CUTOFF:-250M}" --multi-thread-streams "${COMFYUME_R2_MT_STREAMS:-4}" \
+        "${no_head[@]}" -v --stats 30s --stats-one-line --stats-log-level NOTICE \
         "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
