@@ -6,8 +6,8 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { REPO, sha256, tmp, write } from "./helpers";
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanupTmp, REPO, sha256, tmp, write } from "./helpers";
 
 /** Shell function name -> body, for every top-level `name() {` ... `}` in FILE. */
 function functions(file: string): Map<string, string> {
@@ -29,6 +29,7 @@ function functions(file: string): Map<string, string> {
   return out;
 }
 
+afterAll(cleanupTmp);
 const lib = functions(join(REPO, "scripts/lib/common.sh"));
 const doing = (re: RegExp) => [...lib].filter(([, body]) => re.test(body)).map(([n]) => n);
 
