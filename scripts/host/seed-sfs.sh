@@ -28,7 +28,8 @@
 #
 # For each set the newest manifest written by backup-to-r2.sh is read; every file already
 # on the SFS with the right SHA-256 is kept (so an interrupted run resumes where it
-# stopped); the others are downloaded into <set>/.comfyume-staging with a few rclone runs, each
+# stopped); the others are downloaded into <set>/.comfyume-staging with one rclone run per set (the
+# sets side by side: COMFYUME_R2_PARALLEL_SETS, default 3), each
 # file's SHA-256 checked once (batched, while the bytes are still cached) and only then linked
 # under its final name. Every manifest entry has thus been checked once when a set succeeds; the
 # manifest is kept as <sfs>/.comfyume/seed-<set>.tsv.
@@ -127,11 +128,14 @@ seed_set() {
 }
 
 step prepare prepare
+# The sets are restored side by side (COMFYUME_R2_PARALLEL_SETS, default 3): each set's fixed costs
+# overlap the others' downloads. A failed set is named; the others still complete.
 for set in ${ONLY//,/ }; do
   case $set in
-    models) step models seed_set models "$R2_MODELS_BUCKET" models "${SFS_MOUNT}/models" ;;
-    cache) step cache seed_set cache "$R2_CACHE_BUCKET" cache "${SFS_MOUNT}/cache" ;;
-    worker) step worker-image seed_set worker "$R2_WORKER_BUCKET" worker "$(dirname "$WORKER_IMAGE_TARBALL")" ;;
+    models) r2_restore_step_bg models seed_set models "$R2_MODELS_BUCKET" models "${SFS_MOUNT}/models" ;;
+    cache) r2_restore_step_bg cache seed_set cache "$R2_CACHE_BUCKET" cache "${SFS_MOUNT}/cache" ;;
+    worker) r2_restore_step_bg worker-image seed_set worker "$R2_WORKER_BUCKET" worker "$(dirname "$WORKER_IMAGE_TARBALL")" ;;
   esac
 done
+r2_restore_steps_wait
 step_summary

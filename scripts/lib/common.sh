@@ -1043,21 +1043,24 @@ r2_latest_manifest() {
   printf '%s/manifests/%s\n' "$2" "$out"
 }
 
-# manifest_path_problem REL: why the manifest path REL must not be restored (prints nothing
-# when REL is a plain relative path). Restore writes DEST/REL, so REL must stay inside DEST.
+# manifest_path_problem REL: why the manifest path REL must not be restored, in PATH_PROBLEM (empty
+# when REL is a plain relative path). Restore writes DEST/REL, so REL must stay inside DEST. (A
+# variable, not printed: validate_manifest_paths calls it per entry, and a $(...) per entry cost
+# ~4 ms each under load, seconds for a scratch of thousands of files.)
 manifest_path_problem() {
   local rel=$1 part plain=false
   local -a parts
-  [[ -n $rel ]] || { printf 'empty path'; return 0; }
-  [[ $rel != /* ]] || { printf 'absolute path'; return 0; }
-  [[ $rel != *[[:cntrl:]]* ]] || { printf 'control character in the path'; return 0; }
+  PATH_PROBLEM=
+  [[ -n $rel ]] || { PATH_PROBLEM='empty path'; return 0; }
+  [[ $rel != /* ]] || { PATH_PROBLEM='absolute path'; return 0; }
+  [[ $rel != *[[:cntrl:]]* ]] || { PATH_PROBLEM='control character in the path'; return 0; }
   IFS=/ read -ra parts <<<"$rel"
   for part in "${parts[@]}"; do
-    [[ $part != .. ]] || { printf "'..' component"; return 0; }
+    [[ $part != .. ]] || { PATH_PROBLEM="'..' component"; return 0; }
     [[ -z $part || $part == . ]] || plain=true
   done
-  [[ $plain == true ]] || { printf 'empty path'; return 0; }
-  [[ ${parts[0]} != .comfyume-staging ]] || printf "inside the restore's own staging directory"
+  [[ $plain == true ]] || { PATH_PROBLEM='empty path'; return 0; }
+  [[ ${parts[0]} != .comfyume-staging ]] || PATH_PROBLEM="inside the restore's own staging directory"
 }
 
 # validate_manifest_paths MANIFEST DEST [LABEL]: die, naming LABEL (the manifest's key), the entry
@@ -1083,9 +1086,12 @@ validate_manifest_paths() {
     if [[ ! $sha =~ ^[0-9a-f]{64}$ || ! $size =~ ^[0-9]+$ || $line != *$'\t'*$'\t'*$'\t'* ]]; then
       die "unsafe manifest entry in ${label} (line ${n}): '$(printf '%q' "$line")' is not a manifest line (sha256, md5, size, path; a path with a newline breaks it); ${fix}"
     fi
-    why=$(manifest_path_problem "$rel")
+    manifest_path_problem "$rel"
+    why=$PATH_PROBLEM
     [[ -z $why ]] || die "unsafe manifest entry in ${label} (line ${n}): '${shown}': ${why}; ${fix}"
-    dir=$(dirname -- "$rel")
+    # (the directory part without a dirname process per entry)
+    dir=.
+    [[ $rel != */* ]] || dir=${rel%/*}
     if [[ -z ${dir_real[$dir]:-} ]]; then
       dir_real[$dir]=$(realpath -m -- "${dest}/${dir}")
     fi
@@ -1132,7 +1138,16 @@ sha256_load() {
 # same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
 # file of the right size (an interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer='' setting
+  for setting in COMFYUME_R2_TRANSFERS COMFYUME_R2_MT_STREAMS; do
+    [[ ${!setting:-1} =~ ^[1-9][0-9]*$ ]] || die "${setting}='${!setting}' is not a whole number of at least 1; fix or unset it"
+  done
+  [[ ${COMFYUME_R2_MT_CUTOFF:-250M} =~ ^[0-9]+[KMG]?$ ]] || die "COMFYUME_R2_MT_CUTOFF='${COMFYUME_R2_MT_CUTOFF}' is not a size like 250M; fix or unset it"
+  # A GET per object, no HEAD before it (--files-from --no-traverse HEADs each one): half the
+  # requests for a scratch of thousands of small files. A missing object still fails its GET (named
+  # by the caller), and a short one fails its SHA-256.
+  local -a no_head=(--s3-no-head-object)
+  [[ ${COMFYUME_R2_HEAD_OBJECTS:-0} != 1 ]] || no_head=()
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
   # HASHES.have: already staged with the right size. Of the rest, objects of at least
   # COMFYUME_R2_STREAM_MIN_BYTES (256 MiB) go to HASHES.big: hashed while they stream in, so a
@@ -1144,18 +1159,44 @@ r2_fetch_hashed() {
     $2 + 0 >= min + 0 { print $1 > big; next }
     { print $1 > get }' "$fetch"
   touch "${hashes}.have" "${hashes}.get" "${hashes}.big"
-  _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
-  streamer=$!
+  # The streamer runs in its own process group (set -m), which the exit hook kills: a restore that
+  # fails or is stopped leaves no download running behind it, writing into the staging directory
+  # and holding the lock's file descriptor (a re-run would be refused as overlapping).
+  # (no streamer at all when nothing is large: a fork of this shell costs ~0.3 s under load)
+  if [[ -s ${hashes}.big ]]; then
+    set -m
+    _r2_stream_big "$bucket" "$prefix" "$staging" "$hashes" &
+    streamer=$!
+    set +m
+    R2_STREAMER_PGID=$streamer
+    if [[ -z ${R2_STREAMER_HOOKED:-} ]]; then
+      R2_STREAMER_HOOKED=1
+      on_exit _r2_stop_streamer
+    fi
+  fi
   {
     cat "${hashes}.have"
     if [[ -s ${hashes}.get ]]; then
       # Every line goes to HASHES.err; missing objects are named by the caller.
       r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
-        --transfers 16 --checkers 16 -v --stats 30s --stats-one-line --stats-log-level NOTICE \
+        --transfers "${COMFYUME_R2_TRANSFERS:-16}" --checkers 16 \
+        --multi-thread-cutoff "${COMFYUME_R2_MT_CUTOFF:-250M}" --multi-thread-streams "${COMFYUME_R2_MT_STREAMS:-4}" \
+        "${no_head[@]}" -v --stats 30s --stats-one-line --stats-log-level NOTICE \
         "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
-  wait "$streamer" || true
+  if [[ -n ${streamer:-} ]]; then wait "$streamer" || true; fi
+  R2_STREAMER_PGID=
+}
+
+# _r2_stop_streamer: (exit hook) kill the running streamer's process group, if any.
+_r2_stop_streamer() {
+  local job
+  # Every job of this shell that leads a process group (only those started under set -m do): also
+  # a streamer forked an instant before its pid was recorded.
+  for job in $(jobs -p) ${R2_STREAMER_PGID:-}; do kill -TERM -- "-${job}" 2>/dev/null || true; done
+  if [[ -n ${R2_STREAMER_PGID:-} ]]; then wait "$R2_STREAMER_PGID" 2>/dev/null || true; fi
+  R2_STREAMER_PGID=
 }
 
 # _r2_stream_big BUCKET PREFIX STAGING HASHES: each key of HASHES.big, four at a time, streamed
@@ -1163,6 +1204,8 @@ r2_fetch_hashed() {
 # Writes HASHES.9sN ("sha256<TAB>path"); a failed stream leaves no staged file (the caller names it).
 _r2_stream_big() {
   local bucket=$1 prefix=$2 staging=$3 hashes=$4 key running=0 n=0
+  # (no job control inside: every download stays in this process group)
+  set +m
   while IFS= read -r key; do
     if ((running >= 4)); then wait -n || true; running=$((running - 1)); fi
     _r2_stream_one "r2:${bucket}/${prefix}/objects/${key}" "${staging}/${key}" "${hashes}.9s${n}" "${hashes}.err.s${n}" &
@@ -1196,16 +1239,18 @@ _r2_copied_keys() {
 }
 
 # _r2_hash_completed STAGING FETCH_TSV HASHES: hash the staged files whose keys arrive on stdin
-# (each complete), in batches, at most two sha256sum at a time; HASHES.N as sha256_batch writes.
+# (each complete), in batches of ~64 MiB or 500 files, at most two at a time, each batch through
+# sha256_batch (HASHES.N from the list HASHES.list.N).
 _r2_hash_completed() {
-  local staging=$1 fetch=$2 hashes=$3 key size n=0 running=0 bytes=0 rec
+  local staging=$1 fetch=$2 hashes=$3 key size n=0 running=0 bytes=0
   local -a batch=()
   local -A sizes=()
   while IFS=$'\t' read -r key size; do sizes[$key]=$size; done <"$fetch"
   _flush() {
     ((${#batch[@]})) || return 0
     if ((running >= 2)); then wait -n || true; running=$((running - 1)); fi
-    sha256sum -z -- "${batch[@]}" >"${hashes}.z.${n}" 2>/dev/null &
+    printf '%s\0' "${batch[@]}" >"${hashes}.list.${n}"
+    sha256_batch "${hashes}.list.${n}" "${hashes}.${n}" &
     running=$((running + 1)) n=$((n + 1)) bytes=0
     batch=()
   }
@@ -1216,47 +1261,38 @@ _r2_hash_completed() {
   done
   _flush
   wait || true
-  local z
-  for z in "${hashes}".z.*; do
-    [[ -e $z ]] || continue
-    while IFS= read -r -d '' rec; do printf '%s\t%s\n' "${rec:0:64}" "${rec:66}"; done <"$z" >"${hashes}.${z##*.}"
-  done
 }
 
-# r2_install_verified PAIRS FAILED: hard-link each verified staged file under its final name
-# (PAIRS: NUL-separated staged, target, ...) in ONE process: a process start per file (`ln`) cost
-# ~9 ms here, seconds for a scratch of thousands of files. perl is part of every Debian/Ubuntu
-# (perl-base is essential). A link appears whole under its final name; pairs whose link failed
-# go to FAILED (same format) for r2_install_staged's copy-and-rehash path.
-r2_install_verified() {
-  local pairs=$1 failed=$2
-  : >"$failed"
-  [[ -s $pairs ]] || return 0
-  perl -0 -e '
-    while (defined(my $staged = <STDIN>)) {
-      my $target = <STDIN>;
-      chomp $staged; chomp $target;
-      if (link $staged, $target) { unlink "$target.comfyume-partial" if -e "$target.comfyume-partial"; }
-      else { print "$staged\0$target\0"; }
-    }' <"$pairs" >"$failed"
-}
-
-# r2_install_staged STAGED TARGET: put the verified STAGED file at TARGET. A hard link (same
-# inode, so the bytes are the ones just hashed) appears whole under its final name; where links
-# fail, a copy goes to TARGET.comfyume-partial, is hashed again and only then renamed.
+# r2_install_staged LIST: put each verified staged file at its target (LIST: NUL-separated staged,
+# target, sha256, ...). Hard links (same inode, so the bytes are the ones just hashed) appear whole
+# under their final names, all made by ONE process: a process start per file (`ln`) cost ~9 ms
+# here, seconds for a scratch of thousands of files (perl-base is essential on Debian/Ubuntu).
+# Where a link to TARGET fails, a link to TARGET.comfyume-partial is renamed over it; where links
+# fail altogether, a copy goes to TARGET.comfyume-partial, is hashed again and only then renamed.
+# A partial copy left by an interrupted earlier run is ours: it is dropped. Sets
+# R2_INSTALL_FAILED to the number of targets not placed (each logged).
 r2_install_staged() {
-  local staged=$1 target=$2 sha=$3 got
-  if ln -- "$staged" "$target" 2>/dev/null; then
-    # A partial copy left by an interrupted earlier run is ours: drop it.
-    if [[ -e ${target}.comfyume-partial ]]; then rm -f -- "${target}.comfyume-partial"; fi
-    return 0
-  fi
-  ln -f -- "$staged" "${target}.comfyume-partial" 2>/dev/null || {
-    cp -f -- "$staged" "${target}.comfyume-partial" || return 1
-    got=$(sha256sum <"${target}.comfyume-partial")
-    [[ ${got%% *} == "$sha" ]] || { rm -f -- "${target}.comfyume-partial"; return 1; }
-  }
-  mv -f -- "${target}.comfyume-partial" "$target"
+  local list=$1 staged target sha got
+  R2_INSTALL_FAILED=0
+  [[ -s $list ]] || return 0
+  while IFS= read -r -d '' staged && IFS= read -r -d '' target && IFS= read -r -d '' sha; do
+    if cp -f -- "$staged" "${target}.comfyume-partial" && got=$(sha256sum <"${target}.comfyume-partial") &&
+      [[ ${got%% *} == "$sha" ]] && mv -f -- "${target}.comfyume-partial" "$target"; then
+      continue
+    fi
+    rm -f -- "${target}.comfyume-partial"
+    log "INSTALL FAILED: could not place ${target} (see above)"
+    R2_INSTALL_FAILED=$((R2_INSTALL_FAILED + 1))
+  done < <(perl -0 -e '
+    while (defined(my $staged = <STDIN>)) {
+      my $target = <STDIN>; my $sha = <STDIN>;
+      chomp $staged; chomp $target; chomp $sha;
+      my $partial = "$target.comfyume-partial";
+      if (link $staged, $target) { unlink $partial if -e $partial; next; }
+      unlink $partial;
+      next if link($staged, $partial) && rename($partial, $target);
+      print "$staged\0$target\0$sha\0";
+    }' <"$list")
 }
 
 # r2_restore_tree BUCKET MANIFEST_KEY DEST [REPAIR]: bring DEST to the manifest's content.
@@ -1278,7 +1314,7 @@ r2_restore_tree() {
   # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
   manifest_keyed_entries "${work}/manifest.tsv" >"${work}/entries.tsv" || die "manifest r2:${bucket}/${mkey} is damaged (see above)"
   local kept=0 failed=0 need=0 fetched=0
-  local -A wanted=() wanted_sha=()
+  local -A wanted=()
   require_cmd perl
   : >"${work}/install"
   # Files already there: hashed in one batch.
@@ -1314,7 +1350,7 @@ r2_restore_tree() {
   done <"${work}/entries.tsv"
   if [[ -s ${work}/fetch.tsv ]]; then
     mkdir -p "$dest"
-    require_free_mb "$dest" $((need / 1048576 + ${MIN_FREE_MB:-1024})) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
+    _r2_reserve_space "$dest" $((need / 1048576)) "restoring $((need / 1048576)) MiB from r2:${bucket}/${prefix}"
     mkdir -p "$staging"
     log "fetching $(wc -l <"${work}/fetch.tsv") object(s) from r2:${bucket}/${prefix}"
     # shellcheck disable=SC2046  # two numbers
@@ -1342,19 +1378,12 @@ r2_restore_tree() {
       failed=$((failed + 1))
       continue
     fi
-    printf '%s\0%s\0' "$staged" "$target" >>"${work}/install"
-    wanted_sha[$target]=$sha
+    printf '%s\0%s\0%s\0' "$staged" "$target" "$sha" >>"${work}/install"
     fetched=$((fetched + 1))
   done <"${work}/todo.tsv"
-  # Verified files are linked into place in one process; a failed link gets the copy path.
-  r2_install_verified "${work}/install" "${work}/install.failed"
-  while IFS= read -r -d '' staged && IFS= read -r -d '' target; do
-    if ! r2_install_staged "$staged" "$target" "${wanted_sha[$target]}"; then
-      log "INSTALL FAILED: could not place ${target} (see above)"
-      failed=$((failed + 1))
-      fetched=$((fetched - 1))
-    fi
-  done <"${work}/install.failed"
+  r2_install_staged "${work}/install"
+  failed=$((failed + R2_INSTALL_FAILED))
+  fetched=$((fetched - R2_INSTALL_FAILED))
   unset COMFYUME_SHA256
   if ((failed == 0)) && [[ -d $staging ]]; then
     # Everything is in place: the staging area only holds our own verified downloads.
@@ -1370,6 +1399,117 @@ r2_restore_tree() {
   rm -rf "$work"
   ((failed == 0)) || die "restore of r2:${bucket}/${mkey} into ${dest}: ${failed} file(s) failed (listed above); ${fetched} fetched, ${kept} already present"
   log "restored r2:${bucket}/${mkey} into ${dest}: ${fetched} fetched, ${kept} already present"
+}
+
+# ---- several sets restored at once ----
+# Restored one after another, each set paid its fixed costs (rclone starts, the manifest's checks,
+# the last file's hash, the install) alone, and a set of one large file used one download stream.
+
+# r2_restore_step_bg NAME CMD...: run CMD (one set's restore) as step NAME in a background
+# subshell, at most COMFYUME_R2_PARALLEL_SETS (default 3) at a time; r2_restore_steps_wait
+# collects them. Each runs in its own process group with its own exit hooks (its streamer, its
+# progress): stopping the script stops them all (_r2_restore_steps_stop).
+r2_restore_step_bg() {
+  local name=$1
+  shift
+  [[ ${COMFYUME_R2_PARALLEL_SETS:-3} =~ ^[1-9][0-9]*$ ]] ||
+    die "COMFYUME_R2_PARALLEL_SETS='${COMFYUME_R2_PARALLEL_SETS}' is not a whole number of sets restored at once (at least 1); fix or unset it"
+  if [[ -z ${R2_BG_DIR:-} ]]; then
+    R2_BG_DIR=$(mktemp -d)
+    R2_BG_PGIDS=()
+    on_exit _r2_restore_steps_stop
+  fi
+  while (($(jobs -pr | wc -l) >= ${COMFYUME_R2_PARALLEL_SETS:-3})); do wait -n || true; done
+  printf '%s\n' "$name" >>"${R2_BG_DIR}/order"
+  set -m
+  _r2_restore_step_run "$name" "$@" &
+  R2_BG_PGIDS+=("$!")
+  set +m
+}
+
+# (the body of a set's background subshell) the script's traps again (a subshell starts without
+# them) and hooks of its own: the parent's are not the set's to run.
+_r2_restore_step_run() {
+  set +m
+  trap _on_err ERR
+  trap _on_exit EXIT
+  trap '_on_signal HUP 129' HUP
+  trap '_on_signal INT 130' INT
+  trap '_on_signal TERM 143' TERM
+  COMFYUME_EXIT_HOOKS=() COMFYUME_STEP_ROWS=() COMFYUME_PROGRESS_HOOKED='' R2_STREAMER_HOOKED=''
+  on_exit _r2_restore_step_report "${R2_BG_DIR}/${1}"
+  step "$@"
+}
+
+# (exit hook of a set's subshell) its exit code and step row(s), for r2_restore_steps_wait.
+_r2_restore_step_report() {
+  printf '%s\n' "${COMFYUME_STEP_ROWS[@]}" >"${1}.rows"
+  printf '%s\n' "$COMFYUME_EXIT_CODE" >"${1}.rc"
+}
+
+# r2_restore_steps_wait: wait for every set started by r2_restore_step_bg; their rows join this
+# script's step summary; die naming each set that failed (its cause is logged above it).
+r2_restore_steps_wait() {
+  local name rc row
+  local -a failed=() names=()
+  [[ -n ${R2_BG_DIR:-} ]] || return 0
+  wait || true
+  mapfile -t names <"${R2_BG_DIR}/order"
+  COMFYUME_CURRENT_STEP=$(IFS=,; printf '%s' "${names[*]}")
+  R2_BG_PGIDS=()
+  while IFS= read -r name; do
+    rc=$(cat "${R2_BG_DIR}/${name}.rc" 2>/dev/null) || rc=killed
+    if [[ -f ${R2_BG_DIR}/${name}.rows ]]; then
+      while IFS= read -r row; do [[ -z $row ]] || COMFYUME_STEP_ROWS+=("$row"); done <"${R2_BG_DIR}/${name}.rows"
+    fi
+    [[ $rc == 0 ]] || failed+=("$name")
+  done <"${R2_BG_DIR}/order"
+  rm -rf -- "$R2_BG_DIR"
+  R2_BG_DIR=
+  ((${#failed[@]} == 0)) || step_summary
+  ((${#failed[@]} == 0)) ||
+    die "restore of ${failed[*]} failed (each cause is logged above); the other sets are in place. Fix the cause and re-run: files already in place are kept, only the rest is fetched"
+}
+
+# (exit hook) stop the sets still running: each set's own hooks then stop its downloads.
+_r2_restore_steps_stop() {
+  local pgid tries left state
+  ((${#R2_BG_PGIDS[@]})) || return 0
+  for pgid in "${R2_BG_PGIDS[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
+  # Wait for them (their hooks stop their downloads), so that nothing of this run holds the lock
+  # once the script has exited; a set still running after 10 s is killed. (Polled: a watchdog
+  # process would itself hold the lock's descriptor.)
+  for ((tries = 0; tries < 100; tries++)); do
+    left=0
+    for pgid in "${R2_BG_PGIDS[@]}"; do
+      state=Z
+      read -r _ _ state _ <"/proc/${pgid}/stat" 2>/dev/null || true
+      [[ $state == Z ]] || left=1
+    done
+    ((left)) || break
+    sleep 0.1
+  done
+  for pgid in "${R2_BG_PGIDS[@]}"; do kill -KILL -- "-${pgid}" 2>/dev/null || true; done
+  wait "${R2_BG_PGIDS[@]}" 2>/dev/null || true
+  R2_BG_PGIDS=()
+  if [[ -n ${R2_BG_DIR:-} ]]; then rm -rf -- "$R2_BG_DIR"; fi
+}
+
+# _r2_reserve_space DEST NEED_MB WHAT: require_free_mb for NEED_MB plus MIN_FREE_MB plus what the
+# other sets restored at once (r2_restore_step_bg) reserved: sets checked side by side must not
+# each count the same free space. (Bytes the others already wrote are counted twice: on the safe side.)
+_r2_reserve_space() {
+  local dest=$1 need=$2 what=$3 others=0 fd
+  if [[ -z ${R2_BG_DIR:-} ]]; then
+    require_free_mb "$dest" $((need + ${MIN_FREE_MB:-1024})) "$what"
+    return
+  fi
+  exec {fd}>>"${R2_BG_DIR}/reserved"
+  flock "$fd"
+  others=$(awk '{ s += $1 } END { print s + 0 }' "${R2_BG_DIR}/reserved")
+  require_free_mb "$dest" $((need + others + ${MIN_FREE_MB:-1024})) "${what}, and ${others} MiB for the sets restored alongside"
+  printf '%s\n' "$need" >&"$fd"
+  exec {fd}>&-
 }
 
 # check_tree_against_manifest DIR MANIFEST: every entry present with its SHA-256 (one batch).

@@ -1,5 +1,6 @@
 // Benchmark: the backup engine at workshop shape (issue 13). Not a test: it prints a table.
-//   npm run bench:scale -- [--gb 1] [--scripts DIR] [--legacy-hook] [--keep]
+//   npm run bench:scale -- [--gb 1] [--scripts DIR] [--legacy-hook] [--keep] [--nights 1|2|3]
+//     [--restore-rounds N] [--restore-via-proxy]
 //     [--engine project|restic|rclone-checksum --s3-server PATH] [--json]   (engines/runner.ts)
 // Generates incompressible data shaped like the workshop (SFS: a few large models, config
 // tarballs, a worker image tarball; scratch: many files of 1 KB-2 MB and a few large ones), then
@@ -27,6 +28,8 @@ const option = (name: string, dflt: string) => (argv.includes(name) ? argv[argv.
 const GB = Number(option("--gb", "1"));
 const SCRIPTS = resolve(option("--scripts", join(REPO, "scripts")));
 const LEGACY_HOOK = flag("--legacy-hook");
+// --nights 1: only night 1 (the full backup the morning restore needs), for restore work.
+const NIGHTS = Number(option("--nights", "3"));
 // With --json, stdout holds the one JSON document; progress lines go to stderr.
 const say = flag("--json") ? console.error : console.log;
 // --engine: the comparison of docs/backups.md ("Choosing the engine"), run by engines/runner.ts
@@ -146,15 +149,16 @@ function evict(dir: string): void {
 interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; hashed: string; stderr: string }
 
 /** Runs bash SCRIPT ARGS on a fresh "instance" root; read_bytes/rchar of its whole process tree. */
-async function measure(script: string, args: string[], input: string): Promise<Measured> {
+async function measure(script: string, args: string[], input: string, opts: { sync?: boolean } = {}): Promise<Measured> {
   const root = mkdtempSync(join(work, "host-"));
   const ioFile = join(root, "io");
   const before = snapshot();
   const t0 = process.hrtime.bigint();
   // The outer bash reaps the script, so its /proc/<pid>/io holds the I/O of every descendant.
   const result = await new Promise<{ code: number; stderr: string }>((res) => {
-    const child = spawn("bash", ["-c", 'bash "$@"; rc=$?; cat /proc/$$/io >"$BENCH_IO"; exit $rc', "_", script, ...args], {
-      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LANG: "C.UTF-8", COMFYUME_ROOT: root, BENCH_IO: ioFile, RCLONE_RETRIES: "2" },
+    // With sync (the restores), the time includes writing the data out, as the raw copy's does.
+    const child = spawn("bash", ["-c", 'bash "$@"; rc=$?; if [[ -n $BENCH_SYNC ]]; then sync; fi; cat /proc/$$/io >"$BENCH_IO"; exit $rc', "_", script, ...args], {
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LANG: "C.UTF-8", COMFYUME_ROOT: root, BENCH_IO: ioFile, RCLONE_RETRIES: "2", BENCH_SYNC: opts.sync ? "1" : "", ...extraEnv() },
     });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
@@ -205,7 +209,8 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   const scratchArgs = ["--r2-endpoint", s3.url, "--data-dir", SCRATCH, "--dirs", "inputs,outputs", "--prefix", "scratch", ...(LEGACY_HOOK ? [] : ["--state-dir", join(SCRATCH, ".comfyume/backup-state")])];
   const rows: string[][] = [];
   const nights: Record<string, { sfs: Measured; scratch: Measured }> = {};
-  for (const [night, prep] of [["night 1 (full)", () => 0], ["night 2 (nothing changed)", () => 0], ["night 3 (~1 % changed/added)", changeOnePercent]] as const) {
+  const allNights = [["night 1 (full)", () => 0], ["night 2 (nothing changed)", () => 0], ["night 3 (~1 % changed/added)", changeOnePercent]] as const;
+  for (const [night, prep] of allNights.slice(0, NIGHTS)) {
     const changed = prep();
     if (changed) console.log(`${night}: ${mb(changed)} MB changed or added`);
     evict(SFS);
@@ -229,11 +234,12 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   writeFileSync(bare, `set -euo pipefail\nsource ${lib}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 16 --checkers 16 --ignore-checksum --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
   mkdirSync(join(restoreRoot, "sfs"), { recursive: true });
   evict(s3.dataDir);
-  const seed = await measure(join(SCRIPTS, "host/seed-sfs.sh"), ["--r2-endpoint", s3.url, "--sfs", join(restoreRoot, "sfs"), "--min-free-mb", "10"], secrets);
+  const loadBefore = loadAverage();
+  const seed = await measure(join(SCRIPTS, "host/seed-sfs.sh"), ["--r2-endpoint", s3.url, "--sfs", join(restoreRoot, "sfs"), "--min-free-mb", "10"], secrets, { sync: true });
   evict(s3.dataDir);
-  const scratchRestore = await measure(driver, [s3.url, join(restoreRoot, "scratch")], secrets);
+  const scratchRestore = await measure(driver, [s3.url, join(restoreRoot, "scratch")], secrets, { sync: true });
   evict(s3.dataDir);
-  const download = await measure(bare, [s3.url, join(work, "bare")], secrets);
+  const download = await measure(bare, [s3.url, join(work, "bare")], secrets, { sync: true });
   const downloadedBytes = treeBytes(join(work, "bare"));
   evict(SFS);
   evict(SCRATCH);
@@ -243,6 +249,9 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   spawnSync("sync");
   const cpSeconds = Number(process.hrtime.bigint() - tc) / 1e9;
   const restoreSeconds = seed.seconds + scratchRestore.seconds;
+  writeFileSync(join(work, "restore-sfs.log"), seed.stderr);
+  writeFileSync(join(work, "restore-scratch.log"), scratchRestore.stderr);
+  const loadAfter = loadAverage();
   console.log("");
   console.log("| night | part | wall s | read from disk MB (% of data) | read calls MB (rchar) | sent MB (% of data) | S3 requests | read back / downloaded MB | hashed |");
   console.log("|---|---|---|---|---|---|---|---|---|");
@@ -258,6 +267,7 @@ async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { u
   console.log(`|---|---|---|---|---|---|`);
   for (const [part, m, bytes] of [["seed-sfs (SFS sets)", seed, treeBytes(SFS)], ["r2_restore_tree (scratch)", scratchRestore, treeBytes(SCRATCH)], ["bare rclone copy of the same objects (no hashing, same rclone flags as the restore)", download, downloadedBytes]] as const)
     console.log(`| ${part}, ${mb(bytes)} MB | ${m.seconds.toFixed(1)} | ${rate(bytes, m.seconds)} | ${mb(m.readBytes)} | ${mb(m.rchar)} | ${m.requests} |`);
+  console.log(`(load average, 1/5/15 min: ${loadBefore} before the restore, ${loadAfter} after the raw copy. Both sides start from a cold page cache for what they read (the S3 server's object files for the restore, the source trees for cp: evicted with dd iflag=nocache after a sync), write to new directories on the same filesystem, and are timed up to a sync of what they wrote.)`);
   console.log(`(restore vs bare download: ${(download.seconds / restoreSeconds).toFixed(2)}; bare download vs raw cp: ${(cpSeconds / download.seconds).toFixed(2)})`);
   console.log("");
   console.log(`Linear projection to the real sizes (SFS ${REAL.sfs} GB, scratch ${REAL.scratch} GB): hours of GPU billing for the nightly backup-before-delete`);
@@ -276,10 +286,23 @@ async function runEngines(shape: { sfsBytes: number; scratchBytes: number }): Pr
   if (!S3_SERVER) throw new Error(`--engine ${ENGINE} needs a Go S3 server (restic cannot use s3rver): pass --s3-server PATH-TO-versitygw, or run npm run setup once it provides COMFYUME_S3_SERVER`);
   const s3 = await startGoS3(S3_SERVER, work, [...BUCKETS, ...CALIBRATION_BUCKETS], counters);
   try {
-    await runEngineBench({ engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json") }, s3);
+    await runEngineBench(
+      { engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json"), nights: NIGHTS, restoreRounds: Number(option("--restore-rounds", "1")), restoreViaProxy: flag("--restore-via-proxy"), load: loadAverage },
+      s3,
+    );
   } finally {
     s3.stop();
   }
+}
+
+/** The 1, 5 and 15 minute load averages, as uptime shows them (the machine is shared: figures say the load). */
+function loadAverage(): string {
+  return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+}
+
+/** COMFYUME_* settings passed through to the scripts (e.g. COMFYUME_R2_TRANSFERS to try a setting). */
+function extraEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith("COMFYUME_R2_") && v !== undefined)) as Record<string, string>;
 }
 
 /** Bytes of every regular file under DIR, the engine's own state (.comfyume) left out. */

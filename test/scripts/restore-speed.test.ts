@@ -93,6 +93,23 @@ describe("restore cost does not grow in processes with the number of files", () 
     expect(again.starts("sha256sum").length).toBeLessThanOrEqual(4);
   }, 300_000);
 
+  it("each object costs one request: a GET, no HEAD before it (R2 bills both; latency per request)", async () => {
+    const { mkey } = await backedUpModels();
+    const dir = tmp("dump");
+    const log = join(dir, "requests.log");
+    const dumping = join(dir, "rclone-dumping");
+    // rclone's own record of the HTTP requests of its copy run, the restore's output left as it is.
+    writeFileSync(dumping, `#!/bin/bash\n[[ " $* " == *" copy "* ]] || exec rclone "$@"\nrclone "$@" --dump headers 2> >(tee -a ${JSON.stringify(log)} >&2)\n`);
+    chmodSync(dumping, 0o755);
+    const dst = tmp("dst");
+    write(join(dst, "mnt/sfs/.keep"), "");
+    const r = await seed(dst, mkey, { RCLONE_CMD: dumping });
+    expect(r.code, r.stderr).toBe(0);
+    const requests = [...readFileSync(log, "utf8").matchAll(/DEBUG : (GET|HEAD) (\/\S*\/objects\/\S+) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(requests.filter((l) => l.startsWith("GET")).length).toBe(FILES);
+    expect(requests.filter((l) => l.startsWith("HEAD"))).toEqual([]);
+  }, 300_000);
+
   it("a wrong byte in one object fails the restore naming the file; nothing lands under its final name", async () => {
     const { sfs: src, mkey, files } = await backedUpModels();
     const victim = files[7];

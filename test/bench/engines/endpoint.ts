@@ -10,7 +10,8 @@ import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 
 export interface Counters { requests: number; byMethod: Record<string, number>; bytesIn: number; bytesOut: number }
-export interface Endpoint { url: string; accessKeyId: string; secret: string; dataDir: string; stop: () => void }
+/** url: through the counting proxy; directUrl: the server itself (the restore: no proxy on the path, as with R2). */
+export interface Endpoint { url: string; directUrl: string; accessKeyId: string; secret: string; dataDir: string; stop: () => void }
 
 // COMFYUME_BENCH_S3_HOST: another loopback address when several benches share the machine.
 const HOST = process.env.COMFYUME_BENCH_S3_HOST ?? "127.0.102.1";
@@ -66,5 +67,5 @@ export async function startGoS3(server: string, work: string, buckets: string[],
     up.on("error", () => res.destroy());
   });
   const proxyPort = await new Promise<number>((res) => proxy.listen(0, HOST, () => res((proxy.address() as { port: number }).port)));
-  return { url: `http://${HOST}:${proxyPort}`, accessKeyId, secret, dataDir, stop: () => (proxy.close(), child.kill("SIGTERM")) };
+  return { url: `http://${HOST}:${proxyPort}`, directUrl: `http://${HOST}:${port}`, accessKeyId, secret, dataDir, stop: () => (proxy.close(), child.kill("SIGTERM")) };
 }

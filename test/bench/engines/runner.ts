@@ -21,10 +21,18 @@ export interface BenchContext {
   shape: { sfsBytes: number; scratchBytes: number };
   changeOnePercent: () => number;
   evict: (dir: string) => void;
-  measure: (script: string, args: string[], input: string) => Promise<Measured>;
+  measure: (script: string, args: string[], input: string, opts?: { sync?: boolean }) => Promise<Measured>;
   treeBytes: (dir: string) => number;
   /** --json: one JSON document on stdout instead of the tables. */
   json?: boolean;
+  /** --nights N: run only the first N nights (1: the full backup the restore needs). */
+  nights?: number;
+  /** --restore-rounds N: restore and raw copy alternated N times (the machine is shared: the median ratio). */
+  restoreRounds?: number;
+  /** --restore-via-proxy: the restore through the counting proxy (a Node process on the same cores) too. */
+  restoreViaProxy?: boolean;
+  /** The 1/5/15 minute load averages now. */
+  load: () => string;
 }
 
 const BUCKETS = ["comfyume-model-vault-backups", "comfyume-cache-backups", "comfyume-worker-container-backups", "comfyume-user-files-backups"];
@@ -40,7 +48,8 @@ function scriptsFor(ctx: BenchContext, s3: Endpoint): { backup: (p: Part) => [st
   const lib = join(ctx.scripts, "lib/common.sh");
   const write = (name: string, text: string) => (writeFileSync(join(ctx.work, name), text), join(ctx.work, name));
   const bucket = (p: Part) => (p.name === "SFS" ? "comfyume-model-vault-backups" : "comfyume-user-files-backups");
-  const args = (p: Part, dest = "") => [s3.url, p.data, bucket(p), p.name.toLowerCase(), ...(dest ? [dest] : [])];
+  const restoreUrl = ctx.restoreViaProxy ? s3.url : s3.directUrl;
+  const args = (p: Part, dest = "") => [dest ? restoreUrl : s3.url, p.data, bucket(p), p.name.toLowerCase(), ...(dest ? [dest] : [])];
   if (ctx.engine === "restic") {
     const b = write("restic-backup.sh", resticBackup(lib));
     const r = write("restic-restore.sh", resticRestore(lib));
@@ -52,7 +61,14 @@ function scriptsFor(ctx: BenchContext, s3: Endpoint): { backup: (p: Part) => [st
     return { backup: (p) => [b, args(p)], restore: (p, dest) => [r, args(p, dest)] };
   }
   // The project's engine: the real host scripts, as in the default bench.
-  const scratchRestore = write("project-restore-scratch.sh", `set -euo pipefail\nsource ${JSON.stringify(lib)}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor d in inputs outputs; do\n  mkey=$(r2_latest_manifest comfyume-user-files-backups scratch/$d)\n  r2_restore_tree comfyume-user-files-backups "$mkey" "$2/$d"\ndone\n`);
+  // The scratch's two sets restored side by side, as seed-sfs does with the SFS sets (scripts older
+  // than r2_restore_step_bg: one after the other).
+  const scratchRestore = write(
+    "project-restore-scratch.sh",
+    `set -euo pipefail\nsource ${JSON.stringify(lib)}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\n` +
+      `restore_dir() {\n  local mkey\n  mkey=$(r2_latest_manifest comfyume-user-files-backups "scratch/$1")\n  r2_restore_tree comfyume-user-files-backups "$mkey" "$2/$1"\n}\n` +
+      `if declare -F r2_restore_step_bg >/dev/null; then\n  for d in inputs outputs; do r2_restore_step_bg "$d" restore_dir "$d" "$2"; done\n  r2_restore_steps_wait\nelse\n  for d in inputs outputs; do restore_dir "$d" "$2"; done\nfi\n`,
+  );
   return {
     backup: (p) =>
       p.name === "SFS"
@@ -60,8 +76,8 @@ function scriptsFor(ctx: BenchContext, s3: Endpoint): { backup: (p: Part) => [st
         : [join(ctx.scripts, "host/backup-mello.sh"), ["--r2-endpoint", s3.url, "--data-dir", p.data, "--dirs", "inputs,outputs", "--prefix", "scratch", "--state-dir", join(p.data, ".comfyume/backup-state")]],
     restore: (p, dest) =>
       p.name === "SFS"
-        ? [join(ctx.scripts, "host/seed-sfs.sh"), ["--r2-endpoint", s3.url, "--sfs", dest, "--min-free-mb", "10"]]
-        : [scratchRestore, [s3.url, dest]],
+        ? [join(ctx.scripts, "host/seed-sfs.sh"), ["--r2-endpoint", restoreUrl, "--sfs", dest, "--min-free-mb", "10"]]
+        : [scratchRestore, [restoreUrl, dest]],
   };
 }
 
@@ -126,7 +142,7 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   const partRuns: Record<Part["name"], PartRun> = { SFS: partRun("sfs", ctx.sfs), scratch: partRun("scratch", ctx.scratch) };
 
   const result: { engine: string; nights: Record<string, Record<string, Omit<Measured, "stderr" | "hashed">>>; restore?: Record<string, number>; gpuHours: Record<string, number> } = { engine: ctx.engine, nights: {}, gpuHours: {} };
-  for (const night of NIGHTS) {
+  for (const night of NIGHTS.slice(0, ctx.nights ?? NIGHTS.length)) {
     const changed = night.startsWith("night 3") ? ctx.changeOnePercent() : 0;
     if (changed) (ctx.json ? console.error : console.log)(`${night}: ${mb(changed)} MB changed or added`);
     let total = 0;
@@ -147,40 +163,11 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
     hours.push(`| ${night} | ${perPart[0].toFixed(2)} | ${perPart[1].toFixed(2)} | ${total.toFixed(2)} |`);
     result.gpuHours[night] = total;
   }
-  // Morning restore onto a fresh disk against a raw copy of the same files.
-  const restoreRoot = join(ctx.work, `restore-${ctx.engine}`);
-  let restoreSeconds = 0;
-  const restoreRows: string[] = [];
-  for (const p of parts) {
-    const dest = join(restoreRoot, p.name.toLowerCase());
-    mkdirSync(dest, { recursive: true });
-    ctx.evict(s3.dataDir);
-    const [script, args] = run.restore(p, dest);
-    const m = await ctx.measure(script, args, secrets);
-    restoreSeconds += m.seconds;
-    restoreRows.push(`| ${p.name}, ${mb(p.bytes)} MB | ${m.seconds.toFixed(1)} | ${(p.bytes / 1e6 / m.seconds).toFixed(1)} | ${m.requests} | ${mb(m.verifyBytes)} |`);
-  }
-  rmSync(restoreRoot, { recursive: true, force: true });
-  // "Raw" download: a bare rclone copy of every object the engine stored (no hashing, no
-  // installing; older nights' objects too), the same transfers as the restore: the endpoint's ceiling.
-  const bare = join(ctx.work, "bare-download.sh");
-  writeFileSync(bare, `set -euo pipefail\nsource ${JSON.stringify(join(ctx.scripts, "lib/common.sh"))}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 16 --checkers 16 --ignore-checksum --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
-  ctx.evict(s3.dataDir);
-  const download = await ctx.measure(bare, [s3.url, join(ctx.work, "bare")], secrets);
-  const downloaded = ctx.treeBytes(join(ctx.work, "bare"));
-  rmSync(join(ctx.work, "bare"), { recursive: true, force: true });
-  ctx.evict(ctx.sfs);
-  ctx.evict(ctx.scratch);
-  const tc = process.hrtime.bigint();
-  spawnSync("cp", ["-a", ctx.sfs, join(ctx.work, "cp-sfs")]);
-  spawnSync("cp", ["-a", ctx.scratch, join(ctx.work, "cp-scratch")]);
-  spawnSync("sync");
-  const cpSeconds = Number(process.hrtime.bigint() - tc) / 1e9;
-  rmSync(join(ctx.work, "cp-sfs"), { recursive: true, force: true });
-  rmSync(join(ctx.work, "cp-scratch"), { recursive: true, force: true });
-  const bytes = ctx.treeBytes(ctx.sfs) + ctx.treeBytes(ctx.scratch);
+  // Morning restore onto a fresh disk against a raw copy of the same files (restoreAndCopy).
+  const r = await restoreAndCopy(ctx, s3, run, parts, secrets);
+  const { bytes, restoreSeconds, cpSeconds, download, downloaded, restoreRows } = r;
   if (ctx.json) {
-    result.restore = { bytes, restoreSeconds, cpSeconds, bareBytes: downloaded, bareSeconds: download.seconds };
+    result.restore = { bytes, restoreSeconds, cpSeconds, ratio: r.ratio, bareBytes: downloaded, bareSeconds: download.seconds };
     console.log(JSON.stringify(result, null, 2));
     return;
   }
@@ -190,7 +177,10 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   rows.forEach((r) => console.log(r));
   console.log("\n| restore part | wall s | MB/s | S3 requests | downloaded MB |\n|---|---|---|---|---|");
   restoreRows.forEach((r) => console.log(r));
-  console.log(`\nmorning restore ${mb(bytes)} MB: ${restoreSeconds.toFixed(1)} s, ${(bytes / 1e6 / restoreSeconds).toFixed(1)} MB/s; raw cp -a ${cpSeconds.toFixed(1)} s, ${(bytes / 1e6 / cpSeconds).toFixed(1)} MB/s; ratio ${(cpSeconds / restoreSeconds).toFixed(2)}`);
+  console.log(`\n| round | restore s | restore MB/s | raw cp -a s | cp MB/s | restore / cp | load before / after |\n|---|---|---|---|---|---|---|`);
+  r.rounds.forEach((x, i) => console.log(`| ${i + 1} | ${x.restore.toFixed(1)} | ${(bytes / 1e6 / x.restore).toFixed(1)} | ${x.cp.toFixed(1)} | ${(bytes / 1e6 / x.cp).toFixed(1)} | ${(x.cp / x.restore).toFixed(2)} | ${x.load} |`));
+  console.log(`\nmorning restore ${mb(bytes)} MB (median round): ${restoreSeconds.toFixed(1)} s, ${(bytes / 1e6 / restoreSeconds).toFixed(1)} MB/s; raw cp -a ${cpSeconds.toFixed(1)} s, ${(bytes / 1e6 / cpSeconds).toFixed(1)} MB/s; ratio ${r.ratio.toFixed(2)}`);
+  console.log(`(restore ${ctx.restoreViaProxy ? "through the counting proxy" : "straight to the S3 server (the counting proxy, a Node process on the same cores, is left out: R2 has none)"}; both sides start from a cold page cache for what they read (the S3 server's files; the source trees), write new files on the same filesystem, and are timed up to a sync of what they wrote; the rounds alternate restore and copy)`);
   const restoreRate = bytes / 1e6 / restoreSeconds;
   const bareRate = downloaded / 1e6 / download.seconds;
   console.log(`bare rclone copy of the stored objects (no hashing): ${mb(downloaded)} MB in ${download.seconds.toFixed(1)} s, ${bareRate.toFixed(1)} MB/s; restore vs bare download ${(restoreRate / bareRate).toFixed(2)}; bare download vs raw cp ${((bareRate * cpSeconds * 1e6) / bytes).toFixed(2)}`);
@@ -220,4 +210,50 @@ function printProjection(parts: Record<Part["name"], PartRun>): void {
     const w = proj.SFS.worst[i]! + proj.scratch.worst[i]!;
     console.log(`| ${night} | ${(a / 60).toFixed(1)} | ${(b / 60).toFixed(1)} | ${((a + b) / 60).toFixed(1)} | ${((a + b) / 3600).toFixed(2)} | ${(w / 60).toFixed(1)} |`);
   });
+}
+
+interface RestoreRound { restore: number; cp: number; load: string }
+
+/** Restore (every part) and a raw `cp -a` of the same files, alternated ctx.restoreRounds times; the median round by ratio. */
+async function restoreAndCopy(ctx: BenchContext, s3: Endpoint, run: ReturnType<typeof scriptsFor>, parts: Part[], secrets: string) {
+  const restoreRoot = join(ctx.work, `restore-${ctx.engine}`);
+  const rounds: RestoreRound[] = [];
+  let restoreRows: string[] = [];
+  for (let round = 0; round < (ctx.restoreRounds ?? 1); round++) {
+    const loadBefore = ctx.load();
+    let restore = 0;
+    restoreRows = [];
+    for (const p of parts) {
+      const dest = join(restoreRoot, p.name.toLowerCase());
+      mkdirSync(dest, { recursive: true });
+      ctx.evict(s3.dataDir);
+      const [script, args] = run.restore(p, dest);
+      const m = await ctx.measure(script, args, secrets, { sync: true });
+      restore += m.seconds;
+      restoreRows.push(`| ${p.name}, ${mb(p.bytes)} MB | ${m.seconds.toFixed(1)} | ${(p.bytes / 1e6 / m.seconds).toFixed(1)} | ${ctx.restoreViaProxy ? m.requests : "-"} | ${ctx.restoreViaProxy ? mb(m.verifyBytes) : "-"} |`);
+    }
+    rmSync(restoreRoot, { recursive: true, force: true });
+    ctx.evict(ctx.sfs);
+    ctx.evict(ctx.scratch);
+    const tc = process.hrtime.bigint();
+    spawnSync("cp", ["-a", ctx.sfs, join(ctx.work, "cp-sfs")]);
+    spawnSync("cp", ["-a", ctx.scratch, join(ctx.work, "cp-scratch")]);
+    spawnSync("sync");
+    const cp = Number(process.hrtime.bigint() - tc) / 1e9;
+    rmSync(join(ctx.work, "cp-sfs"), { recursive: true, force: true });
+    rmSync(join(ctx.work, "cp-scratch"), { recursive: true, force: true });
+    rounds.push({ restore, cp, load: `${loadBefore} / ${ctx.load()}` });
+    (ctx.json ? console.error : console.log)(`restore round ${round + 1}: restore ${restore.toFixed(1)} s, cp ${cp.toFixed(1)} s, ratio ${(cp / restore).toFixed(2)} (load ${rounds[rounds.length - 1].load})`);
+  }
+  const median = [...rounds].sort((a, b) => a.cp / a.restore - b.cp / b.restore)[Math.floor(rounds.length / 2)];
+  // "Raw" download: a bare rclone copy of every object the engine stored (no hashing, no
+  // installing; older nights' objects too), the same transfers as the restore: the endpoint's ceiling.
+  const bare = join(ctx.work, "bare-download.sh");
+  writeFileSync(bare, `set -euo pipefail\nsource ${JSON.stringify(join(ctx.scripts, "lib/common.sh"))}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\nfor b in ${BUCKETS.join(" ")}; do\n  r2_rclone copy --fast-list --transfers 16 --checkers 16 --ignore-checksum --exclude '*/manifests/**' "r2:$b" "$2/$b"\ndone\n`);
+  ctx.evict(s3.dataDir);
+  const download = await ctx.measure(bare, [ctx.restoreViaProxy ? s3.url : s3.directUrl, join(ctx.work, "bare")], secrets, { sync: true });
+  const downloaded = ctx.treeBytes(join(ctx.work, "bare"));
+  rmSync(join(ctx.work, "bare"), { recursive: true, force: true });
+  const bytes = ctx.treeBytes(ctx.sfs) + ctx.treeBytes(ctx.scratch);
+  return { bytes, rounds, ratio: median.cp / median.restore, restoreSeconds: median.restore, cpSeconds: median.cp, download, downloaded, restoreRows };
 }
