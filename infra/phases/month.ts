@@ -5,6 +5,7 @@ import { secretOutput, type MonthConfig } from "../config";
 import { secretReference } from "./references";
 import { SharedFilesystem, type LoaderArgs } from "../../components/shared-filesystem";
 import type { BucketNames } from "../../components/backups";
+import { AppHost } from "../../components/app-host";
 
 export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unknown>> {
   const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
@@ -53,6 +54,8 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
         : undefined,
   });
 
+  const app = cfg.app.host === "verda" ? appHost(cfg, idle, sfs) : undefined;
+
   return {
     sfsId: sfs.volumeId,
     sfsMountCommand: sfs.mountCommand,
@@ -64,5 +67,42 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
     ...(sfs.scratchVolumeId ? { scratchVolumeId: sfs.scratchVolumeId } : {}),
     loaderRunning: pulumi.output(cfg.seed.loader),
     seeded: sfs.seeded,
+    // Where the app runs; with verda, the day's workers read appRedisHost/appRedisPort (infra/phases/day.ts).
+    appHost: pulumi.output(cfg.app.host),
+    ...(app
+      ? { appInstanceId: app.instanceId, appIp: app.ip, appHostKey: app.hostKey, appRedisHost: app.redisHost, appRedisPort: app.redisPort }
+      : {}),
   };
+}
+
+/** The app on a Verda CPU instance for the month (config app.host = verda; components/app-host.ts). */
+function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFilesystem): AppHost {
+  const app = cfg.app;
+  if (app.host !== "verda") throw new Error("appHost: app.host is not verda");
+  return new AppHost("app-host", {
+    instance: {
+      instanceType: app.instanceType,
+      image: app.image,
+      hostname: app.hostname,
+      locationCode: app.location,
+      osVolumeSizeGb: app.osVolumeSizeGb,
+      sshKeyIds: idle.requireOutput("verdaSshKeyIds") as pulumi.Output<string[]>,
+    },
+    hostPublicKey: app.hostPublicKey,
+    sfs: { volumeId: sfs.volumeId, mountTarget: sfs.mountTarget },
+    ssh: { user: cfg.ssh.user, port: cfg.ssh.port, privateKey: secretOutput(cfg.sshPrivateKey!), dialErrorLimit: cfg.ssh.dialErrorLimit, perDialTimeout: cfg.ssh.perDialTimeout },
+    sshHostOverride: cfg.ssh.hostOverride,
+    r2: {
+      endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
+      accessKeyId: secretReference(idle, "r2AccessKeyId"),
+      secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
+      buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
+    },
+    secrets: { redisPassword: secretOutput(cfg.redisPassword!), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey!) },
+    app,
+    paths: { sfsMount: cfg.paths.sfsMount, scriptsDir: cfg.paths.scriptsDir, restoreLog: cfg.paths.restoreLog },
+    backup: { cronSchedule: cfg.backup.cronSchedule, shrinkTolerance: cfg.backup.shrinkTolerance, acceptShrink: cfg.backup.acceptShrink },
+    hostEnv: cfg.hostEnv,
+    timeouts: cfg.timeouts,
+  });
 }
