@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type RawConfig } from "./config";
 import { isDestroyCommand, pulumiCommand } from "./config/operation";
 import { idleLayer } from "./phases/idle";
 import { monthLayer } from "./phases/month";
-import { dayLayer, monthReference } from "./phases/day";
+import { dayLayer, monthReference, withAppRedis } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
@@ -41,5 +41,6 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
   if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  return { ...dayLayer({ ...cfg, gpu }, month), ...costEstimate };
+  const day = await withAppRedis({ ...cfg, gpu }, month!);
+  return { ...dayLayer(day, month), ...costEstimate };
 }

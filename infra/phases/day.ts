@@ -12,6 +12,25 @@ export function monthReference(cfg: DayConfig): pulumi.StackReference {
   return new pulumi.StackReference("month", { name: cfg.stackRefs.month });
 }
 
+/**
+ * With app.host = verda the workers reach Redis on the month's app host: its address and port are read
+ * from the month stack (outputs appRedisHost, appRedisPort) before anything is declared, and replace
+ * restore.redisHost/redisPort. With mello, the configured restore settings stand.
+ */
+export async function withAppRedis(cfg: DayConfig, month: pulumi.StackReference): Promise<DayConfig> {
+  if (cfg.app.host !== "verda") return cfg;
+  const [host, port] = await Promise.all([month.getOutputDetails("appRedisHost"), month.getOutputDetails("appRedisPort")]);
+  if (typeof host.value !== "string" || host.value === "") {
+    throw new pulumi.RunError(
+      `comfyume:app.host is 'verda', but the month stack ${cfg.stackRefs.month} exports no appRedisHost: its app host is not up. ` +
+        `Fix: set app.host verda in the month stack and run 'scripts/pulumi up --stack ${cfg.stackRefs.month.split("/").pop()}' first ` +
+        `(or set comfyume:app.host mello here and restore.redisHost to mello's address).`,
+    );
+  }
+  const redisPort = typeof port.value === "number" ? port.value : cfg.restore.redisPort;
+  return { ...cfg, restore: { ...cfg.restore, redisHost: host.value, redisPort } };
+}
+
 export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthReference(cfg)): Record<string, pulumi.Output<unknown>> {
   const idle = new pulumi.StackReference("idle", { name: cfg.stackRefs.idle });
   const out = <T>(ref: pulumi.StackReference, key: string) => ref.requireOutput(key) as pulumi.Output<T>;
