@@ -47,8 +47,11 @@ export interface AppHostArgs {
   instance: { instanceType: string; image: string; hostname: string; locationCode: string; osVolumeSizeGb: number; sshKeyIds: pulumi.Input<pulumi.Input<string>[]> };
   /** Its long-lived host key; unset = first-contact pinning (see host-identity.ts). */
   hostPublicKey?: string;
-  /** The month's SFS: id (attached at creation) and `host:/path` mount target. */
-  sfs: { volumeId: pulumi.Input<string>; mountTarget: pulumi.Input<string> };
+  /**
+   * The month's SFS: id (attached at creation) and `host:/path` mount target; `seeded`, when a loader seeds
+   * it in this run, makes the restore wait for the seeding (the cache it restores from is complete).
+   */
+  sfs: { volumeId: pulumi.Input<string>; mountTarget: pulumi.Input<string>; seeded?: pulumi.Input<unknown> };
   /** SSH to the instance (user, port, key, dial limits). */
   ssh: Omit<SshTarget, "host" | "hostKey">;
   /** SSH address to use instead of the instance IP (loopback test hosts). */
@@ -185,7 +188,8 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
     {
       connection,
       triggers: perInstance,
-      create: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) => restoreCommand(a, endpoint, buckets.cache)),
+      // `seeded` only orders the restore after the seeding; its value is not part of the command.
+      create: pulumi.all([a.r2.endpoint, a.r2.buckets, a.sfs.seeded]).apply(([endpoint, buckets]) => restoreCommand(a, endpoint, buckets.cache)),
       stdin: secretStdin({
         TAILSCALE_AUTH_KEY: a.secrets.tailscaleAuthKey,
         REDIS_PASSWORD: a.secrets.redisPassword,

@@ -89,7 +89,7 @@ function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFiles
       sshKeyIds: idle.requireOutput("verdaSshKeyIds") as pulumi.Output<string[]>,
     },
     hostPublicKey: app.hostPublicKey,
-    sfs: { volumeId: sfs.volumeId, mountTarget: sfs.mountTarget },
+    sfs: { volumeId: sfs.volumeId, mountTarget: sfs.mountTarget, seeded: sfs.seeded },
     ssh: { user: cfg.ssh.user, port: cfg.ssh.port, privateKey: secretOutput(cfg.sshPrivateKey!), dialErrorLimit: cfg.ssh.dialErrorLimit, perDialTimeout: cfg.ssh.perDialTimeout },
     sshHostOverride: cfg.ssh.hostOverride,
     r2: {
