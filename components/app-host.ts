@@ -173,7 +173,11 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
     {
       connection,
       triggers: perInstance,
-      create: pulumi.all([a.sfs.mountTarget, a.sfs.volumeId]).apply(([t, id]) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount], ["--sfs-id", id]], a.timeouts.mountSeconds)),
+      // `seeded` orders the mount after this run's seeding (the loader writes the SFS's identity marker
+      // mount-sfs checks, and the cache the restore reads); its value is not part of the command.
+      create: pulumi
+        .all([a.sfs.mountTarget, a.sfs.volumeId, a.sfs.seeded])
+        .apply(([t, id]) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount], ["--sfs-id", id]], a.timeouts.mountSeconds)),
       timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
     },
     { ...child, dependsOn: [scripts.files, preMount] },
@@ -188,8 +192,7 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
     {
       connection,
       triggers: perInstance,
-      // `seeded` only orders the restore after the seeding; its value is not part of the command.
-      create: pulumi.all([a.r2.endpoint, a.r2.buckets, a.sfs.seeded]).apply(([endpoint, buckets]) => restoreCommand(a, endpoint, buckets.cache)),
+      create: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) => restoreCommand(a, endpoint, buckets.cache)),
       stdin: secretStdin({
         TAILSCALE_AUTH_KEY: a.secrets.tailscaleAuthKey,
         REDIS_PASSWORD: a.secrets.redisPassword,
