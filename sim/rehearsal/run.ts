@@ -292,7 +292,7 @@ class Context {
       // The end of a period is the one deliberate exception to the "SFS protected" policy.
       await this.pulumi.run("month unprotect", ["up", "--stack", MONTH, "--yes"], { env: { COMFYUME_NO_POLICY: "1" } });
       const appId = this.app ? appHost(this.cloud).id : undefined;
-      const appBefore = new Map(appSets(this.cloud).map((set) => [set.name, latestManifestKey(this.cloud, set)]));
+      const appBefore = new Map(this.app ? appSets(this.cloud).map((set) => [set.name, latestManifestKey(this.cloud, set)]) : []);
       await this.pulumi.run("month destroy", ["destroy", "--stack", MONTH, "--yes", "--run-program"]);
       const state = this.cloud.verda.state();
       return [
