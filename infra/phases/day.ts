@@ -18,7 +18,16 @@ export function monthReference(cfg: DayConfig): pulumi.StackReference {
  * restore.redisHost/redisPort. With mello, the configured restore settings stand.
  */
 export async function withAppRedis(cfg: DayConfig, month: pulumi.StackReference): Promise<DayConfig> {
-  if (cfg.app.host !== "verda") return cfg;
+  if (cfg.app.host !== "verda") {
+    const monthApp = await month.getOutputDetails("appHost");
+    if (monthApp.value === "verda") {
+      pulumi.log.warn(
+        `the month stack runs the app on its Verda app host (appHost=verda), but this day stack has app.host 'mello': the worker reaches Redis at ` +
+          `restore.redisHost (${cfg.restore.redisHost}). Fix: scripts/pulumi config set --path 'comfyume:app.host' verda --stack ${cfg.stack} and remove restore.redisHost.`,
+      );
+    }
+    return cfg;
+  }
   const [host, port] = await Promise.all([month.getOutputDetails("appRedisHost"), month.getOutputDetails("appRedisPort")]);
   if (typeof host.value !== "string" || host.value === "") {
     throw new pulumi.RunError(

@@ -38,3 +38,24 @@ describe("withAppRedis", () => {
     await expect(withAppRedis(cfg as never, month)).rejects.toThrow(/exports no appRedisHost.*scripts\/pulumi up --stack workshop-month/);
   });
 });
+
+describe("a day on mello whose month runs the app host", () => {
+  it("keeps restore.redisHost and warns with the fix", async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    const { withAppRedis } = await import("../../infra/phases/day");
+    const { loadConfig } = await import("../../infra/config");
+    const { raw } = await import("../support/fixtures");
+    const cfg = loadConfig(raw("workshop-day", dayValues(), DAY_SECRET_KEYS));
+    const warnings: string[] = [];
+    const warn = pulumi.log.warn;
+    (pulumi.log as { warn: (m: string) => Promise<void> }).warn = async (m: string) => void warnings.push(m);
+    try {
+      const month = { getOutputDetails: async (k: string) => ({ value: k === "appHost" ? "verda" : undefined }) } as unknown as import("@pulumi/pulumi").StackReference;
+      const out = await withAppRedis(cfg as never, month);
+      expect((out as { restore: { redisHost: string } }).restore.redisHost).toBe("100.64.0.2");
+    } finally {
+      (pulumi.log as { warn: typeof warn }).warn = warn;
+    }
+    expect(warnings.join("\n")).toMatch(/appHost=verda.*app.host 'mello'.*config set --path 'comfyume:app.host' verda --stack workshop-day/s);
+  });
+});
