@@ -79,6 +79,12 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
 function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFilesystem): AppHost {
   const app = cfg.app;
   if (app.host !== "verda") throw new Error("appHost: app.host is not verda");
+  if (app.redisReach === "instance-ip" && !app.redisHost) {
+    pulumi.log.warn(
+      `app.redisReach is 'instance-ip': the app's Redis is published on ${app.hostname}'s own address (REDIS_BIND_IP), reachable beyond the tailnet ` +
+        "(password only). For the workshop keep it on the tailnet: scripts/pulumi config set --path 'comfyume:app.redisReach' tailnet",
+    );
+  }
   return new AppHost("app-host", {
     instance: {
       instanceType: app.instanceType,
