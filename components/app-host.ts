@@ -17,6 +17,7 @@ import { HostScripts } from "./host-scripts";
 import { chain, commandDeadline, connectionArgs, scriptRunner, secretStdin, shellQuote, type ScriptArgs, type SshTarget } from "./remote";
 import { bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 import { INSTANCE_SCRIPTS } from "./worker-restore";
+import { PLACEMENT_KEYS } from "./worker-instance";
 
 /** The app's own settings (config `app`, defaults resolved). */
 export interface AppSettings {
@@ -112,7 +113,9 @@ export class AppHost extends pulumi.ComponentResource {
         contract: "PAY_AS_YOU_GO",
       },
       // The startup script only matters at first boot: a new SFS pseudo path must not replace the running app.
-      { ...child, ignoreChanges: ["startupScriptId"], deleteBeforeReplace: true },
+      // Nor may a config edit of its placement, image or OS disk: the users' files live on it for the month
+      // (a replacement backs them up first, but the new host does not get them back). Edits apply next month.
+      { ...child, ignoreChanges: ["startupScriptId", ...PLACEMENT_KEYS, "image", "osVolume"], deleteBeforeReplace: true },
     );
     const instance = this.instance;
     this.instanceId = instance.instanceId;

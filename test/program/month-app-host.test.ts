@@ -31,6 +31,8 @@ describe("month with the app on a Verda CPU instance", () => {
     expect(inst.parentName).toBe("app-host");
     expect(inst.inputs).toMatchObject({ instanceType: "CPU.8V.32G", locationCode: "FIN-01", hostname: "comfyume-workshop-app", osVolume: { name: "comfyume-workshop-app-os", size: 100 } });
     expect(inst.inputs.existingVolumes).toEqual(["vol-shared-fs-sfs"]);
+    // A config edit never replaces the running app host (its users' files live on it for the month).
+    expect(inst.opts.ignoreChanges).toEqual(expect.arrayContaining(["instanceType", "locationCode", "image", "osVolume", "startupScriptId"]));
     expect(run.named("app-host-").every((r) => r.parentName?.startsWith("app-host"))).toBe(true);
   });
 
