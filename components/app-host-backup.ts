@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand } from "../infra/remote";
 import type { BucketNames } from "./backups";
-import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
 import { shrinkArgs } from "./worker-backup-hooks";
 
 /** The R2 key prefix of the app host's user files in the user-files bucket (sets `app/<dir>`). */
@@ -35,6 +35,11 @@ export interface AppBackupHookArgs {
   shrink: { tolerance?: number; accept: string[] };
 }
 
+/** backup-mello.sh's arguments for the app host's users' files (sets `app/<dir>` in the user-files bucket). */
+export function appFilesArgs(endpoint: string, bucket: string, dataDir: string, dataDirs: string[], shrink: ScriptArgs): ScriptArgs {
+  return [["--r2-endpoint", endpoint], ["--data-dir", dataDir], ["--dirs", dataDirs.join(",")], ["--bucket", bucket], ["--prefix", APP_FILES_PREFIX], ...shrink];
+}
+
 /** The delete's script: three verified backups from one stdin (the secrets stay in a shell variable). */
 export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets: BucketNames): string {
   const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
@@ -50,19 +55,7 @@ export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets
       a.backupSeconds,
       true,
     )}`,
-    `printf '%s\\n' "$secrets" | ${run(
-      "backup-mello.sh",
-      [
-        ["--r2-endpoint", endpoint],
-        ["--data-dir", a.paths.dataDir],
-        ["--dirs", a.dataDirs.join(",")],
-        ["--bucket", bucket],
-        ["--prefix", APP_FILES_PREFIX],
-        ...shrink,
-      ],
-      a.backupSeconds,
-      true,
-    )}`,
+    `printf '%s\\n' "$secrets" | ${run("backup-mello.sh", appFilesArgs(endpoint, bucket, a.paths.dataDir, a.dataDirs, shrink), a.backupSeconds, true)}`,
   ]);
 }
 
@@ -80,5 +73,42 @@ export function appBackupHook(name: string, a: AppBackupHookArgs, opts: pulumi.C
       timeoutSeconds: commandDeadline(a.backupSeconds, a.backupSeconds, a.backupSeconds),
     },
     { ...opts, replaceWith: [a.instance], deleteBeforeReplace: true, additionalSecretOutputs: ["stdout", "stderr"], dependsOn: [a.instance, ...a.after] },
+  );
+}
+
+export interface AppFilesNightlyArgs {
+  /** SSH to the month's app host, its host key pinned (the month's outputs appIp, appHostKey). */
+  target: SshTarget;
+  r2: { endpoint: pulumi.Input<string>; accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string>; bucket: pulumi.Input<string> };
+  /** The app's data directory and its sets (the month's outputs appDataDir, appDataDirs). */
+  dataDir: pulumi.Input<string>;
+  dataDirs: pulumi.Input<string[]>;
+  scriptsDir: string;
+  hostEnv: Record<string, string>;
+  backupSeconds: number;
+  shrink: { tolerance?: number; accept: string[] };
+}
+
+/**
+ * The day's nightly copy of the app host's users' files (app.host = verda): a RemoteCommand in the day
+ * stack whose `delete` runs backup-mello.sh on the month's app host, verified. The nightly destroy then
+ * puts the day's work on the app host in R2 as it does mello's; a failure stops the destroy.
+ */
+export function appFilesNightlyHook(name: string, a: AppFilesNightlyArgs, opts: pulumi.CustomResourceOptions): RemoteCommand {
+  const run = scriptRunner(a.scriptsDir, a.hostEnv);
+  const shrink = shrinkArgs(a.shrink.tolerance, a.shrink.accept);
+  return new RemoteCommand(
+    name,
+    {
+      connection: connectionArgs(a.target),
+      create: preflightCommand(run, "backup-mello.sh"),
+      delete: pulumi
+        .all([a.r2.endpoint, a.r2.bucket, a.dataDir, a.dataDirs])
+        .apply(([endpoint, bucket, dataDir, dirs]) => run("backup-mello.sh", appFilesArgs(endpoint, bucket, dataDir, dirs, shrink), a.backupSeconds, true)),
+      stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
+      logging: "none",
+      timeoutSeconds: commandDeadline(a.backupSeconds),
+    },
+    { ...opts, additionalSecretOutputs: ["stdout", "stderr"] },
   );
 }

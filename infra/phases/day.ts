@@ -5,6 +5,7 @@ import { secretOutput, type DayConfig } from "../config";
 import { secretReference } from "./references";
 import { GpuWorker, type ScratchArgs } from "../../components/gpu-worker";
 import type { BucketNames } from "../../components/backups";
+import { appFilesNightlyHook } from "../../components/app-host-backup";
 import { liveSfsMountTarget, programVerdaCredentials } from "./live-sfs";
 
 /** The month layer this day stack builds on (shared with the money gate, which reads its SFS). */
@@ -98,6 +99,25 @@ export function dayLayer(cfg: DayConfig, month: pulumi.StackReference = monthRef
     sshHostOverride: cfg.ssh.hostOverride,
     timeouts: cfg.timeouts,
   });
+
+  if (cfg.app.host === "verda") {
+    // The day's work on the month's app host (the users' own files) goes to R2 with the nightly destroy, as mello's does.
+    appFilesNightlyHook("app-files-backup-before-delete", {
+      target: { host: cfg.ssh.hostOverride ?? out<string>(month, "appIp"), port: cfg.ssh.port, user: cfg.ssh.user, hostKey: out<string>(month, "appHostKey"), privateKey, ...dial },
+      r2: {
+        endpoint: out<string>(idle, "r2Endpoint"),
+        accessKeyId: secretReference(idle, "r2AccessKeyId"),
+        secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
+        bucket: pulumi.all([month.getOutput("appBackupBucket"), out<BucketNames>(idle, "bucketNames")]).apply(([own, names]) => (typeof own === "string" && own ? own : names.userFiles)),
+      },
+      dataDir: out<string>(month, "appDataDir"),
+      dataDirs: out<string[]>(month, "appDataDirs"),
+      scriptsDir: cfg.paths.scriptsDir,
+      hostEnv: cfg.hostEnv,
+      backupSeconds: cfg.timeouts.backupSeconds,
+      shrink: { tolerance: cfg.backup.shrinkTolerance, accept: cfg.backup.acceptShrink },
+    }, {});
+  }
 
   if (!cfg.gpu.hostPublicKey) {
     pulumi.log.warn(

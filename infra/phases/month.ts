@@ -70,7 +70,17 @@ export function monthLayer(cfg: MonthConfig): Record<string, pulumi.Output<unkno
     // Where the app runs; with verda, the day's workers read appRedisHost/appRedisPort (infra/phases/day.ts).
     appHost: pulumi.output(cfg.app.host),
     ...(app
-      ? { appInstanceId: app.instanceId, appIp: app.ip, appHostKey: app.hostKey, appRedisHost: app.redisHost, appRedisPort: app.redisPort }
+      ? {
+          appInstanceId: app.instanceId,
+          appIp: app.ip,
+          appHostKey: app.hostKey,
+          appRedisHost: app.redisHost,
+          appRedisPort: app.redisPort,
+          // For the day's nightly copy of the app host's users' files (infra/phases/day.ts).
+          appDataDir: pulumi.output(cfg.app.host === "verda" ? cfg.app.dataDir : ""),
+          appDataDirs: pulumi.output(cfg.app.host === "verda" ? cfg.app.dataDirs : []),
+          ...(cfg.app.host === "verda" && cfg.app.backupBucket ? { appBackupBucket: pulumi.output(cfg.app.backupBucket) } : {}),
+        }
       : {}),
   };
 }

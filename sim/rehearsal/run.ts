@@ -95,7 +95,8 @@ class Context {
   ) {
     this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
     this.mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
-    this.sets = nightlySets(cloud);
+    // With the app on Verda the nightly destroy also backs up the app host's users' files (sets app/<dir>).
+    this.sets = [...nightlySets(cloud), ...(app ? appSets(cloud) : [])];
   }
 
   /** The report's tables of backup sets, one per nightly destroy. */
@@ -273,13 +274,13 @@ class Context {
     await this.phase(`${DAY} up again`, async () => {
       await this.pulumi.run("day up again", ["up", "--stack", DAY, "--yes"]);
       if (this.app) {
-        // The app host's files never left it; the worker's came back from the scratch (and are in R2).
+        // The app host's files never left it; the worker's came back from the scratch; both are in R2 from the nightly destroy.
         const problems = [
           ...(await verifyOnHosts(this.cloud.dir, this.keyFile, this.worker(), this.userFilesHost(), this.work)),
-          ...verifyInR2(this.cloud, this.work.filter((f) => f.host === "worker")),
+          ...verifyInR2(this.cloud, this.work, this.melloData()),
         ];
         must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);
-        return [`yesterday's ${this.work.length} files back byte for byte (SHA-256) on the new worker's scratch and on the app host; the worker's in R2 (newest manifests, objects read back)`];
+        return [`yesterday's ${this.work.length} files back byte for byte (SHA-256) on the new worker's scratch and on the app host, and in R2 (newest manifests, objects read back)`];
       }
       const problems = await verifyWork(this.cloud, this.keyFile, this.worker(), this.mello, this.work, this.melloData());
       must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);

@@ -2,12 +2,22 @@
 // appRedisHost/appRedisPort outputs), not mello's address from restore.redisHost.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DAY_SECRET_KEYS, dayValues } from "../support/fixtures";
-import { STACK_OUTPUTS, runProgram, type ProgramRun } from "../support/mock-program";
+import { STACK_OUTPUTS, runProgram, unwrapSecret, type ProgramRun } from "../support/mock-program";
+
+const APP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAppAppAppAppAppAppAppAppAppAppAppAppAppApp";
 
 const monthBefore = { ...STACK_OUTPUTS.month };
 let run: ProgramRun;
 beforeAll(async () => {
-  Object.assign(STACK_OUTPUTS.month, { appHost: "verda", appRedisHost: "100.64.0.20", appRedisPort: 6380 });
+  Object.assign(STACK_OUTPUTS.month, {
+    appHost: "verda",
+    appRedisHost: "100.64.0.20",
+    appRedisPort: 6380,
+    appIp: "203.0.113.20",
+    appHostKey: APP_HOST_KEY,
+    appDataDir: "/home/dev/comfyume-v1/data",
+    appDataDirs: ["user_data", "outputs"],
+  });
   run = await runProgram(
     "workshop-day",
     { ...dayValues(), "comfyume:app": { host: "verda" }, "comfyume:restore": { expectedTailscaleIp: "100.64.0.12" } },
@@ -25,6 +35,16 @@ describe("day with the app on the month's app host", () => {
     expect(restore).toContain("--redis-host '100.64.0.20'");
     expect(restore).toContain("--redis-port '6380'");
     expect(restore).not.toContain("100.64.0.2'");
+  });
+
+  it("backs up the app host's users' files to R2 with the nightly destroy (verified, host key pinned)", () => {
+    const hook = run.byName("app-files-backup-before-delete");
+    const del = String(hook.inputs.delete);
+    expect(del).toMatch(/backup-mello\.sh' --r2-endpoint '\S+' --data-dir '\/home\/dev\/comfyume-v1\/data' --dirs 'user_data,outputs' --bucket 'comfyume-user-files-backups' --prefix 'app'/);
+    const connection = unwrapSecret(hook.inputs.connection) as { host: string; hostKey: string };
+    expect(connection.host).toBe("203.0.113.20");
+    expect(connection.hostKey).toBe(APP_HOST_KEY);
+    expect(hook.opts.retainOnDelete).toBeFalsy();
   });
 });
 
