@@ -103,9 +103,25 @@ export interface IdleConfig extends CommonConfig {
   redisPassword?: SecretValue;
 }
 
+/** Where the app runs (config `app`; docs/configuration.md, "Where the app runs"). */
+export type AppConfig = { host: "mello" } | AppHostConfig;
+
+/** The app on a Verda CPU instance the month stack owns: every default resolved. */
+export type AppHostConfig = Omit<Settings["app"], "host" | "location" | "hostname" | "backupSetName" | "dataDir"> & {
+  host: "verda";
+  location: string;
+  hostname: string;
+  backupSetName: string;
+  dataDir: string;
+};
+
 export interface MonthConfig extends CommonConfig {
   layer: "month";
   environment: Environment;
+  app: AppConfig;
+  /** Only for app.host = verda: the app host's restore and health check. */
+  redisPassword?: SecretValue;
+  tailscaleAuthKey?: SecretValue;
   /** `adopt`: an existing SFS taken as it is (docs/adopting.md). */
   sfs: { name: string; sizeGb: number; location: string; protect: boolean; adopt?: AdoptSettings };
   seed: Settings["seed"];
@@ -134,6 +150,8 @@ export interface DayConfig extends CommonConfig {
   environment: Environment;
   stackRefs: { idle: string; month: string };
   gpu: GpuConfig;
+  /** verda: the workers take Redis's address from the month's app host (output appRedisHost). */
+  app: { host: "mello" | "verda" };
   restore: Settings["restore"] & { expectedTailscaleIp: string; redisHost: string };
   sshPrivateKey: SecretValue;
   redisPassword: SecretValue;
@@ -163,6 +181,7 @@ const OBJECT_KEYS: readonly SettingKey[] = [
   "backup",
   "serverless",
   "environments",
+  "app",
   ...MONEY_KEYS,
 ];
 
@@ -279,6 +298,9 @@ export function validateConfig(raw: RawConfig): ValidationResult {
   const requiredSecrets = new Set<SecretKey>(serverless && layer === "day" ? [] : SECRETS_BY_LAYER[layer]);
   if (serverless && layer === "month" && settings.serverless?.registry) requiredSecrets.add("registryToken");
   if (layer === "month" && settings.seed?.loader) requiredSecrets.add("sshPrivateKey");
+  if (layer === "month" && settings.app?.host === "verda") {
+    for (const k of ["sshPrivateKey", "redisPassword", "tailscaleAuthKey"] as const) requiredSecrets.add(k);
+  }
   if (layer === "idle" && settings.watchdog?.enabled === true) requiredSecrets.add("sshPrivateKey");
   if (layer === "idle" && settings.backups?.mode === "existing") {
     requiredSecrets.add("r2AccessKeyId");
@@ -351,6 +373,7 @@ function crossChecks(
     );
   }
   environmentChecks(layer, stack, raw, s, add);
+  appChecks(layer, stack, raw, s, add);
   if (layer === "day" && s.gpu) {
     // Only testing rehearses on the CPU defaults; every other environment names its instance and image.
     const environment = environmentOf(phase);
@@ -364,8 +387,15 @@ function crossChecks(
     if (s.restore && !s.restore.expectedTailscaleIp) {
       add(`${NAMESPACE}:restore.expectedTailscaleIp`, "is missing: the Tailscale address the worker must come back with", setCommand("restore.expectedTailscaleIp", stack));
     }
-    if (s.restore && !s.restore.redisHost) {
+    if (s.restore && !s.restore.redisHost && s.app?.host !== "verda") {
       add(`${NAMESPACE}:restore.redisHost`, "is missing: mello's Tailscale address, where the worker reaches Redis", setCommand("restore.redisHost", stack));
+    }
+    if (s.restore?.redisHost && s.app?.host === "verda") {
+      add(
+        `${NAMESPACE}:restore.redisHost`,
+        "is set, but app.host is 'verda': the workers take Redis's address from the month's app host (its output appRedisHost)",
+        `${removeCommand(`${NAMESPACE}:restore.redisHost`, stack)}   (the address comes from app.redisReach / app.redisHost in the month stack)`,
+      );
     }
     const type = s.gpu.instanceType;
     if (environment === "testing" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
@@ -386,6 +416,28 @@ function environmentChecks(layer: Layer, stack: string, raw: RawConfig, s: Parti
     add(key, "is the idle stack's setting (the registry of every environment)", `${removeCommand(key, stack)} && ${moveTo}`);
   }
   if (layer === "idle" && s.environments) for (const i of registryConflicts(s.environments, stack)) add(i.key, i.problem, i.fix);
+}
+
+/** `comfyume:app`: the app host's settings belong to the month stack, and only with app.host = verda. */
+function appChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
+  const parsed = tryJson(raw.values[`${NAMESPACE}:app`] ?? "");
+  const given = parsed.ok && parsed.value && typeof parsed.value === "object" ? Object.keys(parsed.value).filter((k) => k !== "host") : [];
+  const app = s.app;
+  if (!app) return;
+  for (const k of given) {
+    const key = `${NAMESPACE}:app.${k}`;
+    if (layer === "day") add(key, "is a month stack setting (the month owns the app host); a day stack reads only app.host", removeCommand(key, stack));
+    else if (app.host === "mello") add(key, "configures the app host, but app.host is 'mello' (the app runs on mello)", `scripts/pulumi config set --path '${NAMESPACE}:app.host' verda --stack ${stack}   (or ${removeCommand(key, stack)})`);
+  }
+  if (layer !== "month" || app.host !== "verda") return;
+  if (!app.instanceType.startsWith("CPU.")) {
+    add(`${NAMESPACE}:app.instanceType`, `is the GPU type '${app.instanceType}': the app host is a CPU instance kept for the month`, `scripts/pulumi config set --path '${NAMESPACE}:app.instanceType' CPU.8V.32G --stack ${stack}`);
+  }
+  if (!app.restoreSkip.includes("tailscale") && !app.expectedTailscaleIp) {
+    add(`${NAMESPACE}:app.expectedTailscaleIp`, "is missing: the tailnet address the app host must come back with (its restored Tailscale identity)", setCommand("app.expectedTailscaleIp", stack));
+  } else if (app.redisReach === "tailnet" && !app.redisHost && !app.expectedTailscaleIp) {
+    add(`${NAMESPACE}:app.redisHost`, "is missing: the workers reach Redis over the tailnet, but no app.expectedTailscaleIp is set", `${setCommand("app.redisHost", stack)}   (or set app.redisReach instance-ip)`);
+  }
 }
 
 /**
@@ -448,7 +500,10 @@ function assemble(
         adopt: s.sfs.adopt,
       },
       seed: s.seed,
+      app: resolveApp(s, env),
       sshPrivateKey: secrets.sshPrivateKey,
+      redisPassword: secrets.redisPassword,
+      tailscaleAuthKey: secrets.tailscaleAuthKey,
     };
   }
   const g = s.gpu;
@@ -468,9 +523,24 @@ function assemble(
       adopt: g.adopt,
     },
     restore: s.restore as DayConfig["restore"],
+    app: { host: s.app.host },
     sshPrivateKey: secrets.sshPrivateKey as SecretValue,
     redisPassword: secrets.redisPassword as SecretValue,
     tailscaleAuthKey: secrets.tailscaleAuthKey as SecretValue,
+  };
+}
+
+function resolveApp(s: Settings, env: Environment): AppConfig {
+  const a = s.app;
+  if (a.host === "mello") return { host: "mello" };
+  const hostname = a.hostname ?? `comfyume-${env}-app`;
+  return {
+    ...a,
+    host: "verda",
+    location: a.location ?? s.verda.location,
+    hostname,
+    backupSetName: a.backupSetName ?? hostname,
+    dataDir: a.dataDir ?? `${a.projectDir}/data`,
   };
 }
 

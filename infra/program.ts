@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type RawConfig } from "./config";
 import { isDestroyCommand, pulumiCommand } from "./config/operation";
 import { idleLayer } from "./phases/idle";
 import { monthLayer } from "./phases/month";
-import { dayLayer, monthReference } from "./phases/day";
+import { dayLayer, monthReference, withAppRedis } from "./phases/day";
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { serverlessDay } from "./phases/serverless";
 import { moneyGate } from "./money/phase-gate";
@@ -53,5 +53,6 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   if (cfg.layer === "month") return { ...monthLayer(cfg, idle), ...costEstimate };
   if (cfg.inference === "serverless") return { ...serverlessDay(cfg, month!, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  return { ...dayLayer({ ...cfg, gpu }, month, idle), ...costEstimate };
+  const day = await withAppRedis({ ...cfg, gpu }, month!);
+  return { ...dayLayer(day, month, idle), ...costEstimate };
 }

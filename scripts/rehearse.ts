@@ -1,5 +1,7 @@
 // npm run rehearse [-- --provisioning-ms N --speed N]: the whole workshop cycle on the local
 // simulated cloud with the real Pulumi CLI; prints a table and exits non-zero on any failed check.
+// npm run rehearse -- --app-on-verda: the same cycle with the app on a Verda CPU instance the month owns
+// (config app.host = verda; docs/rehearsal.md).
 // npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
 import { parseArgs } from "node:util";
 import { timelineTable } from "../sim/rehearsal/event-log";
@@ -32,6 +34,7 @@ async function main(): Promise<number> {
       "provisioning-ms": { type: "string", default: "4000" },
       speed: { type: "string", default: "60" },
       faults: { type: "boolean", default: false },
+      "app-on-verda": { type: "boolean", default: false },
       only: { type: "string", multiple: true, default: [] },
     },
   });
@@ -44,10 +47,11 @@ async function main(): Promise<number> {
   }
   const started = Date.now();
   const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
-  say(`rehearsal: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
+  const appOnVerda = values["app-on-verda"];
+  say(`rehearsal${appOnVerda ? " (app on a Verda CPU instance)" : ""}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
   let result;
   try {
-    result = await rehearse({ provisioningMs, speed, say });
+    result = await rehearse({ provisioningMs, speed, say, appOnVerda });
   } catch (e) {
     console.error(`\nrehearsal FAILED: ${(e as Error).message}`);
     return 1;

@@ -254,6 +254,46 @@ export function buildSchemas() {
       .default([]),
   });
 
+  // Where the app (frontends, Redis, queue manager, admin, nginx) runs: on mello (the default), or on a
+  // Verda CPU instance the month layer owns (docs/configuration.md, "Where the app runs"). Defaults are
+  // today's values. On a day stack only `host` is read: the workers then take Redis from the month.
+  const list = (what: string, item: z.ZodType<string>) =>
+    z.array(item, `must be a list of ${what}`).min(1, `must list at least one ${what.replace(/s$/, "")}`);
+  const relPath = z.string("must be a path relative to app.projectDir").regex(/^[A-Za-z0-9._-][A-Za-z0-9._\/-]*$/, "must be a path relative to app.projectDir, without spaces or '..'").refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+  const composeName = z.string("must be a compose name").regex(/^[a-z0-9][a-z0-9_.-]*$/, "must be a compose service or profile name: lowercase letters, digits, '-', '_' or '.'");
+  const app = z.strictObject({
+    host: z.enum(["mello", "verda"], "must be 'mello' (the app on mello) or 'verda' (on a Verda CPU instance the month stack owns)").default("mello"),
+    instanceType: instanceType.default("CPU.8V.32G"),
+    image: str("the app host's OS image").default("ubuntu-24.04"),
+    location: location.optional(),
+    /** Default comfyume-<env>-app. */
+    hostname: hostname.optional(),
+    osVolumeSizeGb: intLike(20, 4000).default(100),
+    hostPublicKey: sshPublicKey.optional(),
+    /** The app host's tailnet address (its restored Tailscale identity must come back with it). */
+    expectedTailscaleIp: ipv4.optional(),
+    /** How the day's workers reach its Redis: over the tailnet (expectedTailscaleIp) or at the instance's IP. */
+    redisReach: z.enum(["tailnet", "instance-ip"], "must be 'tailnet' (the app host's Tailscale address) or 'instance-ip'").default("tailnet"),
+    /** An explicit address for Redis instead (wins over redisReach). */
+    redisHost: str("the address the workers reach the app's Redis at").optional(),
+    redisPort: port.default(6379),
+    healthTimeoutSeconds: intLike(10, 3600).default(300),
+    /** The app host's backup set in the SFS cache. Default: its hostname. */
+    backupSetName: hostname.optional(),
+    projectDir: absPath.default("/home/dev/comfyume-v1"),
+    /** The users' files on the app host. Default <projectDir>/data. */
+    dataDir: absPath.optional(),
+    dataDirs: list("directories under app.dataDir", composeName).default(["user_data", "outputs", "inputs"]),
+    /** The user-files bucket the app host's files go to. Default: the idle stack's userFiles bucket. */
+    backupBucket: bucketName.optional(),
+    composeFiles: list("compose files", relPath).default(["docker-compose.yml", "docker-compose.users.yml"]),
+    composeProfiles: z.array(composeName, "must be a list of compose profiles").default(["container-nginx"]),
+    services: list("compose services", composeName).default(["nginx", "redis", "queue-manager", "admin", ...Array.from({ length: 20 }, (_, i) => `user${String(i + 1).padStart(3, "0")}`)]),
+    /** Image tarballs `docker load`ed before the app starts when their image is absent (absolute paths on the host). */
+    imageTarballs: z.array(absPath, "must be a list of absolute paths").default([]),
+    restoreSkip: z.array(z.enum(["tailscale", "ssh-host-keys", "project", "config"], "must be restore-instance steps: tailscale, ssh-host-keys, project, config")).default([]),
+  });
+
   // Non-secret environment put in front of every host script (sandbox roots and shims in tests).
   const hostEnv = z.record(
     z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "names must be environment variable names such as COMFYUME_ROOT"),
@@ -326,7 +366,7 @@ export function buildSchemas() {
 
   return {
     stackRefs, verda, ssh, paths, timeouts, hostEnv, melloHostEnv: hostEnv, restore,
-    mello, backups, sshKeys, sfs, seed, scratch, gpu, backup,
+    mello, backups, sshKeys, sfs, seed, scratch, gpu, backup, app,
     serverless,
     // Environments (idle stack): each one's own login key and Tailscale identity (infra/config/environments.ts).
     environments: environmentsSchema(sshPublicKey, hostname, ipv4),

@@ -5,12 +5,41 @@ import { secretOutput, type DayConfig } from "../config";
 import { secretReference } from "./references";
 import { GpuWorker, type ScratchArgs } from "../../components/gpu-worker";
 import type { BucketNames } from "../../components/backups";
+import { appFilesNightlyHook } from "../../components/app-host-backup";
 import { liveSfsMountTarget, programVerdaCredentials } from "./live-sfs";
 import { environmentSshKeyIds, idleReference } from "./environment";
 
 /** The month layer this day stack builds on (shared with the money gate, which reads its SFS). */
 export function monthReference(cfg: DayConfig): pulumi.StackReference {
   return new pulumi.StackReference("month", { name: cfg.stackRefs.month });
+}
+
+/**
+ * With app.host = verda the workers reach Redis on the month's app host: its address and port are read
+ * from the month stack (outputs appRedisHost, appRedisPort) before anything is declared, and replace
+ * restore.redisHost/redisPort. With mello, the configured restore settings stand.
+ */
+export async function withAppRedis(cfg: DayConfig, month: pulumi.StackReference): Promise<DayConfig> {
+  if (cfg.app.host !== "verda") {
+    const monthApp = await month.getOutputDetails("appHost");
+    if (monthApp.value === "verda") {
+      pulumi.log.warn(
+        `the month stack runs the app on its Verda app host (appHost=verda), but this day stack has app.host 'mello': the worker reaches Redis at ` +
+          `restore.redisHost (${cfg.restore.redisHost}). Fix: scripts/pulumi config set --path 'comfyume:app.host' verda --stack ${cfg.stack} and remove restore.redisHost.`,
+      );
+    }
+    return cfg;
+  }
+  const [host, port] = await Promise.all([month.getOutputDetails("appRedisHost"), month.getOutputDetails("appRedisPort")]);
+  if (typeof host.value !== "string" || host.value === "") {
+    throw new pulumi.RunError(
+      `comfyume:app.host is 'verda', but the month stack ${cfg.stackRefs.month} exports no appRedisHost: its app host is not up. ` +
+        `Fix: set app.host verda in the month stack and run 'scripts/pulumi up --stack ${cfg.stackRefs.month.split("/").pop()}' first ` +
+        `(or set comfyume:app.host mello here and restore.redisHost to mello's address).`,
+    );
+  }
+  const redisPort = typeof port.value === "number" ? port.value : cfg.restore.redisPort;
+  return { ...cfg, restore: { ...cfg.restore, redisHost: host.value, redisPort } };
 }
 
 export function dayLayer(
@@ -74,6 +103,25 @@ export function dayLayer(
     sshHostOverride: cfg.ssh.hostOverride,
     timeouts: cfg.timeouts,
   });
+
+  if (cfg.app.host === "verda") {
+    // The day's work on the month's app host (the users' own files) goes to R2 with the nightly destroy, as mello's does.
+    appFilesNightlyHook("app-files-backup-before-delete", {
+      target: { host: cfg.ssh.hostOverride ?? out<string>(month, "appIp"), port: cfg.ssh.port, user: cfg.ssh.user, hostKey: out<string>(month, "appHostKey"), privateKey, ...dial },
+      r2: {
+        endpoint: out<string>(idle, "r2Endpoint"),
+        accessKeyId: secretReference(idle, "r2AccessKeyId"),
+        secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
+        bucket: pulumi.all([month.getOutput("appBackupBucket"), out<BucketNames>(idle, "bucketNames")]).apply(([own, names]) => (typeof own === "string" && own ? own : names.userFiles)),
+      },
+      dataDir: out<string>(month, "appDataDir"),
+      dataDirs: out<string[]>(month, "appDataDirs"),
+      scriptsDir: cfg.paths.scriptsDir,
+      hostEnv: cfg.hostEnv,
+      backupSeconds: cfg.timeouts.backupSeconds,
+      shrink: { tolerance: cfg.backup.shrinkTolerance, accept: cfg.backup.acceptShrink },
+    }, {});
+  }
 
   if (!cfg.gpu.hostPublicKey) {
     pulumi.log.warn(

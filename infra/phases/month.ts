@@ -7,6 +7,7 @@ import { SharedFilesystem, type LoaderArgs } from "../../components/shared-files
 import type { BucketNames } from "../../components/backups";
 import { serverlessMonth } from "./serverless";
 import { environmentSshKeyIds, idleReference } from "./environment";
+import { AppHost } from "../../components/app-host";
 
 export function monthLayer(cfg: MonthConfig, idle: pulumi.StackReference = idleReference(cfg.stackRefs.idle)): Record<string, pulumi.Output<unknown>> {
   let loader: LoaderArgs | undefined;
@@ -59,6 +60,8 @@ export function monthLayer(cfg: MonthConfig, idle: pulumi.StackReference = idleR
 
   // inference = serverless: the month owns the GPU workers as deployments at zero replicas.
   const serverless = cfg.inference === "serverless" ? serverlessMonth(cfg, sfs.volumeId) : {};
+  const app = cfg.app.host === "verda" ? appHost(cfg, idle, sfs) : undefined;
+
   return {
     ...serverless,
     sfsId: sfs.volumeId,
@@ -71,5 +74,58 @@ export function monthLayer(cfg: MonthConfig, idle: pulumi.StackReference = idleR
     ...(sfs.scratchVolumeId ? { scratchVolumeId: sfs.scratchVolumeId } : {}),
     loaderRunning: pulumi.output(cfg.seed.loader),
     seeded: sfs.seeded,
+    // Where the app runs; with verda, the day's workers read appRedisHost/appRedisPort (infra/phases/day.ts).
+    appHost: pulumi.output(cfg.app.host),
+    ...(app
+      ? {
+          appInstanceId: app.instanceId,
+          appIp: app.ip,
+          appHostKey: app.hostKey,
+          appRedisHost: app.redisHost,
+          appRedisPort: app.redisPort,
+          // For the day's nightly copy of the app host's users' files (infra/phases/day.ts).
+          appDataDir: pulumi.output(cfg.app.host === "verda" ? cfg.app.dataDir : ""),
+          appDataDirs: pulumi.output(cfg.app.host === "verda" ? cfg.app.dataDirs : []),
+          ...(cfg.app.host === "verda" && cfg.app.backupBucket ? { appBackupBucket: pulumi.output(cfg.app.backupBucket) } : {}),
+        }
+      : {}),
   };
+}
+
+/** The app on a Verda CPU instance for the month (config app.host = verda; components/app-host.ts). */
+function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFilesystem): AppHost {
+  const app = cfg.app;
+  if (app.host !== "verda") throw new Error("appHost: app.host is not verda");
+  if (app.redisReach === "instance-ip" && !app.redisHost) {
+    pulumi.log.warn(
+      `app.redisReach is 'instance-ip': the app's Redis is published on ${app.hostname}'s own address (REDIS_BIND_IP), reachable beyond the tailnet ` +
+        "(password only). For the workshop keep it on the tailnet: scripts/pulumi config set --path 'comfyume:app.redisReach' tailnet",
+    );
+  }
+  return new AppHost("app-host", {
+    instance: {
+      instanceType: app.instanceType,
+      image: app.image,
+      hostname: app.hostname,
+      locationCode: app.location,
+      osVolumeSizeGb: app.osVolumeSizeGb,
+      sshKeyIds: idle.requireOutput("verdaSshKeyIds") as pulumi.Output<string[]>,
+    },
+    hostPublicKey: app.hostPublicKey,
+    sfs: { volumeId: sfs.volumeId, mountTarget: sfs.mountTarget, seeded: sfs.seeded },
+    ssh: { user: cfg.ssh.user, port: cfg.ssh.port, privateKey: secretOutput(cfg.sshPrivateKey!), dialErrorLimit: cfg.ssh.dialErrorLimit, perDialTimeout: cfg.ssh.perDialTimeout },
+    sshHostOverride: cfg.ssh.hostOverride,
+    r2: {
+      endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
+      accessKeyId: secretReference(idle, "r2AccessKeyId"),
+      secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
+      buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
+    },
+    secrets: { redisPassword: secretOutput(cfg.redisPassword!), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey!) },
+    app,
+    paths: { sfsMount: cfg.paths.sfsMount, scriptsDir: cfg.paths.scriptsDir, restoreLog: cfg.paths.restoreLog },
+    backup: { cronSchedule: cfg.backup.cronSchedule, shrinkTolerance: cfg.backup.shrinkTolerance, acceptShrink: cfg.backup.acceptShrink },
+    hostEnv: cfg.hostEnv,
+    timeouts: cfg.timeouts,
+  });
 }

@@ -180,6 +180,7 @@ async function build(
     state: () => verda.state(),
     sshPort: o.sshPort,
     comfyUiPort: o.comfyUiPort,
+    redis: { port: o.redisPort, password: redisPassword },
     startupScriptTimeoutMs: o.startupScriptTimeoutMs,
     log: o.log,
   };

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { InstanceView, SimState } from "../simulator";
 import { VerdaClient } from "../../infra/verda/client";
 import { authorizeKeys, prepareHost, startSimHost, type MachineImage, type SimHost } from "./sim-host";
-import { startComfyUiStandIn } from "./stand-ins";
+import { serviceRunning, startComfyUiStandIn, startRedisStandIn } from "./stand-ins";
 import type { VolumeStore } from "./volumes";
 
 export interface BootContext {
@@ -17,6 +17,8 @@ export interface BootContext {
   state: () => SimState;
   sshPort: number;
   comfyUiPort: number;
+  /** Each instance's "Redis" (an app host's), answering once compose started the service `redis`. */
+  redis: { port: number; password: string };
   startupScriptTimeoutMs: number;
   log: (line: string) => void;
 }
@@ -50,7 +52,8 @@ export async function bootInstance(ctx: BootContext, view: InstanceView): Promis
     throw err;
   }
   const comfyUi = await startComfyUiStandIn(ip, ctx.comfyUiPort, m.dirs.state);
-  const host = await startSimHost(m, ip, ctx.sshPort, [comfyUi]);
+  const redis = await startRedisStandIn(ip, ctx.redis.port, ctx.redis.password, () => serviceRunning(m.dirs.state, "redis"));
+  const host = await startSimHost(m, ip, ctx.sshPort, [comfyUi, redis]);
   ctx.log(`instance ${view.hostname} (${view.id}) up in ${Date.now() - started} ms: ssh ${ip}:${host.port}, host key ${host.hostKey.slice(0, 40)}...`);
   return host;
 }

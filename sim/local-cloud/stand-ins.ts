@@ -36,6 +36,11 @@ export function workerRunning(shimState: string): boolean {
   return existsSync(dir) && readdirSync(dir).some((f) => f.startsWith("running-"));
 }
 
+/** True while `docker compose up -d` has started this service on the host (and nothing stopped it since). */
+export function serviceRunning(shimState: string, service: string): boolean {
+  return existsSync(path.join(shimState, "docker", `running-${service}`));
+}
+
 /** "ComfyUI": 200 while the worker runs; before that the connection is dropped, as nothing would listen. */
 export async function startComfyUiStandIn(host: string, port: number, shimState: string): Promise<Closable> {
   const server = createHttpServer((req, res) => {
@@ -51,9 +56,16 @@ export async function startComfyUiStandIn(host: string, port: number, shimState:
   return { close: () => closeServer(server, sockets) };
 }
 
-/** "Redis": AUTH <password> then PING -> PONG; anything else is an error reply. */
-export async function startRedisStandIn(host: string, port: number, password: string): Promise<Closable> {
+/**
+ * "Redis": AUTH <password> then PING -> PONG; anything else is an error reply. With `ready`, a connection
+ * while it is false is dropped, as nothing would listen (an app host's Redis before compose starts it).
+ */
+export async function startRedisStandIn(host: string, port: number, password: string, ready?: () => boolean): Promise<Closable> {
   const server = createNetServer((socket) => {
+    if (ready && !ready()) {
+      socket.destroy();
+      return;
+    }
     let authed = password === "";
     let pending = Buffer.alloc(0);
     socket.on("error", () => undefined);

@@ -7,7 +7,10 @@ import { sshRun, type SshHost } from "./hosts";
 import { latestManifest, readObject, sha256, type ManifestEntry } from "./r2-readback";
 
 export interface WorkFile {
+  /** "mello": the host holding the users' own files (mello, or the app host with app.host = verda). */
   host: "worker" | "mello";
+  /** The user-files set root of a "mello" file: `mello`, or `app` for the app host (components/app-host-backup.ts). */
+  setRoot?: string;
   path: string;
   sha256: string;
   bytes: number;
@@ -26,9 +29,10 @@ export function melloDataDir(stackConfig: object): string {
 /** A user file's backup set (key prefix in the user-files bucket) and its path inside the set. */
 export function backupSetOf(f: WorkFile, melloData = MELLO_DATA_DIR): { prefix: string; rel: string } {
   const base = `${f.host === "worker" ? SCRATCH : melloData}/`;
+  const root = f.host === "worker" ? "scratch" : (f.setRoot ?? "mello");
   if (!f.path.startsWith(base)) throw new Error(`${f.host}:${f.path} is outside ${base}`);
   const [dir, ...rest] = f.path.slice(base.length).split("/");
-  return { prefix: `${f.host === "worker" ? "scratch" : "mello"}/${dir}`, rel: rest.join("/") };
+  return { prefix: `${root}/${dir}`, rel: rest.join("/") };
 }
 
 // A path on the host, as its shell sees it. On a host whose commands still get COMFYUME_ROOT (the
@@ -37,12 +41,12 @@ export function backupSetOf(f: WorkFile, melloData = MELLO_DATA_DIR): { prefix: 
 const onHost = (host: "worker" | "mello", file: string) => (host === "mello" ? `"\${COMFYUME_ROOT:-}"'${file}'` : `'${file}'`);
 
 /** Writes one file per (user, place) with random content and returns what was written. */
-export async function simulateUsers(dir: string, keyFile: string, worker: SshHost, mello: SshHost, users = 3, melloData = MELLO_DATA_DIR): Promise<WorkFile[]> {
+export async function simulateUsers(dir: string, keyFile: string, worker: SshHost, mello: SshHost, users = 3, melloData = MELLO_DATA_DIR, setRoot?: string): Promise<WorkFile[]> {
   const files: WorkFile[] = [];
   const put = async (host: "worker" | "mello", target: SshHost, file: string, bytes: number) => {
     const content = randomBytes(bytes);
     await sshRun(dir, keyFile, target, `mkdir -p "$(dirname ${onHost(host, file)})" && base64 -d > ${onHost(host, file)}`, content.toString("base64"));
-    files.push({ host, path: file, sha256: sha256(content), bytes });
+    files.push({ host, path: file, sha256: sha256(content), bytes, ...(host === "mello" && setRoot ? { setRoot } : {}) });
   };
   for (let u = 1; u <= users; u++) {
     const user = `user${String(u).padStart(3, "0")}`;
@@ -55,7 +59,7 @@ export async function simulateUsers(dir: string, keyFile: string, worker: SshHos
 }
 
 /** Names every file missing or different on its host (SHA-256 over SSH). */
-async function verifyOnHosts(dir: string, keyFile: string, worker: SshHost, mello: SshHost, files: WorkFile[]): Promise<string[]> {
+export async function verifyOnHosts(dir: string, keyFile: string, worker: SshHost, mello: SshHost, files: WorkFile[]): Promise<string[]> {
   const problems: string[] = [];
   for (const host of ["worker", "mello"] as const) {
     const mine = files.filter((f) => f.host === host);

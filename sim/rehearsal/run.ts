@@ -5,14 +5,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
-import { melloDataDir, simulateUsers, verifyWork, type WorkFile } from "./activity";
+import { melloDataDir, simulateUsers, verifyInR2, verifyOnHosts, verifyWork, type WorkFile } from "./activity";
+import { APP_BACKUP_SET, appHost, appIdentity, appSets, checkAppBackedUp, checkAppHostUp, checkWorkerUsedAppRedis } from "./app-host";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
 import { slowestSteps, type StepTime, timeline, type TimelineRow } from "./event-log";
 import type { SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
-import { dayStack, idleStack, monthStack, stackFile } from "./stack-files";
+import { APP_DATA_DIR, dayStack, idleStack, monthStack, stackFile, type AppOnVerda } from "./stack-files";
 
 export interface RehearsalOptions {
   /** Simulated provisioning (ordered + provisioning) in ms. */
@@ -20,6 +21,8 @@ export interface RehearsalOptions {
   /** Billing clock speed (simulated ms per real ms). */
   speed: number;
   say: (line: string) => void;
+  /** The app on a Verda CPU instance the month owns (rehearse --app-on-verda); default: the app on mello. */
+  appOnVerda?: boolean;
 }
 
 export interface RehearsalResult {
@@ -51,7 +54,12 @@ const must = (cond: boolean, what: string) => {
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
   const orderedMs = Math.round(o.provisioningMs / 4);
-  const cloud = await startLocalCloud({ timing: { orderedMs, provisioningMs: o.provisioningMs - orderedMs }, speed: o.speed });
+  const cloud = await startLocalCloud({
+    timing: { orderedMs, provisioningMs: o.provisioningMs - orderedMs },
+    speed: o.speed,
+    // The app host restores its own identity: a second backup set in the cache bucket.
+    ...(o.appOnVerda ? { workerBackupSets: ["comfyume-workshop-day", APP_BACKUP_SET] } : {}),
+  });
   o.say(`local cloud up in ${(cloud.startupMs / 1000).toFixed(1)} s: Verda simulator, mello, S3 seeded with ${cloud.seed.objects} objects (${(cloud.seed.dataBytes / 1048576).toFixed(1)} MiB)`);
   const phases: PhaseRecord[] = [];
   try {
@@ -59,7 +67,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
     fs.rmSync(logDir, { recursive: true, force: true });
     const projectDir = cloud.env.COMFYUME_SIM_PROJECT_DIR;
     const pulumi = pulumiRunner(projectDir, cloud.env, logDir, o.say);
-    const ctx = new Context(cloud, pulumi, projectDir, phases, o.say);
+    const ctx = new Context(cloud, pulumi, projectDir, phases, o.say, o.appOnVerda ? appIdentity(cloud) : undefined);
     const benchmark = await ctx.cycle(o.provisioningMs);
     const table = [phaseTable(phases, cloud.verda.state().currency), ...ctx.setTables()].join("\n\n");
     return { phases, table, benchmark, ok: phases.every((p) => p.ok) };
@@ -82,10 +90,13 @@ class Context {
     private readonly projectDir: string,
     private readonly phases: PhaseRecord[],
     private readonly say: (line: string) => void,
+    /** Set: the app runs on a Verda CPU instance the month owns, and the users' files live there. */
+    private readonly app?: AppOnVerda,
   ) {
     this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
     this.mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
-    this.sets = nightlySets(cloud);
+    // With the app on Verda the nightly destroy also backs up the app host's users' files (sets app/<dir>).
+    this.sets = [...nightlySets(cloud), ...(app ? appSets(cloud) : [])];
   }
 
   /** The report's tables of backup sets, one per nightly destroy. */
@@ -156,9 +167,19 @@ class Context {
     return { id: live[0].id, host: host.host, port: host.port, hostKey: host.hostKey };
   }
 
-  /** mello's data directory as the day stack configures backup-mello (where the users' files go). */
+  /** Where the users' own files live: mello's data directory (as the day stack configures backup-mello), or the app host's. */
   private melloData(): string {
-    return melloDataDir(dayStack(this.cloud.env, DAY, MONTH));
+    return this.app ? APP_DATA_DIR : melloDataDir(dayStack(this.cloud.env, DAY, MONTH));
+  }
+
+  /** The host with the users' own files: mello, or the app host. */
+  private userFilesHost(): SshHost {
+    return this.app ? appHost(this.cloud) : this.mello;
+  }
+
+  /** The month stack's settings (with the app host when rehearsing --app-on-verda). */
+  private month(opts: { loader: boolean; protect: boolean }): object {
+    return monthStack(this.cloud.env, MONTH, { ...opts, app: this.app });
   }
 
   private liveVolumes() {
@@ -187,15 +208,20 @@ class Context {
     });
 
     await this.phase(`${MONTH} up (seeded)`, async () => {
-      await this.initStack(MONTH, monthStack(env, MONTH, { loader: true, protect: true }), { "comfyume:sshPrivateKey": sshKey });
+      const appSecrets: Record<string, string> = this.app ? { "comfyume:redisPassword": env.COMFYUME_SIM_REDIS_PASSWORD, "comfyume:tailscaleAuthKey": env.COMFYUME_SIM_TAILSCALE_AUTH_KEY } : {};
+      await this.initStack(MONTH, this.month({ loader: true, protect: true }), { "comfyume:sshPrivateKey": sshKey, ...appSecrets });
       await this.pulumi.run("month up (loader)", ["up", "--stack", MONTH, "--yes"]);
       const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
       if (!sfs) throw new Error("an SFS exists");
       const models = fs.readdirSync(path.join(this.cloud.sfsDir(sfs.id), "models"), { recursive: true }).length;
       must(models > 0, "SFS holds the models");
-      this.writeStack(MONTH, monthStack(env, MONTH, { loader: false, protect: true }));
+      this.writeStack(MONTH, this.month({ loader: false, protect: true }));
       await this.pulumi.run("month up (loader off)", ["up", "--stack", MONTH, "--yes"]);
-      return [`SFS seeded from R2 (${models} model entries, manifest checked by seed-sfs)`, must(this.cloud.verda.state().instances.length === 0, "loader instance deleted")];
+      const seeded = `SFS seeded from R2 (${models} model entries, manifest checked by seed-sfs)`;
+      if (!this.app) return [seeded, must(this.cloud.verda.state().instances.length === 0, "loader instance deleted")];
+      const apps = this.cloud.verda.state().instances;
+      must(apps.length === 1 && apps[0].id === appHost(this.cloud).id, "loader instance deleted, only the app host left");
+      return [seeded, "loader instance deleted, only the app host left", ...(await checkAppHostUp(this.cloud))];
     });
 
     const daySecrets = {
@@ -207,7 +233,7 @@ class Context {
     let restoreSourceBytes = 0;
     const dayUpEvents = path.join(this.cloud.dir, "day-up.events.jsonl");
     await this.phase(`${DAY} up (restored)`, async () => {
-      await this.initStack(DAY, dayStack(env, DAY, MONTH), daySecrets);
+      await this.initStack(DAY, dayStack(env, DAY, MONTH, Boolean(this.app)), daySecrets);
       const started = Date.now();
       // --json streams the engine's events (with timestamps): the benchmark's breakdown comes from them.
       const up = await this.pulumi.run("day up", ["up", "--stack", DAY, "--yes", "--json"]);
@@ -216,13 +242,14 @@ class Context {
       const w = this.worker();
       const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
       restoreSourceBytes = sfs ? restoreBytes(this.cloud.sfsDir(sfs.id)) : 0;
+      if (this.app) return [`instance ${w.id.slice(0, 8)} running`, "restore-instance health checks passed (ComfyUI, Redis)", await checkWorkerUsedAppRedis(this.cloud, w.id)];
       return [`instance ${w.id.slice(0, 8)} running`, "restore-instance health checks passed (ComfyUI, Redis over the tailnet)"];
     });
 
     await this.phase("user activity", async () => {
-      this.work = await simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.mello, 3, this.melloData());
+      this.work = await simulateUsers(this.cloud.dir, this.keyFile, this.worker(), this.userFilesHost(), 3, this.melloData(), this.app ? "app" : undefined);
       const bytes = this.work.reduce((n, f) => n + f.bytes, 0);
-      return [`${this.work.length} files (${(bytes / 1024).toFixed(0)} KiB) on scratch and mello`];
+      return [`${this.work.length} files (${(bytes / 1024).toFixed(0)} KiB) on scratch and ${this.app ? "the app host" : "mello"}`];
     });
 
     const teardown = async (label: string) =>
@@ -234,7 +261,10 @@ class Context {
         return [
           this.checkSets(label, before),
           must(!state.instances.some((i) => i.id === id), "instance deleted after the backup"),
-          must(!this.liveVolumes().some((v) => v.is_os_volume), "its OS volume deleted"),
+          this.app
+            ? must(this.liveVolumes().filter((v) => v.is_os_volume).length === 1, "its OS volume deleted (the app host's kept)")
+            : must(!this.liveVolumes().some((v) => v.is_os_volume), "its OS volume deleted"),
+          ...(this.app ? [must(appHost(this.cloud).id !== "", "app host kept running")] : []),
           must(this.liveVolumes().filter((v) => v.type === "NVMe_Shared").length === 1, "SFS kept"),
           must(this.liveVolumes().filter((v) => v.type === "NVMe" && !v.is_os_volume).length === 1, "scratch kept"),
         ];
@@ -243,6 +273,15 @@ class Context {
 
     await this.phase(`${DAY} up again`, async () => {
       await this.pulumi.run("day up again", ["up", "--stack", DAY, "--yes"]);
+      if (this.app) {
+        // The app host's files never left it; the worker's came back from the scratch; both are in R2 from the nightly destroy.
+        const problems = [
+          ...(await verifyOnHosts(this.cloud.dir, this.keyFile, this.worker(), this.userFilesHost(), this.work)),
+          ...verifyInR2(this.cloud, this.work, this.melloData()),
+        ];
+        must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);
+        return [`yesterday's ${this.work.length} files back byte for byte (SHA-256) on the new worker's scratch and on the app host, and in R2 (newest manifests, objects read back)`];
+      }
       const problems = await verifyWork(this.cloud, this.keyFile, this.worker(), this.mello, this.work, this.melloData());
       must(problems.length === 0, `yesterday's ${this.work.length} files back byte for byte${problems.length ? `: ${problems.join(", ")}` : ""}`);
       return [`yesterday's ${this.work.length} files back byte for byte (SHA-256) on the new worker's scratch and on mello, and in R2 (newest manifests, objects read back)`];
@@ -250,12 +289,15 @@ class Context {
     await teardown(`${DAY} destroy again`);
 
     await this.phase(`${MONTH} destroy`, async () => {
-      this.writeStack(MONTH, monthStack(env, MONTH, { loader: false, protect: false }));
+      this.writeStack(MONTH, this.month({ loader: false, protect: false }));
       // The end of a period is the one deliberate exception to the "SFS protected" policy.
       await this.pulumi.run("month unprotect", ["up", "--stack", MONTH, "--yes"], { env: { COMFYUME_NO_POLICY: "1" } });
+      const appId = this.app ? appHost(this.cloud).id : undefined;
+      const appBefore = new Map(this.app ? appSets(this.cloud).map((set) => [set.name, latestManifestKey(this.cloud, set)]) : []);
       await this.pulumi.run("month destroy", ["destroy", "--stack", MONTH, "--yes", "--run-program"]);
       const state = this.cloud.verda.state();
       return [
+        ...(appId ? checkAppBackedUp(this.cloud, appId, appBefore, this.work, this.melloData()) : []),
         must(this.liveVolumes().length === 0, "no volume left"),
         must(state.instances.length === 0, "no instance left"),
         must(state.ssh_keys.length === 2, "idle's SSH keys remain"),

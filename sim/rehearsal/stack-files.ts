@@ -22,8 +22,39 @@ export function idleStack(env: Env): object {
 
 const ssh = (env: Env) => ({ port: Number(env.COMFYUME_SIM_SSH_PORT), perDialTimeout: 5 });
 
-export function monthStack(env: Env, month: string, opts: { loader: boolean; protect: boolean }): object {
+/** The app on a Verda CPU instance (rehearse --app-on-verda): its seeded backup set and tailnet address. */
+export interface AppOnVerda {
+  backupSet: string;
+  tailscaleIp: string;
+}
+
+/** Where the app host keeps the users' files in the rehearsal (app.dataDir). */
+export const APP_DATA_DIR = "/home/dev/comfyume-v1/data";
+
+/**
+ * The month's app host (docs/configuration.md, "Where the app runs"): today's defaults except what the
+ * sample checkout has (its one compose file), the worker tarball as the stand-in image, and Redis reached
+ * at the instance's loopback address (the simulated tailnet routes nothing).
+ */
+export function appSettings(env: Env, app: AppOnVerda): object {
   return {
+    host: "verda",
+    expectedTailscaleIp: app.tailscaleIp,
+    backupSetName: app.backupSet,
+    redisReach: "instance-ip",
+    redisPort: Number(env.COMFYUME_SIM_REDIS_PORT),
+    healthTimeoutSeconds: 30,
+    composeFiles: ["comfyui-worker/docker-compose.yml"],
+    services: ["nginx", "redis", "queue-manager", "admin", "user001", "user002", "user003"],
+    imageTarballs: ["/mnt/sfs/worker-image.tar.gz"],
+    dataDir: APP_DATA_DIR,
+    dataDirs: ["user_data", "outputs"],
+  };
+}
+
+export function monthStack(env: Env, month: string, opts: { loader: boolean; protect: boolean; app?: AppOnVerda }): object {
+  return {
+    ...(opts.app ? { "comfyume:app": appSettings(env, opts.app) } : {}),
     "comfyume:phase": month,
     "comfyume:sfs": { sizeGb: 10, protect: opts.protect },
     "comfyume:seed": { loader: opts.loader },
@@ -34,19 +65,21 @@ export function monthStack(env: Env, month: string, opts: { loader: boolean; pro
   };
 }
 
-export function dayStack(env: Env, day: string, month: string): object {
+export function dayStack(env: Env, day: string, month: string, appOnVerda = false): object {
+  const restore = {
+    expectedTailscaleIp: env.COMFYUME_SIM_WORKER_TAILSCALE_IP,
+    // With the app on Verda the worker takes Redis from the month's app host (no restore.redisHost).
+    ...(appOnVerda ? {} : { redisHost: env.COMFYUME_SIM_REDIS_HOST, redisPort: Number(env.COMFYUME_SIM_REDIS_PORT) }),
+    healthTimeoutSeconds: 30,
+  };
   return {
+    ...(appOnVerda ? { "comfyume:app": { host: "verda" } } : {}),
     "comfyume:phase": day,
     "comfyume:stackRefs": { idle: "idle", month },
     "comfyume:gpu": { instanceType: "1H100.80S.32V", image: "ubuntu-24.04-cuda-12.8-open-docker" },
     "comfyume:scratch": { lifetime: "month", sizeGb: 10 },
     "comfyume:backup": { setName: env.COMFYUME_SIM_WORKER_BACKUP_SET },
-    "comfyume:restore": {
-      expectedTailscaleIp: env.COMFYUME_SIM_WORKER_TAILSCALE_IP,
-      redisHost: env.COMFYUME_SIM_REDIS_HOST,
-      redisPort: Number(env.COMFYUME_SIM_REDIS_PORT),
-      healthTimeoutSeconds: 30,
-    },
+    "comfyume:restore": restore,
     "comfyume:ssh": ssh(env),
     "comfyume:timeouts": { hostKeyScanSeconds: 60 },
   };
