@@ -3,9 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, type RawConfig } from "./config";
 import { isDestroyCommand, pulumiCommand } from "./config/operation";
-import { idleLayer } from "./phases/idle";
-import { monthLayer } from "./phases/month";
-import { dayLayer, monthReference } from "./phases/day";
+// The layers are loaded when their phase runs (below): idle's components pull in the Cloudflare and Hetzner SDKs,
+// about a second of module loading that a day or month program (run twice per `up`: preview, update) never needs.
 import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
@@ -35,11 +34,12 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
   }
-  if (cfg.layer === "idle") return idleLayer(cfg);
-  const month = cfg.layer === "day" ? monthReference(cfg) : undefined;
+  if (cfg.layer === "idle") return (await import("./phases/idle")).idleLayer(cfg);
+  const day = cfg.layer === "day" ? await import("./phases/day") : undefined;
+  const month = cfg.layer === "day" ? day!.monthReference(cfg) : undefined;
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
-  if (cfg.layer === "month") return { ...monthLayer(cfg), ...costEstimate };
+  if (cfg.layer === "month") return { ...(await import("./phases/month")).monthLayer(cfg), ...costEstimate };
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  return { ...dayLayer({ ...cfg, gpu }, month), ...costEstimate };
+  return { ...day!.dayLayer({ ...cfg, gpu }, month), ...costEstimate };
 }
