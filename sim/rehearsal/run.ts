@@ -51,7 +51,9 @@ const must = (cond: boolean, what: string) => {
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
   const orderedMs = Math.round(o.provisioningMs / 4);
-  const cloud = await startLocalCloud({ timing: { orderedMs, provisioningMs: o.provisioningMs - orderedMs }, speed: o.speed });
+  // COMFYUME_REHEARSAL_NET (e.g. 127.0.108): another loopback net, so a second rehearsal on this machine does not collide.
+  const loopbackNet = process.env.COMFYUME_REHEARSAL_NET || undefined;
+  const cloud = await startLocalCloud({ timing: { orderedMs, provisioningMs: o.provisioningMs - orderedMs }, speed: o.speed, loopbackNet });
   o.say(`local cloud up in ${(cloud.startupMs / 1000).toFixed(1)} s: Verda simulator, mello, S3 seeded with ${cloud.seed.objects} objects (${(cloud.seed.dataBytes / 1048576).toFixed(1)} MiB)`);
   const phases: PhaseRecord[] = [];
   try {
