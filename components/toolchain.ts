@@ -3,6 +3,8 @@
 // (Verda's Ubuntu) ship no rclone, jq or nfs-common; the bootstrap installs and verifies them, from
 // the SFS toolchain cache when there is one (a day's worker downloads nothing), else from the
 // distribution's archive. On a host that has everything it returns at once (docs/toolchain.md).
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type ConnectionArgs } from "../infra/remote";
 import { chain, commandDeadline, scriptCommand } from "./remote";
@@ -12,6 +14,57 @@ export const BOOTSTRAP_FILES = ["bootstrap-host.sh", "toolchain.lock"];
 
 /** Deadline of one bootstrap run: an apt-get update + install of ~25 MB on a slow archive. */
 export const BOOTSTRAP_SECONDS = 900;
+
+/** The pinned tool list next to the bootstrap (scripts/host/toolchain.lock). */
+const LOCK_FILE = path.resolve(__dirname, "..", "scripts", "host", "toolchain.lock");
+
+/** Where a first-boot install of the pre-mount tools holds its lock (bootstrap-host.sh waits on it; under COMFYUME_ROOT in tests). */
+export const FIRST_BOOT_LOCK = "/var/lib/comfyume/first-boot-toolchain.lock";
+/** Its log on the instance. */
+export const FIRST_BOOT_LOG = "/var/log/comfyume-first-boot-toolchain.log";
+
+/** [tool, package] of every scope pre-mount line of toolchain.lock (what mounting the SFS needs). */
+export function preMountTools(lock = fs.readFileSync(LOCK_FILE, "utf8")): [tool: string, pkg: string][] {
+  return lock
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((w) => w.length >= 6 && !w[0].startsWith("#") && w[4] === "pre-mount")
+    .map((w) => [w[0], w[1]]);
+}
+
+/**
+ * The worker's first-boot script when no identity is pinned: starts installing the pre-mount tools (nfs-common) in
+ * the background and returns, so the install runs while the machine finishes booting, SSH comes up and the scripts
+ * are uploaded. It holds FIRST_BOOT_LOCK until done; `bootstrap-host.sh --pre-mount` waits for that lock, then checks
+ * the tools as usual (and installs them itself, or fails naming them, when this install did not succeed). Holds no
+ * secrets; apt runs without the lock's descriptor, so a daemon a package starts cannot keep it held.
+ */
+export function preMountFirstBootScript(tools = preMountTools()): string {
+  const checks = tools.map(([tool, pkg]) => `command -v ${tool} >/dev/null 2>&1 || missing+=(${pkg})`).join("\n  ");
+  return `#!/bin/bash
+# comfyume first boot: install what mounting the SFS needs (${tools.map(([, p]) => p).join(", ")}) in the background.
+set -euo pipefail
+lock=\${COMFYUME_ROOT:-}${FIRST_BOOT_LOCK}
+log=\${COMFYUME_ROOT:-}${FIRST_BOOT_LOG}
+mkdir -p "$(dirname "$lock")" "$(dirname "$log")"
+exec 9>"$lock"
+chmod 644 "$lock"
+flock -n 9 || exit 0
+(
+  missing=()
+  ${checks}
+  if ((\${#missing[@]})); then
+    echo "comfyume-first-boot: installing \${missing[*]} ($(date -u +%FT%TZ))"
+    started=$(date +%s)
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 "\${missing[@]}" >/dev/null; } 9>&- ||
+      echo "comfyume-first-boot: installing \${missing[*]} failed; bootstrap-host.sh --pre-mount installs or names them"
+    echo "comfyume-first-boot: done in $(($(date +%s) - started))s"
+  fi
+) </dev/null >>"$log" 2>&1 &
+echo "comfyume-first-boot: pre-mount tools installing in the background (pid $!, log $log)"
+`;
+}
 
 /** Where the month's hosts keep the toolchain packages on the SFS (per distribution and architecture below it). */
 export function toolchainCacheDir(sfsMount: string): string {

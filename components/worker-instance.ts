@@ -1,4 +1,4 @@
-// The worker machine: a day-scoped scratch volume (or the month's), the first-boot identity script,
+// The worker machine: a day-scoped scratch volume (or the month's), the first-boot script (identity, or pre-mount tools),
 // the Verda instance with the SFS and the scratch attached at creation, and the host key to pin.
 //
 // Scratch order: Verda attaches block volumes only at instance creation (existing_volumes) or while
@@ -12,6 +12,7 @@ import { SfsShare } from "../infra/providers/sfs-share";
 import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
 import type { SshTarget } from "./remote";
+import { preMountFirstBootScript } from "./toolchain";
 
 export type ScratchArgs =
   | {
@@ -138,17 +139,18 @@ export class WorkerInstance extends pulumi.ComponentResource {
       this.scratchVolumeId = pulumi.output(a.scratch.volumeId);
     }
 
-    // 2. First-boot identity script, only when the identity is pinned from config.
-    const firstBoot = a.hostPublicKey
-      ? new StartupScript(
-          `${name}-first-boot`,
-          {
-            name: `${a.instance.hostname}-first-boot`,
-            script: pulumi.output(a.sfs.mountTarget).apply((t) => firstBootScript({ sfsMountTarget: t, sfsMount: a.sfsMount, backupSet: a.backupSetName })),
-          },
-          moved(),
-        )
-      : undefined;
+    // 2. First-boot script: the pinned identity (it installs nfs-common itself, then mounts the SFS), else the
+    // pre-mount tools installed in the background while the machine boots (the chain's --pre-mount step waits for it).
+    const firstBoot = new StartupScript(
+      `${name}-first-boot`,
+      {
+        name: `${a.instance.hostname}-first-boot`,
+        script: a.hostPublicKey
+          ? pulumi.output(a.sfs.mountTarget).apply((t) => firstBootScript({ sfsMountTarget: t, sfsMount: a.sfsMount, backupSet: a.backupSetName }))
+          : preMountFirstBootScript(),
+      },
+      moved(),
+    );
 
     // 3. The instance, with the SFS and the scratch attached at creation.
     this.instance = new Instance(
@@ -160,7 +162,7 @@ export class WorkerInstance extends pulumi.ComponentResource {
         description: a.instance.description,
         locationCode: a.instance.locationCode,
         sshKeyIds: pulumi.output(a.instance.sshKeyIds),
-        startupScriptId: firstBoot?.scriptId,
+        startupScriptId: firstBoot.scriptId,
         osVolume: { name: `${a.instance.hostname}-os`, size: a.instance.osVolumeSizeGb },
         existingVolumes: pulumi.all([a.sfs.volumeId, this.scratchVolumeId]),
         isSpot: a.instance.spot,

@@ -3,11 +3,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, loadConfig, type RawConfig } from "./config";
 import { isDestroyCommand, pulumiCommand } from "./config/operation";
-import { idleLayer } from "./phases/idle";
-import { monthLayer } from "./phases/month";
-import { dayLayer, monthReference, withAppRedis } from "./phases/day";
+// The layers are loaded when their phase runs (below): idle's components pull in the Cloudflare and Hetzner SDKs,
+// about a second of module loading that a day or month program (run twice per `up`: preview, update) never needs.
 import { programVerdaCredentials } from "./phases/live-sfs";
-import { serverlessDay } from "./phases/serverless";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
 import { checkEnvironment, idleReference } from "./phases/environment";
@@ -37,8 +35,9 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
   }
-  if (cfg.layer === "idle") return idleLayer(cfg);
-  const month = cfg.layer === "day" ? monthReference(cfg) : undefined;
+  if (cfg.layer === "idle") return (await import("./phases/idle")).idleLayer(cfg);
+  const day = cfg.layer === "day" ? await import("./phases/day") : undefined;
+  const month = cfg.layer === "day" ? day!.monthReference(cfg) : undefined;
   // A stack that would take another environment's identity (or hold the wrong login key) stops before the money gate.
   const idle = idleReference(cfg.stackRefs.idle);
   await checkEnvironment(idle, {
@@ -50,9 +49,12 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   });
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
-  if (cfg.layer === "month") return { ...monthLayer(cfg, idle), ...costEstimate };
-  if (cfg.inference === "serverless") return { ...serverlessDay(cfg, month!, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
+  if (cfg.layer === "month") return { ...(await import("./phases/month")).monthLayer(cfg, idle), ...costEstimate };
+  if (cfg.inference === "serverless") {
+    const { serverlessDay } = await import("./phases/serverless");
+    return { ...serverlessDay(cfg, month!, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
+  }
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
-  const day = await withAppRedis({ ...cfg, gpu }, month!);
-  return { ...dayLayer(day, month, idle), ...costEstimate };
+  const dayCfg = await day!.withAppRedis({ ...cfg, gpu }, month!);
+  return { ...day!.dayLayer(dayCfg, month, idle), ...costEstimate };
 }

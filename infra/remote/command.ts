@@ -155,7 +155,10 @@ function timeoutEnding(result: ExecResult, timeoutSeconds: number): string | und
 /** How a remote run ended, for failure messages ("exited with code 3", "timed out after 60s …", …). */
 export function describeExit(result: ExecResult, timeoutSeconds: number | undefined): string {
   if (result.deadlineHit) return `gave no result within its ${timeoutSeconds}s timeout; the client closed the connection`;
-  if (result.connectionError) return `lost its connection (${result.connectionError})`;
+  if (result.connectionError) {
+    const sent = result.requestSent && !result.channelOpened ? " after the command was sent: it may have run, and is not run again" : "";
+    return `lost its connection (${result.connectionError})${sent}`;
+  }
   const ending = timeoutSeconds === undefined ? undefined : timeoutEnding(result, timeoutSeconds);
   if (ending) {
     return `timed out after ${timeoutSeconds}s (timeoutSeconds): ${ending}. Fix: raise timeoutSeconds if the work ` +

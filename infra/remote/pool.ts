@@ -5,7 +5,7 @@
 // captured. Idle connections close after IDLE_CLOSE_MS so the provider process can exit.
 import type { SshConnection } from "./connection";
 import { DEFAULT_PER_DIAL_TIMEOUT_SECONDS, DEFAULT_PORT, DEFAULT_USER } from "./connection";
-import { dialWithRetries, type DialOptions, execOnce, type ExecRequest, type ExecResult, logToStderr, type SshSession } from "./ssh";
+import { dialWithRetries, type DialOptions, execOnce, type ExecRequest, type ExecResult, loginKeyDescription, logToStderr, type SshSession } from "./ssh";
 
 /** A connection nobody uses is closed this long after its last command. */
 export const IDLE_CLOSE_MS = 3_000;
@@ -43,20 +43,9 @@ function connectionPool(): ConnectionPool {
   return pool;
 }
 
-/** The login key's public fingerprint (or a hash of unparsable text): identifies the key, never reveals it. */
-function loginKeyId(privateKey: string | undefined): string {
-  const { createHash } = require("crypto") as typeof import("crypto");
-  const { utils } = require("ssh2") as typeof import("ssh2");
-  if (!privateKey) return "none";
-  const parsed = utils.parseKey(privateKey);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  const material = !key || key instanceof Error ? Buffer.from(privateKey) : key.getPublicSSH();
-  return createHash("sha256").update(material).digest("hex");
-}
-
 /** Same host, port, user and login key: connections that may serve each other (see `usable`). */
 export function poolKey(connection: SshConnection): string {
-  return JSON.stringify([connection.host, connection.port ?? DEFAULT_PORT, connection.user ?? DEFAULT_USER, loginKeyId(connection.privateKey)]);
+  return JSON.stringify([connection.host, connection.port ?? DEFAULT_PORT, connection.user ?? DEFAULT_USER, loginKeyDescription(connection.privateKey)]);
 }
 
 /** "type base64" of an authorized_keys line (the comment dropped), "" for none. */
@@ -218,7 +207,8 @@ export async function execShared(
     }),
     {
       ...options,
-      isStale: ({ result }) => !result.channelOpened && result.connectionError !== undefined,
+      // Dead before the exec request went out: safe to send it again. Once sent, the command may be running.
+      isStale: ({ result }) => !result.requestSent && result.connectionError !== undefined,
       isBroken: ({ result }) => result.deadlineHit || result.connectionError !== undefined,
     },
   );

@@ -148,8 +148,11 @@ function noPinnedKeyType(connection: SshConnection, pinned: PublicKeyBlob): Dial
   );
 }
 
-/** "SHA256:… (ssh-ed25519)" for the login key, from its public half: names the key without revealing it. */
-function loginKeyDescription(privateKey: string | undefined): string {
+/**
+ * "SHA256:… (ssh-ed25519)" for the login key, from its public half: names the key without revealing it. Also what the
+ * connection pool keys connections by (a key that does not parse never gets a connection: ssh2 refuses it at dial).
+ */
+export function loginKeyDescription(privateKey: string | undefined): string {
   if (!privateKey) return "(no connection.privateKey set)";
   const { utils } = require("ssh2") as typeof import("ssh2");
   const parsed = utils.parseKey(privateKey);
@@ -201,8 +204,13 @@ export interface ExecResult {
   deadlineHit: boolean;
   /** Set when the connection failed mid-command. */
   connectionError?: string;
-  /** The server opened the channel: from then on the command may have started (it is never run again). */
+  /** The server confirmed the exec request (the command started). */
   channelOpened: boolean;
+  /**
+   * The exec request went out (the server confirmed the session channel; ssh2 sends the request at once): from then
+   * on the command may have started, even with no confirmation, so it is never run again.
+   */
+  requestSent: boolean;
   /** From the exec request to the end: tells a KILL by the remote timeout from an earlier one. */
   elapsedMs?: number;
 }
@@ -221,6 +229,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
     let deadline: NodeJS.Timeout | undefined;
     let openTimer: NodeJS.Timeout | undefined;
     let channelOpened = false;
+    let requestSent = false;
     let finished = false;
     const startedAt = Date.now();
     // Declared before `finish` on purpose: Pulumi's closure serializer treats a const referenced above its
@@ -243,7 +252,7 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       client.removeListener("error", listeners.error);
       client.removeListener("close", listeners.close);
       resolve({
-        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError, elapsedMs: Date.now() - startedAt, channelOpened,
+        exitCode, signal, deadlineHit: extra.deadlineHit ?? false, connectionError: extra.connectionError, elapsedMs: Date.now() - startedAt, channelOpened, requestSent,
         stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8"),
       });
     };
@@ -262,7 +271,18 @@ export function execOnce(client: Client, request: ExecRequest): Promise<ExecResu
       openTimer = setTimeout(() => finish({ connectionError: `no channel opened within ${request.openTimeoutMs} ms` }), request.openTimeoutMs);
     }
     const invocation = remoteInvocation(request.command, request);
-    client.exec(invocation.commandLine, (error, opened) => {
+    // ssh2 (1.x, Client#exec) reads the options' `env` when the server has confirmed the session channel, and sends
+    // the exec request in the same tick: reading it marks the request as sent. The connection is then alive, so the
+    // channel-open bound stops there (a slow host may take its time to start the command).
+    const execOptions = Object.defineProperty({}, "env", {
+      enumerable: true,
+      get: () => {
+        requestSent = true;
+        if (openTimer) clearTimeout(openTimer);
+        return undefined;
+      },
+    });
+    client.exec(invocation.commandLine, execOptions, (error, opened) => {
       if (error) return finish({ connectionError: `exec request refused: ${error.message}` });
       if (finished) return void opened.close();
       if (openTimer) clearTimeout(openTimer);

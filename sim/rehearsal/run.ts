@@ -54,9 +54,12 @@ const must = (cond: boolean, what: string) => {
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
   const orderedMs = Math.round(o.provisioningMs / 4);
+  // COMFYUME_REHEARSAL_NET (e.g. 127.0.108): another loopback net, so a second rehearsal on this machine does not collide.
+  const loopbackNet = process.env.COMFYUME_REHEARSAL_NET || undefined;
   const cloud = await startLocalCloud({
     timing: { orderedMs, provisioningMs: o.provisioningMs - orderedMs },
     speed: o.speed,
+    loopbackNet,
     // The app host restores its own identity: a second backup set in the cache bucket.
     ...(o.appOnVerda ? { workerBackupSets: ["comfyume-workshop-day", APP_BACKUP_SET] } : {}),
   });

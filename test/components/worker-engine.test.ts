@@ -135,6 +135,9 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
       "create comfyume:verda:WorkerInstance worker",
       "create comfyume:verda:WorkerRestore worker",
       "create pulumi-nodejs:dynamic/verda:InstanceGuard worker-instance-guard",
+      // Issue 13: an unpinned worker's first-boot script (pre-mount tools in the background). The running
+      // instance ignores its startup script (startupScriptId in ignoreChanges): no replace.
+      "create pulumi-nodejs:dynamic/verda:StartupScript worker-first-boot",
     ]);
     await pulumi.run("day up (split code)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);
     expect(liveInstances().map((i) => i.id)).toEqual(before);

@@ -47,8 +47,11 @@ describe("testing-day", () => {
   });
 
   it("without a configured identity, records the host key at first contact and pins it everywhere", async () => {
-    expect(run.resources.some((r) => r.name === "worker-first-boot")).toBe(false);
-    expect(run.byName("worker-instance").inputs.startupScriptId).toBeUndefined();
+    // No identity to install at first boot: the first-boot script only starts the pre-mount tools' install.
+    const firstBoot = String(run.byName("worker-first-boot").inputs.script);
+    expect(firstBoot).toContain("installing in the background");
+    expect(firstBoot).not.toContain("ssh_host");
+    expect(run.byName("worker-instance").inputs.startupScriptId).toBe("script-worker-first-boot");
     const firstContact = run.byName("worker-host-key");
     expect(firstContact.type).toBe(REMOTE_COMMAND);
     expect(firstContact.parentName).toBe("worker");

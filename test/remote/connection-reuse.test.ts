@@ -29,6 +29,12 @@ interface Relay {
   accepted: number;
   cutAll(): void;
   freezeAll(): void;
+  /**
+   * The next command's request reaches the host, its confirmation never reaches the client: the client's next
+   * message after the host's first answer (the exec request, sent once the channel is open) is passed on, then
+   * everything the host says is withheld and both sides are cut.
+   */
+  cutAfterNextRequest(): void;
   close(): Promise<void>;
 }
 
@@ -53,6 +59,33 @@ async function startRelay(to: { host: string; port: number }): Promise<Relay> {
         pair.upstream.pause();
       }
       live.clear();
+    },
+    cutAfterNextRequest() {
+      for (const pair of live) {
+        pair.client.unpipe(pair.upstream);
+        pair.upstream.unpipe(pair.client);
+        // The host's first answer (the channel confirmed) passes; what the client sends after it (the exec request)
+        // reaches the host; the host's next words (the exec confirmed) never reach the client.
+        let answered = false;
+        let requested = false;
+        pair.client.on("data", (chunk: Buffer) => {
+          if (answered) requested = true;
+          pair.upstream.write(chunk);
+        });
+        pair.upstream.on("data", (chunk: Buffer) => {
+          if (!requested) {
+            answered = true;
+            return void pair.client.write(chunk);
+          }
+          setTimeout(() => {
+            pair.client.destroy();
+            pair.upstream.destroy();
+          }, 300);
+        });
+        // unpipe left both paused: data listeners alone do not restart the flow.
+        pair.client.resume();
+        pair.upstream.resume();
+      }
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -202,6 +235,23 @@ describe.runIf(openSshAvailable())("one SSH connection per host (real OpenSSH ss
       relay.freezeAll();
       expect((await commands.create({ connection: via, create: "echo after-freeze" })).outs?.stdout).toBe("after-freeze");
       expect(relay.accepted).toBe(2);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it("a command whose request was sent on a reused connection that dropped before the confirmation is not run again", async () => {
+    const relay = await startRelay({ host: ADDRESS, port: server.port });
+    const counter = `${uploads}/sent-once`;
+    try {
+      const via = connection(relay.port);
+      await commands.create({ connection: via, create: "true" });
+      relay.cutAfterNextRequest();
+      const outcome = await commands.create({ connection: via, create: `echo run >> ${counter}` }).then(() => "succeeded", (e: Error) => e.message);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(readFileSync(counter, "utf8")).toBe("run\n");
+      expect(outcome).toMatch(/lost its connection \(connection closed\) after the command was sent: it may have run, and is not run again/);
+      expect(relay.accepted).toBe(1);
     } finally {
       await relay.close();
     }

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firstBootScript } from "../../components/host-identity";
+import { FIRST_BOOT_LOCK, FIRST_BOOT_LOG, preMountFirstBootScript } from "../../components/toolchain";
 import { startPackageMirror, type PackageMirror } from "../../sim/local-cloud/package-mirror";
 import { bootstrapCommand, bootstrapResult, stockMachine, type StockMachine } from "./bootstrap-machine";
 
@@ -201,4 +202,31 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect(mirror.requests().slice(served).some((p) => p.startsWith("/nfs-common_"))).toBe(true);
     expect((await hostG.run("command -v mount.nfs")).code).toBe(0);
   }, 600_000);
+
+  it("no pinned identity: first boot installs nfs-common in the background; bootstrap --pre-mount waits for it, then takes the fast path", async () => {
+    const hostH = machine("host-h");
+    mkdirSync(path.join(hostH.upper, "root"), { recursive: true });
+    writeFileSync(path.join(hostH.upper, "root/first-boot.sh"), preMountFirstBootScript(), { mode: 0o755 });
+    const served = mirror.requests().length;
+    // One command: each run is its own pid namespace, which would end the background install with it.
+    const r = await hostH.run(`bash /root/first-boot.sh && ${bootstrapCommand("--pre-mount")}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/comfyume-first-boot: pre-mount tools installing in the background \(pid \d+/);
+    expect(r.stderr).toContain("step first-boot: start");
+    expect(bootstrapResult(r.stdout)?.how).toBe("ok");
+    expect(Object.keys(bootstrapResult(r.stdout)?.tools ?? {})).toEqual(["mount.nfs"]);
+    // Downloaded once, by the first-boot install: the bootstrap fetched nothing itself.
+    expect(mirror.requests().slice(served).filter((p) => p.startsWith("/nfs-common_"))).toHaveLength(1);
+    expect(readFileSync(path.join(hostH.upper, FIRST_BOOT_LOG.slice(1)), "utf8")).toMatch(/installing nfs-common[\s\S]*done in \d+s/);
+  }, 600_000);
+
+  it("a first-boot install that never finishes: bootstrap --pre-mount gives up naming the lock, its log and the fix", async () => {
+    const hostI = machine("host-i");
+    const held = `mkdir -p ${path.dirname(FIRST_BOOT_LOCK)} && exec 9>${FIRST_BOOT_LOCK} && flock 9 && `;
+    const r = await hostI.run(`${held}COMFYUME_FIRST_BOOT_WAIT_SECONDS=1 ${bootstrapCommand("--pre-mount")} 9>&-`);
+    expect(r.code).toBe(1);
+    const last = r.stderr.trimEnd().split("\n").pop() ?? "";
+    expect(last).toContain(`the first-boot install of the pre-mount tools still holds ${FIRST_BOOT_LOCK} after 1s`);
+    expect(last).toContain("Fix: see why apt hangs on the host");
+  }, 120_000);
 });
