@@ -41,7 +41,8 @@ function preSplitProgram(dir: string): string {
     fs.cpSync(path.join(REPO_ROOT, entry), path.join(root, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules"));
-  for (const f of fs.readdirSync(path.join(root, "components"))) if (f.startsWith("worker-")) fs.rmSync(path.join(root, "components", f));
+  // The split-out worker-*.ts files stay: the old gpu-worker.ts does not use them, but other components
+  // (the app host's backup hook) import helpers from them.
   fs.copyFileSync(path.join(__dirname, "fixtures/gpu-worker.pre-split.ts.txt"), path.join(root, "components/gpu-worker.ts"));
   return path.join(root, "index.ts");
 }
