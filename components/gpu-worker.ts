@@ -28,8 +28,8 @@ export interface GpuWorkerArgs {
   scratch: ScratchArgs;
   /** SSH to the instance (user, port, key, dial limits). */
   ssh: Omit<SshTarget, "host" | "hostKey">;
-  /** SSH to mello, host key pinned. */
-  mello: SshTarget;
+  /** SSH to mello, host key pinned; none when the app (and its users' files) runs on the month's app host. */
+  mello?: SshTarget;
   /** R2 endpoint, keys (stdin only) and bucket names. */
   r2: { endpoint: pulumi.Input<string>; accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string>; buckets: pulumi.Input<BucketNames> };
   /** Secrets restore-instance needs (stdin only). */

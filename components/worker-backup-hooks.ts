@@ -44,8 +44,8 @@ export function scratchBackupArgs(s: { endpoint: string; bucket: string; scratch
 export interface WorkerBackupHooksArgs {
   /** SSH to the instance, host key pinned. */
   target: SshTarget;
-  /** SSH to mello (its own user files are backed up from there). */
-  mello: SshTarget;
+  /** SSH to mello (its own user files are backed up from there); none when the app (and its users' files) is not on mello. */
+  mello?: SshTarget;
   /** The instance: when it is replaced, the old one is backed up first (the hooks are replaced with it). */
   instance: pulumi.Resource;
   /** Its Verda id, which the guard checks before the backup runs. */
@@ -82,8 +82,8 @@ export interface WorkerBackupHooksArgs {
 export class WorkerBackupHooks extends pulumi.ComponentResource {
   /** The instance-side hook (SFS sets, then the scratch's inputs and outputs). */
   public readonly instanceHook: RemoteCommand;
-  /** mello's hook (its user files). */
-  public readonly melloHook: RemoteCommand;
+  /** mello's hook (its user files); none without `mello`. */
+  public readonly melloHook?: RemoteCommand;
   /** Stops a destroy before the hooks when the instance cannot be backed up. */
   public readonly guard: InstanceGuard;
 
@@ -95,34 +95,12 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
       ...(a.formerParent ? { aliases: [{ parent: a.formerParent }] } : {}),
     });
     const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
-    const runOnMello = scriptRunner(a.paths.melloScriptsDir, a.melloHostEnv);
     const shrink = shrinkArgs(a.shrink.tolerance, a.shrink.accept);
     const r2Stdin = secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey });
     // If the instance is ever replaced, the old one is backed up first (delete runs, then the new hook).
     const withTheInstance = { replaceWith: [a.instance], deleteBeforeReplace: true, additionalSecretOutputs: ["stdout", "stderr"] };
 
-    const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: a.mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh", ...BOOTSTRAP_FILES] }, moved());
-    // mello's toolchain (rclone, jq for backup-mello) before anything runs there; no SFS: from its apt sources.
-    const melloToolchain = toolchainCommand(
-      `${name}-mello-toolchain`,
-      { connection: connectionArgs(a.mello), bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.melloScriptsDir, env: a.melloHostEnv })] },
-      { ...moved(), dependsOn: [melloScripts.files] },
-    );
-    this.melloHook = new RemoteCommand(
-      `${name}-backup-mello-before-delete`,
-      {
-        connection: connectionArgs(a.mello),
-        create: preflightCommand(runOnMello, "backup-mello.sh"),
-        delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
-          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles], ...shrink], a.backupSeconds, true),
-        ),
-        stdin: r2Stdin,
-        logging: "none",
-        // One deadline for the pre-flight and the backup; the delete's is the one that matters.
-        timeoutSeconds: commandDeadline(a.backupSeconds),
-      },
-      { ...moved(), ...withTheInstance, dependsOn: [...a.melloAfter, melloScripts.files, melloToolchain] },
-    );
+    this.melloHook = a.mello ? this.melloBackupHook(name, a, a.mello, moved, withTheInstance, r2Stdin) : undefined;
 
     this.instanceHook = new RemoteCommand(
       `${name}-backup-before-delete`,
@@ -160,7 +138,7 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
         logging: "none",
         timeoutSeconds: commandDeadline(a.backupSeconds, a.backupSeconds),
       },
-      { ...moved(), ...withTheInstance, dependsOn: [...a.after, this.melloHook] },
+      { ...moved(), ...withTheInstance, dependsOn: [...a.after, ...(this.melloHook ? [this.melloHook] : [])] },
     );
 
     // Depends on the instance's hook, so its delete (the check) runs before the hook's (the backup).
@@ -171,5 +149,40 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
     );
 
     this.registerOutputs({});
+  }
+
+  /** mello's scripts, toolchain and backup-before-delete hook (its users' files go to R2 before the instance goes). */
+  private melloBackupHook(
+    name: string,
+    a: WorkerBackupHooksArgs,
+    mello: SshTarget,
+    moved: () => pulumi.CustomResourceOptions,
+    withTheInstance: pulumi.CustomResourceOptions,
+    r2Stdin: pulumi.Input<string>,
+  ): RemoteCommand {
+    const runOnMello = scriptRunner(a.paths.melloScriptsDir, a.melloHostEnv);
+    const shrink = shrinkArgs(a.shrink.tolerance, a.shrink.accept);
+    const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh", ...BOOTSTRAP_FILES] }, moved());
+    // mello's toolchain (rclone, jq for backup-mello) before anything runs there; no SFS: from its apt sources.
+    const melloToolchain = toolchainCommand(
+      `${name}-mello-toolchain`,
+      { connection: connectionArgs(mello), bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.melloScriptsDir, env: a.melloHostEnv })] },
+      { ...moved(), dependsOn: [melloScripts.files] },
+    );
+    return new RemoteCommand(
+      `${name}-backup-mello-before-delete`,
+      {
+        connection: connectionArgs(mello),
+        create: preflightCommand(runOnMello, "backup-mello.sh"),
+        delete: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) =>
+          runOnMello("backup-mello.sh", [["--r2-endpoint", endpoint], ["--bucket", buckets.userFiles], ...shrink], a.backupSeconds, true),
+        ),
+        stdin: r2Stdin,
+        logging: "none",
+        // One deadline for the pre-flight and the backup; the delete's is the one that matters.
+        timeoutSeconds: commandDeadline(a.backupSeconds),
+      },
+      { ...moved(), ...withTheInstance, dependsOn: [...a.melloAfter, melloScripts.files, melloToolchain] },
+    );
   }
 }

@@ -80,7 +80,8 @@ export function dayLayer(
     sfs: { volumeId: sfsId, mountTarget },
     scratch,
     ssh: { user: cfg.ssh.user, port: cfg.ssh.port, privateKey, ...dial },
-    mello: {
+    // With the app on the month's app host, mello holds no users' files: no hook there (the app host's is below).
+    mello: cfg.app.host === "verda" ? undefined : {
       host: out<string>(idle, "melloAddress"),
       port: out<number>(idle, "melloSshPort"),
       user: out<string>(idle, "melloSshUser"),

@@ -49,6 +49,14 @@ describe("day with the app on the month's app host", () => {
 });
 
 describe("withAppRedis", () => {
+  it("declares nothing on mello: mello holds no users' files, so its nightly hook would fail every destroy", () => {
+    const names = run.resources.map((r) => r.name);
+    expect(names).toContain("worker-backup-before-delete");
+    expect(names.filter((n) => n.includes("mello"))).toEqual([]);
+    const hook = run.byName("worker-backup-before-delete");
+    expect(String(hook.inputs.delete)).toContain("backup-mello.sh");
+  });
+
   it("stops with the fix when the month has no app host", async () => {
     const { withAppRedis } = await import("../../infra/phases/day");
     const { loadConfig } = await import("../../infra/config");
