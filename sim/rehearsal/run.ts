@@ -99,7 +99,8 @@ class Context {
     this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
     this.mello = { host: cloud.mello.host, port: cloud.mello.port, hostKey: cloud.mello.hostKey };
     // With the app on Verda the nightly destroy also backs up the app host's users' files (sets app/<dir>).
-    this.sets = [...nightlySets(cloud), ...(app ? appSets(cloud) : [])];
+    // With the app on the app host, mello holds no users' files and the day declares no hook there.
+    this.sets = app ? [...nightlySets(cloud, []), ...appSets(cloud)] : nightlySets(cloud);
   }
 
   /** The report's tables of backup sets, one per nightly destroy. */
