@@ -304,9 +304,9 @@ seed_models() {
   verified=$(($(wc -l <"${work}/installed") + $(wc -l <"${work}/adopted")))
   COMFYUME_STEP_RESULT="$(wc -l <"${work}/installed") fetched, $(wc -l <"${work}/unchanged") unchanged, $(wc -l <"${work}/adopted") adopted"
   log "models from r2:${bucket}: ${COMFYUME_STEP_RESULT}; verified ${verified} file(s) against the listing"
-  local failed=$((FLAT_FAILED + FLAT_ALTERED + FLAT_DIFFERS))
+  local n_failed=$((FLAT_FAILED + FLAT_ALTERED + FLAT_DIFFERS))
   rm -rf -- "$work"
-  ((failed == 0)) || die "seeding models from r2:${bucket}: ${failed} object(s) failed (each is named above; the kept manifest lists only verified files)"
+  ((n_failed == 0)) || die "seeding models from r2:${bucket}: ${n_failed} object(s) failed (each is named above; the kept manifest lists only verified files)"
 }
 
 # flat_pick_latest SET BUCKET PREFIX LATEST: narrow LATEST (flat_latest_dated) to what SET restores:
@@ -367,7 +367,7 @@ flat_place() {
 # What was restored is kept in <sfs>/.comfyume/flat-SET.tsv: an unchanged object is not copied again.
 restore_latest() {
   local set=$1 bucket=$2 prefix=$3 hourly=$4 dest=$5 work kept="${KEPT_DIR}/flat-${1}.tsv" staging
-  local name key size etag lm placed restored=0 unchanged=0 failed=0 k_key k_etag
+  local name key size etag lm placed restored=0 unchanged=0 n_failed=0 k_key k_etag
   work=$(mktemp -d)
   staging="${KEPT_DIR}/.staging-${set}"
   r2_flat_list "$bucket" "$prefix" "${work}/all"
@@ -392,12 +392,12 @@ restore_latest() {
     log "restoring ${name}: r2:${bucket}/${key} (${size} bytes, ${lm})"
     if ! r2_rclone copyto --ignore-checksum "r2:${bucket}/${key}" "${staging}/${name}.tar.gz" 2>"${work}/err"; then
       log "MISSING: r2:${bucket}/${key} could not be copied: $(scrub "$(tail -n 2 "${work}/err")"); re-run, and check the object in the bucket"
-      failed=$((failed + 1))
+      n_failed=$((n_failed + 1))
       continue
     fi
     if ! flat_verify "$bucket" "$key" "${staging}/${name}.tar.gz" "$size" "$etag"; then
       rm -f -- "${staging}/${name}.tar.gz"
-      failed=$((failed + 1))
+      n_failed=$((n_failed + 1))
       continue
     fi
     placed=$(flat_place "$set" "${staging}/${name}.tar.gz" "$name" "$dest" "$lm")
@@ -412,7 +412,7 @@ restore_latest() {
   rm -rf -- "$work" "$staging"
   COMFYUME_STEP_RESULT="${restored} restored, ${unchanged} unchanged"
   log "${set} from r2:${bucket}/${prefix}: ${COMFYUME_STEP_RESULT}"
-  ((failed == 0)) || die "restoring ${set} from r2:${bucket}/${prefix}: ${failed} tarball(s) failed (each is named above)"
+  ((n_failed == 0)) || die "restoring ${set} from r2:${bucket}/${prefix}: ${n_failed} tarball(s) failed (each is named above)"
 }
 
 step prepare prepare

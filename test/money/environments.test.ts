@@ -31,7 +31,11 @@ describe("an environment named prod", () => {
   it("npm run cost reports a prod-day stack with its sibling prod-month", async () => {
     const report = await collectCostReport("prod-day", { source, api: rig.api, client: rig.client });
     expect(report.layer).toBe("day");
-    expect(report.toDate.lines.map((r) => r.id).sort()).toEqual([ids.instance, ids.scratch, expect.any(String)].sort());
+    // The instance, its scratch and its OS volume (an id the test does not know). Sorting a list that holds a
+    // matcher put the matcher anywhere, so the check failed for one id order in three.
+    const billed = report.toDate.lines.map((r) => r.id);
+    expect(billed).toHaveLength(3);
+    expect(billed).toEqual(expect.arrayContaining([ids.instance, ids.scratch]));
     // The month stack's SFS size (440 GB, not the 220 GB default) reached the forecast: the sibling was found.
     expect(JSON.stringify(report)).toContain("440");
   });
