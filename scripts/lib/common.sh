@@ -927,7 +927,7 @@ r2_backup_tree() {
     die "R2 object mismatch in r2:${bucket}/${prefix}: ${R2_BAD_COUNT} of ${R2_ENTRY_COUNT} object(s) missing or altered (named above); no manifest written, nothing overwritten. Re-run the backup: it uploads fresh copies under new keys"
   fi
   log "verified ${R2_ENTRY_COUNT} object(s) under r2:${bucket}/${prefix}: $(wc -l <"${work}/sent.keys") sent and read back (SHA-256), the others by listing"
-  R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
+  r2_free_manifest_key "$bucket" "$prefix" "$stamp" "${work}/manifests.txt"
   if ! r2_rclone copyto --immutable --use-json-log -v --stats 1h "$manifest" "r2:${bucket}/${R2_MANIFEST_KEY}" 2>"$jlog"; then
     r2_fail "uploading the manifest r2:${bucket}/${R2_MANIFEST_KEY}" "$(jq -r '.msg? // empty' "$jlog" 2>/dev/null | tail -n 3)"
   fi
@@ -939,6 +939,24 @@ r2_backup_tree() {
     die "verification: manifest r2:${bucket}/${R2_MANIFEST_KEY} read back differs from the one just written; re-run the backup (a new dated manifest is written)"
   log "verified r2:${bucket}/${R2_MANIFEST_KEY}: ${R2_ENTRY_COUNT} object(s), sizes and hashes match"
   rm -rf "$work"
+}
+
+# r2_free_manifest_key BUCKET PREFIX STAMP NAMES: set R2_MANIFEST_KEY to PREFIX/manifests/<stamp>.tsv
+# for a stamp that no manifest in NAMES (this run's listing of the set) holds. rclone's
+# `copyto --immutable` replaces an existing object of other bytes ("Copied (replaced existing)"), so
+# a second backup of the set within the same second would overwrite the first one's manifest: wait
+# for the next second instead (5 tries), then stop. Runs of one set never overlap (the script's
+# lock), so no manifest can appear between the listing and the write.
+r2_free_manifest_key() {
+  local bucket=$1 prefix=$2 stamp=$3 names=$4 try
+  for try in 1 2 3 4 5; do
+    R2_MANIFEST_KEY="${prefix}/manifests/${stamp}.tsv"
+    grep -qxF "${stamp}.tsv" "$names" || return 0
+    ((try < 5)) || break
+    sleep 1
+    stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+  done
+  die "a manifest r2:${bucket}/${R2_MANIFEST_KEY} already exists, and the clock gave the same second for 5 s; nothing was overwritten (the objects are in R2, unnamed by a manifest). Fix the host's clock (timedatectl) and re-run the backup"
 }
 
 # ---- sets side by side: each set's backup as a background job ----

@@ -323,3 +323,28 @@ describe("every failure ends with one line on stderr naming the cause and the fi
     expect(lastLine(r.stderr)).toMatch(new RegExp(`FAILED: set '${prefix}/inputs' is empty: .*--accept-shrink ${prefix}/inputs \\(config backup\\.acceptShrink`));
   });
 });
+
+describe("a manifest is never overwritten", () => {
+  it("two backups of a set in the same second: the second takes a later key or stops, the first manifest stays", async () => {
+    const root = tmp("same-second");
+    const data = join(root, "data");
+    const prefix = uniquePrefix("same-second");
+    // A clock stuck on one second, for the manifest's stamp only (rclone's copyto --immutable replaces an
+    // existing object of other bytes: measured, "Copied (replaced existing)").
+    const bin = join(root, "bin");
+    write(join(bin, "date"), `#!/usr/bin/env bash\nif [[ " $* " == *" +%Y-%m-%dT%H%M%SZ "* ]]; then echo 2026-01-01T000000Z; else exec /usr/bin/date "$@"; fi\n`, 0o755);
+    const stuck = { ...env(root), PATH: `${bin}:${process.env.PATH}` };
+    const args = ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", prefix];
+    write(join(data, "outputs/first.png"), randomBytes(2048));
+    const first = await run("backup-mello.sh", args, { env: stuck, input: r2Secrets(s3) });
+    expect(first.code, first.stderr).toBe(0);
+    const key = `${prefix}/outputs/manifests/2026-01-01T000000Z.tsv`;
+    const before = (await rclone(s3, ["cat", `r2:${USERS}/${key}`])).stdout;
+    expect(before).toContain("first.png");
+    write(join(data, "outputs/second.png"), randomBytes(2048));
+    const second = await run("backup-mello.sh", args, { env: stuck, input: r2Secrets(s3), timeoutMs: 60_000 });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/already exists/);
+    expect((await rclone(s3, ["cat", `r2:${USERS}/${key}`])).stdout).toBe(before);
+  });
+});
