@@ -110,27 +110,6 @@ start_services() {
   COMFYUME_STEP_RESULT=changed
 }
 
-# redis_ping: AUTH + PING over a bash TCP socket, so the password never reaches argv.
-redis_ping() {
-  local fd reply
-  { exec {fd}<>"/dev/tcp/${REDIS_HOST}/${REDIS_PORT}"; } 2>/dev/null || return 1
-  if [[ -n ${REDIS_PASSWORD:-} ]]; then
-    # shellcheck disable=SC2016  # "$4" is RESP bulk-length syntax
-    printf '*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n' "${#REDIS_PASSWORD}" "$REDIS_PASSWORD" >&"$fd"
-    IFS= read -r -t 5 reply <&"$fd" || reply=""
-    if [[ ${reply%$'\r'} != "+OK" ]]; then
-      exec {fd}>&-
-      REDIS_ERROR="AUTH refused (${reply%$'\r'}): check REDIS_PASSWORD in the project's .env"
-      return 1
-    fi
-  fi
-  # shellcheck disable=SC2016  # RESP syntax
-  printf '*1\r\n$4\r\nPING\r\n' >&"$fd"
-  IFS= read -r -t 5 reply <&"$fd" || reply=""
-  exec {fd}>&-
-  [[ ${reply%$'\r'} == "+PONG" ]] || { REDIS_ERROR="unexpected reply '${reply%$'\r'}'"; return 1; }
-}
-
 check_redis() {
   local deadline=$(($(date +%s) + HEALTH_TIMEOUT))
   REDIS_ERROR="no connection"

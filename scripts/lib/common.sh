@@ -1945,3 +1945,31 @@ flat_verify_inferred() {
   fi
   warn "r2:${bucket}/${key}: multipart ETag ${etag} cannot be recomputed (no part size from the server, none fits); read back instead (sha256 ${FLAT_SHA256}): this proves R2 serves these bytes, not that they are the uploader's"
 }
+
+# ---- Redis health (restore-instance.sh, start-app.sh) ----
+# redis_ping: AUTH (when REDIS_PASSWORD is set) + PING to REDIS_HOST:REDIS_PORT over a bash TCP socket,
+# so the password never reaches argv. On failure REDIS_ERROR says why.
+# shellcheck disable=SC2034  # REDIS_ERROR is read by the caller
+redis_ping() {
+  local fd reply
+  # Braces: a bare `exec ... 2>/dev/null` would silence this shell's stderr for good.
+  { exec {fd}<>"/dev/tcp/${REDIS_HOST}/${REDIS_PORT}"; } 2>/dev/null || return 1
+  if [[ -n ${REDIS_PASSWORD:-} ]]; then
+    # shellcheck disable=SC2016  # "$4" is RESP bulk-length syntax, not a shell expansion
+    printf '*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n' "${#REDIS_PASSWORD}" "$REDIS_PASSWORD" >&"$fd"
+    IFS= read -r -t 5 reply <&"$fd" || reply=""
+    if [[ ${reply%$'\r'} != "+OK" ]]; then
+      exec {fd}>&-
+      REDIS_ERROR="AUTH refused (${reply%$'\r'}): check REDIS_PASSWORD (the project's .env)"
+      return 1
+    fi
+  fi
+  # shellcheck disable=SC2016  # RESP syntax
+  printf '*1\r\n$4\r\nPING\r\n' >&"$fd"
+  IFS= read -r -t 5 reply <&"$fd" || reply=""
+  exec {fd}>&-
+  [[ ${reply%$'\r'} == "+PONG" ]] || {
+    REDIS_ERROR="unexpected reply '${reply%$'\r'}'"
+    return 1
+  }
+}
