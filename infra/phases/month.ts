@@ -22,19 +22,8 @@ export function monthLayer(cfg: MonthConfig, idle: pulumi.StackReference = idleR
       hostname: cfg.seed.hostname ?? `comfyume-${cfg.environment}-loader`,
       osVolumeSizeGb: cfg.seed.osVolumeSizeGb,
       sshKeyIds: environmentSshKeyIds(idle, cfg.environment),
-      ssh: {
-        user: cfg.ssh.user,
-        port: cfg.ssh.port,
-        privateKey: secretOutput(cfg.sshPrivateKey!),
-        dialErrorLimit: cfg.ssh.dialErrorLimit,
-        perDialTimeout: cfg.ssh.perDialTimeout,
-      },
-      r2: {
-        endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
-        accessKeyId: secretReference(idle, "r2AccessKeyId"),
-        secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
-        buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
-      },
+      ssh: monthSsh(cfg),
+      r2: idleR2(idle),
       scriptsDir: cfg.paths.scriptsDir,
       sfsMount: cfg.paths.sfsMount,
       hostEnv: cfg.hostEnv,
@@ -113,14 +102,9 @@ function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFiles
     },
     hostPublicKey: app.hostPublicKey,
     sfs: { volumeId: sfs.volumeId, mountTarget: sfs.mountTarget, seeded: sfs.seeded },
-    ssh: { user: cfg.ssh.user, port: cfg.ssh.port, privateKey: secretOutput(cfg.sshPrivateKey!), dialErrorLimit: cfg.ssh.dialErrorLimit, perDialTimeout: cfg.ssh.perDialTimeout },
+    ssh: monthSsh(cfg),
     sshHostOverride: cfg.ssh.hostOverride,
-    r2: {
-      endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
-      accessKeyId: secretReference(idle, "r2AccessKeyId"),
-      secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
-      buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
-    },
+    r2: idleR2(idle),
     secrets: { redisPassword: secretOutput(cfg.redisPassword!), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey!) },
     app,
     paths: { sfsMount: cfg.paths.sfsMount, scriptsDir: cfg.paths.scriptsDir, restoreLog: cfg.paths.restoreLog },
@@ -128,4 +112,25 @@ function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFiles
     hostEnv: cfg.hostEnv,
     timeouts: cfg.timeouts,
   });
+}
+
+/** SSH to the month's hosts (the loader, the app host) with the stack's key. */
+function monthSsh(cfg: MonthConfig) {
+  return {
+    user: cfg.ssh.user,
+    port: cfg.ssh.port,
+    privateKey: secretOutput(cfg.sshPrivateKey!),
+    dialErrorLimit: cfg.ssh.dialErrorLimit,
+    perDialTimeout: cfg.ssh.perDialTimeout,
+  };
+}
+
+/** R2 as the idle stack publishes it: endpoint, keys (kept secret), bucket names. */
+function idleR2(idle: pulumi.StackReference) {
+  return {
+    endpoint: idle.requireOutput("r2Endpoint") as pulumi.Output<string>,
+    accessKeyId: secretReference(idle, "r2AccessKeyId"),
+    secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
+    buckets: idle.requireOutput("bucketNames") as pulumi.Output<BucketNames>,
+  };
 }
