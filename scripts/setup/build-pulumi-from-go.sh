@@ -38,14 +38,27 @@ wrapper_module() {
   : >"${dir}/go.sum"
 }
 
-build_cli() {
-  local work="${pulumi_dir}/src-cli"
-  wrapper_module "$work" pulumicli
+# The CLI's throwaway module (kept in the cache): the project's language host is built in it too, so the
+# host gets the CLI's dependency versions and build flags and reuses every package the CLI compiled.
+cli_module="${pulumi_dir}/src-cli"
+go_tags=osusergo,grpcnotrace
+
+prepare_cli_module() {
+  [[ -f "${cli_module}/.resolved-v${PULUMI_VERSION}" ]] && return 0
+  wrapper_module "$cli_module" pulumicli
   (
-    cd "$work"
+    cd "$cli_module"
     retry 3 5 go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v${PULUMI_VERSION}" \
       "github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}"
-    GOFLAGS=-mod=mod go build -trimpath -tags osusergo,grpcnotrace \
+  )
+  : >"${cli_module}/.resolved-v${PULUMI_VERSION}"
+}
+
+build_cli() {
+  prepare_cli_module
+  (
+    cd "$cli_module"
+    GOFLAGS=-mod=mod go build -trimpath -tags "$go_tags" \
       -ldflags "-s -w ${version_ldflag}" -o "${pulumi_dir}/bin/pulumi.partial" \
       github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
   )
@@ -61,31 +74,48 @@ build_upstream_language_host() {
     go get "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@${PULUMI_PKG_COMMIT}" \
       "github.com/pulumi/pulumi/pkg/v3@v${PULUMI_VERSION}" \
       "github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}"
-    GOFLAGS=-mod=mod go build -trimpath -tags osusergo,grpcnotrace \
+    GOFLAGS=-mod=mod go build -trimpath -tags "$go_tags" \
       -ldflags "-s -w ${version_ldflag}" -o "${pulumi_dir}/bin/pulumi-language-nodejs.partial" \
       github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
   )
 }
 
-# Our own host (tools/pulumi-language-nodejs), built from the tagged sdk/v3 module.
+# Our own host (tools/pulumi-language-nodejs), compiled in the CLI's module (see prepare_cli_module);
+# when that fails (e.g. an API the host uses moved in the CLI's newer dependencies), in its own module.
 build_project_language_host() {
+  local shellquote
+  shellquote=$(awk '$1 == "github.com/kballard/go-shellquote" { print $2 }' "${repo_tools}/pulumi-language-nodejs/go.mod")
+  local host_ldflags="-s -w -X main.version=${PULUMI_VERSION}-comfyume"
+  if (
+    prepare_cli_module
+    rm -rf "${cli_module}/project-language-nodejs"
+    mkdir -p "${cli_module}/project-language-nodejs"
+    cp "${repo_tools}"/pulumi-language-nodejs/*.go "${cli_module}/project-language-nodejs/"
+    cd "$cli_module"
+    go get "github.com/kballard/go-shellquote@${shellquote}"
+    GOFLAGS=-mod=mod go build -trimpath -tags "$go_tags" -ldflags "$host_ldflags" \
+      -o "${pulumi_dir}/bin/pulumi-language-nodejs.partial" ./project-language-nodejs
+  ) >"${pulumi_dir}/language-host-in-cli-module.log" 2>&1; then
+    return 0
+  fi
+  warn "the project's language host did not build in the CLI's module: $(grep -m1 -E 'error|cannot|undefined' "${pulumi_dir}/language-host-in-cli-module.log" || tail -n1 "${pulumi_dir}/language-host-in-cli-module.log"); building it in tools/pulumi-language-nodejs (its own go.mod)"
   (
     cd "${repo_tools}/pulumi-language-nodejs"
-    go build -trimpath -ldflags "-s -w -X main.version=${PULUMI_VERSION}-comfyume" \
+    go build -trimpath -tags "$go_tags" -ldflags "$host_ldflags" \
       -o "${pulumi_dir}/bin/pulumi-language-nodejs.partial" .
   )
 }
 
 build_language_host() {
   if [[ -z "${PULUMI_PKG_COMMIT}" ]]; then
-    log "upstream language host: no pkg/v${PULUMI_VERSION} tag commit pinned (versions.sh); building the project's host from tools/pulumi-language-nodejs"
+    log "upstream language host: no pkg/v${PULUMI_VERSION} tag commit pinned (versions.sh); building the project's host from tools/pulumi-language-nodejs in the CLI's Go module (reuses the packages the CLI compiled)"
     build_project_language_host
     echo "project ${project_host_hash}" >"${language_host_marker}"
   elif build_upstream_language_host >"${pulumi_dir}/language-host-upstream.log" 2>&1; then
     echo "upstream github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@${PULUMI_PKG_COMMIT}" >"${language_host_marker}"
   else
     warn "upstream language host unavailable: $(grep -m1 -E 'Forbidden|not available|invalid version|error' "${pulumi_dir}/language-host-upstream.log" || tail -n1 "${pulumi_dir}/language-host-upstream.log")"
-    log "building the project's language host from tools/pulumi-language-nodejs instead"
+    log "building the project's language host from tools/pulumi-language-nodejs instead (in the CLI's Go module)"
     build_project_language_host
     echo "project ${project_host_hash}" >"${language_host_marker}"
   fi

@@ -6,6 +6,8 @@
 #      an existing `pulumi` on PATH, else the official installer, else built from Go modules
 #   4. the simulated cloud's machine image and package mirror (sim/image/build-image.sh, cached)
 #      and the S3 server standing in for R2 (versitygw, built from Go modules, cached)
+#   The long builds of 3 and 4 (and actionlint) run at the same time (scripts/setup/concurrent.sh): the image
+#   build mostly downloads and unpacks while the Go builds compile, and the Go builds share one build cache.
 #   5. the command plugin registered in Pulumi's plugin cache; tool paths written to
 #      .comfyume/tools.env, which scripts/pulumi and scripts/node-env read.
 # Binaries are cached per version under ${COMFYUME_CACHE} and reused on the next run.
@@ -16,10 +18,14 @@ repo=$(cd "${here}/../.." && pwd)
 source "${here}/../lib/common.sh"
 # shellcheck source=./versions.sh
 source "${here}/versions.sh"
+# shellcheck source=./concurrent.sh
+source "${here}/concurrent.sh"
 
 COMFYUME_CACHE=${COMFYUME_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/comfyume-infra}
 tools_env="${repo}/.comfyume/tools.env"
-mkdir -p "${COMFYUME_CACHE}" "${repo}/.comfyume"
+# The concurrent steps' outputs and logs (git-ignored, replaced on every run).
+step_dir="${repo}/.comfyume/setup"
+mkdir -p "${COMFYUME_CACHE}" "${repo}/.comfyume" "$step_dir"
 
 node_bin_dir=""
 pulumi_bin_dir=""
@@ -80,7 +86,9 @@ official_pulumi_installer() {
   [[ -x "${pulumi_bin_dir}/pulumi" ]]
 }
 
-ensure_pulumi() {
+# Chooses where the Pulumi CLI comes from; a build from Go modules is left to start_concurrent_builds.
+pulumi_go_build=false
+choose_pulumi() {
   local existing
   existing=$(command -v pulumi || true)
   if [[ -n "$existing" && "$existing" != "${COMFYUME_CACHE}"/* ]]; then
@@ -88,19 +96,21 @@ ensure_pulumi() {
     pulumi_source="existing installation"
   elif [[ -x "${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin/pulumi" ]]; then
     # Built from Go modules earlier; the build script checks the pieces and returns at once.
-    bash "${here}/build-pulumi-from-go.sh" "${COMFYUME_CACHE}"
-    pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
+    pulumi_go_build=true
     pulumi_source="cache (built from Go modules)"
   elif [[ -x "${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin/pulumi" ]] || official_pulumi_installer; then
     pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-official-v${PULUMI_VERSION}/bin"
     pulumi_source="official installer"
   else
     log "pulumi: no installation and the official installer is unreachable; building from Go modules (first time: 20-40 min)"
-    bash "${here}/build-pulumi-from-go.sh" "${COMFYUME_CACHE}"
-    pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
+    pulumi_go_build=true
     pulumi_source="built from Go modules"
   fi
-  if [[ "$pulumi_source" == *"Go modules"* ]]; then
+}
+
+finish_pulumi() {
+  if [[ "$pulumi_go_build" == true ]]; then
+    pulumi_bin_dir="${COMFYUME_CACHE}/pulumi-v${PULUMI_VERSION}/bin"
     offline_toolchain=true
     local built="${COMFYUME_CACHE}/command-v${COMMAND_PLUGIN_VERSION}/pulumi-resource-command"
     [[ -x "$built" ]] && command_plugin=$built
@@ -121,20 +131,29 @@ register_plugins() {
   fi
 }
 
+# The long builds, at the same time; each script checks its own cache first (a warm run returns at once).
+start_concurrent_builds() {
+  if [[ "$pulumi_go_build" == true ]]; then
+    start_step "pulumi from Go modules" "${step_dir}/pulumi.out" bash "${here}/build-pulumi-from-go.sh" "${COMFYUME_CACHE}"
+  fi
+  start_step "sim image" "${step_dir}/sim-image.out" bash "${repo}/sim/image/build-image.sh" --cache "${COMFYUME_CACHE}"
+  start_step "s3 server" "${step_dir}/s3-server.out" bash "${here}/build-s3-server.sh" "${COMFYUME_CACHE}"
+  start_step "actionlint" "${step_dir}/actionlint.out" bash "${here}/build-actionlint.sh" "${COMFYUME_CACHE}"
+  await_steps
+}
+
 sim_image_env=()
-build_sim_image() {
-  # The simulated cloud's stock machine image and package mirror (sim/image/build-image.sh).
-  local lines
-  lines=$(bash "${repo}/sim/image/build-image.sh" --cache "${COMFYUME_CACHE}")
-  mapfile -t sim_image_env < <(grep -E '^COMFYUME_SIM_[A-Z_]+=' <<<"$lines" | while IFS='=' read -r k v; do printf '%s=%q\n' "$k" "$v"; done)
-  ((${#sim_image_env[@]} == 2)) || die "sim/image/build-image.sh did not report the image and mirror paths"
+read_sim_image() {
+  # The simulated cloud's stock machine image and package mirror (sim/image/build-image.sh's KEY=VALUE lines).
+  mapfile -t sim_image_env < <(grep -E '^COMFYUME_SIM_[A-Z_]+=' "${step_dir}/sim-image.out" | while IFS='=' read -r k v; do printf '%s=%q\n' "$k" "$v"; done)
+  ((${#sim_image_env[@]} == 2)) || die "sim/image/build-image.sh did not report the image and mirror paths (${step_dir}/sim-image.out)"
 }
 
 s3_server=""
-build_s3_server() {
+read_s3_server() {
   # The S3 server standing in for R2 in tests and the simulated cloud (versitygw, from Go modules).
-  s3_server=$(bash "${here}/build-s3-server.sh" "${COMFYUME_CACHE}" | tail -n 1)
-  [[ -x "$s3_server" ]] || die "scripts/setup/build-s3-server.sh did not report the S3 server's path"
+  s3_server=$(tail -n 1 "${step_dir}/s3-server.out")
+  [[ -x "$s3_server" ]] || die "scripts/setup/build-s3-server.sh did not report the S3 server's path (${step_dir}/s3-server.out)"
 }
 
 write_tools_env() {
@@ -174,11 +193,14 @@ print_plain_pulumi_env() {
 step "system packages" bash "${here}/system-packages.sh"
 step "node" ensure_node
 step "npm dependencies" install_npm_dependencies
-step "pulumi toolchain" ensure_pulumi
+step "pulumi toolchain" choose_pulumi
+setup_builds_start=$(date +%s)
+start_concurrent_builds
+log "concurrent builds: all done in $(($(date +%s) - setup_builds_start))s"
+step "pulumi" finish_pulumi
 step "plugins" register_plugins
-step "actionlint" bash "${here}/build-actionlint.sh" "${COMFYUME_CACHE}" >/dev/null
-step "sim image" build_sim_image
-step "s3 server" build_s3_server
+step "sim image paths" read_sim_image
+step "s3 server path" read_s3_server
 step "tools.env" write_tools_env
 step "local state" prepare_local_state
 step_summary
