@@ -188,7 +188,9 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   console.log(`bare rclone copy of the stored objects (no hashing): ${mb(downloaded)} MB in ${download.seconds.toFixed(1)} s, ${bareRate.toFixed(1)} MB/s; restore vs bare download ${(restoreRate / bareRate).toFixed(2)}; bare download vs raw cp ${((bareRate * cpSeconds * 1e6) / bytes).toFixed(2)}`);
   console.log(`\nLinear projection to SFS ${ctx.real.sfs} GB + scratch ${ctx.real.scratch} GB: GPU hours per night\n| night | SFS h | scratch h | total h |\n|---|---|---|---|`);
   hours.forEach((h) => console.log(h));
-  if (fixed) printProjection(partRuns);
+  // (the model needs night 1 for the per-byte cost and night 2 for the per-file cost)
+  if (fixed && partRuns.SFS.nights.length >= 2) printProjection(partRuns);
+  else if (fixed) console.log("(projection by cost kind: needs nights 1 and 2; run without --nights 1)");
 }
 
 /** The projection that keeps fixed, per-file and per-byte costs apart (projection.ts). */
