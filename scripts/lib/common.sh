@@ -574,7 +574,7 @@ multipart_etag() {
 r2_head_etag() {
   local bucket=$1 key=$2 size=$3 url head code len
   url="${R2_ENDPOINT%/}/${bucket}/$(_uri_encode "$key" | sed 's/%2F/\//g')"
-  R2_HEAD_ETAG='' R2_HEAD_PART=0
+  R2_HEAD_ETAG='' R2_HEAD_PART=0 R2_HEAD_PART_HOW=''
   head=$(_r2_curl -I -o /dev/null -D - "${url}?partNumber=1" 2>/dev/null) || head=''
   code=$(awk '/^HTTP\// { c = $2 } END { print c }' <<<"${head//$'\r'/}")
   if [[ $code != 200 && $code != 206 ]]; then
@@ -585,10 +585,13 @@ r2_head_etag() {
   [[ $R2_HEAD_ETAG == *-* ]] || return 0
   len=$(awk 'BEGIN { IGNORECASE = 1 } tolower($1) == "content-length:" { l = $2 + 0 } END { print l + 0 }' <<<"${head//$'\r'/}")
   if [[ $code == 206 ]] && ((len > 0)); then
-    R2_HEAD_PART=$len
+    R2_HEAD_PART=$len R2_HEAD_PART_HOW="from the server"
   else
-    R2_HEAD_PART=$(flat_part_candidates "$size" "${R2_HEAD_ETAG##*-}" | head -n 1)
+    [[ ${COMFYUME_R2_PART_SIZE:-1} =~ ^[1-9][0-9]*$ ]] || die "COMFYUME_R2_PART_SIZE='${COMFYUME_R2_PART_SIZE}' is not a part size in bytes; fix or unset it"
+    R2_HEAD_PART=${COMFYUME_R2_PART_SIZE:-$(flat_part_candidates "$size" "${R2_HEAD_ETAG##*-}" | head -n 1)}
     R2_HEAD_PART=${R2_HEAD_PART:-0}
+    # shellcheck disable=SC2034  # read by r2_read_checked
+    R2_HEAD_PART_HOW="inferred from the part count: the server gives no part size; set COMFYUME_R2_PART_SIZE=<bytes> if the object was uploaded with another"
   fi
 }
 
@@ -619,10 +622,10 @@ r2_read_checked() {
   r2_stream_hash "r2:${bucket}/${key}" "$R2_HEAD_PART" ${staged:+"$staged"} || return 1
   ((R2_HEAD_PART > 0)) || return 0
   if [[ $STREAM_ETAG != "$R2_HEAD_ETAG" ]]; then
-    log "ETAG MISMATCH: r2:${bucket}/${key}: R2 reports ${R2_HEAD_ETAG}, its bytes give ${STREAM_ETAG} (multipart ETag computed locally, part size ${R2_HEAD_PART}; sha256 ${STREAM_SHA256}): R2's record of this object is not its bytes; not trusted. ${fix}"
+    log "ETAG MISMATCH: r2:${bucket}/${key}: R2 reports ${R2_HEAD_ETAG}, its bytes give ${STREAM_ETAG} (multipart ETag computed locally, part size ${R2_HEAD_PART} ${R2_HEAD_PART_HOW}; sha256 ${STREAM_SHA256}): R2's record of this object is not its bytes; not trusted. ${fix}"
     return 2
   fi
-  log "multipart ETag of r2:${bucket}/${key} verified: ${R2_HEAD_ETAG}, part size ${R2_HEAD_PART}"
+  log "multipart ETag of r2:${bucket}/${key} verified: ${R2_HEAD_ETAG}, part size ${R2_HEAD_PART}${R2_HEAD_PART_HOW:+ (${R2_HEAD_PART_HOW%%:*})}"
 }
 
 # r2_hash_objects BUCKET PREFIX KEYS OUT [FIX]: download every key listed in KEYS ("objects/...",

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { r2Secrets, run, tmp, useS3, write } from "./helpers";
@@ -89,5 +90,27 @@ describe("multipart ETags computed locally and compared with R2's", () => {
     expect(bad.stderr).toMatch(/Restore from an older manifest \(seed-sfs\.sh --manifest SET=KEY\)/);
     expect(existsSync(join(dest, "models/checkpoints/ltx.safetensors"))).toBe(false);
     expect(existsSync(join(dest, "models/loras/small.safetensors"))).toBe(true);
+  });
+  it("a server that gives no part size: the part size is inferred from the part count, and a falsified ETag is still refused", async () => {
+    const root = tmp("etag-inferred");
+    // curl without ?partNumber=1: the server answers a plain HEAD (as a store without part requests).
+    const real = spawnSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).stdout.trim();
+    write(join(root, "bin/curl"), `#!/usr/bin/env bash\nargs=()\nfor a in "$@"; do args+=("\${a/\\?partNumber=1/}"); done\nexec '${real}' "\${args[@]}"\n`, 0o755);
+    const data = join(root, "data");
+    const video = randomBytes(11 * 1024 * 1024 + 3);
+    write(join(data, "outputs/user002/clip.mp4"), video);
+    const prefix = uniquePrefix("inferred");
+    const args = ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "outputs", "--prefix", prefix, "--state-dir", join(root, "state")];
+    const shimmed = env(root, { PATH: `${join(root, "bin")}:${process.env.PATH}` });
+    const night = await run("backup-mello.sh", args, { env: shimmed, input: r2Secrets(s3) });
+    expect(night.code, night.stderr).toBe(0);
+    const key = `${prefix}/outputs/${objectKey(sha256(video))}`;
+    expect(night.stderr).toContain(`multipart ETag of r2:${USERS}/${key} verified`);
+    expect(night.stderr).toMatch(/part size 5242880 \(inferred from the part count\)/);
+    falsifyEtag(s3.objectFile(USERS, key));
+    const bad = await run("backup-mello.sh", [...args, "--verify-only"], { env: shimmed, input: r2Secrets(s3) });
+    expect(bad.code, bad.stderr).not.toBe(0);
+    expect(bad.stderr).toContain(`ETAG MISMATCH: r2:${USERS}/${key}`);
+    expect(bad.stderr).toContain("set COMFYUME_R2_PART_SIZE=<bytes> if the object was uploaded with another");
   });
 });
