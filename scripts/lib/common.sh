@@ -618,7 +618,9 @@ r2_stream_hash() {
 # on an ETag mismatch (logged: the object, both ETags, the part size, and FIX).
 r2_read_checked() {
   local bucket=$1 key=$2 size=$3 fix=$4 staged=${5:-}
-  r2_head_etag "$bucket" "$key" "$size"
+  # (below S3's smallest part no upload of ours is multipart: no HEAD)
+  R2_HEAD_PART=0 R2_HEAD_ETAG='' R2_HEAD_PART_HOW=''
+  if ((size >= R2_MULTIPART_MIN_BYTES)); then r2_head_etag "$bucket" "$key" "$size"; fi
   r2_stream_hash "r2:${bucket}/${key}" "$R2_HEAD_PART" ${staged:+"$staged"} || return 1
   ((R2_HEAD_PART > 0)) || return 0
   if [[ $STREAM_ETAG != "$R2_HEAD_ETAG" ]]; then
