@@ -548,15 +548,104 @@ r2_fail() {
   die "R2 error while ${what}: ${err}"
 }
 
-# r2_hash_objects BUCKET PREFIX KEYS OUT: download every key listed in KEYS ("objects/...",
-# relative to PREFIX), hashing it as it streams (nothing kept on disk or in memory), and write
-# "key<TAB>sha256" to OUT for each object read. A key absent from OUT could not be read.
+# ---- multipart ETags: computed locally, compared with R2's (backup verification, restore, seed-flat) ----
+# A multipart object's ETag is md5(the parts' binary MD5s)-<parts>, no MD5 of the whole object, so
+# a listing cannot check it. Where an object of at least R2_MULTIPART_MIN_BYTES (5 MiB, S3's
+# smallest part) is read anyway (read-back, restore), its ETag is computed over the bytes read, in
+# the same pass as their SHA-256, and compared with the one R2 reports. The SHA-256 against the
+# manifest stays the proof that the bytes are right; the ETag compare catches an object whose R2
+# record is not its bytes (replaced, re-assembled, or damaged behind a stale ETag).
+R2_MULTIPART_MIN_BYTES=5242880
+
+# multipart_etag PART_SIZE: the ETag S3 gives the bytes on stdin uploaded in parts of PART_SIZE
+# bytes: md5(concatenated binary MD5 of each part)-<parts>. (split runs md5sum once per part:
+# coreutils only, no perl module needed.)
+multipart_etag() {
+  local sums
+  sums=$(split -b "$1" --filter='md5sum' | awk '{ print $1 }') || return 1
+  [[ -n $sums ]] || return 1
+  printf '%s-%s\n' "$(perl -ne 'print pack("H32", $1) if /^([0-9a-f]{32})$/' <<<"$sums" | md5sum | cut -d' ' -f1)" "$(wc -l <<<"$sums")"
+}
+
+# r2_head_etag BUCKET KEY SIZE: R2's ETag of an object (R2_HEAD_ETAG, no quotes; empty when the HEAD
+# failed) and, for a multipart one, its part size (R2_HEAD_PART: part 1's length from HEAD
+# ?partNumber=1, else the first whole-MiB size that gives the ETag's part count, rclone's 5 MiB
+# first); R2_HEAD_PART is 0 for a single-part object. One request (two if ?partNumber= is refused).
+r2_head_etag() {
+  local bucket=$1 key=$2 size=$3 url head code len
+  url="${R2_ENDPOINT%/}/${bucket}/$(_uri_encode "$key" | sed 's/%2F/\//g')"
+  R2_HEAD_ETAG='' R2_HEAD_PART=0 R2_HEAD_PART_HOW=''
+  head=$(_r2_curl -I -o /dev/null -D - "${url}?partNumber=1" 2>/dev/null) || head=''
+  code=$(awk '/^HTTP\// { c = $2 } END { print c }' <<<"${head//$'\r'/}")
+  if [[ $code != 200 && $code != 206 ]]; then
+    head=$(_r2_curl -I -o /dev/null -D - "$url" 2>/dev/null) || return 0
+    code=''
+  fi
+  R2_HEAD_ETAG=$(awk 'BEGIN { IGNORECASE = 1 } tolower($1) == "etag:" { e = $2 } END { gsub(/"/, "", e); print e }' <<<"${head//$'\r'/}")
+  [[ $R2_HEAD_ETAG == *-* ]] || return 0
+  len=$(awk 'BEGIN { IGNORECASE = 1 } tolower($1) == "content-length:" { l = $2 + 0 } END { print l + 0 }' <<<"${head//$'\r'/}")
+  if [[ $code == 206 ]] && ((len > 0)); then
+    R2_HEAD_PART=$len R2_HEAD_PART_HOW="from the server"
+  else
+    [[ ${COMFYUME_R2_PART_SIZE:-1} =~ ^[1-9][0-9]*$ ]] || die "COMFYUME_R2_PART_SIZE='${COMFYUME_R2_PART_SIZE}' is not a part size in bytes; fix or unset it"
+    R2_HEAD_PART=${COMFYUME_R2_PART_SIZE:-$(flat_part_candidates "$size" "${R2_HEAD_ETAG##*-}" | head -n 1)}
+    R2_HEAD_PART=${R2_HEAD_PART:-0}
+    # shellcheck disable=SC2034  # read by r2_read_checked
+    R2_HEAD_PART_HOW="inferred from the part count: the server gives no part size; set COMFYUME_R2_PART_SIZE=<bytes> if the object was uploaded with another"
+  fi
+}
+
+# r2_stream_hash SRC PART [STAGED]: stream the object SRC (r2:bucket/key) once through sha256sum and,
+# with PART > 0, multipart_etag PART (tee), also into STAGED when given. Sets STREAM_SHA256 and
+# STREAM_ETAG; returns 1 when the download failed (its error in STREAM_ERR's file, appended).
+r2_stream_hash() {
+  local src=$1 part=$2 staged=${3:-/dev/null} out line
+  STREAM_SHA256='' STREAM_ETAG=''
+  if ((part > 0)); then
+    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" >(multipart_etag "$part" >&3) | sha256_stream; } 3>&1) || return 1
+  else
+    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" | sha256_stream; } 3>&1) || return 1
+  fi
+  while read -r line; do
+    line=${line%% *}
+    if [[ $line =~ ^[0-9a-f]{64}$ ]]; then STREAM_SHA256=$line; elif [[ $line =~ ^[0-9a-f]{32}-[0-9]+$ ]]; then STREAM_ETAG=$line; fi
+  done <<<"$out"
+  [[ -n $STREAM_SHA256 ]] && { ((part == 0)) || [[ -n $STREAM_ETAG ]]; }
+}
+
+# r2_read_checked BUCKET KEY SIZE FIX [STAGED]: read the object once (r2_stream_hash), its multipart
+# ETag computed and compared with R2's. Sets STREAM_SHA256. Returns 1 when it could not be read, 2
+# on an ETag mismatch (logged: the object, both ETags, the part size, and FIX).
+r2_read_checked() {
+  local bucket=$1 key=$2 size=$3 fix=$4 staged=${5:-}
+  # (below S3's smallest part no upload of ours is multipart: no HEAD)
+  R2_HEAD_PART=0 R2_HEAD_ETAG='' R2_HEAD_PART_HOW=''
+  if ((size >= R2_MULTIPART_MIN_BYTES)); then r2_head_etag "$bucket" "$key" "$size"; fi
+  r2_stream_hash "r2:${bucket}/${key}" "$R2_HEAD_PART" ${staged:+"$staged"} || return 1
+  ((R2_HEAD_PART > 0)) || return 0
+  if [[ $STREAM_ETAG != "$R2_HEAD_ETAG" ]]; then
+    log "ETAG MISMATCH: r2:${bucket}/${key}: R2 reports ${R2_HEAD_ETAG}, its bytes give ${STREAM_ETAG} (multipart ETag computed locally, part size ${R2_HEAD_PART} ${R2_HEAD_PART_HOW}; sha256 ${STREAM_SHA256}): R2's record of this object is not its bytes; not trusted. ${fix}"
+    return 2
+  fi
+  log "multipart ETag of r2:${bucket}/${key} verified: ${R2_HEAD_ETAG}, part size ${R2_HEAD_PART}${R2_HEAD_PART_HOW:+ (${R2_HEAD_PART_HOW%%:*})}"
+}
+
+# r2_hash_objects BUCKET PREFIX KEYS OUT [FIX]: download every key listed in KEYS ("objects/...",
+# relative to PREFIX; optionally "<TAB>size"), hashing it as it streams (nothing kept on disk or in
+# memory), and write "key<TAB>sha256" to OUT for each object read. A key absent from OUT could not
+# be read, or (objects of R2_MULTIPART_MIN_BYTES or more, four at a time: r2_read_checked) has a
+# multipart ETag in R2 that its bytes do not give: those are logged with FIX and listed in OUT.etag.
 r2_hash_objects() {
-  local bucket=$1 prefix=$2 keys=$3 out=$4 list err hash path
+  local bucket=$1 prefix=$2 keys=$3 out=$4 fix=${5:-} list err hash path key size running=0 n=0
   list=$(mktemp)
   err=$(mktemp)
-  sed 's#^objects/##' "$keys" | LC_ALL=C sort -u >"$list"
+  awk -F'\t' -v big="${list}.big" -v min="$R2_MULTIPART_MIN_BYTES" '
+    { sub(/^objects\//, "", $1) }
+    $2 != "" && $2 + 0 >= min + 0 { print $1 "\t" $2 > big; next }
+    { print $1 }' "$keys" | LC_ALL=C sort -u >"$list"
+  touch "${list}.big"
   : >"$out"
+  : >"${out}.etag"
   if [[ -s $list ]]; then
     # --fast-list: one listing of the set (1,000 keys a request) instead of one per objects/xx/.
     if ! r2_rclone hashsum sha256 --download --fast-list --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
@@ -569,7 +658,30 @@ r2_hash_objects() {
       if [[ -n $path ]]; then printf 'objects/%s\t%s\n' "$path" "$hash"; fi
     done <"${list}.out" >"$out"
   fi
-  rm -f "$list" "${list}.out" "$err"
+  # Large objects one stream each (SHA-256 and, when multipart, the ETag in the same read).
+  while IFS=$'\t' read -r key size; do
+    if ((running >= 4)); then wait -n || true; running=$((running - 1)); fi
+    (
+      STREAM_ERR="${list}.err.${n}"
+      rc=0
+      r2_read_checked "$bucket" "${prefix}/objects/${key}" "$size" "$fix" || rc=$?
+      if ((rc == 0)); then
+        printf 'objects/%s\t%s\n' "$key" "$STREAM_SHA256" >"${list}.big.${n}"
+      elif ((rc == 2)); then
+        printf 'objects/%s\n' "$key" >"${list}.bad.${n}"
+      fi
+    ) &
+    running=$((running + 1)) n=$((n + 1))
+  done < <(LC_ALL=C sort -u "${list}.big")
+  wait || true
+  if ((n > 0)); then
+    cat "${list}".big.[0-9]* >>"$out" 2>/dev/null || true
+    cat "${list}".bad.[0-9]* >>"${out}.etag" 2>/dev/null || true
+    if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "${list}".err.[0-9]* 2>/dev/null; then
+      r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "${list}".err.[0-9]*)"
+    fi
+  fi
+  rm -f "$list" "${list}".* "$err"
 }
 
 # r2_remote_listing BUCKET PREFIX OUT [MANIFEST_NAMES]: "key<TAB>size<TAB>md5" of every object under
@@ -621,10 +733,14 @@ r2_check_objects() {
       printf '%s\n' "$key" >>"${work}/readback"
     fi
   done <"$entries"
-  r2_hash_objects "$bucket" "$prefix" "${work}/readback" "${work}/hashed.tsv"
+  # (with each entry's size: large objects are read one stream each, their multipart ETag checked)
+  awk -F'\t' 'FNR == NR { size[$5] = $3; next } { print $1 "\t" size[$1] }' "$entries" "${work}/readback" >"${work}/readback.sized"
+  r2_hash_objects "$bucket" "$prefix" "${work}/readback.sized" "${work}/hashed.tsv" \
+    "A backup run (not --verify-only) uploads a fresh copy under a new key; nothing is overwritten"
   while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${work}/hashed.tsv"
-  local -A wanted=()
+  local -A wanted=() etag_bad=()
   while IFS= read -r key; do wanted[$key]=1; done <"${work}/readback"
+  while IFS= read -r key; do etag_bad[$key]=1; done <"${work}/hashed.tsv.etag"
   R2_BAD_COUNT=0
   R2_ENTRY_COUNT=0
   while IFS=$'\t' read -r sha md5 size rel key; do
@@ -641,6 +757,8 @@ r2_check_objects() {
       log "VERIFY SIZE MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote ${rsize[$key]} bytes, manifest ${size}"
     elif [[ -n ${rmd5[$key]} && ${rmd5[$key]} != "$md5" ]]; then
       log "VERIFY HASH MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): remote md5 ${rmd5[$key]}, manifest ${md5}"
+    elif [[ -n ${etag_bad[$key]:-} ]]; then
+      log "VERIFY ETAG MISMATCH: r2:${bucket}/${prefix}/${key} (${rel}): its multipart ETag in R2 is not the one its bytes give (named above)"
     elif [[ -n ${wanted[$key]:-} && -z $got ]]; then
       log "VERIFY UNREADABLE: r2:${bucket}/${prefix}/${key} (${rel}): could not be read back"
     elif [[ -n ${wanted[$key]:-} && $got != "$sha" ]]; then
@@ -779,10 +897,10 @@ r2_sample_reused() {
 r2_prove_candidates() {
   local bucket=$1 prefix=$2 plan=$3 sha key action size rel next got
   local -A hashed=()
-  awk -F'\t' '$3 == "readback" || $3 == "sample" { print $2 }' "$plan" >"${plan}.keys"
+  awk -F'\t' '$3 == "readback" || $3 == "sample" { print $2 "\t" $4 }' "$plan" >"${plan}.keys"
   [[ -s ${plan}.keys ]] || { rm -f "${plan}.keys"; return 0; }
   log "reading back $(wc -l <"${plan}.keys") copy(ies) already in r2:${bucket}/${prefix}: $(grep -c $'\treadback\t' "$plan" || true) that no verified manifest vouches for, $(grep -c $'\tsample\t' "$plan" || true) reused (rotating sample)"
-  r2_hash_objects "$bucket" "$prefix" "${plan}.keys" "${plan}.hashed"
+  r2_hash_objects "$bucket" "$prefix" "${plan}.keys" "${plan}.hashed" "It is healed: a fresh copy goes under a new key (nothing is overwritten)"
   while IFS=$'\t' read -r key got; do hashed[$key]=$got; done <"${plan}.hashed"
   while IFS=$'\t' read -r sha key action size rel next; do
     if [[ ($action == readback || $action == sample) && ${hashed[$key]:-} != "$sha" ]]; then
@@ -793,7 +911,7 @@ r2_prove_candidates() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sha" "$key" "$action" "$size" "$rel" "$next"
   done <"$plan" >"${plan}.new"
   mv -f "${plan}.new" "$plan"
-  rm -f "${plan}.keys" "${plan}.hashed"
+  rm -f "${plan}.keys" "${plan}.hashed" "${plan}.hashed.etag"
 }
 
 # ---- set size guard: an empty set, or one far smaller than its last verified backup, fails ----
@@ -1133,9 +1251,34 @@ sha256_batch() {
   local list=$1 out=$2 rec
   : >"$out"
   [[ -s $list ]] || return 0
+  if sha256_openssl; then
+    # "<sha256> *<path>" per file read (an unreadable one is skipped with an error on stderr).
+    xargs -0 -r openssl dgst -sha256 -r -- <"$list" 2>/dev/null | sed -n 's/^\([0-9a-f]\{64\}\) \*/\1\t/p' >"$out" || true
+    return 0
+  fi
   while IFS= read -r -d '' rec; do
     printf '%s\t%s\n' "${rec:0:64}" "${rec:66}"
   done < <(xargs -0 -r sha256sum -z -- <"$list" 2>/dev/null || true) >"$out"
+}
+
+# sha256_openssl: true when the restore's SHA-256 is computed by openssl (with the CPU's SHA
+# instructions: ~2 GB/s a core here, against ~0.55 GB/s for coreutils' sha256sum, which has none;
+# measured in docs/backups.md). The restore hashes every byte it writes, so on a shared 2-core
+# machine the hasher set its speed. COMFYUME_SHA256_TOOL=sha256sum forces coreutils.
+sha256_openssl() {
+  if [[ -z ${COMFYUME_SHA256_OPENSSL:-} ]]; then
+    COMFYUME_SHA256_OPENSSL=no
+    if [[ ${COMFYUME_SHA256_TOOL:-openssl} == openssl ]] && command -v openssl >/dev/null &&
+      [[ $(printf abc | openssl dgst -sha256 -r 2>/dev/null) == ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad* ]]; then
+      COMFYUME_SHA256_OPENSSL=yes
+    fi
+  fi
+  [[ $COMFYUME_SHA256_OPENSSL == yes ]]
+}
+
+# sha256_stream: the SHA-256 of stdin ("<sha256> ..." on stdout), by openssl where sha256_openssl.
+sha256_stream() {
+  if sha256_openssl; then openssl dgst -sha256 -r; else sha256sum; fi
 }
 
 # sha256_load FILE...: COMFYUME_SHA256[path]=sha256 from sha256_batch's output file(s).
@@ -1168,13 +1311,15 @@ r2_fetch_hashed() {
   [[ ${COMFYUME_R2_HEAD_OBJECTS:-0} != 1 ]] || no_head=()
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
   # HASHES.have: already staged with the right size. Of the rest, objects of at least
-  # COMFYUME_R2_STREAM_MIN_BYTES (256 MiB) go to HASHES.big: hashed while they stream in, so a
-  # 25 GB model is not hashed after it arrived; the others (HASHES.get) in one rclone copy run.
+  # COMFYUME_R2_STREAM_MIN_BYTES (200 MiB: rclone's upload cutoff, so every multipart object the
+  # backup sent) go to HASHES.big ("key<TAB>size"): hashed while they stream in, so a 25 GB model
+  # is not hashed after it arrived, and their multipart ETag checked in the same read
+  # (r2_read_checked); the others (HASHES.get) in one rclone copy run.
   awk -F'\t' -v have="${hashes}.have" -v get="${hashes}.get" -v big="${hashes}.big" \
-    -v min="${COMFYUME_R2_STREAM_MIN_BYTES:-268435456}" -v staged_list="${hashes}.staged" '
+    -v min="${COMFYUME_R2_STREAM_MIN_BYTES:-209715200}" -v staged_list="${hashes}.staged" '
     BEGIN { while ((getline line < staged_list) > 0) { split(line, f, "\t"); staged[f[1]] = f[2] } }
     ($1 in staged) && staged[$1] == $2 { print $1 > have; next }
-    $2 + 0 >= min + 0 { print $1 > big; next }
+    $2 + 0 >= min + 0 { print $1 "\t" $2 > big; next }
     { print $1 > get }' "$fetch"
   touch "${hashes}.have" "${hashes}.get" "${hashes}.big"
   # The streamer runs in its own process group (set -m), which the exit hook kills: a restore that
@@ -1218,29 +1363,34 @@ _r2_stop_streamer() {
 }
 
 # _r2_stream_big BUCKET PREFIX STAGING HASHES: each key of HASHES.big, four at a time, streamed
-# through `rclone cat | tee STAGED | sha256sum` (one pass over the bytes, nothing re-read).
-# Writes HASHES.9sN ("sha256<TAB>path"); a failed stream leaves no staged file (the caller names it).
+# through `rclone cat | tee STAGED | sha256sum` (one pass over the bytes, nothing re-read), a
+# multipart object's ETag computed in the same pass and compared with R2's (r2_read_checked).
+# Writes HASHES.9sN ("sha256<TAB>path"); a failed stream or an ETag mismatch leaves no staged file
+# (the ETag mismatch is logged with the fix; the caller names the file not restored).
 _r2_stream_big() {
-  local bucket=$1 prefix=$2 staging=$3 hashes=$4 key running=0 n=0
+  local bucket=$1 prefix=$2 staging=$3 hashes=$4 key size running=0 n=0
   # (no job control inside: every download stays in this process group)
   set +m
-  while IFS= read -r key; do
+  while IFS=$'\t' read -r key size; do
     if ((running >= 4)); then wait -n || true; running=$((running - 1)); fi
-    _r2_stream_one "r2:${bucket}/${prefix}/objects/${key}" "${staging}/${key}" "${hashes}.9s${n}" "${hashes}.err.s${n}" &
+    _r2_stream_one "$bucket" "${prefix}/objects/${key}" "$size" "${staging}/${key}" "${hashes}.9s${n}" "${hashes}.err.s${n}" &
     running=$((running + 1)) n=$((n + 1))
   done <"${hashes}.big"
   wait || true
 }
 
 _r2_stream_one() {
-  local src=$1 staged=$2 out=$3 err=$4 sum
+  local bucket=$1 key=$2 size=$3 staged=$4 out=$5 err=$6 rc=0
   mkdir -p -- "${staged%/*}"
-  if sum=$(r2_rclone cat "$src" 2>>"$err" | tee -- "$staged" | sha256sum); then
-    printf '%s\t%s\n' "${sum%% *}" "$staged" >"$out"
-  else
-    log "download of ${src} failed: $(scrub "$(tail -n 2 "$err")")"
-    rm -f -- "$staged"
+  STREAM_ERR=$err r2_read_checked "$bucket" "$key" "$size" \
+    "Restore from an older manifest (seed-sfs.sh --manifest SET=KEY), or run a backup from a machine that still has the file: it uploads a fresh copy under a new key" \
+    "$staged" || rc=$?
+  if ((rc == 0)); then
+    printf '%s\t%s\n' "$STREAM_SHA256" "$staged" >"$out"
+    return 0
   fi
+  ((rc == 2)) || log "download of r2:${bucket}/${key} failed: $(scrub "$(tail -n 2 "$err" 2>/dev/null)")"
+  rm -f -- "$staged"
 }
 
 # _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon
@@ -1821,7 +1971,7 @@ r2_part_size() {
 # uploaded in parts of PART_SIZE bytes: md5(concatenated binary MD5 of each part)-<parts>; the SHA-256
 # and the whole MD5 (the backups' hash state needs both) are read beside it.
 flat_hash_etag() {
-  local file=$1 part=$2 sums shaf md5f readers=()
+  local file=$1 part=$2 shaf md5f readers=()
   if ((part == 0)); then
     hash_file "$file"
     # shellcheck disable=SC2034  # results read by the caller
@@ -1835,8 +1985,8 @@ flat_hash_etag() {
   readers+=($!)
   md5sum <"$file" >"$md5f" &
   readers+=($!)
-  # One md5sum per part (split runs the filter once per chunk).
-  sums=$(split -b "$part" --filter='md5sum' <"$file" | awk '{ print $1 }')
+  # shellcheck disable=SC2034  # (the one multipart ETag computation, shared with the restore)
+  FLAT_ETAG=$(multipart_etag "$part" <"$file")
   if ! wait "${readers[0]}" || ! wait "${readers[1]}"; then
     rm -f "$shaf" "$md5f"
     return 1
@@ -1844,8 +1994,6 @@ flat_hash_etag() {
   # shellcheck disable=SC2034  # results read by the caller
   FLAT_SHA256=$(cut -d' ' -f1 "$shaf") FLAT_MD5=$(cut -d' ' -f1 "$md5f")
   rm -f "$shaf" "$md5f"
-  # shellcheck disable=SC2034
-  FLAT_ETAG="$(perl -ne 'print pack("H32", $1) if /^([0-9a-f]{32})$/' <<<"$sums" | md5sum | cut -d' ' -f1)-$(wc -l <<<"$sums")"
 }
 
 # flat_latest_dated LISTING [HOURLY]: from r2_flat_list output, the newest object of each name among

@@ -146,7 +146,14 @@ function evict(dir: string): void {
   spawnSync("bash", ["-c", `find "$1" -type f -exec dd iflag=nocache count=0 status=none if={} \\;`, "_", dir]);
 }
 
-interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; hashed: string; stderr: string }
+interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; cpuSeconds: number; hashed: string; stderr: string }
+
+/** CPU seconds (user + system) of a process and its reaped descendants, from its /proc/PID/stat line. */
+export function treeCpuSeconds(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // after "pid (comm) ": f[0] is field 3
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 /** Runs bash SCRIPT ARGS on a fresh "instance" root; read_bytes/rchar of its whole process tree. */
 async function measure(script: string, args: string[], input: string, opts: { sync?: boolean } = {}): Promise<Measured> {
@@ -157,7 +164,7 @@ async function measure(script: string, args: string[], input: string, opts: { sy
   // The outer bash reaps the script, so its /proc/<pid>/io holds the I/O of every descendant.
   const result = await new Promise<{ code: number; stderr: string }>((res) => {
     // With sync (the restores), the time includes writing the data out, as the raw copy's does.
-    const child = spawn("bash", ["-c", 'bash "$@"; rc=$?; if [[ -n $BENCH_SYNC ]]; then sync; fi; cat /proc/$$/io >"$BENCH_IO"; exit $rc', "_", script, ...args], {
+    const child = spawn("bash", ["-c", 'bash "$@"; rc=$?; if [[ -n $BENCH_SYNC ]]; then sync; fi; { cat /proc/$$/io; printf "stat: %s\\n" "$(cat /proc/$$/stat)"; } >"$BENCH_IO"; exit $rc', "_", script, ...args], {
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", LANG: "C.UTF-8", COMFYUME_ROOT: root, BENCH_IO: ioFile, RCLONE_RETRIES: "2", BENCH_SYNC: opts.sync ? "1" : "", ...extraEnv() },
     });
     let stderr = "";
@@ -167,7 +174,9 @@ async function measure(script: string, args: string[], input: string, opts: { sy
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (result.code !== 0) throw new Error(`${script} failed (${result.code}):\n${result.stderr.split("\n").slice(-15).join("\n")}`);
-  const io = Object.fromEntries(readFileSync(ioFile, "utf8").trim().split("\n").map((l) => l.split(": ")).map(([k, v]) => [k, Number(v)]));
+  const ioText = readFileSync(ioFile, "utf8").trim().split("\n");
+  const io = Object.fromEntries(ioText.filter((l) => !l.startsWith("stat: ")).map((l) => l.split(": ")).map(([k, v]) => [k, Number(v)]));
+  const cpuSeconds = treeCpuSeconds(ioText.find((l) => l.startsWith("stat: "))!.slice(6));
   const after = snapshot();
   const hashed = [...result.stderr.matchAll(/hashed (\d+) file\(s\), (\d+) bytes; reused (\d+)/g)].reduce((a, m) => [a[0] + +m[1], a[1] + +m[2], a[2] + +m[3]], [0, 0, 0]);
   return {
@@ -177,6 +186,7 @@ async function measure(script: string, args: string[], input: string, opts: { sy
     sent: after.bytesIn - before.bytesIn,
     requests: after.requests - before.requests,
     verifyBytes: after.bytesOut - before.bytesOut,
+    cpuSeconds,
     hashed: /hashed \d+ file/.test(result.stderr) ? `${hashed[0]} files, ${mb(hashed[1])} MB; reused ${hashed[2]}` : "(not logged)",
     stderr: result.stderr,
   };
@@ -287,7 +297,7 @@ async function runEngines(shape: { sfsBytes: number; scratchBytes: number }): Pr
   const s3 = await startGoS3(S3_SERVER, work, [...BUCKETS, ...CALIBRATION_BUCKETS], counters);
   try {
     await runEngineBench(
-      { engine: ENGINE, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json"), nights: NIGHTS, restoreRounds: Number(option("--restore-rounds", "1")), restoreViaProxy: flag("--restore-via-proxy"), load: loadAverage },
+      { engine: ENGINE, treeCpuSeconds, work, scripts: SCRIPTS, sfs: SFS, scratch: SCRATCH, real: REAL, shape, changeOnePercent, evict, measure, treeBytes, json: flag("--json"), nights: NIGHTS, restoreRounds: Number(option("--restore-rounds", "1")), restoreViaProxy: flag("--restore-via-proxy"), load: loadAverage },
       s3,
     );
   } finally {

@@ -4,14 +4,23 @@
 // comparison runs against the same Go S3 server (versitygw, posix backend): `--s3-server PATH`, or
 // COMFYUME_S3_SERVER from .comfyume/tools.env once the s3-endpoint change provides it.
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 
 export interface Counters { requests: number; byMethod: Record<string, number>; bytesIn: number; bytesOut: number }
 /** url: through the counting proxy; directUrl: the server itself (the restore: no proxy on the path, as with R2). */
-export interface Endpoint { url: string; directUrl: string; accessKeyId: string; secret: string; dataDir: string; stop: () => void }
+export interface Endpoint {
+  url: string;
+  directUrl: string;
+  accessKeyId: string;
+  secret: string;
+  dataDir: string;
+  /** CPU seconds the S3 server has used so far (R2's work, which runs on these same cores here). */
+  serverCpu: () => number;
+  stop: () => void;
+}
 
 // COMFYUME_BENCH_S3_HOST: another loopback address when several benches share the machine.
 const HOST = process.env.COMFYUME_BENCH_S3_HOST ?? "127.0.102.1";
@@ -67,5 +76,9 @@ export async function startGoS3(server: string, work: string, buckets: string[],
     up.on("error", () => res.destroy());
   });
   const proxyPort = await new Promise<number>((res) => proxy.listen(0, HOST, () => res((proxy.address() as { port: number }).port)));
-  return { url: `http://${HOST}:${proxyPort}`, directUrl: `http://${HOST}:${port}`, accessKeyId, secret, dataDir, stop: () => (proxy.close(), child.kill("SIGTERM")) };
+  const serverCpu = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ (100 on Linux)
+  };
+  return { url: `http://${HOST}:${proxyPort}`, directUrl: `http://${HOST}:${port}`, accessKeyId, secret, dataDir, serverCpu, stop: () => (proxy.close(), child.kill("SIGTERM")) };
 }

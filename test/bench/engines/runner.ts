@@ -8,11 +8,13 @@ import { EngineName, rcloneChecksumBackup, rcloneChecksumRestore, resticBackup, 
 import type { Endpoint } from "./endpoint";
 import { REAL_FILES, REAL_LARGEST, hashedBytes, projectPart, type PartRun } from "./projection";
 
-export interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; hashed: string; stderr: string }
+export interface Measured { seconds: number; readBytes: number; rchar: number; sent: number; requests: number; verifyBytes: number; cpuSeconds: number; hashed: string; stderr: string }
 
 /** What scale.ts hands over (its data set, nights and measuring). */
 export interface BenchContext {
   engine: EngineName;
+  /** CPU seconds of a process and its reaped descendants, from a /proc/PID/stat line. */
+  treeCpuSeconds: (stat: string) => number;
   work: string;
   scripts: string;
   sfs: string;
@@ -177,8 +179,8 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   rows.forEach((r) => console.log(r));
   console.log("\n| restore part | wall s | MB/s | S3 requests | downloaded MB |\n|---|---|---|---|---|");
   restoreRows.forEach((r) => console.log(r));
-  console.log(`\n| round | restore s | restore MB/s | raw cp -a s | cp MB/s | restore / cp | load before / after |\n|---|---|---|---|---|---|---|`);
-  r.rounds.forEach((x, i) => console.log(`| ${i + 1} | ${x.restore.toFixed(1)} | ${(bytes / 1e6 / x.restore).toFixed(1)} | ${x.cp.toFixed(1)} | ${(bytes / 1e6 / x.cp).toFixed(1)} | ${(x.cp / x.restore).toFixed(2)} | ${x.load} |`));
+  console.log(`\n| round | restore s | restore MB/s | raw cp -a s | cp MB/s | restore / cp | CPU s: restore / S3 server / cp | load before / after |\n|---|---|---|---|---|---|---|---|`);
+  r.rounds.forEach((x, i) => console.log(`| ${i + 1} | ${x.restore.toFixed(1)} | ${(bytes / 1e6 / x.restore).toFixed(1)} | ${x.cp.toFixed(1)} | ${(bytes / 1e6 / x.cp).toFixed(1)} | ${(x.cp / x.restore).toFixed(2)} | ${x.restoreCpu.toFixed(1)} / ${x.serverCpu.toFixed(1)} / ${x.cpCpu.toFixed(1)} | ${x.load} |`));
   console.log(`\nmorning restore ${mb(bytes)} MB (median round): ${restoreSeconds.toFixed(1)} s, ${(bytes / 1e6 / restoreSeconds).toFixed(1)} MB/s; raw cp -a ${cpSeconds.toFixed(1)} s, ${(bytes / 1e6 / cpSeconds).toFixed(1)} MB/s; ratio ${r.ratio.toFixed(2)}`);
   console.log(`(restore ${ctx.restoreViaProxy ? "through the counting proxy" : "straight to the S3 server (the counting proxy, a Node process on the same cores, is left out: R2 has none)"}; both sides start from a cold page cache for what they read (the S3 server's files; the source trees), write new files on the same filesystem, and are timed up to a sync of what they wrote; the rounds alternate restore and copy)`);
   const restoreRate = bytes / 1e6 / restoreSeconds;
@@ -186,7 +188,9 @@ export async function runEngineBench(ctx: BenchContext, s3: Endpoint): Promise<v
   console.log(`bare rclone copy of the stored objects (no hashing): ${mb(downloaded)} MB in ${download.seconds.toFixed(1)} s, ${bareRate.toFixed(1)} MB/s; restore vs bare download ${(restoreRate / bareRate).toFixed(2)}; bare download vs raw cp ${((bareRate * cpSeconds * 1e6) / bytes).toFixed(2)}`);
   console.log(`\nLinear projection to SFS ${ctx.real.sfs} GB + scratch ${ctx.real.scratch} GB: GPU hours per night\n| night | SFS h | scratch h | total h |\n|---|---|---|---|`);
   hours.forEach((h) => console.log(h));
-  if (fixed) printProjection(partRuns);
+  // (the model needs night 1 for the per-byte cost and night 2 for the per-file cost)
+  if (fixed && partRuns.SFS.nights.length >= 2) printProjection(partRuns);
+  else if (fixed) console.log("(projection by cost kind: needs nights 1 and 2; run without --nights 1)");
 }
 
 /** The projection that keeps fixed, per-file and per-byte costs apart (projection.ts). */
@@ -212,7 +216,8 @@ function printProjection(parts: Record<Part["name"], PartRun>): void {
   });
 }
 
-interface RestoreRound { restore: number; cp: number; load: string }
+/** Wall and CPU seconds of one round: the restore (its process tree; the S3 server apart) and the raw copy. */
+interface RestoreRound { restore: number; cp: number; load: string; restoreCpu: number; serverCpu: number; cpCpu: number }
 
 /** Restore (every part) and a raw `cp -a` of the same files, alternated ctx.restoreRounds times; the median round by ratio. */
 async function restoreAndCopy(ctx: BenchContext, s3: Endpoint, run: ReturnType<typeof scriptsFor>, parts: Part[], secrets: string) {
@@ -222,6 +227,8 @@ async function restoreAndCopy(ctx: BenchContext, s3: Endpoint, run: ReturnType<t
   for (let round = 0; round < (ctx.restoreRounds ?? 1); round++) {
     const loadBefore = ctx.load();
     let restore = 0;
+    let restoreCpu = 0;
+    const server0 = s3.serverCpu();
     restoreRows = [];
     for (const p of parts) {
       const dest = join(restoreRoot, p.name.toLowerCase());
@@ -230,19 +237,22 @@ async function restoreAndCopy(ctx: BenchContext, s3: Endpoint, run: ReturnType<t
       const [script, args] = run.restore(p, dest);
       const m = await ctx.measure(script, args, secrets, { sync: true });
       restore += m.seconds;
+      restoreCpu += m.cpuSeconds;
       restoreRows.push(`| ${p.name}, ${mb(p.bytes)} MB | ${m.seconds.toFixed(1)} | ${(p.bytes / 1e6 / m.seconds).toFixed(1)} | ${ctx.restoreViaProxy ? m.requests : "-"} | ${ctx.restoreViaProxy ? mb(m.verifyBytes) : "-"} |`);
     }
+    const serverCpu = s3.serverCpu() - server0;
     rmSync(restoreRoot, { recursive: true, force: true });
     ctx.evict(ctx.sfs);
     ctx.evict(ctx.scratch);
     const tc = process.hrtime.bigint();
-    spawnSync("cp", ["-a", ctx.sfs, join(ctx.work, "cp-sfs")]);
-    spawnSync("cp", ["-a", ctx.scratch, join(ctx.work, "cp-scratch")]);
-    spawnSync("sync");
+    // (one bash: its /proc stat then holds the copies' CPU time)
+    const copied = spawnSync("bash", ["-c", 'cp -a "$1" "$2" && cp -a "$3" "$4" && sync && cat /proc/$$/stat', "_", ctx.sfs, join(ctx.work, "cp-sfs"), ctx.scratch, join(ctx.work, "cp-scratch")], { encoding: "utf8" });
     const cp = Number(process.hrtime.bigint() - tc) / 1e9;
+    if (copied.status !== 0) throw new Error(`raw copy failed: ${copied.stderr}`);
+    const cpCpu = ctx.treeCpuSeconds(copied.stdout.trim());
     rmSync(join(ctx.work, "cp-sfs"), { recursive: true, force: true });
     rmSync(join(ctx.work, "cp-scratch"), { recursive: true, force: true });
-    rounds.push({ restore, cp, load: `${loadBefore} / ${ctx.load()}` });
+    rounds.push({ restore, cp, load: `${loadBefore} / ${ctx.load()}`, restoreCpu, serverCpu, cpCpu });
     (ctx.json ? console.error : console.log)(`restore round ${round + 1}: restore ${restore.toFixed(1)} s, cp ${cp.toFixed(1)} s, ratio ${(cp / restore).toFixed(2)} (load ${rounds[rounds.length - 1].load})`);
   }
   const median = [...rounds].sort((a, b) => a.cp / a.restore - b.cp / b.restore)[Math.floor(rounds.length / 2)];
