@@ -113,6 +113,7 @@ COMPOSE_FILE=${COMPOSE_FILE:-${PROJECT_DIR}/comfyui-worker/docker-compose.yml}
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
 STATE_DIR=${STATE_DIR:-${SFS_MOUNT}/.comfyume/backup-state}
 log_to_file "$RESTORE_LOG"
+FLAT_LOG="$(dirname "$RESTORE_LOG")/restore-instance.flat.log"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 SAVE_DIR="${ROOT}/var/backups/comfyume/restore-${STAMP}"
@@ -179,16 +180,20 @@ fetch_cache_manifest() {
 
 # fetch_flat SET: the newest dated tarball(s) of SET (cache or worker) from the workshop's flat buckets,
 # through seed-flat.sh: the same listing, ETag check (multipart ETags computed locally) and kept record
-# (<sfs>/.comfyume/flat-SET.tsv) as the month's flat seed. The keys go to it on stdin.
+# (<sfs>/.comfyume/flat-SET.tsv) as the month's flat seed. The keys go to it on stdin. It logs to its own
+# file (FLAT_LOG): the day's restore report reads this log's one step table.
 fetch_flat() {
-  local set=$1 args
+  local set=$1 args why
   r2_setup
-  args=(--r2-endpoint "$R2_ENDPOINT" --sfs "$SFS_MOUNT" --only "$set" --log "$RESTORE_LOG"
+  args=(--r2-endpoint "$R2_ENDPOINT" --sfs "$SFS_MOUNT" --only "$set" --log "$FLAT_LOG"
     --cache-bucket "$R2_CACHE_BUCKET" --worker-bucket "$R2_WORKER_BUCKET" --worker-image "$WORKER_IMAGE_TARBALL")
   [[ -z $WORKER_IMAGE_NAME ]] || args+=(--worker-image-name "$WORKER_IMAGE_NAME")
-  printf 'R2_ACCESS_KEY_ID=%s\nR2_SECRET_ACCESS_KEY=%s\n' "$R2_ACCESS_KEY_ID" "$R2_SECRET_ACCESS_KEY" |
-    bash "${here}/seed-flat.sh" "${args[@]}" ||
-    die "restoring the ${set} set from the flat bucket failed (the cause and its fix are named above; nothing unverified was used)"
+  log "seed-flat.sh --only ${set}: its log is ${FLAT_LOG}"
+  if ! printf 'R2_ACCESS_KEY_ID=%s\nR2_SECRET_ACCESS_KEY=%s\n' "$R2_ACCESS_KEY_ID" "$R2_SECRET_ACCESS_KEY" |
+    bash "${here}/seed-flat.sh" "${args[@]}"; then
+    why=$(grep -o "FAILED in step '[^']*': .*" "$FLAT_LOG" 2>/dev/null | tail -n 1 || true)
+    die "restoring the ${set} set from the flat bucket failed (${why#*: }; each bad object is named in ${FLAT_LOG}); nothing unverified was used"
+  fi
 }
 
 locate_snapshot() {
