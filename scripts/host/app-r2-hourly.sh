@@ -114,11 +114,45 @@ record() {
 
 record_failure() { [[ ${RUN_DONE:-0} == 1 ]] || record failed; }
 
+# pass_opt NAME DEFAULT: the value of backup-mello.sh's option NAME among the passed options.
+pass_opt() {
+  local i v=$2
+  for ((i = 0; i + 1 < ${#PASS_ARGS[@]}; i++)); do [[ ${PASS_ARGS[i]} != "$1" ]] || v=${PASS_ARGS[i + 1]}; done
+  printf '%s' "$v"
+}
+
+# choose_sets: SETS = --dirs without those that hold no file AND have no backup in R2 yet (a fresh app host
+# before its users saved anything: nothing to protect, and backup-mello.sh refuses an empty set). A set
+# that has a backup stays, so an emptied or missing directory still fails there (its shrink check).
+choose_sets() {
+  local data dirs bucket prefix d keep=()
+  data=$(pass_opt --data-dir "${ROOT}/home/dev/comfyume/data")
+  dirs=$(pass_opt --dirs user_data,outputs,inputs)
+  bucket=$(pass_opt --bucket comfyume-user-files-backups)
+  prefix=$(pass_opt --prefix mello)
+  R2_ENDPOINT=$(pass_opt --r2-endpoint "")
+  read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY <"$KEYS_FILE"
+  r2_setup
+  for d in ${dirs//,/ }; do
+    if [[ -n $(find "${data}/${d}" -type f -print -quit 2>/dev/null) ]] || r2_latest_manifest "$bucket" "${prefix}/${d}" >/dev/null; then
+      keep+=("$d")
+    else
+      log "set ${prefix}/${d}: no files under ${data}/${d} and no backup in r2:${bucket} yet: nothing to back up"
+    fi
+  done
+  SETS=$(IFS=,; printf '%s' "${keep[*]}")
+}
+
 run_backup() {
   [[ -f $KEYS_FILE ]] || die "the R2 keys file ${KEYS_FILE} is missing: re-run 'app-r2-hourly.sh install' with the keys on stdin (the month's 'up' does it)"
   [[ $(stat -c %a "$KEYS_FILE") == 600 ]] || die "${KEYS_FILE} is not mode 0600 (it holds the R2 keys): chmod 600 ${KEYS_FILE}, and check who could read it"
+  choose_sets
+  if [[ -z $SETS ]]; then
+    COMFYUME_STEP_RESULT="nothing to back up yet"
+    return 0
+  fi
   # backup-mello.sh's own lock is another file: this run holds its usual one for the whole job.
-  BACKUP_LOCK="${ROOT}/run/lock/comfyume-app-r2-hourly.inner.lock" bash "${here}/backup-mello.sh" --log "$RUN_LOG" "${PASS_ARGS[@]}" <"$KEYS_FILE" ||
+  BACKUP_LOCK="${ROOT}/run/lock/comfyume-app-r2-hourly.inner.lock" bash "${here}/backup-mello.sh" --log "$RUN_LOG" "${PASS_ARGS[@]}" --dirs "$SETS" <"$KEYS_FILE" ||
     die "the hourly copy of the users' files to R2 failed (the cause is named above; the last verified copy in R2 is untouched)"
 }
 

@@ -67,6 +67,33 @@ describe("app-r2-hourly.sh: the app host's users' files to R2 every hour", () =>
     expect(await manifests("user_data")).toHaveLength(2);
   }, 120_000);
 
+  it("a fresh app host with no users' files yet: nothing to back up is not a failure; once a set has a backup, emptying it is", async () => {
+    const root = tmp("app-hourly-fresh");
+    const data = join(root, "home/dev/comfyume-v1/data");
+    const args = ["--r2-endpoint", s3.endpoint, "--data-dir", data, "--dirs", "user_data,outputs", "--bucket", BUCKET, "--prefix", "fresh"];
+    const inst = await run("app-r2-hourly.sh", ["install", "--", ...args], { env: { COMFYUME_ROOT: root }, input: r2Secrets(s3) });
+    expect(inst.code, inst.stderr).toBe(0);
+    const lsManifests = async (d: string) => (await rclone(s3, ["lsf", `r2:${BUCKET}/fresh/${d}/manifests`])).stdout.split("\n").filter(Boolean);
+    const logText = () => readFileSync(join(root, "var/log/comfyume/app-r2-hourly.log"), "utf8");
+
+    // Month up on a new app host: the data directories are not there yet (the app creates them).
+    expect(await runJob(cronJob(root)), logText()).toBe(0);
+    expect(logText()).toMatch(/set fresh\/user_data: no files under \S+ and no backup in r2:\S+ yet: nothing to back up/);
+    expect(readFileSync(join(root, "var/lib/comfyume/app-r2-hourly.status"), "utf8")).toMatch(/^last_result=ok$/m);
+
+    // A user saves a workflow: that set is backed up, the still-empty one is not.
+    write(join(data, "user_data/user001/workflow.json"), '{"nodes":1}\n');
+    expect(await runJob(cronJob(root)), logText()).toBe(0);
+    expect(await lsManifests("user_data")).toHaveLength(1);
+    expect(await lsManifests("outputs")).toEqual([]);
+
+    // The directory emptied (a path that moved, a lost disk): the backed-up set is refused, not skipped.
+    spawnSync("rm", ["-rf", join(data, "user_data")]);
+    expect(await runJob(cronJob(root))).toBe(1);
+    expect(logText()).toMatch(/set 'fresh\/user_data': source \S+ is missing/);
+    expect(await lsManifests("user_data")).toHaveLength(1);
+  }, 120_000);
+
   it("never overlaps: a run finding the backup lock held fails at once naming the holder, logged, status failed", async () => {
     const { root, data } = appHost();
     const inst = await run("app-r2-hourly.sh", ["install", "--", ...backupArgs(data)], { env: { COMFYUME_ROOT: root }, input: r2Secrets(s3) });
