@@ -4,13 +4,14 @@
 //   instance (SFS attached at creation; first-boot identity script when the host key is pinned) ->
 //   host key -> SFS share -> scripts upload -> toolchain --pre-mount -> mount-sfs -> toolchain from
 //   the SFS cache -> restore-instance (identity, project, .env from the SFS cache, R2 as fallback) ->
-//   start-app (compose up, Redis answers where the workers reach it) -> hourly backup cron,
+//   start-app (compose up, Redis answers where the workers reach it) -> hourly backup cron (SFS cache)
+//   and hourly R2 copy of the users' files (app-r2-hourly.sh),
 // and a backup-before-delete hook (app-host-backup.ts): the instance goes only after verified backups.
 import * as pulumi from "@pulumi/pulumi";
 import { Instance, StartupScript } from "../infra/providers";
 import { SfsShare } from "../infra/providers/sfs-share";
 import { RemoteCommand } from "../infra/remote";
-import { appBackupHook } from "./app-host-backup";
+import { appBackupHook, appFilesArgs } from "./app-host-backup";
 import type { BucketNames } from "./backups";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
 import { HostScripts } from "./host-scripts";
@@ -18,6 +19,7 @@ import { chain, commandDeadline, connectionArgs, scriptRunner, secretStdin, shel
 import { bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 import { INSTANCE_SCRIPTS } from "./worker-restore";
 import { PLACEMENT_KEYS } from "./worker-instance";
+import { shrinkArgs } from "./worker-backup-hooks";
 
 /** The app's own settings (config `app`, defaults resolved). */
 export interface AppSettings {
@@ -72,7 +74,7 @@ export interface AppHostArgs {
 }
 
 /** Every script the app host runs: the worker's set (restore, backups, cron, toolchain) and start-app. */
-export const APP_HOST_SCRIPTS = [...INSTANCE_SCRIPTS, "start-app.sh"];
+export const APP_HOST_SCRIPTS = [...INSTANCE_SCRIPTS, "start-app.sh", "app-r2-hourly.sh"];
 
 export class AppHost extends pulumi.ComponentResource {
   public readonly instance: Instance;
@@ -234,6 +236,23 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
       timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
     },
     { ...child, dependsOn: [startApp] },
+  );
+  // The users' files to R2 every hour too (verified, locked against overlap; the keys kept root-only for cron).
+  new RemoteCommand(
+    `${name}-r2-hourly-cron`,
+    {
+      connection,
+      triggers: perInstance,
+      create: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) => {
+        const bucket = a.app.backupBucket ?? buckets.userFiles;
+        const shrink = shrinkArgs(a.backup.shrinkTolerance, a.backup.acceptShrink ?? []);
+        return run("app-r2-hourly.sh", ["install", "--", ...appFilesArgs(endpoint, bucket, a.app.dataDir, a.app.dataDirs, shrink)], a.timeouts.mountSeconds, true);
+      }),
+      stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
+      logging: "none",
+      timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
+    },
+    { ...child, dependsOn: [startApp], additionalSecretOutputs: ["stdout", "stderr"] },
   );
   return { scripts: scripts.files, toolchain };
 }

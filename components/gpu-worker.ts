@@ -11,7 +11,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { WorkerBackupHooks } from "./worker-backup-hooks";
 import { WorkerInstance, type ScratchArgs, type WorkerMachineSettings } from "./worker-instance";
-import { WorkerRestore } from "./worker-restore";
+import { WorkerRestore, type FlatRestore } from "./worker-restore";
 import type { SshTarget } from "./remote";
 import type { BucketNames } from "./backups";
 
@@ -35,7 +35,7 @@ export interface GpuWorkerArgs {
   /** Secrets restore-instance needs (stdin only). */
   secrets: { redisPassword: pulumi.Input<string>; tailscaleAuthKey: pulumi.Input<string> };
   /** restore-instance settings (config `restore`). */
-  restore: { expectedTailscaleIp: string; redisHost: string; redisPort: number; healthTimeoutSeconds: number; skip: string[] };
+  restore: { expectedTailscaleIp: string; redisHost: string; redisPort: number; healthTimeoutSeconds: number; skip: string[] } & FlatRestore;
   /** Mount points, script directories (instance, mello) and the restore log. */
   paths: { sfsMount: string; scratchMount: string; scriptsDir: string; melloScriptsDir: string; restoreLog: string };
   /**

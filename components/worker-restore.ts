@@ -22,6 +22,20 @@ export const INSTANCE_SCRIPTS = [
   ...BOOTSTRAP_FILES,
 ];
 
+/** The R2 fallback's bucket layout (config `seed.layout`, `seed.workerImageName`): flat reads the workshop's dated tarballs. */
+export interface FlatRestore {
+  /** manifest (ours; the default) or flat (restore-instance.sh --layout flat runs seed-flat.sh). */
+  layout?: "manifest" | "flat";
+  /** flat: the <image> of <image>-<YYYY-MM-DD>.tar.gz when the worker bucket holds several. */
+  workerImageName?: string;
+}
+
+/** restore-instance.sh arguments for the flat layout; none for manifests (that command line is as it always was). */
+export function flatRestoreArgs(r: FlatRestore, workerBucket: string): [string, string][] {
+  if (r.layout !== "flat") return [];
+  return [["--layout", "flat"], ...(r.workerImageName ? [["--worker-image-name", r.workerImageName] as [string, string]] : []), ["--worker-bucket", workerBucket]];
+}
+
 export interface WorkerRestoreArgs {
   /** SSH to the instance, host key pinned. */
   target: SshTarget;
@@ -48,7 +62,7 @@ export interface WorkerRestoreArgs {
   /** Secrets restore-instance needs (stdin only). */
   secrets: { redisPassword: pulumi.Input<string>; tailscaleAuthKey: pulumi.Input<string> };
   /** restore-instance settings (config `restore`). */
-  restore: { expectedTailscaleIp: string; redisHost: string; redisPort: number; healthTimeoutSeconds: number; skip: string[] };
+  restore: { expectedTailscaleIp: string; redisHost: string; redisPort: number; healthTimeoutSeconds: number; skip: string[] } & FlatRestore;
   /** The backup set (SFS cache) to restore from and back up to; the hourly cron's schedule. */
   backup: { setName: string; cronSchedule: string };
   /** Non-secret environment for every script (test roots, shims). */
@@ -84,7 +98,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
 
     const scripts = new HostScripts(
       `${name}-scripts`,
-      { target: a.target, remoteDir: a.paths.scriptsDir, scripts: INSTANCE_SCRIPTS, triggers: perInstance },
+      { target: a.target, remoteDir: a.paths.scriptsDir, scripts: [...INSTANCE_SCRIPTS, ...(a.restore.layout === "flat" ? ["seed-flat.sh"] : [])], triggers: perInstance },
       { ...moved(), dependsOn: a.after },
     );
     this.scriptFiles = scripts.files;
@@ -143,6 +157,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
             ["--health-timeout", String(a.restore.healthTimeoutSeconds)],
             ["--r2-endpoint", endpoint],
             ["--cache-bucket", buckets.cache],
+            ...flatRestoreArgs(a.restore, buckets.workerContainer),
             // First-contact mode pins the instance's own key: restoring another identity would break it.
             ...(a.identityPinned ? [] : [["--skip", "ssh-host-keys"] as [string, string]]),
             ...a.restore.skip.map((s) => ["--skip", s] as [string, string]),

@@ -153,6 +153,8 @@ export interface DayConfig extends CommonConfig {
   /** verda: the workers take Redis's address from the month's app host (output appRedisHost). */
   app: { host: "mello" | "verda" };
   restore: Settings["restore"] & { expectedTailscaleIp: string; redisHost: string };
+  /** How the buckets the restore's R2 fallback reads are laid out (the day's own `seed.layout`, `seed.workerImageName`). */
+  seed: Pick<Settings["seed"], "layout" | "workerImageName">;
   sshPrivateKey: SecretValue;
   redisPassword: SecretValue;
   tailscaleAuthKey: SecretValue;
@@ -523,6 +525,7 @@ function assemble(
       adopt: g.adopt,
     },
     restore: s.restore as DayConfig["restore"],
+    seed: { layout: s.seed.layout, workerImageName: s.seed.workerImageName },
     app: { host: s.app.host },
     sshPrivateKey: secrets.sshPrivateKey as SecretValue,
     redisPassword: secrets.redisPassword as SecretValue,

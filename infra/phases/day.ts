@@ -96,7 +96,7 @@ export function dayLayer(
       buckets: out<BucketNames>(idle, "bucketNames"),
     },
     secrets: { redisPassword: secretOutput(cfg.redisPassword), tailscaleAuthKey: secretOutput(cfg.tailscaleAuthKey) },
-    restore: cfg.restore,
+    restore: { ...cfg.restore, layout: cfg.seed.layout, workerImageName: cfg.seed.workerImageName },
     paths: cfg.paths,
     backup: { setName: cfg.backup.setName ?? cfg.gpu.hostname, cronSchedule: cfg.backup.cronSchedule, shrinkTolerance: cfg.backup.shrinkTolerance, acceptShrink: cfg.backup.acceptShrink },
     hostEnv: cfg.hostEnv,

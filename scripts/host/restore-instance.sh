@@ -22,6 +22,14 @@
 #                               R2 keys on stdin)
 #   --cache-bucket B            (env R2_CACHE_BUCKET; default comfyume-cache-backups)
 #   --worker-bucket B           (env R2_WORKER_BUCKET; default comfyume-worker-container-backups)
+#   --layout manifest|flat      how those buckets are laid out (env R2_LAYOUT; default manifest; config
+#                               comfyume:seed.layout). flat: the workshop's own dated tarballs, read
+#                               through seed-flat.sh when no manifest of ours is there: the newest
+#                               config/<name>-<YYYY-MM-DD>.tar.gz of each name into <sfs>/cache/config/<name>
+#                               and the newest <image>-<YYYY-MM-DD>.tar.gz as the worker tarball, each
+#                               checked against the listing's ETag before it is used
+#   --worker-image-name NAME    flat: the <image> to take when the worker bucket holds several
+#                               (env WORKER_IMAGE_NAME; config comfyume:seed.workerImageName)
 #   --state-dir DIR             the backups' hash state, seeded with every file fetched from R2
 #                               (env STATE_DIR; default <sfs>/.comfyume/backup-state, as backup-to-r2.sh)
 #   --skip STEP                 leave out a step: tailscale, ssh-host-keys, project, config,
@@ -63,6 +71,8 @@ HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-300}
 R2_ENDPOINT=${R2_ENDPOINT:-}
 R2_CACHE_BUCKET=${R2_CACHE_BUCKET:-comfyume-cache-backups}
 R2_WORKER_BUCKET=${R2_WORKER_BUCKET:-comfyume-worker-container-backups}
+R2_LAYOUT=${R2_LAYOUT:-manifest}
+WORKER_IMAGE_NAME=${WORKER_IMAGE_NAME:-}
 STATE_DIR=${STATE_DIR:-}
 RESTORE_LOG=${RESTORE_LOG:-${ROOT}/var/log/comfyume/restore-instance.log}
 SYSTEMCTL_CMD=${SYSTEMCTL_CMD:-systemctl}
@@ -91,6 +101,8 @@ while (($#)); do
     --r2-endpoint) need_value "$@"; R2_ENDPOINT=$2; shift 2 ;;
     --cache-bucket) need_value "$@"; R2_CACHE_BUCKET=$2; shift 2 ;;
     --worker-bucket) need_value "$@"; R2_WORKER_BUCKET=$2; shift 2 ;;
+    --layout) need_value "$@"; R2_LAYOUT=$2; shift 2 ;;
+    --worker-image-name) need_value "$@"; WORKER_IMAGE_NAME=$2; shift 2 ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --skip) need_value "$@"; SKIP+="$2 "; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
@@ -101,6 +113,7 @@ COMPOSE_FILE=${COMPOSE_FILE:-${PROJECT_DIR}/comfyui-worker/docker-compose.yml}
 WORKER_IMAGE_TARBALL=${WORKER_IMAGE_TARBALL:-${SFS_MOUNT}/worker-image.tar.gz}
 STATE_DIR=${STATE_DIR:-${SFS_MOUNT}/.comfyume/backup-state}
 log_to_file "$RESTORE_LOG"
+FLAT_LOG="$(dirname "$RESTORE_LOG")/restore-instance.flat.log"
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 SAVE_DIR="${ROOT}/var/backups/comfyume/restore-${STAMP}"
@@ -143,24 +156,66 @@ validate() {
     [[ $REDIS_PORT =~ ^[0-9]+$ ]] || die "REDIS_PORT '${REDIS_PORT}' is not a port number"
   fi
   [[ $HEALTH_TIMEOUT =~ ^[0-9]+$ ]] || die "HEALTH_TIMEOUT '${HEALTH_TIMEOUT}' is not a number of seconds"
+  [[ $R2_LAYOUT == manifest || $R2_LAYOUT == flat ]] ||
+    die "--layout '${R2_LAYOUT}' is neither 'manifest' nor 'flat': set comfyume:seed.layout to manifest (our backups) or flat (the workshop's dated tarballs)"
   if enabled worker-image || enabled worker; then require_cmd "$DOCKER_CMD"; fi
   require_cmd tar gzip sha256sum diff jq
 }
 
+# snapshot_needed: true when a step that restores from the instance snapshot is enabled.
+snapshot_needed() { enabled tailscale || enabled ssh-host-keys || enabled project || enabled config; }
+
+# fetch_cache_manifest: the SFS cache from our newest cache manifest in R2; 1 when R2 holds none.
+fetch_cache_manifest() {
+  local mkey
+  log "no snapshot in the SFS cache (${SFS_MOUNT}/cache/backups/${BACKUP_NAME}); fetching the cache from R2"
+  r2_setup
+  mkey=$(r2_latest_manifest "$R2_CACHE_BUCKET" cache) || return 1
+  r2_restore_tree "$R2_CACHE_BUCKET" "$mkey" "${SFS_MOUNT}/cache"
+  hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_CACHE_BUCKET" cache)" "${SFS_MOUNT}/cache" "$R2_RESTORED_MANIFEST" ||
+    warn "could not seed the hash state (the next backup reads these files once)"
+  rm -f "$R2_RESTORED_MANIFEST"
+  changed
+}
+
+# fetch_flat SET: the newest dated tarball(s) of SET (cache or worker) from the workshop's flat buckets,
+# through seed-flat.sh: the same listing, ETag check (multipart ETags computed locally) and kept record
+# (<sfs>/.comfyume/flat-SET.tsv) as the month's flat seed. The keys go to it on stdin. It logs to its own
+# file (FLAT_LOG): the day's restore report reads this log's one step table.
+fetch_flat() {
+  local set=$1 args why
+  r2_setup
+  args=(--r2-endpoint "$R2_ENDPOINT" --sfs "$SFS_MOUNT" --only "$set" --log "$FLAT_LOG"
+    --cache-bucket "$R2_CACHE_BUCKET" --worker-bucket "$R2_WORKER_BUCKET" --worker-image "$WORKER_IMAGE_TARBALL")
+  [[ -z $WORKER_IMAGE_NAME ]] || args+=(--worker-image-name "$WORKER_IMAGE_NAME")
+  log "seed-flat.sh --only ${set}: its log is ${FLAT_LOG}"
+  if ! printf 'R2_ACCESS_KEY_ID=%s\nR2_SECRET_ACCESS_KEY=%s\n' "$R2_ACCESS_KEY_ID" "$R2_SECRET_ACCESS_KEY" |
+    bash "${here}/seed-flat.sh" "${args[@]}"; then
+    why=$(grep -o "FAILED in step '[^']*': .*" "$FLAT_LOG" 2>/dev/null | tail -n 1 || true)
+    die "restoring the ${set} set from the flat bucket failed (${why#*: }; each bad object is named in ${FLAT_LOG}); nothing unverified was used"
+  fi
+}
+
 locate_snapshot() {
   local set_dir="${SFS_MOUNT}/cache/backups/${BACKUP_NAME}"
-  if [[ -z $SNAPSHOT && ! -f ${set_dir}/latest ]]; then
-    if [[ -n $R2_ENDPOINT ]]; then
-      log "no snapshot in the SFS cache (${set_dir}); fetching the cache from R2"
-      r2_setup
-      local mkey
-      mkey=$(r2_latest_manifest "$R2_CACHE_BUCKET" cache) || die "R2 bucket ${R2_CACHE_BUCKET} holds no cache manifest either; nothing to restore from"
-      r2_restore_tree "$R2_CACHE_BUCKET" "$mkey" "${SFS_MOUNT}/cache"
-      hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_CACHE_BUCKET" cache)" "${SFS_MOUNT}/cache" "$R2_RESTORED_MANIFEST" ||
-        warn "could not seed the hash state (the next backup reads these files once)"
-      rm -f "$R2_RESTORED_MANIFEST"
+  if [[ -z $SNAPSHOT && ! -f ${set_dir}/latest && -n $R2_ENDPOINT ]]; then
+    if [[ $R2_LAYOUT == manifest ]]; then
+      fetch_cache_manifest || die "R2 bucket ${R2_CACHE_BUCKET} holds no cache manifest either; nothing to restore from"
+    elif snapshot_needed && fetch_cache_manifest; then
+      : # our own nightly backup of this SFS's cache, written into their bucket: it holds the snapshot
+    elif [[ ! -f ${SFS_MOUNT}/.comfyume/flat-cache.tsv ]]; then
+      log "restoring the newest dated config tarballs from the flat bucket r2:${R2_CACHE_BUCKET} into ${SFS_MOUNT}/cache/config"
+      fetch_flat cache
       changed
     fi
+  fi
+  if [[ -z $SNAPSHOT && ! -f ${set_dir}/latest ]]; then
+    if ! snapshot_needed; then
+      log "no instance snapshot in ${set_dir}; none is needed (tailscale, ssh-host-keys, project and config are skipped)"
+      return 0
+    fi
+    [[ $R2_LAYOUT != flat || -z $R2_ENDPOINT ]] ||
+      die "no instance snapshot at ${set_dir} nor in r2:${R2_CACHE_BUCKET} (a flat bucket: its dated config tarballs are in ${SFS_MOUNT}/cache/config, not a snapshot). The tailscale, ssh-host-keys, project and config steps restore from a snapshot written by backup-instance.sh: run backup-instance.sh --name ${BACKUP_NAME} on the running instance first, or restore this day without them: --skip tailscale --skip ssh-host-keys --skip project --skip config (comfyume:restore.skip)"
   fi
   if [[ -z $SNAPSHOT ]]; then
     [[ -f ${set_dir}/latest ]] || die "no instance backup in the SFS cache at ${set_dir}: run seed-sfs.sh (month start) or pass --r2-endpoint with the R2 keys on stdin"
@@ -360,11 +415,17 @@ load_worker_image() {
     log "no worker tarball at ${WORKER_IMAGE_TARBALL}; fetching it from R2"
     r2_setup
     local mkey
-    mkey=$(r2_latest_manifest "$R2_WORKER_BUCKET" worker) || die "R2 bucket ${R2_WORKER_BUCKET} holds no worker image manifest either"
-    r2_restore_tree "$R2_WORKER_BUCKET" "$mkey" "$(dirname "$WORKER_IMAGE_TARBALL")"
-    hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_WORKER_BUCKET" worker)" "$(dirname "$WORKER_IMAGE_TARBALL")" "$R2_RESTORED_MANIFEST" ||
-      warn "could not seed the hash state (the next backup reads these files once)"
-    rm -f "$R2_RESTORED_MANIFEST"
+    if mkey=$(r2_latest_manifest "$R2_WORKER_BUCKET" worker); then
+      r2_restore_tree "$R2_WORKER_BUCKET" "$mkey" "$(dirname "$WORKER_IMAGE_TARBALL")"
+      hash_state_seed "$(hash_state_file "$STATE_DIR" "$R2_WORKER_BUCKET" worker)" "$(dirname "$WORKER_IMAGE_TARBALL")" "$R2_RESTORED_MANIFEST" ||
+        warn "could not seed the hash state (the next backup reads these files once)"
+      rm -f "$R2_RESTORED_MANIFEST"
+    elif [[ $R2_LAYOUT == flat ]]; then
+      log "r2:${R2_WORKER_BUCKET} holds no worker manifest of ours; restoring its newest dated image tarball (flat layout)"
+      fetch_flat worker
+    else
+      die "R2 bucket ${R2_WORKER_BUCKET} holds no worker image manifest either"
+    fi
   fi
   [[ -f $WORKER_IMAGE_TARBALL ]] || die "worker image tarball ${WORKER_IMAGE_TARBALL} is missing: run seed-sfs.sh, or pass --r2-endpoint (R2 keys on stdin) or --worker-image"
   local id

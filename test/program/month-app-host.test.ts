@@ -58,6 +58,16 @@ describe("month with the app on a Verda CPU instance", () => {
     expect(deps("app-host-backup-cron")).toContain("app-host-start-app");
   });
 
+  it("installs the hourly R2 copy of the users' files after the app starts, the keys on stdin only", () => {
+    const cron = command("app-host-r2-hourly-cron");
+    expect(cron.create).toContain("app-r2-hourly.sh' install --");
+    expect(cron.create).toContain("--data-dir '/home/dev/comfyume-v1/data' --dirs 'user_data,outputs,inputs' --bucket 'comfyume-user-files-backups' --prefix 'app'");
+    expect(JSON.stringify(plaintextView(run.byName("app-host-r2-hourly-cron").inputs))).not.toContain("idle-r2-secret-access-key-secret");
+    expect(unwrapSecret<string>(cron.stdin)).toMatch(/^R2_ACCESS_KEY_ID=.+\nR2_SECRET_ACCESS_KEY=.+/);
+    expect(deps("app-host-r2-hourly-cron")).toContain("app-host-start-app");
+    expect(Object.keys(run.byName("app-host-scripts-files").inputs.files as object)).toContain("/opt/comfyume/host/app-r2-hourly.sh");
+  });
+
   it("passes secrets on stdin only", () => {
     const restore = run.byName("app-host-restore").inputs;
     expect(JSON.stringify(plaintextView(restore))).not.toContain(SECRETS.redisPassword);

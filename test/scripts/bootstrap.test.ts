@@ -89,7 +89,7 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect(r.code, r.stderr).toBe(0);
     const result = bootstrapResult(r.stdout);
     expect(result?.how, r.stdout).toBe("ok");
-    expect(Object.keys(result?.tools ?? {}).sort()).toEqual(["blkid", "find", "flock", "jq", "mkfs.ext4", "mount.nfs", "rclone", "sha256sum"]);
+    expect(Object.keys(result?.tools ?? {}).sort()).toEqual(["blkid", "curl", "find", "flock", "jq", "mkfs.ext4", "mount.nfs", "rclone", "sha256sum"]);
     expect(mirror.requests().slice(served)).toEqual([]);
   }, 120_000);
 
