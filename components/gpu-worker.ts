@@ -105,8 +105,9 @@ export class GpuWorker extends pulumi.ComponentResource {
         backup: a.backup,
         hostEnv: a.hostEnv,
         timeouts: a.timeouts,
-        // The restore chain mounts the SFS: it waits for the share too; the backup hooks below do not.
-        after: [...machine.volumesReady, machine.sfsShared],
+        after: machine.volumesReady,
+        // The chain's mount waits for the share too; the upload and the backup hooks below do not.
+        sfsShared: [machine.sfsShared],
         formerParent,
       },
       part,

@@ -80,14 +80,16 @@ export interface BootstrapCall {
   cacheDir?: string;
   /** Only what mounting the SFS needs (nfs-common), for the step before the SFS is mounted. */
   preMount?: boolean;
+  /** A host that never mounts the SFS (mello): everything but what mounting it needs (no nfs-common). */
+  noSfs?: boolean;
 }
 
-/** `timeout … bash <dir>/host/bootstrap-host.sh [--pre-mount] [--cache DIR] </dev/null` */
+/** `timeout … bash <dir>/host/bootstrap-host.sh [--pre-mount | --no-sfs] [--cache DIR] </dev/null` */
 export function bootstrapCommand(c: BootstrapCall): string {
   return scriptCommand({
     scriptsDir: c.scriptsDir,
     script: "bootstrap-host.sh",
-    args: [...(c.preMount ? ["--pre-mount"] : []), ...(c.cacheDir ? [["--cache", c.cacheDir] as [string, string]] : [])],
+    args: [...(c.preMount ? ["--pre-mount"] : []), ...(c.noSfs ? ["--no-sfs"] : []), ...(c.cacheDir ? [["--cache", c.cacheDir] as [string, string]] : [])],
     timeoutSeconds: BOOTSTRAP_SECONDS,
     env: c.env,
   });

@@ -163,10 +163,11 @@ export class WorkerBackupHooks extends pulumi.ComponentResource {
     const runOnMello = scriptRunner(a.paths.melloScriptsDir, a.melloHostEnv);
     const shrink = shrinkArgs(a.shrink.tolerance, a.shrink.accept);
     const melloScripts = new HostScripts(`${name}-mello-scripts`, { target: mello, remoteDir: a.paths.melloScriptsDir, scripts: ["backup-mello.sh", ...BOOTSTRAP_FILES] }, moved());
-    // mello's toolchain (rclone, jq for backup-mello) before anything runs there; no SFS: from its apt sources.
+    // mello's toolchain (rclone, jq for backup-mello) before anything runs there; no SFS: from its apt sources, and
+    // without nfs-common (mello never mounts the SFS).
     const melloToolchain = toolchainCommand(
       `${name}-mello-toolchain`,
-      { connection: connectionArgs(mello), bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.melloScriptsDir, env: a.melloHostEnv })] },
+      { connection: connectionArgs(mello), bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.melloScriptsDir, env: a.melloHostEnv, noSfs: true })] },
       { ...moved(), dependsOn: [melloScripts.files] },
     );
     return new RemoteCommand(

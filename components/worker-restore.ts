@@ -1,7 +1,7 @@
-// The worker's restore chain, in order: upload the host scripts -> toolchain bootstrap --pre-mount
-// (nfs-common; the first-boot script normally installed it already) -> mount-sfs -> toolchain
-// bootstrap from the SFS cache (rclone, jq, ...) -> prepare-scratch -> restore-instance (from the SFS
-// cache) -> read back its step table -> install the hourly backup cron.
+// The worker's restore chain: upload the host scripts -> toolchain bootstrap --pre-mount (nfs-common; the
+// first-boot script normally installed it already) -> mount-sfs -> toolchain bootstrap from the SFS cache
+// (rclone, jq, ...), with prepare-scratch beside them -> restore-instance (from the SFS cache) -> read back its
+// step table, and install the hourly backup cron.
 // A replaced instance starts empty: everything here runs again (the instance id is a trigger).
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type RemoteFiles } from "../infra/remote";
@@ -71,6 +71,8 @@ export interface WorkerRestoreArgs {
   timeouts: { mountSeconds: number; restoreSeconds: number };
   /** What must exist before the first upload: the instance and its scratch. */
   after: pulumi.Input<pulumi.Resource>[];
+  /** The instance is allowed on the SFS (Verda's share settings): what the mount, and only the mount, waits for. */
+  sfsShared: pulumi.Input<pulumi.Resource>[];
   /** The GpuWorker these children belonged to before the split (aliases keep their URNs). */
   formerParent?: pulumi.Resource;
 }
@@ -120,7 +122,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
           .apply(([t, id]) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount], ["--sfs-id", id]], a.timeouts.mountSeconds)),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
-      { ...moved(), dependsOn: [scripts.files, toolchainPreMount] },
+      { ...moved(), dependsOn: [scripts.files, toolchainPreMount, ...a.sfsShared] },
     );
     // The rest of the toolchain (rclone, jq, ...) from the month's cache on the SFS: no download.
     this.toolchain = toolchainCommand(
@@ -128,6 +130,9 @@ export class WorkerRestore extends pulumi.ComponentResource {
       { connection, triggers: perInstance, bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, cacheDir: toolchainCacheDir(a.paths.sfsMount) })] },
       { ...moved(), dependsOn: [mountSfs] },
     );
+    // prepare-scratch uses only the image's own tools (util-linux, e2fsprogs, coreutils; it names any missing one), so it
+    // runs beside the bootstrap and the mount instead of after them. Only a month-scoped scratch reads its
+    // formatted-marker on the SFS, and then waits for the mount. (Both write fstab: fstab_set_entry_locked.)
     const prepareScratch = new RemoteCommand(
       `${name}-prepare-scratch`,
       {
@@ -138,7 +143,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
         ),
         timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
       },
-      { ...moved(), dependsOn: [mountSfs, this.toolchain] },
+      { ...moved(), dependsOn: a.scratchOutlivesInstance ? [mountSfs] : [scripts.files] },
     );
 
     // restore-instance logs to RESTORE_LOG: the configured path, which the report reads back. The
@@ -183,7 +188,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
         logging: "none",
         timeoutSeconds: commandDeadline(a.timeouts.restoreSeconds),
       },
-      { ...moved(), dependsOn: [prepareScratch], additionalSecretOutputs: ["stdout", "stderr"] },
+      { ...moved(), dependsOn: [prepareScratch, this.toolchain], additionalSecretOutputs: ["stdout", "stderr"] },
     );
     const report = new RemoteCommand(
       `${name}-restore-report`,

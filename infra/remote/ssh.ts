@@ -72,10 +72,48 @@ export async function dialWithRetries(connection: SshConnection, options: DialOp
       if (attempt >= attempts) break;
       const of = Number.isFinite(attempts) ? `/${attempts}` : "";
       log(`dial ${target} attempt ${attempt}${of} failed (${lastError.message}); retrying in ${waitMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      const reached = isRefused(lastError) ? await dialWhileRefused(connection, waitMs) : undefined;
+      if (reached) return reached;
+      if (!isRefused(lastError)) await sleep(waitMs);
     }
   }
   throw new Error(`could not connect to ${target} after ${attempts} attempt(s): ${lastError.message}`);
+}
+
+/** A refused connection is re-dialled this often within its backoff window. */
+export const REFUSED_REDIAL_MS = 250;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The host answered with a reset: up, but nothing listens yet (a booting sshd). Cheap to ask again. */
+function isRefused(error: Error): boolean {
+  return /ECONNREFUSED/.test(error.message);
+}
+
+/**
+ * Spends a refused dial's backoff window re-dialling every REFUSED_REDIAL_MS instead of sleeping through it: a booting
+ * host's sshd is reached within a quarter second of listening, not up to a whole window (0.5, 1, 2, 4, 8 s) later.
+ * The attempts and the total wait stay those of the backoff. Any other outcome ends the window's re-dials and leaves it
+ * to the next attempt, which handles it as usual (a host key mismatch fails there, a refused login gets its grace).
+ */
+async function dialWhileRefused(connection: SshConnection, windowMs: number): Promise<SshSession | undefined> {
+  const until = Date.now() + windowMs;
+  for (;;) {
+    const left = until - Date.now();
+    if (left <= REFUSED_REDIAL_MS) {
+      await sleep(Math.max(0, left));
+      return undefined;
+    }
+    await sleep(REFUSED_REDIAL_MS);
+    try {
+      return await dialOnce(connection);
+    } catch (error) {
+      if (!isRefused(error as Error)) {
+        await sleep(Math.max(0, until - Date.now()));
+        return undefined;
+      }
+    }
+  }
 }
 
 function dialOnce(connection: SshConnection): Promise<SshSession> {

@@ -3,7 +3,7 @@
 # nfs-common, ...: pinned in toolchain.lock next to this script). Runs first on every host the
 # project touches, before any other host script. Idempotent.
 #
-# Usage: bootstrap-host.sh [--cache DIR] [--no-download] [--pre-mount] [--lock FILE]
+# Usage: bootstrap-host.sh [--cache DIR] [--no-download] [--pre-mount | --no-sfs] [--lock FILE]
 #
 #   --cache DIR     the toolchain cache on the SFS, e.g. /mnt/sfs/.comfyume/toolchain: packages are
 #                   kept in DIR/<VERSION_CODENAME>-<dpkg arch>/ (*.deb, SHA256SUMS, PACKAGES). Read
@@ -11,6 +11,7 @@
 #                   after a download when DIR is writable (temp dir + atomic rename)
 #   --no-download   never download: fail naming the missing tools instead
 #   --pre-mount     only what mounting the SFS needs (scope pre-mount: nfs-common)
+#   --no-sfs        a host that never mounts the SFS (mello): everything but scope pre-mount
 #   --lock FILE     the pinned tool list (default: toolchain.lock next to this script)
 #   --help          this text
 #
@@ -37,6 +38,7 @@ START_US=${EPOCHREALTIME//[!0-9]/}
 CACHE_DIR=""
 NO_DOWNLOAD=false
 PRE_MOUNT=false
+NO_SFS=false
 LOCK_FILE="${here}/toolchain.lock"
 
 while (($#)); do
@@ -44,6 +46,7 @@ while (($#)); do
     --cache) need_value "$@"; CACHE_DIR=$2; shift 2 ;;
     --no-download) NO_DOWNLOAD=true; shift ;;
     --pre-mount) PRE_MOUNT=true; shift ;;
+    --no-sfs) NO_SFS=true; shift ;;
     --lock) need_value "$@"; LOCK_FILE=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -51,10 +54,10 @@ while (($#)); do
 done
 
 # ---------------------------------------------------------------------------
-# tc_read_lock FILE PRE_MOUNT: the pinned tools (TC_TOOLS, TC_PKGS, TC_MINS, TC_VARGS), all of them or
-# only scope pre-mount.
+# tc_read_lock FILE PRE_MOUNT [NO_SFS]: the pinned tools (TC_TOOLS, TC_PKGS, TC_MINS, TC_VARGS), all of them,
+# only scope pre-mount, or (NO_SFS) all but scope pre-mount.
 tc_read_lock() {
-  local file=$1 pre_mount=$2 tool pkg min varg scope why n=0
+  local file=$1 pre_mount=$2 no_sfs=${3:-false} tool pkg min varg scope why n=0
   [[ -r $file ]] || die "the pinned tool list ${file} is missing: upload scripts/host/toolchain.lock next to bootstrap-host.sh"
   TC_TOOLS=() TC_PKGS=() TC_MINS=() TC_VARGS=()
   while read -r tool pkg min varg scope why; do
@@ -63,6 +66,7 @@ tc_read_lock() {
     [[ -n $why && $scope =~ ^(pre-mount|all)$ && $min =~ ^(-|[0-9][0-9.]*)$ ]] ||
       die "${file} line ${n}: expected 'tool package min version-arg scope why' (scope pre-mount or all, min a version or -)"
     [[ $pre_mount == true && $scope != pre-mount ]] && continue
+    [[ $no_sfs == true && $scope == pre-mount ]] && continue
     TC_TOOLS+=("$tool") TC_PKGS+=("$pkg") TC_MINS+=("$min") TC_VARGS+=("$varg")
   done <"$file"
   ((${#TC_TOOLS[@]} > 0)) || die "${file} lists no tools"
@@ -321,7 +325,8 @@ refuse_sandbox() {
   die "COMFYUME_ROOT=${COMFYUME_ROOT} is set (a sandboxed host): installing packages would change this machine's own /, not the sandbox; missing: $(tc_missing_text). Install them on this machine (e.g. scripts/setup/system-packages.sh) or run the bootstrap on the host itself"
 }
 
-tc_read_lock "$LOCK_FILE" "$PRE_MOUNT"
+[[ $PRE_MOUNT != true || $NO_SFS != true ]] || die "--no-sfs and --pre-mount together leave no tool to check: --pre-mount before mounting the SFS, --no-sfs on a host without it"
+tc_read_lock "$LOCK_FILE" "$PRE_MOUNT" "$NO_SFS"
 step first-boot tc_wait_first_boot
 step check tc_check_tools
 if ((${#TC_MISSING[@]} == 0)); then

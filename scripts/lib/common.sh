@@ -241,15 +241,19 @@ replace_if_changed() {
 }
 
 # fstab_set_entry FSTAB MOUNTPOINT LINE: make LINE the only active fstab entry for MOUNTPOINT
-# (comments and other entries kept as they are); prints changed/unchanged.
+# (comments and other entries kept as they are); prints changed/unchanged. One writer at a time
+# (FSTAB.comfyume-lock): the day's chain runs mount-sfs and prepare-scratch side by side.
 fstab_set_entry() {
-  local fstab=$1 mountpoint=$2 line=$3 tmp
+  local fstab=$1 mountpoint=$2 line=$3 tmp fd
   mkdir -p "$(dirname "$fstab")"
+  exec {fd}>>"${fstab}.comfyume-lock" || die "cannot open the lock ${fstab}.comfyume-lock"
+  flock -w 60 "$fd" || die "another run held ${fstab}.comfyume-lock for 60s: see which (ps -ef), let it finish, then re-run"
   [[ -f $fstab ]] || : >"$fstab"
   tmp=$(mktemp "${fstab}.XXXXXX")
   awk -v mp="$mountpoint" '!($0 !~ /^[[:space:]]*#/ && $2 == mp)' "$fstab" >"$tmp"
   printf '%s\n' "$line" >>"$tmp"
   replace_if_changed "$tmp" "$fstab" 0644
+  exec {fd}>&-
 }
 
 # ---- R2 through rclone's S3 backend, configured only by environment variables ----

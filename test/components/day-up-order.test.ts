@@ -17,18 +17,26 @@ function waitsFor(name: string): string[] {
 }
 
 describe("the day's steps wait only for what they need", () => {
-  it("the worker's chain: upload, bootstrap, mount, toolchain, scratch, restore, then report and cron side by side", () => {
-    // On the HostScripts component (its upload inherits it).
-    // The chain mounts the SFS, so it waits for the instance to be allowed on it (Verda's share settings).
-    expect(waitsFor("worker-scripts")).toEqual(["worker-instance", "worker-scratch", "worker-sfs-share"]);
+  it("the worker's chain: upload, then bootstrap, mount, toolchain beside prepare-scratch, restore, then report and cron side by side", () => {
+    // On the HostScripts component (its upload inherits it): the upload needs the instance and its scratch, not the
+    // SFS share; the mount does (Verda's share settings).
+    expect(waitsFor("worker-scripts")).toEqual(["worker-instance", "worker-scratch"]);
     expect(waitsFor("worker-sfs-share")).toEqual(["worker-instance"]);
     expect(waitsFor("worker-toolchain-pre-mount")).toEqual(["worker-scripts-files"]);
-    expect(waitsFor("worker-mount-sfs")).toEqual(["worker-scripts-files", "worker-toolchain-pre-mount"]);
+    expect(waitsFor("worker-mount-sfs")).toEqual(["worker-scripts-files", "worker-sfs-share", "worker-toolchain-pre-mount"]);
     expect(waitsFor("worker-toolchain")).toEqual(["worker-mount-sfs"]);
-    expect(waitsFor("worker-prepare-scratch")).toEqual(["worker-mount-sfs", "worker-toolchain"]);
-    expect(waitsFor("worker-restore")).toEqual(["worker-prepare-scratch"]);
+    // A day-scoped scratch needs neither the SFS nor the toolchain (only the image's util-linux and e2fsprogs).
+    expect(waitsFor("worker-prepare-scratch")).toEqual(["worker-scripts-files"]);
+    expect(waitsFor("worker-restore")).toEqual(["worker-prepare-scratch", "worker-toolchain"]);
     expect(waitsFor("worker-restore-report")).toEqual(["worker-restore"]);
     expect(waitsFor("worker-backup-cron")).toEqual(["worker-restore"]);
+  });
+
+  it("a month-scoped scratch is prepared after the SFS mount: its formatted-marker lives on the SFS", async () => {
+    const month = await runProgram("workshop-day", { ...dayValues("workshop"), "comfyume:scratch": { lifetime: "month" } }, DAY_SECRET_KEYS);
+    const listed = ([] as unknown[]).concat(month.byName("worker-prepare-scratch").opts.dependsOn ?? []);
+    expect(listed.map((resource) => month.resources.find((r) => r.resource === resource)?.name).sort()).toEqual(["worker-mount-sfs"]);
+    expect(String(month.byName("worker-prepare-scratch").inputs.create)).toContain("--formatted-marker");
   });
 
   it("mello's branch starts at once and waits for the instance only where the nightly order needs it", () => {

@@ -74,10 +74,11 @@ describe("the worker and its volumes", () => {
 });
 
 describe("restore", () => {
-  it("runs mount-sfs, prepare-scratch, restore-instance and the cron installer in that order", () => {
+  it("runs mount-sfs and prepare-scratch (side by side: a day-scoped scratch needs no SFS), then restore-instance and the cron installer", () => {
     const chain = ["worker-mount-sfs", "worker-prepare-scratch", "worker-restore", "worker-backup-cron"].map(run.byName);
-    expect(dependsOn(chain[1])).toContain(chain[0].resource);
+    expect(dependsOn(chain[1])).toEqual([run.byName("worker-scripts-files").resource]);
     expect(dependsOn(chain[2])).toContain(chain[1].resource);
+    expect(dependsOn(chain[2])).toContain(run.byName("worker-toolchain").resource);
     expect(dependsOn(chain[3])).toContain(chain[2].resource);
     expect(dependsOn(chain[0])).toContain(run.byName("worker-scripts-files").resource);
   });

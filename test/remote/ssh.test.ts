@@ -87,6 +87,28 @@ describe("dial retries", () => {
     }
   });
 
+  it("a refused dial is re-dialled within its backoff window: a server that starts listening mid-window is reached in that window", async () => {
+    const port = await freePort();
+    const logs: string[] = [];
+    // One window of 10 minutes: sleeping through it would outlast this test's own limit many times over.
+    const dialing = dialWithRetries(
+      { ...connectionTo(host), port, dialErrorLimit: 2 }, { log: (line) => logs.push(line), firstBackoffMs: 600_000, maxBackoffMs: 600_000 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const late = await startHost({ port });
+    try {
+      const session = await dialing;
+      const result = await execOnce(session.client, { command: "echo reached-mid-window" });
+      session.client.end();
+      expect(result.stdout).toBe("reached-mid-window\n");
+      // Still one logged attempt: the re-dials belong to the first window.
+      expect(logs).toHaveLength(1);
+      expect(logs[0]).toMatch(/attempt 1\/2 failed \(.*ECONNREFUSED.*\); retrying in 600000 ms$/);
+    } finally {
+      await late.close();
+    }
+  }, 30_000);
+
   it("a refused login gives up after dialErrorLimit attempts (within the grace) naming user and key", async () => {
     const stranger = generateKeyPair();
     const logs: string[] = [];

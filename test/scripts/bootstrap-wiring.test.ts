@@ -22,7 +22,7 @@ describe("the day: worker and mello", () => {
     expect(uploaded(run, "worker-mello-scripts-files")).toEqual(expect.arrayContaining([`${MELLO_DIR}/host/bootstrap-host.sh`, `${MELLO_DIR}/host/toolchain.lock`]));
   });
 
-  it("worker: scripts -> bootstrap --pre-mount -> mount-sfs -> bootstrap --cache on the SFS -> prepare-scratch -> restore", () => {
+  it("worker: scripts -> bootstrap --pre-mount -> mount-sfs -> bootstrap --cache on the SFS -> restore (prepare-scratch beside them)", () => {
     const [files, preMount, mount, toolchain, scratch, restore] = ["worker-scripts-files", "worker-toolchain-pre-mount", "worker-mount-sfs", "worker-toolchain", "worker-prepare-scratch", "worker-restore"].map(run.byName);
     expect(preMount.type).toBe(REMOTE_COMMAND);
     expect(String(preMount.inputs.create)).toBe(`timeout -k 30 900 ${BOOTSTRAP} --pre-mount </dev/null`);
@@ -30,8 +30,9 @@ describe("the day: worker and mello", () => {
     expect(dependsOn(mount)).toContain(preMount.resource);
     expect(String(toolchain.inputs.create)).toBe(`timeout -k 30 900 ${BOOTSTRAP} --cache '/mnt/sfs/.comfyume/toolchain' </dev/null`);
     expect(dependsOn(toolchain)).toEqual([mount.resource]);
-    expect(dependsOn(scratch)).toContain(toolchain.resource);
-    expect(dependsOn(restore)).toContain(scratch.resource);
+    // prepare-scratch runs no project tool (docs/toolchain.md): it waits for its script only; the restore for both.
+    expect(dependsOn(scratch)).toEqual([files.resource]);
+    expect(dependsOn(restore)).toEqual(expect.arrayContaining([scratch.resource, toolchain.resource]));
     // A replaced instance starts from the image again: both run again with it.
     expect(preMount.inputs.triggers).toEqual(["inst-worker-instance"]);
     expect(toolchain.inputs.triggers).toEqual(["inst-worker-instance"]);
@@ -40,7 +41,8 @@ describe("the day: worker and mello", () => {
 
   it("mello: the bootstrap (no SFS there: from its apt sources) runs before the backup hook can", () => {
     const [files, toolchain, hook] = ["worker-mello-scripts-files", "worker-mello-toolchain", "worker-backup-mello-before-delete"].map(run.byName);
-    expect(String(toolchain.inputs.create)).toBe(`timeout -k 30 900 bash '${MELLO_DIR}/host/bootstrap-host.sh' </dev/null`);
+    // mello never mounts the SFS: no nfs-common there.
+    expect(String(toolchain.inputs.create)).toBe(`timeout -k 30 900 bash '${MELLO_DIR}/host/bootstrap-host.sh' --no-sfs </dev/null`);
     expect(dependsOn(toolchain)).toEqual([files.resource]);
     expect(dependsOn(hook)).toContain(toolchain.resource);
     expect(unwrap(toolchain.inputs.connection)).toMatchObject({ host: "comfy.example.net" });

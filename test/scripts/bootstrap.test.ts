@@ -173,6 +173,25 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect((await hostE.run("command -v mount.nfs && ! command -v jq && ! command -v rclone")).code).toBe(0);
   }, 600_000);
 
+  it("--no-sfs (mello: never mounts the SFS) installs the rest of the toolchain and leaves nfs-common out", async () => {
+    const hostM = machine("host-m");
+    const served = mirror.requests().length;
+    const r = await hostM.run(bootstrapCommand("--no-sfs"));
+    expect(r.code, r.stderr).toBe(0);
+    const result = bootstrapResult(r.stdout);
+    expect(result?.how).toBe("downloaded");
+    expect(Object.keys(result?.tools ?? {})).not.toContain("mount.nfs");
+    expect(result?.tools.rclone).toMatch(/^1\.60\./);
+    expect((await hostM.run(`${BACKUP_TOOLS_RUN} && ! command -v mount.nfs`)).code).toBe(0);
+    expect(mirror.requests().slice(served).filter((p) => p.endsWith(".deb") && p.startsWith("/nfs-common_"))).toEqual([]);
+    // Everything it needs present: the fast path, still without nfs-common.
+    expect(bootstrapResult((await hostM.run(bootstrapCommand("--no-sfs"))).stdout)?.how).toBe("ok");
+    // --no-sfs with --pre-mount asks for nothing: refused, naming both.
+    const both = await hostM.run(bootstrapCommand("--no-sfs", "--pre-mount"));
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain("--no-sfs and --pre-mount");
+  }, 600_000);
+
   it("a tool below its pin is named with both versions; a sandboxed host (COMFYUME_ROOT) never installs", async () => {
     const hostF = machine("host-f");
     const fake = await hostF.run("printf '#!/bin/sh\\necho jq-1.5\\n' >/usr/local/bin/jq && chmod +x /usr/local/bin/jq && " + bootstrapCommand("--no-download"));

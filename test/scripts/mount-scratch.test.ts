@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { HOST, cleanupTmp, makeShims, run, sha256, tmp, write } from "./helpers";
+import { HOST, REPO, cleanupTmp, makeShims, run, sha256, tmp, write } from "./helpers";
 
 afterAll(() => cleanupTmp());
 
@@ -392,5 +392,22 @@ describe("prepare-scratch: probe safety", () => {
     expect(day2.stderr).toMatch(/should already hold data/);
     expect(day2.stderr).toContain(marker);
     expect(mkfsCalls(root)).toBe(calls);
+  });
+});
+
+describe("fstab, written by mount-sfs and prepare-scratch running side by side (the day's chain)", () => {
+  it("concurrent fstab_set_entry calls keep every line (one read-modify-write at a time)", async () => {
+    const root = tmp("fstabrace");
+    const fstab = join(root, "etc/fstab");
+    write(fstab, "# static\nUUID=abc / ext4 defaults 0 1\n");
+    const writers = Array.from({ length: 12 }, (_, i) => {
+      const script = join(root, `writer-${i}.sh`);
+      write(script, `set -euo pipefail\nsource ${JSON.stringify(join(REPO, "scripts/lib/common.sh"))}\nfstab_set_entry ${JSON.stringify(fstab)} /mnt/m${i} "dev${i} /mnt/m${i} ext4 defaults 0 0"\n`);
+      return run(script, []);
+    });
+    for (const r of await Promise.all(writers)) expect(r.code, r.stderr).toBe(0);
+    const lines = readFileSync(fstab, "utf8").split("\n");
+    expect(lines).toContain("UUID=abc / ext4 defaults 0 1");
+    expect(Array.from({ length: 12 }, (_, i) => `dev${i} /mnt/m${i} ext4 defaults 0 0`).filter((l) => !lines.includes(l))).toEqual([]);
   });
 });
