@@ -9,6 +9,7 @@ import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
 import { checkEnvironment, idleReference } from "./phases/environment";
+import { installProviderCodeCache } from "./provider-code-cache";
 
 export const DESTROY_NOTE =
   "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
@@ -27,6 +28,8 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
     pulumi.log.info(DESTROY_NOTE);
     return {};
   }
+  // The dynamic providers' code is serialized once per code version, not in every run (before the first create).
+  installProviderCodeCache();
   let cfg;
   try {
     cfg = loadConfig(raw);
