@@ -51,7 +51,13 @@ export function providerName(provider: unknown, root: string = REPO_ROOT, module
     if (!mod?.filename || !CODE_DIRS.some((d) => mod.filename.startsWith(path.join(root, d) + path.sep))) continue;
     const exported = mod.exports as Record<string, unknown> | undefined;
     if (!exported || typeof exported !== "object") continue;
-    for (const [name, value] of Object.entries(exported)) {
+    let entries: [string, unknown][];
+    try {
+      entries = Object.entries(exported); // export getters of a module still loading may throw
+    } catch {
+      continue;
+    }
+    for (const [name, value] of entries) {
       if (value === provider) return `${path.relative(root, mod.filename)}#${name}`;
     }
   }

@@ -98,6 +98,9 @@ describe("the provider code cache", () => {
     expect(providerName(provider, root, modules)).toBe("infra/providers/thing.ts#thingProvider");
     expect(providerName({ create: () => undefined }, root, modules)).toBeUndefined();
     expect(providerName(provider, root, { a: modules.a })).toBeUndefined();
+    // A module still loading (its export getters throw) is skipped, not fatal.
+    const loading = { filename: "/repo/infra/loading.ts", exports: Object.defineProperty({}, "x", { enumerable: true, get: () => { throw new ReferenceError("x is not initialized"); } }) };
+    expect(providerName(provider, root, { loading, b: modules.b } as unknown as NodeJS.Dict<NodeModule>)).toBe("infra/providers/thing.ts#thingProvider");
   });
 
   it("changes the fingerprint with any edit to the code the providers are built from", () => {
