@@ -47,6 +47,13 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   // One read of each layer below (the engine reads each StackReference once), checked together: the environment,
   // and every output the instance day requires, so a layer that is not up fails here, not after the instance exists.
   const required = cfg.layer === "day" && cfg.inference !== "serverless" ? requiredDayOutputs(cfg) : undefined;
+  const layersUp =
+    cfg.layer === "day" && required
+      ? requireLayerOutputs([
+          { ref: idle, stack: cfg.stackRefs.idle, keys: required.idle },
+          { ref: month!, stack: cfg.stackRefs.month, keys: required.month },
+        ])
+      : undefined;
   await Promise.all([
     checkEnvironment(idle, {
       stack: cfg.stack,
@@ -55,11 +62,7 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
       privateKey: cfg.sshPrivateKey?.reveal(),
       ...(cfg.layer === "day" ? { hostname: cfg.gpu.hostname, tailscaleIp: cfg.restore.expectedTailscaleIp } : {}),
     }),
-    required &&
-      requireLayerOutputs([
-        { ref: idle, stack: cfg.stackRefs.idle, keys: required.idle },
-        { ref: month!, stack: cfg.stackRefs.month, keys: required.month },
-      ]),
+    layersUp,
   ]);
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
