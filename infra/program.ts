@@ -9,6 +9,8 @@ import { programVerdaCredentials } from "./phases/live-sfs";
 import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
 import { checkEnvironment, idleReference } from "./phases/environment";
+import { installProviderCodeCache } from "./provider-code-cache";
+import { requireLayerOutputs, requiredDayOutputs } from "./phases/layer-outputs";
 
 export const DESTROY_NOTE =
   "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
@@ -27,6 +29,8 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
     pulumi.log.info(DESTROY_NOTE);
     return {};
   }
+  // The dynamic providers' code is serialized once per code version, not in every run (before the first create).
+  installProviderCodeCache();
   let cfg;
   try {
     cfg = loadConfig(raw);
@@ -40,13 +44,26 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   const month = cfg.layer === "day" ? day!.monthReference(cfg) : undefined;
   // A stack that would take another environment's identity (or hold the wrong login key) stops before the money gate.
   const idle = idleReference(cfg.stackRefs.idle);
-  await checkEnvironment(idle, {
-    stack: cfg.stack,
-    environment: cfg.environment,
-    idleStack: cfg.stackRefs.idle.split("/").pop()!,
-    privateKey: cfg.sshPrivateKey?.reveal(),
-    ...(cfg.layer === "day" ? { hostname: cfg.gpu.hostname, tailscaleIp: cfg.restore.expectedTailscaleIp } : {}),
-  });
+  // One read of each layer below (the engine reads each StackReference once), checked together: the environment,
+  // and every output the instance day requires, so a layer that is not up fails here, not after the instance exists.
+  const required = cfg.layer === "day" && cfg.inference !== "serverless" ? requiredDayOutputs(cfg) : undefined;
+  const layersUp =
+    cfg.layer === "day" && required
+      ? requireLayerOutputs([
+          { ref: idle, stack: cfg.stackRefs.idle, keys: required.idle },
+          { ref: month!, stack: cfg.stackRefs.month, keys: required.month },
+        ])
+      : undefined;
+  await Promise.all([
+    checkEnvironment(idle, {
+      stack: cfg.stack,
+      environment: cfg.environment,
+      idleStack: cfg.stackRefs.idle.split("/").pop()!,
+      privateKey: cfg.sshPrivateKey?.reveal(),
+      ...(cfg.layer === "day" ? { hostname: cfg.gpu.hostname, tailscaleIp: cfg.restore.expectedTailscaleIp } : {}),
+    }),
+    layersUp,
+  ]);
   const gate = cfg.verda.moneyGate ? await moneyGate(cfg, programVerdaCredentials(), { monthRef: month }) : undefined;
   const costEstimate: Record<string, pulumi.Output<unknown>> = gate ? { costEstimate: pulumi.output(gate.report) } : {};
   if (cfg.layer === "month") return { ...(await import("./phases/month")).monthLayer(cfg, idle), ...costEstimate };

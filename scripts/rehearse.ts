@@ -3,8 +3,9 @@
 // npm run rehearse -- --app-on-verda: the same cycle with the app on a Verda CPU instance the month owns
 // (config app.host = verda; docs/rehearsal.md).
 // npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { timelineTable } from "../sim/rehearsal/event-log";
+import { firstCreateS, timelineTable } from "../sim/rehearsal/event-log";
 import { rehearseFaults } from "../sim/rehearsal/faults/run";
 import { rehearse } from "../sim/rehearsal/run";
 
@@ -63,7 +64,7 @@ async function main(): Promise<number> {
       `${(b.restoreCopyMs / 1000).toFixed(2)} s restore copy of ${(b.restoreBytes / 1048576).toFixed(1)} MiB at ${b.diskMBps.toFixed(0)} MB/s) = ${b.ratio.toFixed(2)} (target <= 1.10)`,
   );
   const overheadS = (b.dayUpMs - b.provisioningMs - b.restoreCopyMs) / 1000;
-  console.log(`  overhead: wall - (provisioning + restore copy) = ${overheadS.toFixed(1)} s (target <= 5 s); the update itself ${b.timeline.updateS ?? "?"} s, the rest is the CLI and the preview`);
+  console.log(`  overhead: wall - (provisioning + restore copy) = ${overheadS.toFixed(1)} s (target <= 5 s); the update itself ${b.timeline.updateS ?? "?"} s, the rest is the CLI and the preview; the first create at ${firstCreateS(b.timeline) ?? "?"} s of the update (load ${loadavg()[0].toFixed(1)})`);
   console.log(`  slowest day-up steps: ${b.slowest.map((t) => `${t.resource} ${(t.ms / 1000).toFixed(1)} s`).join(", ")}`);
   console.log(`\nday-up timeline (engine events):\n${timelineTable(b.timeline)}`);
   console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

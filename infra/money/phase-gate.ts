@@ -8,7 +8,7 @@ import { phaseMoneyCheck, type PhaseCheckInput } from "./phase-check";
 import { PreflightError } from "./preflight";
 import type { CostReport } from "./report";
 import type { Placement } from "./types";
-import { verdaForMoney, type MoneyApi } from "./verda-reads";
+import { oneRoundReads, verdaForMoney, type MoneyApi } from "./verda-reads";
 import { isDestroyCommand, pulumiCommand } from "../config/operation";
 import { guardServerlessDay } from "./serverless";
 import { serverlessPlanOf } from "../phases/serverless";
@@ -64,7 +64,9 @@ export async function moneyGate(
     pulumi.log.warn(`${cfg.stack}: no Verda credentials in the program: balance, capacity and budget checks skipped`);
     return undefined;
   }
-  const api = deps.api ?? verdaForMoney(credentials!).api;
+  // Every read the check needs goes out now, together (beside the month's outputs below), each once.
+  const api = oneRoundReads(deps.api ?? verdaForMoney(credentials!).api);
+  api.sendAhead();
   const monthRef = deps.monthRef;
   const monthSfs = cfg.layer === "day" ? (deps.monthSfs ?? (monthRef ? await monthSfsOf(monthRef) : undefined)) : undefined;
   try {

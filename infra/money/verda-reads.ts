@@ -101,3 +101,35 @@ export function moneyApi(client: VerdaClient, http: VerdaHttp): MoneyApi {
     },
   };
 }
+
+/**
+ * The reads of one gate run: each sent at most once (preflight, placement and cost report all list the
+ * instances, volumes and prices), and `sendAhead` starts the independent ones together instead of one after
+ * another. A read sent ahead that the run never awaits may fail unobserved; one it awaits fails it as before.
+ */
+export function oneRoundReads(api: MoneyApi): MoneyApi & { sendAhead(): void } {
+  const sent = new Map<string, Promise<unknown>>();
+  const once = <T>(key: string, read: () => Promise<T>): Promise<T> => {
+    if (!sent.has(key)) sent.set(key, read());
+    return sent.get(key) as Promise<T>;
+  };
+  const reads: MoneyApi = {
+    balance: () => once("balance", () => api.balance()),
+    instanceTypes: (currency) => once(`instance-types ${currency}`, () => api.instanceTypes(currency)),
+    volumeTypes: (currency) => once(`volume-types ${currency}`, () => api.volumeTypes(currency)),
+    isAvailable: (p) => once(`availability ${p.instanceType} ${p.location} ${p.spot}`, () => api.isAvailable(p)),
+    instances: () => once("instances", () => api.instances()),
+    volumes: () => once("volumes", () => api.volumes()),
+    trash: () => once("trash", () => api.trash()),
+    ...(api.serverlessComputeResources ? { serverlessComputeResources: () => once("serverless", () => api.serverlessComputeResources!()) } : {}),
+  };
+  const ignore = () => undefined;
+  return {
+    ...reads,
+    sendAhead() {
+      // The price lists need the balance's currency: they follow it, beside the lists.
+      reads.balance().then((b) => Promise.all([reads.instanceTypes(b.currency), reads.volumeTypes(b.currency)])).catch(ignore);
+      for (const read of [reads.instances(), reads.volumes(), reads.trash()]) read.catch(ignore);
+    },
+  };
+}

@@ -43,6 +43,8 @@ export function slowestSteps(eventLog: string, top = 6): StepTime[] {
 
 export interface TimelineRow {
   resource: string;
+  /** The engine's step: create, read (a StackReference), update, ... */
+  op: string;
   /** Seconds after the update's first event (the engine stamps whole seconds). */
   startS: number;
   endS: number;
@@ -56,7 +58,7 @@ export function timeline(eventLog: string): { rows: TimelineRow[]; updateS?: num
   if (!fs.existsSync(eventLog)) return { rows: [] };
   let first: number | undefined;
   let updateS: number | undefined;
-  const started = new Map<string, number>();
+  const started = new Map<string, { at: number; op: string }>();
   const rows: TimelineRow[] = [];
   for (const line of fs.readFileSync(eventLog, "utf8").split("\n")) {
     if (!line.trim().startsWith("{")) continue;
@@ -71,12 +73,16 @@ export function timeline(eventLog: string): { rows: TimelineRow[]; updateS?: num
     if (e.summaryEvent?.durationSeconds !== undefined) updateS = e.summaryEvent.durationSeconds;
     const pre = e.resourcePreEvent?.metadata;
     const out = e.resOutputsEvent?.metadata;
-    if (pre && pre.op !== "same" && !isComponent(pre.urn)) started.set(pre.urn, e.timestamp);
-    if (out && started.has(out.urn)) {
-      rows.push({ resource: out.urn.split("::").pop() ?? out.urn, startS: started.get(out.urn)! - first, endS: e.timestamp - first });
-    }
+    if (pre && pre.op !== "same" && !isComponent(pre.urn)) started.set(pre.urn, { at: e.timestamp, op: pre.op });
+    const start = out ? started.get(out.urn) : undefined;
+    if (out && start) rows.push({ resource: out.urn.split("::").pop() ?? out.urn, op: start.op, startS: start.at - first, endS: e.timestamp - first });
   }
   return { rows: rows.sort((a, b) => a.startS - b.startS || a.endS - b.endS), updateS };
+}
+
+/** When the update's first create started (whole seconds after its first event): what program start, reads and gate cost. */
+export function firstCreateS(t: ReturnType<typeof timeline>): number | undefined {
+  return t.rows.find((r) => r.op === "create")?.startS;
 }
 
 /** The timeline as a table: start, end, a bar of the seconds it ran, the resource. */
