@@ -138,10 +138,10 @@ function serverlessNightlyBackups(cfg: DayConfig, month: pulumi.StackReference, 
   };
   const common = { target, r2, scriptsDir: cfg.paths.scriptsDir, hostEnv: cfg.hostEnv, backupSeconds: cfg.timeouts.backupSeconds, shrink: { tolerance: cfg.backup.shrinkTolerance, accept: cfg.backup.acceptShrink } };
   const monthStack = cfg.stackRefs.month.split("/").pop()!;
-  return [
-    sfsOutputsNightlyHook("sfs-outputs-backup-before-delete", { ...common, sfsMount: cfg.paths.sfsMount, sfsId: out<string>(month, "sfsId"), monthStack }, {}),
-    appFilesNightlyHook("app-files-backup-before-delete", { ...common, dataDir: out<string>(month, "appDataDir"), dataDirs: out<string[]>(month, "appDataDirs") }, {}),
-  ];
+  const outputs = sfsOutputsNightlyHook("sfs-outputs-backup-before-delete", { ...common, sfsMount: cfg.paths.sfsMount, sfsId: out<string>(month, "sfsId"), monthStack }, {});
+  // One after the other: backup-mello.sh holds one lock per host, so a second run at once is refused.
+  const appFiles = appFilesNightlyHook("app-files-backup-before-delete", { ...common, dataDir: out<string>(month, "appDataDir"), dataDirs: out<string[]>(month, "appDataDirs") }, { dependsOn: [outputs] });
+  return [outputs, appFiles];
 }
 
 /** Each deployment exists and mounts `sfsId` at the SFS mount path, and that SFS is alive at Verda. */

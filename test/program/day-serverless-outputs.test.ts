@@ -60,4 +60,10 @@ describe("serverless day with the app on the month's app host", () => {
   it("also backs up the app host's users' files, as an instance day does", () => {
     expect(String(run.byName("app-files-backup-before-delete").inputs.delete)).toContain("--prefix 'app'");
   });
+
+  it("runs the two backups on the app host one after the other (backup-mello.sh holds one lock per host)", () => {
+    // Destroy deletes dependents first: the app files, then <sfs>/outputs; never both at once.
+    const outputs = run.byName("sfs-outputs-backup-before-delete").resource;
+    expect([run.byName("app-files-backup-before-delete").opts.dependsOn].flat()).toContain(outputs);
+  });
 });
