@@ -39,8 +39,9 @@ export const SERVERLESS = {
 };
 const FORECAST = { workshopDays: 1, hoursPerDay: WORKSHOP_HOURS };
 
-const must = (cond: boolean, what: string) => {
-  if (!cond) throw new Error(what);
+/** `what` when true; otherwise fails the phase with `what` and, when given, what was found instead. */
+const must = (cond: boolean, what: string, found?: string) => {
+  if (!cond) throw new Error(found === undefined ? what : `${what} (found: ${found})`);
   return what;
 };
 
@@ -178,8 +179,8 @@ class ServerlessCycle {
       const s = this.scalingOf(n);
       return !s || s.min_replica_count !== 0 || s.max_replica_count !== 0;
     });
-    must(off.length === 0, `every deployment exists at zero replicas (not: ${off.map((n) => `${n} ${JSON.stringify(this.scalingOf(n) ?? "missing")}`).join(", ")})`);
-    must(this.runningReplicaMeters().length === 0, `no replica bills (found ${this.runningReplicaMeters().map((m) => m.description).join(", ")})`);
+    must(off.length === 0, "every deployment exists at zero replicas", off.map((n) => `${n} ${JSON.stringify(this.scalingOf(n) ?? "missing")}`).join(", "));
+    must(this.runningReplicaMeters().length === 0, "no replica bills", this.runningReplicaMeters().map((m) => m.description).join(", "));
     return `${names.length} deployments at zero replicas (min 0, max 0), no replica billing`;
   }
 
@@ -234,9 +235,9 @@ class ServerlessCycle {
         ...(await checkAppHostUp(this.cloud)),
         must(this.cloud.verda.state().container_deployments.length === 2, `2 deployments (${names.join(", ")})`),
         this.atRest(names),
-        must(wrongMount.length === 0, `each mounts the month's SFS ${sfs.id.slice(0, 8)} at /mnt/sfs (not: ${wrongMount.join(", ")})`),
-        must(carriers.length === 1 && carriers[0] === "POST /v1/secrets", `the HF token travelled only to POST /v1/secrets (found: ${carriers.join(", ") || "none"})`),
-        must(cold.status === 503, `a prompt at zero replicas is not served (${cold.status} ${cold.body.slice(0, 80)})`),
+        must(wrongMount.length === 0, `each mounts the month's SFS ${sfs.id.slice(0, 8)} at /mnt/sfs`, `not: ${wrongMount.join(", ")}`),
+        must(carriers.length === 1 && carriers[0] === "POST /v1/secrets", "the HF token travelled only to POST /v1/secrets", carriers.join(", ") || "none"),
+        must(cold.status === 503, "a prompt at zero replicas is refused (503: no running replica)", `${cold.status} ${cold.body.slice(0, 80)}`),
       ];
     });
 
@@ -255,10 +256,10 @@ class ServerlessCycle {
       const estimate = JSON.parse((await this.pulumi.run("day cost estimate", ["stack", "output", "costEstimate", "--json", "--stack", DAY])).stdout) as { forecast: { byLayer: { day: number } } };
       this.stackForecast = estimate.forecast.byLayer.day;
       return [
-        must(JSON.stringify(writes) === JSON.stringify(names.map((n) => `PATCH /v1/container-deployments/${n}/scaling`).sort()), `one PATCH of the scaling per deployment, nothing else written at Verda (${writes.join(", ")})`),
+        must(JSON.stringify(writes) === JSON.stringify(names.map((n) => `PATCH /v1/container-deployments/${n}/scaling`).sort()), "one PATCH of the scaling per deployment, nothing else written at Verda", writes.join(", ")),
         must(this.scalingOf(SPOT)?.min_replica_count === 1 && this.scalingOf(SPOT)?.max_replica_count === 4, "spot: min 1, max 4"),
         must(this.scalingOf(ON_DEMAND)?.min_replica_count === 0 && this.scalingOf(ON_DEMAND)?.max_replica_count === 4, "on-demand fallback: min 0, max 4"),
-        must(meters.length === 1 && meters[0]!.resource_id.startsWith(`${SPOT}/`), `1 replica running and billed (${meters.map((m) => `${m.description} at ${m.price_per_hour}/h`).join(", ")}), in ${(dayUpMs / 1000).toFixed(1)} s from the start of day up`),
+        must(meters.length === 1 && meters[0]!.resource_id.startsWith(`${SPOT}/`), `1 replica running and billed (${meters.map((m) => `${m.description} at ${m.price_per_hour}/h`).join(", ")}), ${(dayUpMs / 1000).toFixed(1)} s after day up started`),
         "the app host mounts the month's SFS (the outputs hook's pre-flight checked its marker) and holds <sfs>/outputs",
       ];
     });
@@ -268,7 +269,7 @@ class ServerlessCycle {
     await this.phase(`workshop (${WORKSHOP_HOURS} h on the billing clock)`, async () => {
       for (let i = 1; i <= 3; i++) {
         const r = await this.prompt(SPOT);
-        must(r.status === 200, `prompt ${i} served by the replica (${r.status} ${r.body.slice(0, 120)})`);
+        must(r.status === 200, `prompt ${i} served by the replica`, `${r.status} ${r.body.slice(0, 120)}`);
       }
       const served = this.replicas.served();
       const onSfs = served.filter((s) => fs.existsSync(path.join(this.cloud.sfsDir(s.volumeId), s.sfsPath)) && s.volumeId === this.sfsId);
@@ -308,9 +309,9 @@ class ServerlessCycle {
       const kept = this.replicas.served().filter((s) => fs.existsSync(path.join(this.cloud.sfsDir(s.volumeId), s.sfsPath)));
       return [
         this.atRest(names),
-        must(JSON.stringify(writes) === JSON.stringify(names.map((n) => `PATCH /v1/container-deployments/${n}/scaling`).sort()), `back to zero with one PATCH each, no deployment deleted (${writes.join(", ")})`),
-        must(problems.length === 0, `new, non-empty manifests for ${sets.map((s) => s.name).join(", ")}${problems.length ? `: ${problems.join("; ")}` : ""}`),
-        must(outputs.length === 0, `the replica's ${this.replicas.served().length} outputs in R2 set sfs/outputs (newest manifest, objects read back, SHA-256)${outputs.length ? `: ${outputs.join("; ")}` : ""}`),
+        must(JSON.stringify(writes) === JSON.stringify(names.map((n) => `PATCH /v1/container-deployments/${n}/scaling`).sort()), "back to zero with one PATCH each, no deployment deleted", writes.join(", ")),
+        must(problems.length === 0, `new, non-empty manifests for ${sets.map((s) => s.name).join(", ")}`, problems.join("; ")),
+        must(outputs.length === 0, `the replica's ${this.replicas.served().length} outputs in R2 set sfs/outputs (newest manifest, objects read back, SHA-256)`, outputs.join("; ")),
         must(kept.length === this.replicas.served().length, "the outputs are still on the SFS"),
         must(appHost(this.cloud).id !== "", "app host kept running"),
       ];
@@ -329,11 +330,11 @@ class ServerlessCycle {
       return [
         ...checkAppBackedUp(this.cloud, appId, appBefore, userFiles, APP_DATA_DIR),
         must(state.container_deployments.length === 0, "the deployments deleted"),
-        must(state.secrets.length === 0, `their secrets deleted (left: ${state.secrets.join(", ")})`),
+        must(state.secrets.length === 0, "their secrets deleted", state.secrets.join(", ")),
         must(state.volumes.every((v) => "deleted_at" in v), "no volume left"),
         must(state.instances.length === 0, "no instance left"),
         must(state.ssh_keys.length === 2, "idle's SSH keys remain"),
-        must(outside.length === 0, `nothing billing outside Verda's trash (found ${outside.map((m) => m.description).join(", ")})`),
+        must(outside.length === 0, "nothing billing outside Verda's trash", outside.map((m) => m.description).join(", ")),
       ];
     });
 
