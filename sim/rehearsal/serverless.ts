@@ -2,8 +2,9 @@
 // deployments (inference = serverless) and the app on the month's app host (app.host = verda, the host
 // that mounts the SFS and backs up <sfs>/outputs). idle up → month up (SFS seeded, deployments at zero
 // replicas, app host) → day up (the day's scaling: a replica starts) → workshop (prompts reach a replica
-// stand-in, which writes outputs to the SFS; the billing clock runs 3 h) → day destroy (back to zero, then
-// <sfs>/outputs and the app's files backed up to R2, read back and hashed) → month destroy → idle only.
+// stand-in, which writes outputs to the SFS; the billing clock runs 3 h) → day destroy with the app host
+// unreachable (fault: back to zero, then the backup fails and the destroy stops, nothing claimed) → day
+// destroy (<sfs>/outputs and the app's files backed up to R2, read back and hashed) → month destroy → idle only.
 // Every check that fails makes the run fail. The table ends with a 3-hour day on serverless against the
 // instance variant's day, from the simulator's billing and from the cost model (serverless-cost.ts).
 import { randomBytes } from "node:crypto";
@@ -56,7 +57,8 @@ export function serverlessStacks(env: Record<string, string>, app: AppOnVerda, o
       "comfyume:phase": DAY,
       "comfyume:stackRefs": { idle: "idle", month: MONTH },
       "comfyume:app": { host: "verda" },
-      "comfyume:ssh": instanceDay["comfyume:ssh"],
+      // Few dials: the fault phase makes the app host unreachable, and loopback needs no retries.
+      "comfyume:ssh": { ...(instanceDay["comfyume:ssh"] as object), dialErrorLimit: 3 },
       "comfyume:timeouts": instanceDay["comfyume:timeouts"],
       "comfyume:forecast": FORECAST,
       ...serverless,
@@ -297,6 +299,30 @@ class ServerlessCycle {
     });
 
     const sets = [this.sfsOutputsSet(), ...appSets(this.cloud)];
+    const onSfs = () => this.replicas.served().filter((s) => fs.existsSync(path.join(this.cloud.sfsDir(s.volumeId), s.sfsPath))).length;
+    await this.phase(`${DAY} destroy, app host unreachable (fault)`, async () => {
+      const app = appHost(this.cloud);
+      const before = new Map(sets.map((s) => [s.name, latestManifestKey(this.cloud, s)]));
+      const from = this.cloud.verda.exchanges().length;
+      await this.cloud.faults.sshDown(app.id);
+      let failed;
+      try {
+        failed = await this.pulumi.run("day destroy (app host down)", ["destroy", "--stack", DAY, "--yes", "--run-program"], { allowFailure: true });
+      } finally {
+        await this.cloud.faults.sshUp(app.id);
+      }
+      const log = fs.readFileSync(failed.logFile, "utf8");
+      const stale = sets.filter((s) => latestManifestKey(this.cloud, s) !== before.get(s.name)).map((s) => s.name);
+      return [
+        must(failed.code !== 0, "the destroy stops with an error", `exit ${failed.code}`),
+        must(/backup-before-delete/.test(log) && /could not connect to/.test(log), "naming the backup hook and the unreachable app host", log.split("\n").filter((l) => /error/i.test(l)).slice(0, 3).join(" | ")),
+        must(JSON.stringify(this.writesSince(from)) === JSON.stringify(names.map((n) => `PATCH /v1/container-deployments/${n}/scaling`).sort()), "the deployments went back to zero first (one PATCH each)", this.writesSince(from).join(", ")),
+        this.atRest(names),
+        must(stale.length === 0, "no new manifest (nothing claimed as backed up)", stale.join(", ")),
+        must(onSfs() === this.replicas.served().length, "the outputs are still on the SFS; the next destroy backs them up"),
+      ];
+    });
+
     let backedUp: SetManifest[] = [];
     await this.phase(`${DAY} destroy`, async () => {
       const before = new Map(sets.map((s) => [s.name, latestManifestKey(this.cloud, s)]));
@@ -306,13 +332,13 @@ class ServerlessCycle {
       backedUp = sets.map((s) => latestManifest(this.cloud, s));
       const problems = manifestProblems(backedUp, before);
       const outputs = this.outputsInR2();
-      const kept = this.replicas.served().filter((s) => fs.existsSync(path.join(this.cloud.sfsDir(s.volumeId), s.sfsPath)));
+
       return [
         this.atRest(names),
-        must(JSON.stringify(writes) === JSON.stringify(names.map((n) => `PATCH /v1/container-deployments/${n}/scaling`).sort()), "back to zero with one PATCH each, no deployment deleted", writes.join(", ")),
+        must(writes.length === 0, "no Verda call (the scalings went in the failed attempt), no deployment deleted", writes.join(", ")),
         must(problems.length === 0, `new, non-empty manifests for ${sets.map((s) => s.name).join(", ")}`, problems.join("; ")),
         must(outputs.length === 0, `the replica's ${this.replicas.served().length} outputs in R2 set sfs/outputs (newest manifest, objects read back, SHA-256)`, outputs.join("; ")),
-        must(kept.length === this.replicas.served().length, "the outputs are still on the SFS"),
+        must(onSfs() === this.replicas.served().length, "the outputs are still on the SFS"),
         must(appHost(this.cloud).id !== "", "app host kept running"),
       ];
     });
