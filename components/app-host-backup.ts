@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand } from "../infra/remote";
 import type { BucketNames } from "./backups";
-import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, shellQuote, type ScriptArgs, type SshTarget } from "./remote";
 import { shrinkArgs } from "./worker-backup-hooks";
 
 /** The R2 key prefix of the app host's user files in the user-files bucket (sets `app/<dir>`). */
@@ -105,6 +105,69 @@ export function appFilesNightlyHook(name: string, a: AppFilesNightlyArgs, opts: 
       delete: pulumi
         .all([a.r2.endpoint, a.r2.bucket, a.dataDir, a.dataDirs])
         .apply(([endpoint, bucket, dataDir, dirs]) => run("backup-mello.sh", appFilesArgs(endpoint, bucket, dataDir, dirs, shrink), a.backupSeconds, true)),
+      stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
+      logging: "none",
+      timeoutSeconds: commandDeadline(a.backupSeconds),
+    },
+    { ...opts, additionalSecretOutputs: ["stdout", "stderr"] },
+  );
+}
+
+/** The R2 key prefix of what serverless containers wrote to <sfs>/outputs (set `sfs/outputs`, user-files bucket). */
+export const SFS_OUTPUTS_PREFIX = "sfs";
+
+export interface SfsOutputsNightlyArgs extends Omit<AppFilesNightlyArgs, "dataDir" | "dataDirs"> {
+  /** Where the app host mounts the SFS (paths.sfsMount); the containers write <sfsMount>/outputs. */
+  sfsMount: string;
+  /** The month's SFS id: the app host must mount that SFS (its <sfsMount>/.comfyume/sfs-id marker). */
+  sfsId: pulumi.Input<string>;
+  /** The month stack (named in the fix when the app host does not mount the SFS). */
+  monthStack: string;
+}
+
+/** backup-mello.sh's arguments for <sfs>/outputs: the SFS must be mounted; its hash state lives on the SFS. */
+export function sfsOutputsArgs(endpoint: string, bucket: string, sfsMount: string, shrink: ScriptArgs): ScriptArgs {
+  return [
+    ["--r2-endpoint", endpoint],
+    ["--data-dir", sfsMount],
+    ["--dirs", "outputs"],
+    ["--bucket", bucket],
+    ["--prefix", SFS_OUTPUTS_PREFIX],
+    "--require-mount",
+    ["--state-dir", `${sfsMount}/.comfyume/backup-state-outputs`],
+    ...shrink,
+  ];
+}
+
+/** Day up: the app host mounts the month's SFS (marker checked) and <sfs>/outputs exists for the containers. */
+export function sfsOutputsPreflight(a: SfsOutputsNightlyArgs, sfsId: string): string {
+  const run = scriptRunner(a.scriptsDir, a.hostEnv);
+  const marker = shellQuote(`${a.sfsMount}/.comfyume/sfs-id`);
+  const fail =
+    `the app host does not mount the month's SFS ${sfsId} at ${a.sfsMount} (its marker reads '\${found:-none}'), so it cannot back up the outputs the serverless containers write there. ` +
+    `Fix: scripts/pulumi up --refresh --stack ${a.monthStack} (the app host mounts the SFS), then run this again`;
+  return chain([
+    preflightCommand(run, "backup-mello.sh"),
+    `found=$(cat ${marker} 2>/dev/null || true)`,
+    `if [ "$found" != ${shellQuote(sfsId)} ]; then echo "${fail}" >&2; exit 1; fi`,
+    `mkdir -p ${shellQuote(`${a.sfsMount}/outputs`)}`,
+  ]);
+}
+
+/**
+ * The serverless day's nightly copy of <sfs>/outputs (inference = serverless, app.host = verda): no GPU
+ * instance exists to back up what the containers wrote, and the app host mounts the SFS. Its `delete`
+ * runs backup-mello.sh there (read back and hashed); a failure stops the destroy, the outputs stay on the SFS.
+ */
+export function sfsOutputsNightlyHook(name: string, a: SfsOutputsNightlyArgs, opts: pulumi.CustomResourceOptions): RemoteCommand {
+  const run = scriptRunner(a.scriptsDir, a.hostEnv);
+  const shrink = shrinkArgs(a.shrink.tolerance, a.shrink.accept);
+  return new RemoteCommand(
+    name,
+    {
+      connection: connectionArgs(a.target),
+      create: pulumi.output(a.sfsId).apply((id) => sfsOutputsPreflight(a, id)),
+      delete: pulumi.all([a.r2.endpoint, a.r2.bucket]).apply(([endpoint, bucket]) => run("backup-mello.sh", sfsOutputsArgs(endpoint, bucket, a.sfsMount, shrink), a.backupSeconds, true)),
       stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
       logging: "none",
       timeoutSeconds: commandDeadline(a.backupSeconds),

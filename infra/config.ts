@@ -303,6 +303,8 @@ export function validateConfig(raw: RawConfig): ValidationResult {
   if (layer === "month" && settings.app?.host === "verda") {
     for (const k of ["sshPrivateKey", "redisPassword", "tailscaleAuthKey"] as const) requiredSecrets.add(k);
   }
+  // A serverless day backs up <sfs>/outputs (and the app's files) on the month's app host over SSH.
+  if (serverless && layer === "day" && settings.app?.host === "verda" && settings.serverless?.outputsBackup === "app-host") requiredSecrets.add("sshPrivateKey");
   if (layer === "idle" && settings.watchdog?.enabled === true) requiredSecrets.add("sshPrivateKey");
   if (layer === "idle" && settings.backups?.mode === "existing") {
     requiredSecrets.add("r2AccessKeyId");

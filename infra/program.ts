@@ -69,7 +69,7 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   if (cfg.layer === "month") return { ...(await import("./phases/month")).monthLayer(cfg, idle), ...costEstimate };
   if (cfg.inference === "serverless") {
     const { serverlessDay } = await import("./phases/serverless");
-    return { ...serverlessDay(cfg, month!, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
+    return { ...serverlessDay(cfg, month!, idle, cfg.verda.liveSfsRead ? programVerdaCredentials() : undefined), ...costEstimate };
   }
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
   const dayCfg = await day!.withAppRedis({ ...cfg, gpu }, month!);

@@ -2,6 +2,7 @@
 // simulated cloud with the real Pulumi CLI; prints a table and exits non-zero on any failed check.
 // npm run rehearse -- --app-on-verda: the same cycle with the app on a Verda CPU instance the month owns
 // (config app.host = verda; docs/rehearsal.md).
+// npm run rehearse -- --serverless: the GPU work on serverless deployments, the app on Verda (docs/rehearsal.md).
 // npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -36,6 +37,7 @@ async function main(): Promise<number> {
       speed: { type: "string", default: "60" },
       faults: { type: "boolean", default: false },
       "app-on-verda": { type: "boolean", default: false },
+      serverless: { type: "boolean", default: false },
       only: { type: "string", multiple: true, default: [] },
     },
   });
@@ -49,16 +51,22 @@ async function main(): Promise<number> {
   const started = Date.now();
   const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const appOnVerda = values["app-on-verda"];
-  say(`rehearsal${appOnVerda ? " (app on a Verda CPU instance)" : ""}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
+  const serverless = values.serverless;
+  say(`rehearsal${serverless ? " (serverless GPU workers, app on a Verda CPU instance)" : appOnVerda ? " (app on a Verda CPU instance)" : ""}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
   let result;
   try {
-    result = await rehearse({ provisioningMs, speed, say, appOnVerda });
+    result = await rehearse({ provisioningMs, speed, say, appOnVerda, serverless });
   } catch (e) {
     console.error(`\nrehearsal FAILED: ${(e as Error).message}`);
     return 1;
   }
   const b = result.benchmark;
   console.log(`\n${result.table}\n`);
+  if (serverless) {
+    console.log(`serverless day up: ${(b.dayUpMs / 1000).toFixed(1)} s wall from 'pulumi up' to a running replica (cold start ${b.provisioningMs} ms); slowest steps: ${b.slowest.map((t) => `${t.resource} ${(t.ms / 1000).toFixed(1)} s`).join(", ")}`);
+    console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return result.ok ? 0 : 1;
+  }
   console.log(
     `day-up benchmark: ${(b.dayUpMs / 1000).toFixed(1)} s wall / (${(b.provisioningMs / 1000).toFixed(1)} s provisioning + ` +
       `${(b.restoreCopyMs / 1000).toFixed(2)} s restore copy of ${(b.restoreBytes / 1048576).toFixed(1)} MiB at ${b.diskMBps.toFixed(0)} MB/s) = ${b.ratio.toFixed(2)} (target <= 1.10)`,

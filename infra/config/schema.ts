@@ -362,6 +362,11 @@ export function buildSchemas() {
     burstReplicaHours: nonNegative("must be a number of replica-hours, e.g. 1.5").default(0),
     /** Price per GPU-hour by compute name (billing currency), when Verda's catalogue lists none. */
     prices: z.record(gpuName, z.strictObject({ onDemand: price, spot: price })).optional(),
+    /**
+     * Who backs up <sfs>/outputs (what the containers write) with the nightly destroy: `app-host` (the
+     * month's app host, app.host = verda, which mounts the SFS) or `none` (said outright: not backed up).
+     */
+    outputsBackup: z.enum(["app-host", "none"], "must be 'app-host' (the app host backs up <sfs>/outputs nightly) or 'none'").default("app-host"),
   });
 
   return {

@@ -10,6 +10,10 @@ import { ServerlessWorkers, deploymentName, type ServerlessWorkerOption } from "
 import { VerdaClient } from "../verda/client";
 import type { VerdaCredentials } from "./live-sfs";
 import type { ServerlessPlan } from "../money/model";
+import { secretReference } from "./references";
+import { appFilesNightlyHook, sfsOutputsNightlyHook } from "../../components/app-host-backup";
+import type { BucketNames } from "../../components/backups";
+import type { SshTarget } from "../../components/remote";
 
 /** The default worker command: ComfyUI with the SFS's model paths and its outputs on the SFS (backed up nightly). */
 export function defaultWorkerCommand(port: number, sfsMount: string): string[] {
@@ -83,7 +87,7 @@ export function serverlessMonth(cfg: MonthConfig, sfsVolumeId: pulumi.Output<str
  * deployment is checked at Verda: it exists and mounts the month's current SFS (the API-level stand-in
  * for the instance path's `<sfs>/.comfyume/sfs-id` marker check, docs/configuration.md "Serverless").
  */
-export function serverlessDay(cfg: DayConfig, month: pulumi.StackReference, credentials: VerdaCredentials | undefined): Record<string, pulumi.Output<unknown>> {
+export function serverlessDay(cfg: DayConfig, month: pulumi.StackReference, idle: pulumi.StackReference, credentials: VerdaCredentials | undefined): Record<string, pulumi.Output<unknown>> {
   const sl = cfg.serverless;
   const names = serverlessDeploymentNames(sl);
   const monthNames = month.requireOutput("serverlessDeployments") as pulumi.Output<string[]>;
@@ -96,14 +100,48 @@ export function serverlessDay(cfg: DayConfig, month: pulumi.StackReference, cred
     if (credentials) await checkDeploymentsMountSfs(credentials, names, sfs, cfg.paths.sfsMount);
     return names;
   });
+  // The destroy deletes in reverse: the scalings (back to zero: no writer left, no GPU billing) before the backups.
+  const backups = serverlessNightlyBackups(cfg, month, idle);
   const scalings = names.map(
-    (name, i) => new DeploymentScaling(`serverless-scaling-${name.slice(sl.namePrefix.length + 1)}`, { deployment: checked.apply(() => name), scaling: dayScaling(sl, i), restScaling: restingScaling(sl) }),
+    (name, i) =>
+      new DeploymentScaling(`serverless-scaling-${name.slice(sl.namePrefix.length + 1)}`, { deployment: checked.apply(() => name), scaling: dayScaling(sl, i), restScaling: restingScaling(sl) }, { dependsOn: backups }),
   );
   return {
     inference: pulumi.output("serverless"),
     serverlessDeployments: pulumi.all(scalings.map((s) => s.deployment)),
     serverlessPrewarmMinutes: pulumi.output(sl.prewarmMinutes),
   };
+}
+
+/**
+ * What the serverless day's destroy backs up, from the month's app host (app.host = verda, which mounts the
+ * SFS): <sfs>/outputs (what the containers wrote; set sfs/outputs) and the app's users' files (sets app/<dir>),
+ * both read back from R2 and hashed. None with serverless.outputsBackup = none (config refuses mello otherwise).
+ */
+function serverlessNightlyBackups(cfg: DayConfig, month: pulumi.StackReference, idle: pulumi.StackReference): pulumi.Resource[] {
+  if (cfg.app.host !== "verda" || cfg.serverless.outputsBackup !== "app-host") return [];
+  const out = <T>(ref: pulumi.StackReference, key: string) => ref.requireOutput(key) as pulumi.Output<T>;
+  const target: SshTarget = {
+    host: cfg.ssh.hostOverride ?? out<string>(month, "appIp"),
+    port: cfg.ssh.port,
+    user: cfg.ssh.user,
+    hostKey: out<string>(month, "appHostKey"),
+    privateKey: secretOutput(cfg.sshPrivateKey),
+    dialErrorLimit: cfg.ssh.dialErrorLimit,
+    perDialTimeout: cfg.ssh.perDialTimeout,
+  };
+  const r2 = {
+    endpoint: out<string>(idle, "r2Endpoint"),
+    accessKeyId: secretReference(idle, "r2AccessKeyId"),
+    secretAccessKey: secretReference(idle, "r2SecretAccessKey"),
+    bucket: pulumi.all([month.getOutput("appBackupBucket"), out<BucketNames>(idle, "bucketNames")]).apply(([own, names]) => (typeof own === "string" && own ? own : names.userFiles)),
+  };
+  const common = { target, r2, scriptsDir: cfg.paths.scriptsDir, hostEnv: cfg.hostEnv, backupSeconds: cfg.timeouts.backupSeconds, shrink: { tolerance: cfg.backup.shrinkTolerance, accept: cfg.backup.acceptShrink } };
+  const monthStack = cfg.stackRefs.month.split("/").pop()!;
+  const outputs = sfsOutputsNightlyHook("sfs-outputs-backup-before-delete", { ...common, sfsMount: cfg.paths.sfsMount, sfsId: out<string>(month, "sfsId"), monthStack }, {});
+  // One after the other: backup-mello.sh holds one lock per host, so a second run at once is refused.
+  const appFiles = appFilesNightlyHook("app-files-backup-before-delete", { ...common, dataDir: out<string>(month, "appDataDir"), dataDirs: out<string[]>(month, "appDataDirs") }, { dependsOn: [outputs] });
+  return [outputs, appFiles];
 }
 
 /** Each deployment exists and mounts `sfsId` at the SFS mount path, and that SFS is alive at Verda. */

@@ -14,6 +14,7 @@ import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
 import { APP_DATA_DIR, dayStack, idleStack, monthStack, stackFile, type AppOnVerda } from "./stack-files";
+import { rehearseServerless } from "./serverless";
 
 export interface RehearsalOptions {
   /** Simulated provisioning (ordered + provisioning) in ms. */
@@ -23,6 +24,8 @@ export interface RehearsalOptions {
   say: (line: string) => void;
   /** The app on a Verda CPU instance the month owns (rehearse --app-on-verda); default: the app on mello. */
   appOnVerda?: boolean;
+  /** GPU work on serverless deployments, the app on Verda (rehearse --serverless; sim/rehearsal/serverless.ts). */
+  serverless?: boolean;
 }
 
 export interface RehearsalResult {
@@ -53,6 +56,7 @@ const must = (cond: boolean, what: string) => {
 };
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
+  if (o.serverless) return rehearseServerless(o);
   const orderedMs = Math.round(o.provisioningMs / 4);
   // COMFYUME_REHEARSAL_NET (e.g. 127.0.108): another loopback net, so a second rehearsal on this machine does not collide.
   const loopbackNet = process.env.COMFYUME_REHEARSAL_NET || undefined;

@@ -2,6 +2,7 @@
 // Prices follow verda-api.md §11.2 where a figure is published; the rest are plausible
 // simulator figures (marked "sim") — cost tooling must read them from the API, never hard-code them.
 import type { HardwareInfo, InstanceTypeView, Schemas, VolumeTypeName, VolumeTypeView } from "./types";
+import { SERVERLESS_COMPUTE } from "./deployments";
 
 export const LOCATIONS: Schemas["Location"][] = [
   { code: "FIN-01", name: "Finland 1", country_code: "FI" },
@@ -98,8 +99,9 @@ export function instanceTypeView(t: CatalogueType, currency: "usd" | "eur"): Ins
     spot_price: priceString(money(t.spot, currency)),
     dynamic_price: priceString(money(t.price, currency)),
     max_dynamic_price: priceString(money(t.price * 2, currency)),
-    serverless_price: priceString(money(t.price * 0.55, currency)),
-    serverless_spot_price: priceString(money(t.spot * 0.55, currency)),
+    // What a running replica of this GPU bills (deployments.ts); models without serverless compute: a figure.
+    serverless_price: priceString(money(SERVERLESS_COMPUTE[t.model]?.price ?? t.price * 0.55, currency)),
+    serverless_spot_price: priceString(money(SERVERLESS_COMPUTE[t.model]?.spot ?? t.spot * 0.55, currency)),
     currency,
     deploy_warning: "",
     supported_os: t.supported_os,

@@ -2,9 +2,13 @@
 // every bad setting named with its key and the fix before anything is declared.
 import { describe, expect, it } from "vitest";
 import { formatIssues, loadConfig, validateConfig, type ConfigIssue, type RawConfig } from "../../infra/config";
-import { DAY_SECRET_KEYS, dayValues, monthValues, raw } from "../support/fixtures";
+import { DAY_SECRET_KEYS, SECRETS, dayValues, monthValues, raw } from "../support/fixtures";
 
-const SERVERLESS = { image: "ghcr.io/ahelme/comfyume-worker:v1", deployments: [{ gpu: "H200", spot: true }, { gpu: "H200", spot: false, minReplicas: 0 }] };
+const SSH_KEY = SECRETS.sshPrivateKey;
+
+const DEPLOYMENTS = [{ gpu: "H200", spot: true }, { gpu: "H200", spot: false, minReplicas: 0 }];
+/** The app on mello: no host mounts the SFS, so these stacks say outright that <sfs>/outputs is not backed up. */
+const SERVERLESS = { image: "ghcr.io/ahelme/comfyume-worker:v1", deployments: DEPLOYMENTS, outputsBackup: "none" };
 /** The fixtures' values without the instance path's secrets (a serverless stack has none of them). */
 function withoutInstanceSecrets(values: Record<string, unknown>): Record<string, unknown> {
   const out = { ...values };
@@ -60,7 +64,7 @@ describe("comfyume:inference and comfyume:serverless", () => {
     expect(byKey["comfyume:serverless.prewarmMinutes"]?.problem).toBe("must be at least 0");
 
     // With the schema satisfied, the cross-setting rules speak (image, duplicates, per-deployment min > max).
-    const rules = issuesOf(month({ "comfyume:serverless": { deployments: [{ gpu: "H200", spot: true }, { gpu: "h200", spot: true }, { gpu: "B300", minReplicas: 5, maxReplicas: 2 }] } }));
+    const rules = issuesOf(month({ "comfyume:serverless": { outputsBackup: "none", deployments: [{ gpu: "H200", spot: true }, { gpu: "h200", spot: true }, { gpu: "B300", minReplicas: 5, maxReplicas: 2 }] } }));
     expect(rules.map((i) => `${i.key}: ${i.problem}`)).toEqual([
       "comfyume:serverless.image: is missing: the worker image the month's deployments run (inference = serverless)",
       "comfyume:serverless.deployments[1]: repeats h200 spot: one deployment per GPU × pricing",
@@ -75,5 +79,22 @@ describe("comfyume:inference and comfyume:serverless", () => {
     expect(needsToken[0]!.fix).toContain("config set --secret");
     const plaintext = issuesOf(month({ "comfyume:hfToken": "hf_plaintextToken123" }));
     expect(plaintext.map((i) => `${i.key}: ${i.problem}`)).toEqual(["comfyume:hfToken: is a secret but is set in plaintext"]);
+  });
+
+  it("refuses serverless with the app on mello before anything is declared: no host would back up <sfs>/outputs", () => {
+    const unbacked = { image: "ghcr.io/ahelme/comfyume-worker:v1", deployments: DEPLOYMENTS };
+    for (const r of [month({ "comfyume:serverless": unbacked }), day({ "comfyume:serverless": unbacked })]) {
+      const issues = issuesOf(r);
+      expect(issues.map((i) => i.key)).toEqual(["comfyume:app.host"]);
+      expect(issues[0]!.problem).toMatch(/'mello' with inference = serverless: no host mounts the SFS.*outputs.*never reach R2/);
+      expect(issues[0]!.fix).toContain("'comfyume:app.host' verda");
+      expect(issues[0]!.fix).toContain("'comfyume:serverless.outputsBackup' none");
+    }
+    // The app host mounts the SFS: the day's destroy backs the outputs up from there (the day then needs the SSH key).
+    const onVerda = { "comfyume:serverless": unbacked, "comfyume:app": { host: "verda" } };
+    expect(issuesOf(day(onVerda)).map((i) => i.key)).toEqual(["comfyume:sshPrivateKey"]);
+    expect(loadConfig(day({ ...onVerda, "comfyume:sshPrivateKey": SSH_KEY }, ["verda:clientSecret", "comfyume:sshPrivateKey"])).serverless.outputsBackup).toBe("app-host");
+    // Saying so outright is accepted (and recorded).
+    expect(loadConfig(day()).serverless.outputsBackup).toBe("none");
   });
 });

@@ -145,6 +145,25 @@ describe("simulator: serverless containers", () => {
     sim.clearFaults();
   });
 
+  it("the catalogue quotes the serverless price a running replica bills (the forecast reads one, the bill the other)", async () => {
+    const types = (await c.call("GET", "/instance-types")).json as { instance_type: string; serverless_price: string; serverless_spot_price: string }[];
+    const h100 = types.find((t) => t.instance_type === "1H100.80S.32V")!;
+    const quoted = { onDemand: Number(h100.serverless_price), spot: Number(h100.serverless_spot_price) };
+    const created = await c.call("POST", "/container-deployments", {
+      name: "priced-h100-spot",
+      is_spot: true,
+      compute: { name: "H100", size: 1 },
+      container_registry_settings: { is_private: false, credentials: { name: "" } },
+      scaling: { ...SCALING, min_replica_count: 1 },
+      containers: [{ image: "ghcr.io/ahelme/comfyume-worker:v1", exposed_port: 8188 }],
+    });
+    expect(created.status, created.text).toBe(201);
+    await waitFor(async () => (sim.state().meters.some((m) => m.resource_id.startsWith("priced-h100-spot/") && m.running) ? true : undefined), 3000, "replica running");
+    const billed = sim.state().meters.find((m) => m.resource_id.startsWith("priced-h100-spot/") && m.running)!;
+    expect(billed.price_per_hour).toBe(quoted.spot);
+    await c.call("DELETE", "/container-deployments/priced-h100-spot");
+  });
+
   it("every serverless route was exercised above and is an operation of the document", () => {
     const covered = new Set(sim.exchanges().map((x) => `${x.method} ${findOperation(x.method, x.url)?.template}`));
     expect(SERVERLESS_ROUTES.map((r) => `${r.method} ${r.path}`).filter((route) => !covered.has(route))).toEqual([]);

@@ -58,6 +58,8 @@ describe.runIf(pulumiToolchainReady())("serverless phases under the real engine"
       deployments: [{ gpu: "H200", spot: true }, { gpu: "H200", spot: false, minReplicas: 0 }],
       prices: { H200: { onDemand: 2.49, spot: 1.25 } },
       scaling: { minReplicas: 1, maxReplicas: 10 },
+      // The app on mello (no app host here): said outright that <sfs>/outputs is not backed up.
+      outputsBackup: "none",
     };
     const common = { "verda:baseUrl": sim.baseUrl, "verda:clientId": sim.clientId, "comfyume:inference": "serverless", "comfyume:serverless": serverless, "comfyume:forecast": { workshopDays: 1, hoursPerDay: 3 } };
     await ok("idle", ["stack", "init"]);
