@@ -126,7 +126,8 @@ export class AppHost extends pulumi.ComponentResource {
       // The startup script only matters at first boot: a new SFS pseudo path must not replace the running app.
       // Nor may a config edit of its placement, image or OS disk: the users' files live on it for the month
       // (a replacement backs them up first, but the new host does not get them back). Edits apply next month.
-      { ...child, ignoreChanges: ["startupScriptId", ...PLACEMENT_KEYS, "image", "osVolume"], deleteBeforeReplace: true, ...adoptedOptions(a.adopt) },
+      // Adopted: the provider itself never plans a change and reports each edit ("warning: adopted"), so it must see them.
+      { ...child, ignoreChanges: a.adopt ? ["startupScriptId"] : ["startupScriptId", ...PLACEMENT_KEYS, "image", "osVolume"], deleteBeforeReplace: true, ...adoptedOptions(a.adopt) },
     );
     const instance = this.instance;
     this.instanceId = instance.instanceId;

@@ -2,6 +2,7 @@
 // simulated cloud with the real Pulumi CLI; prints a table and exits non-zero on any failed check.
 // npm run rehearse -- --app-on-verda: the same cycle with the app on a Verda CPU instance the month owns
 // (config app.host = verda; docs/rehearsal.md).
+// npm run rehearse -- --adopt: adopt an SFS, the app instance and flat buckets made out of band (sim/rehearsal/adopt.ts).
 // npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
 import { parseArgs } from "node:util";
 import { timelineTable } from "../sim/rehearsal/event-log";
@@ -35,6 +36,7 @@ async function main(): Promise<number> {
       speed: { type: "string", default: "60" },
       faults: { type: "boolean", default: false },
       "app-on-verda": { type: "boolean", default: false },
+      adopt: { type: "boolean", default: false },
       only: { type: "string", multiple: true, default: [] },
     },
   });
@@ -48,10 +50,11 @@ async function main(): Promise<number> {
   const started = Date.now();
   const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const appOnVerda = values["app-on-verda"];
-  say(`rehearsal${appOnVerda ? " (app on a Verda CPU instance)" : ""}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
+  const adopt = values.adopt;
+  say(`rehearsal${adopt ? " (adopting resources made out of band)" : appOnVerda ? " (app on a Verda CPU instance)" : ""}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
   let result;
   try {
-    result = await rehearse({ provisioningMs, speed, say, appOnVerda });
+    result = await rehearse({ provisioningMs, speed, say, appOnVerda, adopt });
   } catch (e) {
     console.error(`\nrehearsal FAILED: ${(e as Error).message}`);
     return 1;

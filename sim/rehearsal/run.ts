@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
+import { rehearseAdopt } from "./adopt";
 import { melloDataDir, simulateUsers, verifyInR2, verifyOnHosts, verifyWork, type WorkFile } from "./activity";
 import { APP_BACKUP_SET, appHost, appIdentity, appSets, checkAppBackedUp, checkAppHostUp, checkWorkerUsedAppRedis } from "./app-host";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
@@ -23,6 +24,8 @@ export interface RehearsalOptions {
   say: (line: string) => void;
   /** The app on a Verda CPU instance the month owns (rehearse --app-on-verda); default: the app on mello. */
   appOnVerda?: boolean;
+  /** Adopt resources made out of band (rehearse --adopt; sim/rehearsal/adopt.ts). */
+  adopt?: boolean;
 }
 
 export interface RehearsalResult {
@@ -53,6 +56,7 @@ const must = (cond: boolean, what: string) => {
 };
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
+  if (o.adopt) return rehearseAdopt(o);
   const orderedMs = Math.round(o.provisioningMs / 4);
   // COMFYUME_REHEARSAL_NET (e.g. 127.0.108): another loopback net, so a second rehearsal on this machine does not collide.
   const loopbackNet = process.env.COMFYUME_REHEARSAL_NET || undefined;

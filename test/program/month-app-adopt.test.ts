@@ -44,6 +44,8 @@ describe("month adopting the running app instance (app.adopt)", () => {
     expect(isVerda(inst, "Instance")).toBe(true);
     expect(inst.opts.protect).toBe(true);
     expect(inst.opts.retainOnDelete).toBe(true);
+    // The provider sees every edit (no ignoreChanges on what adoption compares), so it reports each one.
+    expect(inst.opts.ignoreChanges).toEqual(["startupScriptId"]);
     expect(inst.inputs.adopt).toMatchObject({
       id: APP_ID,
       stack: "workshop-month",
