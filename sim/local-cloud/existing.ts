@@ -120,6 +120,8 @@ export async function createRunningAppInstance(cloud: LocalCloud, o: RunningApp)
   for (const f of o.composeFiles) put(`${o.projectDir}/${f}`, Buffer.from("services: {}\n"));
   put(`${o.projectDir}/.env`, Buffer.from(`REDIS_HOST=redis\nREDIS_PASSWORD=${o.redisPassword}\nREDIS_BIND_IP=${host.host}\n`), 0o600);
   for (const [rel, body] of Object.entries(o.userFiles)) put(`${o.dataDir}/${rel}`, body);
+  // It is on their tailnet (its own identity, which the backups keep).
+  put("/var/lib/tailscale/tailscaled.state", Buffer.from(JSON.stringify({ _machinekey: `mkey:${o.hostname}`, _profiles: "quiet-city" })), 0o600);
   const manifest = JSON.stringify([{ Config: "blobs/sha256/comfyume-app-2026-01-12", RepoTags: ["comfyume-app:2026-01-12"], Layers: [] }]);
   const compose = [...o.composeFiles.flatMap((f) => ["-f", q(`${o.projectDir}/${f}`)]), ...o.profiles.flatMap((p) => ["--profile", q(p)])].join(" ");
   await must(
