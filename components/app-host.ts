@@ -7,10 +7,14 @@
 //   start-app (compose up, Redis answers where the workers reach it) -> hourly backup cron (SFS cache)
 //   and hourly R2 copy of the users' files (app-r2-hourly.sh),
 // and a backup-before-delete hook (app-host-backup.ts): the instance goes only after verified backups.
+// Adopted (config app.adopt: the instance runs the app today, its live data on it): the instance is taken
+// as it is (protected, retained) and the chain never restores over it nor starts anything: SFS share ->
+// scripts -> toolchain -> mount-sfs (marker check) -> check-app (start-app --check-only) -> backup cron.
 import * as pulumi from "@pulumi/pulumi";
 import { Instance, StartupScript } from "../infra/providers";
 import { SfsShare } from "../infra/providers/sfs-share";
 import { RemoteCommand } from "../infra/remote";
+import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import { appBackupHook, appFilesArgs } from "./app-host-backup";
 import type { BucketNames } from "./backups";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
@@ -50,6 +54,11 @@ export interface AppHostArgs {
   instance: { instanceType: string; image: string; hostname: string; locationCode: string; osVolumeSizeGb: number; sshKeyIds: pulumi.Input<pulumi.Input<string>[]> };
   /** Its long-lived host key; unset = first-contact pinning (see host-identity.ts). */
   hostPublicKey?: string;
+  /**
+   * Adopt the running app instance (config app.adopt) instead of creating one: protected, retained, never
+   * replaced; no restore and no start over its live data, only a check that the app answers.
+   */
+  adopt?: AdoptRef;
   /**
    * The month's SFS: id (attached at creation) and `host:/path` mount target; `seeded`, when a loader seeds
    * it in this run, makes the restore wait for the seeding (the cache it restores from is complete).
@@ -93,7 +102,8 @@ export class AppHost extends pulumi.ComponentResource {
     const a = args;
     const child = { parent: this };
 
-    const firstBoot = a.hostPublicKey
+    // An adopted instance booted long ago: no first-boot script.
+    const firstBoot = a.hostPublicKey && !a.adopt
       ? new StartupScript(
           `${name}-first-boot`,
           { name: `${a.instance.hostname}-first-boot`, script: pulumi.output(a.sfs.mountTarget).apply((t) => firstBootScript({ sfsMountTarget: t, sfsMount: a.paths.sfsMount, backupSet: a.app.backupSetName })) },
@@ -113,11 +123,13 @@ export class AppHost extends pulumi.ComponentResource {
         osVolume: { name: `${a.instance.hostname}-os`, size: a.instance.osVolumeSizeGb },
         existingVolumes: pulumi.all([a.sfs.volumeId]),
         contract: "PAY_AS_YOU_GO",
+        adopt: adoptInput(a.adopt, "comfyume:app", { instanceType: "instanceType", hostname: "hostname", locationCode: "location", image: "image" }, "the app instance"),
       },
       // The startup script only matters at first boot: a new SFS pseudo path must not replace the running app.
       // Nor may a config edit of its placement, image or OS disk: the users' files live on it for the month
       // (a replacement backs them up first, but the new host does not get them back). Edits apply next month.
-      { ...child, ignoreChanges: ["startupScriptId", ...PLACEMENT_KEYS, "image", "osVolume"], deleteBeforeReplace: true },
+      // Adopted: the provider itself never plans a change and reports each edit ("warning: adopted"), so it must see them.
+      { ...child, ignoreChanges: a.adopt ? ["startupScriptId"] : ["startupScriptId", ...PLACEMENT_KEYS, "image", "osVolume"], deleteBeforeReplace: true, ...adoptedOptions(a.adopt) },
     );
     const instance = this.instance;
     this.instanceId = instance.instanceId;
@@ -192,6 +204,65 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
     { connection, triggers: perInstance, bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, cacheDir: toolchainCacheDir(a.paths.sfsMount) })] },
     { ...child, dependsOn: [mountSfs] },
   );
+  // Adopted: the app runs with its live data; nothing is restored or started over it, only checked.
+  const appUp = a.adopt ? checkApp(name, a, connection, perInstance, redisHost, toolchain, parent) : restoreAndStart(name, a, connection, perInstance, redisHost, toolchain, parent);
+  new RemoteCommand(
+    `${name}-backup-cron`,
+    {
+      connection,
+      triggers: perInstance,
+      create: run(
+        "install-backup-cron.sh",
+        [["--schedule", a.backup.cronSchedule], "--", ["--name", a.app.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.app.projectDir]],
+        a.timeouts.mountSeconds,
+      ),
+      timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
+    },
+    { ...child, dependsOn: [appUp] },
+  );
+  // The users' files to R2 every hour too (verified, locked against overlap; the keys kept root-only for cron).
+  new RemoteCommand(
+    `${name}-r2-hourly-cron`,
+    {
+      connection,
+      triggers: perInstance,
+      create: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) => {
+        const bucket = a.app.backupBucket ?? buckets.userFiles;
+        const shrink = shrinkArgs(a.backup.shrinkTolerance, a.backup.acceptShrink ?? []);
+        return run("app-r2-hourly.sh", ["install", "--", ...appFilesArgs(endpoint, bucket, a.app.dataDir, a.app.dataDirs, shrink)], a.timeouts.mountSeconds, true);
+      }),
+      stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
+      logging: "none",
+      timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
+    },
+    { ...child, dependsOn: [appUp], additionalSecretOutputs: ["stdout", "stderr"] },
+  );
+  return { scripts: scripts.files, toolchain };
+}
+
+type Connection = ReturnType<typeof connectionArgs>;
+
+/** An adopted app host: every service already runs and Redis answers where the workers reach it (start-app --check-only). */
+function checkApp(name: string, a: AppHostArgs, connection: Connection, perInstance: pulumi.Input<string>[], redisHost: pulumi.Output<string>, after: pulumi.Resource, parent: pulumi.Resource): RemoteCommand {
+  const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
+  return new RemoteCommand(
+    `${name}-check-app`,
+    {
+      connection,
+      triggers: perInstance,
+      create: redisHost.apply((host) => run("start-app.sh", [...startAppArgs({ ...a.app, imageTarballs: [] }, host), "--check-only"], a.app.healthTimeoutSeconds + 60, true)),
+      stdin: secretStdin({ REDIS_PASSWORD: a.secrets.redisPassword }),
+      logging: "none",
+      timeoutSeconds: commandDeadline(a.app.healthTimeoutSeconds + 60),
+    },
+    { parent, dependsOn: [after], additionalSecretOutputs: ["stdout", "stderr"] },
+  );
+}
+
+/** A new app host: restore identity, project and .env from the SFS cache (R2 as fallback), then start the app. */
+function restoreAndStart(name: string, a: AppHostArgs, connection: Connection, perInstance: pulumi.Input<string>[], redisHost: pulumi.Output<string>, after: pulumi.Resource, parent: pulumi.Resource): RemoteCommand {
+  const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
+  const child = { parent };
   const restore = new RemoteCommand(
     `${name}-restore`,
     {
@@ -209,9 +280,9 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
       logging: "none",
       timeoutSeconds: commandDeadline(a.timeouts.restoreSeconds),
     },
-    { ...child, dependsOn: [toolchain], additionalSecretOutputs: ["stdout", "stderr"] },
+    { ...child, dependsOn: [after], additionalSecretOutputs: ["stdout", "stderr"] },
   );
-  const startApp = new RemoteCommand(
+  return new RemoteCommand(
     `${name}-start-app`,
     {
       connection,
@@ -223,38 +294,6 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
     },
     { ...child, dependsOn: [restore], additionalSecretOutputs: ["stdout", "stderr"] },
   );
-  new RemoteCommand(
-    `${name}-backup-cron`,
-    {
-      connection,
-      triggers: perInstance,
-      create: run(
-        "install-backup-cron.sh",
-        [["--schedule", a.backup.cronSchedule], "--", ["--name", a.app.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.app.projectDir]],
-        a.timeouts.mountSeconds,
-      ),
-      timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
-    },
-    { ...child, dependsOn: [startApp] },
-  );
-  // The users' files to R2 every hour too (verified, locked against overlap; the keys kept root-only for cron).
-  new RemoteCommand(
-    `${name}-r2-hourly-cron`,
-    {
-      connection,
-      triggers: perInstance,
-      create: pulumi.all([a.r2.endpoint, a.r2.buckets]).apply(([endpoint, buckets]) => {
-        const bucket = a.app.backupBucket ?? buckets.userFiles;
-        const shrink = shrinkArgs(a.backup.shrinkTolerance, a.backup.acceptShrink ?? []);
-        return run("app-r2-hourly.sh", ["install", "--", ...appFilesArgs(endpoint, bucket, a.app.dataDir, a.app.dataDirs, shrink)], a.timeouts.mountSeconds, true);
-      }),
-      stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
-      logging: "none",
-      timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
-    },
-    { ...child, dependsOn: [startApp], additionalSecretOutputs: ["stdout", "stderr"] },
-  );
-  return { scripts: scripts.files, toolchain };
 }
 
 /** restore-instance for the app host: identity, project and .env; no worker image, no worker, no ComfyUI (start-app does the rest). */

@@ -3,6 +3,7 @@
 // npm run rehearse -- --app-on-verda: the same cycle with the app on a Verda CPU instance the month owns
 // (config app.host = verda; docs/rehearsal.md).
 // npm run rehearse -- --serverless: the GPU work on serverless deployments, the app on Verda (docs/rehearsal.md).
+// npm run rehearse -- --adopt: adopt an SFS, the app instance and flat buckets made out of band (sim/rehearsal/adopt.ts).
 // npm run rehearse -- --faults [--only NAME ...]: the fault rehearsal (docs/rehearsal.md, "Faults").
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
       faults: { type: "boolean", default: false },
       "app-on-verda": { type: "boolean", default: false },
       serverless: { type: "boolean", default: false },
+      adopt: { type: "boolean", default: false },
       only: { type: "string", multiple: true, default: [] },
     },
   });
@@ -52,10 +54,12 @@ async function main(): Promise<number> {
   const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const appOnVerda = values["app-on-verda"];
   const serverless = values.serverless;
-  say(`rehearsal${serverless ? " (serverless GPU workers, app on a Verda CPU instance)" : appOnVerda ? " (app on a Verda CPU instance)" : ""}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
+  const adopt = values.adopt;
+  const variant = serverless ? " (serverless GPU workers, app on a Verda CPU instance)" : adopt ? " (adopting resources made out of band)" : appOnVerda ? " (app on a Verda CPU instance)" : "";
+  say(`rehearsal${variant}: simulated provisioning ${provisioningMs} ms, billing clock ×${speed}; logs in .comfyume/rehearsal/`);
   let result;
   try {
-    result = await rehearse({ provisioningMs, speed, say, appOnVerda, serverless });
+    result = await rehearse({ provisioningMs, speed, say, appOnVerda, serverless, adopt });
   } catch (e) {
     console.error(`\nrehearsal FAILED: ${(e as Error).message}`);
     return 1;
@@ -64,6 +68,9 @@ async function main(): Promise<number> {
   console.log(`\n${result.table}\n`);
   if (serverless) {
     console.log(`serverless day up: ${(b.dayUpMs / 1000).toFixed(1)} s wall from 'pulumi up' to a running replica (cold start ${b.provisioningMs} ms); slowest steps: ${b.slowest.map((t) => `${t.resource} ${(t.ms / 1000).toFixed(1)} s`).join(", ")}`);
+  }
+  // The adopt and serverless variants measure adoption / scaling, not the day-up restore: their tables are the result.
+  if (serverless || adopt) {
     console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return result.ok ? 0 : 1;
   }

@@ -270,6 +270,8 @@ export function buildSchemas() {
     hostname: hostname.optional(),
     osVolumeSizeGb: intLike(20, 4000).default(100),
     hostPublicKey: sshPublicKey.optional(),
+    /** Adopt the running app instance (made in the console) instead of creating one: docs/adopting.md. */
+    adopt: adopt.optional(),
     /** The app host's tailnet address (its restored Tailscale identity must come back with it). */
     expectedTailscaleIp: ipv4.optional(),
     /** How the day's workers reach its Redis: over the tailnet (expectedTailscaleIp) or at the instance's IP. */
@@ -292,6 +294,9 @@ export function buildSchemas() {
     /** Image tarballs `docker load`ed before the app starts when their image is absent (absolute paths on the host). */
     imageTarballs: z.array(absPath, "must be a list of absolute paths").default([]),
     restoreSkip: z.array(z.enum(["tailscale", "ssh-host-keys", "project", "config"], "must be restore-instance steps: tailscale, ssh-host-keys, project, config")).default([]),
+  }).refine((a) => !a.adopt || a.host === "verda", {
+    message: "is 'mello', but comfyume:app.adopt names an app instance to adopt: set app.host to verda (the month then owns that instance), or remove comfyume:app.adopt",
+    path: ["host"],
   });
 
   // Non-secret environment put in front of every host script (sandbox roots and shims in tests).

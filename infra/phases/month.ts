@@ -101,6 +101,8 @@ function appHost(cfg: MonthConfig, idle: pulumi.StackReference, sfs: SharedFiles
       sshKeyIds: idle.requireOutput("verdaSshKeyIds") as pulumi.Output<string[]>,
     },
     hostPublicKey: app.hostPublicKey,
+    // The running app instance (docs/adopting.md): taken as it is; its chain checks the app, restores nothing.
+    adopt: app.adopt,
     sfs: { volumeId: sfs.volumeId, mountTarget: sfs.mountTarget, seeded: sfs.seeded },
     ssh: monthSsh(cfg),
     sshHostOverride: cfg.ssh.hostOverride,

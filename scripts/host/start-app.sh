@@ -14,6 +14,8 @@
 #   --redis-host HOST       where the day's workers reach Redis (the tailnet or the instance's address)
 #   --redis-port PORT       (default 6379)
 #   --health-timeout SECS   how long Redis may take to answer PING (default 300)
+#   --check-only            start nothing, load nothing: every service must already run and Redis
+#                           answer (an adopted app instance that runs the app today; docs/adopting.md)
 #   --help
 # Secrets, on stdin only (KEY=value lines): REDIS_PASSWORD.
 #
@@ -36,6 +38,7 @@ COMPOSE_FILES=()
 PROFILES=()
 SERVICES=()
 TARBALLS=()
+CHECK_ONLY=0
 
 while (($#)); do
   case $1 in
@@ -47,6 +50,7 @@ while (($#)); do
     --redis-host) need_value "$@"; REDIS_HOST=$2; shift 2 ;;
     --redis-port) need_value "$@"; REDIS_PORT=$2; shift 2 ;;
     --health-timeout) need_value "$@"; HEALTH_TIMEOUT=$2; shift 2 ;;
+    --check-only) CHECK_ONLY=1; shift ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -110,6 +114,14 @@ start_services() {
   COMFYUME_STEP_RESULT=changed
 }
 
+# --check-only: the app runs already (adopted); the stack never starts, stops or recreates it.
+check_services() {
+  local missing
+  missing=$(not_running)
+  [[ -z $missing ]] || die "not running on this adopted app host: ${missing}; the stack never starts an adopted app: start it yourself (docker compose up -d ${missing}) or correct app.services"
+  COMFYUME_STEP_RESULT=unchanged
+}
+
 check_redis() {
   local deadline=$(($(date +%s) + HEALTH_TIMEOUT))
   REDIS_ERROR="no connection"
@@ -122,7 +134,11 @@ check_redis() {
 }
 
 step validate validate
-step images load_images
-step services start_services
+if ((CHECK_ONLY)); then
+  step services check_services
+else
+  step images load_images
+  step services start_services
+fi
 step health-redis check_redis
 step_summary

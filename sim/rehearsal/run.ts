@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startLocalCloud, type LocalCloud } from "../local-cloud";
+import { rehearseAdopt } from "./adopt";
 import { melloDataDir, simulateUsers, verifyInR2, verifyOnHosts, verifyWork, type WorkFile } from "./activity";
 import { APP_BACKUP_SET, appHost, appIdentity, appSets, checkAppBackedUp, checkAppHostUp, checkWorkerUsedAppRedis } from "./app-host";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
@@ -26,6 +27,8 @@ export interface RehearsalOptions {
   appOnVerda?: boolean;
   /** GPU work on serverless deployments, the app on Verda (rehearse --serverless; sim/rehearsal/serverless.ts). */
   serverless?: boolean;
+  /** Adopt resources made out of band (rehearse --adopt; sim/rehearsal/adopt.ts). */
+  adopt?: boolean;
 }
 
 export interface RehearsalResult {
@@ -57,6 +60,7 @@ const must = (cond: boolean, what: string) => {
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalResult> {
   if (o.serverless) return rehearseServerless(o);
+  if (o.adopt) return rehearseAdopt(o);
   const orderedMs = Math.round(o.provisioningMs / 4);
   // COMFYUME_REHEARSAL_NET (e.g. 127.0.108): another loopback net, so a second rehearsal on this machine does not collide.
   const loopbackNet = process.env.COMFYUME_REHEARSAL_NET || undefined;

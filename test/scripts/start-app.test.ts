@@ -77,6 +77,22 @@ describe("start-app.sh", () => {
     expect(again.stderr).toMatch(/step services: done in \d+s \(unchanged\)/);
   });
 
+  it("--check-only (an adopted app host) starts and loads nothing: passes when all run and Redis answers, else names what does not run", async () => {
+    const h = appHost();
+    const tarball = join(h.root, "mnt/sfs/app.tar.gz");
+    makeWorkerTarball(tarball, "app");
+    const down = await run("start-app.sh", args(["--check-only", "--image-tarball", tarball]), { env: h.env, input: `REDIS_PASSWORD=${PASSWORD}\n` });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("not running on this adopted app host: redis queue-manager admin");
+    expect(down.stderr).toContain("the stack never starts an adopted app");
+    for (const s of ["redis", "queue-manager", "admin"]) write(join(runningDir, `running-${s}`), "");
+    const up = await run("start-app.sh", args(["--check-only", "--image-tarball", tarball]), { env: h.env, input: `REDIS_PASSWORD=${PASSWORD}\n` });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toContain(`Redis at ${HOST}:${port} answers PONG`);
+    const calls = readFileSync(join(runningDir, "calls.log"), "utf8");
+    expect(calls).not.toMatch(/ up | load /);
+  });
+
   it("fails naming the service that did not start", async () => {
     const h = appHost();
     const r = await run("start-app.sh", args(), { env: { ...h.env, SHIM_BROKEN: "admin" }, input: `REDIS_PASSWORD=${PASSWORD}\n` });
