@@ -18,7 +18,8 @@ import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { latestManifest, latestManifestKey, manifestProblems, nightlySets, sha256, type BackupSet } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
 import type { RehearsalOptions, RehearsalResult } from "./run";
-import { dayStack, idleStack, stackFile } from "./stack-files";
+import { dayStack, idleStack } from "./stack-files";
+import { initStack, runPhase, writeStack } from "./phase";
 
 const MONTH = "testing-month";
 const DAY = "workshop-day";
@@ -76,32 +77,16 @@ class AdoptRun {
     this.keyFile = cloud.env.COMFYUME_SIM_ADMIN_KEY_FILE;
   }
 
-  private async phase(name: string, body: () => Promise<string[]>): Promise<void> {
-    this.say(`▶ ${name}`);
-    const started = Date.now();
-    const waited = this.cloud.waitedOnCloudMs();
-    const cost = this.cloud.verda.state().total_cost;
-    const record = (verified: string[], ok: boolean) => {
-      this.phases.push({ phase: name, wallMs: Date.now() - started, cloudWaitMs: this.cloud.waitedOnCloudMs() - waited, cost: this.cloud.verda.state().total_cost - cost, verified, ok });
-      this.say(`${ok ? "✔" : "✘"} ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s${verified.length ? `: ${verified.join("; ")}` : ""}`);
-    };
-    try {
-      record(await body(), true);
-    } catch (e) {
-      record([`FAILED: ${(e as Error).message}`], false);
-      throw e;
-    }
+  private phase(name: string, body: () => Promise<string[]>): Promise<void> {
+    return runPhase(this.cloud, this.phases, this.say, name, body);
   }
 
   private writeStack(stack: string, config: object): void {
-    const file = path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`);
-    fs.writeFileSync(file, stackFile(`rehearsal --adopt: ${stack}`, config, fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""));
+    writeStack(this.projectDir, "rehearsal --adopt", stack, config);
   }
 
-  private async initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
-    await this.pulumi.run(`init ${stack}`, ["stack", "init", stack]);
-    this.writeStack(stack, config);
-    for (const [key, value] of Object.entries(secrets)) await this.pulumi.run(`secret ${key}`, ["config", "set", "--stack", stack, "--secret", key], { stdin: value });
+  private initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
+    return initStack(this.pulumi, this.projectDir, "rehearsal --adopt", stack, config, secrets);
   }
 
   /** The month: the adopted SFS, a month scratch, and (once the marker is written) the adopted app instance. */

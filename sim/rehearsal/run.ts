@@ -14,8 +14,9 @@ import type { SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
-import { APP_DATA_DIR, dayStack, idleStack, monthStack, stackFile, type AppOnVerda } from "./stack-files";
+import { APP_DATA_DIR, dayStack, idleStack, monthStack, type AppOnVerda } from "./stack-files";
 import { rehearseServerless } from "./serverless";
+import { initStack, runPhase, writeStack } from "./phase";
 
 export interface RehearsalOptions {
   /** Simulated provisioning (ordered + provisioning) in ms. */
@@ -131,44 +132,16 @@ class Context {
   }
 
   /** Times a phase, its cloud waits and simulated cost; a failed check is recorded, then rethrown. */
-  private async phase(name: string, body: () => Promise<string[]>): Promise<void> {
-    this.say(`▶ ${name}`);
-    const started = Date.now();
-    const waited = this.cloud.waitedOnCloudMs();
-    const cost = this.cloud.verda.state().total_cost;
-    const record = (verified: string[], ok: boolean) => {
-      const r: PhaseRecord = {
-        phase: name,
-        wallMs: Date.now() - started,
-        cloudWaitMs: this.cloud.waitedOnCloudMs() - waited,
-        cost: this.cloud.verda.state().total_cost - cost,
-        verified,
-        ok,
-      };
-      this.phases.push(r);
-      this.say(`${ok ? "✔" : "✘"} ${name} in ${(r.wallMs / 1000).toFixed(1)} s${verified.length ? `: ${verified.join("; ")}` : ""}`);
-    };
-    try {
-      record(await body(), true);
-    } catch (e) {
-      record([`FAILED: ${(e as Error).message}`], false);
-      throw e;
-    }
+  private phase(name: string, body: () => Promise<string[]>): Promise<void> {
+    return runPhase(this.cloud, this.phases, this.say, name, body);
   }
 
-  /** Replaces the stack's plain settings; the salt and secrets the CLI wrote stay. */
   private writeStack(stack: string, config: object): void {
-    const file = path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`);
-    const current = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-    fs.writeFileSync(file, stackFile(`rehearsal: ${stack}`, config, current));
+    writeStack(this.projectDir, "rehearsal", stack, config);
   }
 
-  private async initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
-    await this.pulumi.run(`init ${stack}`, ["stack", "init", stack]);
-    this.writeStack(stack, config);
-    for (const [key, value] of Object.entries(secrets)) {
-      await this.pulumi.run(`secret ${key}`, ["config", "set", "--stack", stack, "--secret", key], { stdin: value });
-    }
+  private initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
+    return initStack(this.pulumi, this.projectDir, "rehearsal", stack, config, secrets);
   }
 
   private worker(): SshHost & { id: string } {

@@ -21,7 +21,8 @@ import { latestManifest, latestManifestKey, manifestProblems, manifestTable, rea
 import { phaseTable, type PhaseRecord } from "./report";
 import type { RehearsalOptions, RehearsalResult } from "./run";
 import { compareDayCosts, costTable } from "./serverless-cost";
-import { APP_DATA_DIR, dayStack, idleStack, monthStack, stackFile, type AppOnVerda } from "./stack-files";
+import { APP_DATA_DIR, dayStack, idleStack, monthStack, type AppOnVerda } from "./stack-files";
+import { initStack, runPhase, writeStack } from "./phase";
 
 const MONTH = "testing-month";
 const DAY = "workshop-day";
@@ -116,33 +117,16 @@ class ServerlessCycle {
   }
 
   /** Times a phase and its simulated cost; a failed check is recorded, then rethrown. */
-  private async phase(name: string, body: () => Promise<string[]>): Promise<void> {
-    this.say(`▶ ${name}`);
-    const started = Date.now();
-    const waited = this.cloud.waitedOnCloudMs();
-    const cost = this.cloud.verda.state().total_cost;
-    const record = (verified: string[], ok: boolean) => {
-      const state = this.cloud.verda.state();
-      this.phases.push({ phase: name, wallMs: Date.now() - started, cloudWaitMs: this.cloud.waitedOnCloudMs() - waited, cost: state.total_cost - cost, verified, ok });
-      this.say(`${ok ? "✔" : "✘"} ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s${verified.length ? `: ${verified.join("; ")}` : ""}`);
-    };
-    try {
-      record(await body(), true);
-    } catch (e) {
-      record([`FAILED: ${(e as Error).message}`], false);
-      throw e;
-    }
+  private phase(name: string, body: () => Promise<string[]>): Promise<void> {
+    return runPhase(this.cloud, this.phases, this.say, name, body);
   }
 
   private writeStack(stack: string, config: object): void {
-    const file = path.join(this.projectDir, "stacks", `Pulumi.${stack}.yaml`);
-    fs.writeFileSync(file, stackFile(`rehearsal --serverless: ${stack}`, config, fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""));
+    writeStack(this.projectDir, "rehearsal --serverless", stack, config);
   }
 
-  private async initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
-    await this.pulumi.run(`init ${stack}`, ["stack", "init", stack]);
-    this.writeStack(stack, config);
-    for (const [key, value] of Object.entries(secrets)) await this.pulumi.run(`secret ${key}`, ["config", "set", "--stack", stack, "--secret", key], { stdin: value });
+  private initStack(stack: string, config: object, secrets: Record<string, string>): Promise<void> {
+    return initStack(this.pulumi, this.projectDir, "rehearsal --serverless", stack, config, secrets);
   }
 
   private stacks(opts: { loader: boolean; protect: boolean }) {
