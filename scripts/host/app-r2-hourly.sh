@@ -94,13 +94,7 @@ write_cron() {
     # Anything printed before the script's own log starts lands in the same file.
     printf '%s root %s%s>>%q 2>&1\n' "$SCHEDULE" "$env_prefix" "$cmd" "$RUN_LOG"
   } >"$tmp"
-  COMFYUME_STEP_RESULT=$(replace_if_changed "$tmp" "$CRON_FILE" 0644)
-  local bak
-  for bak in "${CRON_FILE}".comfyume-*.bak; do
-    [[ -e $bak ]] || continue
-    mkdir -p "${ROOT}/var/backups/comfyume"
-    mv -f "$bak" "${ROOT}/var/backups/comfyume/"
-  done
+  COMFYUME_STEP_RESULT=$(install_cron_file "$tmp" "$CRON_FILE" "${ROOT}/var/backups/comfyume")
   log "cron: ${SCHEDULE} ${cmd}"
 }
 

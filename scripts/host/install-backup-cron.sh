@@ -80,14 +80,7 @@ write_cron() {
     printf '%s root %s%s>>%q 2>&1\n' "$BACKUP_SCHEDULE" "$env_prefix" "$cmd" "${ROOT}${CRON_LOG}"
   } >"$tmp"
   mkdir -p "$(dirname "${ROOT}${CRON_LOG}")"
-  COMFYUME_STEP_RESULT=$(replace_if_changed "$tmp" "$CRON_FILE" 0644)
-  # replace_if_changed keeps a .bak beside a replaced file; cron would not read it (dot), but keep cron.d tidy.
-  local bak
-  for bak in "${CRON_FILE}".comfyume-*.bak; do
-    [[ -e $bak ]] || continue
-    mkdir -p "${ROOT}/var/backups/comfyume"
-    mv -f "$bak" "${ROOT}/var/backups/comfyume/"
-  done
+  COMFYUME_STEP_RESULT=$(install_cron_file "$tmp" "$CRON_FILE" "${ROOT}/var/backups/comfyume")
 }
 
 verify() {

@@ -240,6 +240,19 @@ replace_if_changed() {
   echo changed
 }
 
+# install_cron_file SRC CRON_FILE BACKUP_DIR: replace_if_changed for a cron.d file (mode 0644); the
+# .bak it keeps goes to BACKUP_DIR, since cron.d should hold only live jobs. Prints changed/unchanged.
+install_cron_file() {
+  local src=$1 cron_file=$2 backup_dir=$3 result bak
+  result=$(replace_if_changed "$src" "$cron_file" 0644)
+  for bak in "${cron_file}".comfyume-*.bak; do
+    [[ -e $bak ]] || continue
+    mkdir -p "$backup_dir"
+    mv -f "$bak" "$backup_dir/"
+  done
+  printf '%s\n' "$result"
+}
+
 # fstab_set_entry FSTAB MOUNTPOINT LINE: make LINE the only active fstab entry for MOUNTPOINT
 # (comments and other entries kept as they are); prints changed/unchanged. One writer at a time
 # (FSTAB.comfyume-lock): the day's chain runs mount-sfs and prepare-scratch side by side.
