@@ -4,7 +4,7 @@
 # Debian's packages and cached outside the repository (under ${COMFYUME_CACHE}/sim-image/<key>/):
 #
 #   rootfs/   a minimal Debian bookworm shaped like a stock cloud image: OpenSSH server, sudo, curl,
-#             e2fsprogs, util-linux, cron, iproute2 -- and, like Verda's Ubuntu images, no rclone,
+#             e2fsprogs, util-linux, cron, iproute2, python3 (cloud-init's language) -- and, like Verda's Ubuntu images, no rclone,
 #             no jq, no nfs-common. No SSH host keys (each machine makes its own at first boot,
 #             as cloud-init does) and an empty machine-id.
 #   mirror/   a flat apt repository (Packages, Release) with the .deb files the host toolchain
@@ -20,8 +20,10 @@ source "${here}/../../scripts/lib/common.sh"
 
 SUITE=bookworm
 DEBIAN_MIRROR=${COMFYUME_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# What a stock cloud image has (Ubuntu's cloud images ship all of these).
-IMAGE_PACKAGES=(openssh-server openssh-sftp-server sudo curl ca-certificates e2fsprogs util-linux mount procps iproute2 cron gzip tar less)
+# What a stock cloud image has (Ubuntu's cloud images ship all of these). python3 too: cloud-init,
+# which every cloud image runs at first boot, is written in it (Verda's Ubuntu images, Hetzner's).
+# Without it the simulated first boot installed python3 for nfs-common, 2-4 s a real host never spends.
+IMAGE_PACKAGES=(openssh-server openssh-sftp-server sudo curl ca-certificates e2fsprogs util-linux mount procps iproute2 cron gzip tar less python3)
 # What the project must install itself (scripts/host/bootstrap-host.sh); the mirror carries them.
 TOOLCHAIN_PACKAGES=(jq nfs-common rclone)
 
@@ -34,14 +36,14 @@ case ${1:-} in
 esac
 
 key=$( { cat "${BASH_SOURCE[0]}"; echo "$SUITE ${IMAGE_PACKAGES[*]} / ${TOOLCHAIN_PACKAGES[*]}"; } | sha256sum | cut -c1-12)
-out="${cache}/sim-image/${SUITE}-${key}"
+image_dir="${cache}/sim-image/${SUITE}-${key}"
 
 emit() {
-  printf 'COMFYUME_SIM_ROOTFS=%s\nCOMFYUME_SIM_MIRROR=%s\n' "${out}/rootfs" "${out}/mirror"
+  printf 'COMFYUME_SIM_ROOTFS=%s\nCOMFYUME_SIM_MIRROR=%s\n' "${image_dir}/rootfs" "${image_dir}/mirror"
 }
 
-if [[ -f "${out}/.complete" ]]; then
-  log "sim image: cached at ${out}"
+if [[ -f "${image_dir}/.complete" ]]; then
+  log "sim image: cached at ${image_dir}"
   emit
   exit 0
 fi
@@ -50,11 +52,11 @@ command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap is missing; run: sudo b
 command -v apt-ftparchive >/dev/null 2>&1 || die "apt-ftparchive is missing (package apt-utils); run: sudo bash scripts/setup/system-packages.sh"
 
 if compgen -G "${cache}/sim-image/${SUITE}-*/.complete" >/dev/null; then
-  log "sim image: building with mmdebstrap (Debian ${SUITE}, downloads and unpacks about 140 packages): this script or its package lists changed (key ${key}, not in cache ${out})"
+  log "sim image: building with mmdebstrap (Debian ${SUITE}, downloads and unpacks about 140 packages): this script or its package lists changed (key ${key}, not in cache ${image_dir})"
 else
-  log "sim image: building with mmdebstrap (Debian ${SUITE}, downloads and unpacks about 140 packages): not in cache ${out}; every simulated host boots it"
+  log "sim image: building with mmdebstrap (Debian ${SUITE}, downloads and unpacks about 140 packages): not in cache ${image_dir}; every simulated host boots it"
 fi
-work="${out}.partial.$$"
+work="${image_dir}.partial.$$"
 rm -rf "$work"
 mkdir -p "${work}/mirror"
 cleanup() { rm -rf "$work"; }
@@ -100,8 +102,8 @@ step toolchain-debs download_toolchain
 step mirror-index index_mirror
 step stock-image make_stock
 date -u +%FT%TZ >"${work}/.complete"
-rm -rf "$out"
-mv "$work" "$out"
+rm -rf "$image_dir"
+mv "$work" "$image_dir"
 trap - EXIT
-log "sim image: built at ${out} ($(du -sh "${out}/rootfs" | cut -f1) rootfs, $(find "${out}/mirror" -name '*.deb' | wc -l) packages in the mirror)"
+log "sim image: built at ${image_dir} ($(du -sh "${image_dir}/rootfs" | cut -f1) rootfs, $(find "${image_dir}/mirror" -name '*.deb' | wc -l) packages in the mirror)"
 emit
