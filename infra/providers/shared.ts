@@ -57,13 +57,15 @@ export function changedKeys<T extends object>(olds: Partial<T>, news: Partial<T>
 
 export interface PollOptions {
   intervalMs: number;
+  /** Longest interval (default 4x intervalMs). */
+  maxIntervalMs?: number;
   timeoutMs: number;
   what: string;
 }
 
 /**
  * Polls `observe` until `done` returns true, or throws on deadline. `observe` may throw to abort.
- * The interval grows by half each round up to 4x, to stay well inside Verda's 60 req/min per path.
+ * The interval grows by half each round up to 4x (or maxIntervalMs), to stay well inside Verda's 60 req/min per path.
  */
 export async function pollUntil<T>(observe: () => Promise<T>, done: (value: T) => boolean, describe: (value: T) => string | undefined, options: PollOptions): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
@@ -74,7 +76,7 @@ export async function pollUntil<T>(observe: () => Promise<T>, done: (value: T) =
     if (done(last)) return last;
     if (Date.now() + interval > deadline) break;
     await sleep(interval);
-    interval = Math.min(interval * 1.5, options.intervalMs * 4);
+    interval = Math.min(interval * 1.5, options.maxIntervalMs ?? options.intervalMs * 4);
   }
   throw waitTimeoutError(options.what, options.timeoutMs, last === undefined ? undefined : describe(last));
 }
