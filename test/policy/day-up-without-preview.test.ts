@@ -66,4 +66,11 @@ describe.runIf(ready)("day up without the separate preview", { timeout: ENGINE_T
     expect(r.stdout).toContain("scratch-not-removed-while-day-up");
     expect(resourceNames("workshop-day")).toContain("worker-scratch");
   });
+
+  it("reports a scratch dropped by an explicit --skip-preview on a day that is up (the policy reads the state from before the update)", () => {
+    // The second line: the stack policy runs after the steps, so it must judge against the state the update started from.
+    const r = sandbox.run(["up", "--yes", "--skip-preview", "--stack", "workshop-day"], { env: fixtureEnv({ scratch: "false" }) });
+    expect(r.status, r.stdout).not.toBe(0);
+    expect(r.stdout).toContain("scratch-not-removed-while-day-up");
+  });
 });
