@@ -36,6 +36,12 @@ describe.runIf(ready)("day up without the separate preview", { timeout: ENGINE_T
   afterAll(() => sandbox?.cleanup());
 
   it("brings a day that is down up in one program run, and keeps the preview once it is up", () => {
+    // Without --yes the admin is asked to confirm a plan: that needs the preview (non-interactive, pulumi then refuses).
+    const asked = sandbox.run(["up", "--stack", "workshop-day"], { env: fixtureEnv() });
+    expect(asked.status).not.toBe(0);
+    expect(asked.stderr).not.toContain("up without the separate preview");
+    expect(resourceNames("workshop-day")).toEqual([]);
+
     const first = up("workshop-day");
     expect(first.status, first.stdout + first.stderr).toBe(0);
     expect(first.stdout).not.toContain(PREVIEW_BANNER);
