@@ -11,6 +11,7 @@ import { redactSdkDebugLog } from "./config/debug-redaction";
 import { checkEnvironment, idleReference } from "./phases/environment";
 import { installProviderCodeCache } from "./provider-code-cache";
 import { requireLayerOutputs, requiredDayOutputs } from "./phases/layer-outputs";
+import { DayPreflight } from "./phases/preflight";
 
 export const DESTROY_NOTE =
   "destroy: the program declares nothing (no config validation, money gate, StackReference or Verda read can block the teardown); " +
@@ -73,5 +74,12 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   }
   const gpu = gate?.placement ? { ...cfg.gpu, ...gate.placement } : cfg.gpu;
   const dayCfg = await day!.withAppRedis({ ...cfg, gpu }, month!);
-  return { ...day!.dayLayer(dayCfg, month, idle), ...costEstimate };
+  // Nothing the day declares reaches the engine before the backup-hook rule passed over all of it: an `up`
+  // without a preview (scripts/pulumi, a day that is down) still fails before the first create.
+  // (A preview registers everything: the policy pack then reports every violation at once.)
+  const preflight = pulumi.runtime.isDryRun() ? undefined : new DayPreflight();
+  preflight?.install();
+  const outputs = day!.dayLayer(dayCfg, month, idle);
+  await preflight?.check(cfg.stack);
+  return { ...outputs, ...costEstimate };
 }

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hasInstance, parseStackExport, readStackState } from "../../policy/state";
+import { hasInstance, parseStackExport, prefetchStackState, readStackState } from "../../policy/state";
 import { TYPES } from "../../policy/resources";
 
 describe("stack state", () => {
@@ -28,6 +28,20 @@ describe("stack state", () => {
     expect(state).toEqual({ exists: true, resources: [{ urn: "u1", type: TYPES.instance, inputs: {} }, { urn: "u2", type: TYPES.volume, inputs: { type: "NVMe" } }] });
     expect(hasInstance(state)).toBe(true);
     expect(hasInstance(parseStackExport('{"version":3,"deployment":{}}'))).toBe(false);
+  });
+
+  it("reads the running stack's state ahead, in the background, so a rule at the end of an update waits on no CLI", async () => {
+    const log = path.join(dir, "prefetch.log");
+    fakeCli(`echo "$PWD $*" >> ${log}; echo '{"version":3,"deployment":{"resources":[{"urn":"u1","type":"${TYPES.instance}"}]}}'`);
+    await prefetchStackState("organization/comfyume/prefetched-day", dir);
+    expect(readStackState("prefetched-day", dir)).toEqual({ exists: true, resources: [{ urn: "u1", type: TYPES.instance, inputs: {} }] });
+    expect(fs.readFileSync(log, "utf8").trim().split("\n")).toEqual([`${fs.realpathSync(dir)} stack export --stack prefetched-day --non-interactive`]);
+  });
+
+  it("leaves a failed read ahead to the rule, which then fails closed with the CLI's message", async () => {
+    fakeCli(`echo 'error: passphrase must be set' >&2; exit 1`);
+    await prefetchStackState("unreadable-day", dir);
+    expect(() => readStackState("unreadable-day", dir)).toThrow(/cannot read the state of stack unreadable-day .*passphrase must be set/);
   });
 
   it("runs `stack export --stack <name>` in the program's directory and caches the answer", () => {
