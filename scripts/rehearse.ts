@@ -79,7 +79,7 @@ async function main(): Promise<number> {
       `${(b.restoreCopyMs / 1000).toFixed(2)} s restore copy of ${(b.restoreBytes / 1048576).toFixed(1)} MiB at ${b.diskMBps.toFixed(0)} MB/s) = ${b.ratio.toFixed(2)} (target <= 1.10)`,
   );
   const overheadS = (b.dayUpMs - b.provisioningMs - b.restoreCopyMs) / 1000;
-  console.log(`  overhead: wall - (provisioning + restore copy) = ${overheadS.toFixed(1)} s (target <= 5 s); the update itself ${b.timeline.updateS ?? "?"} s, the rest is the CLI and the preview; the first create at ${firstCreateS(b.timeline) ?? "?"} s of the update (load ${loadavg()[0].toFixed(1)})`);
+  console.log(`  overhead: wall - (provisioning + restore copy) = ${overheadS.toFixed(1)} s (target <= 5 s); the update itself ${b.timeline.updateS ?? "?"} s, the rest is the CLI (and the preview, when the day was up); the first create at ${firstCreateS(b.timeline) ?? "?"} s of the update (load ${loadavg()[0].toFixed(1)})`);
   console.log(`  slowest day-up steps: ${b.slowest.map((t) => `${t.resource} ${(t.ms / 1000).toFixed(1)} s`).join(", ")}`);
   console.log(`\nday-up timeline (engine events):\n${timelineTable(b.timeline)}`);
   console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
