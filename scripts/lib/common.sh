@@ -555,12 +555,15 @@ _print_cause_last() {
   fi
 }
 
+# curl's words for an endpoint it could not reach or that went away mid-transfer (_r2_get).
+R2_CURL_UNREACHABLE="Failed to connect|Couldn't connect|Could not resolve host|Connection timed out|transfer closed with|Recv failure|Empty reply from server"
+
 # r2_fail WHAT ERROR_TEXT: die naming the cause; an R2 that cannot be reached says so and
 # how to go on (nothing in R2 was deleted or overwritten; a re-run sends only what is missing).
 r2_fail() {
   local what=$1 err
   err=$(scrub "$(tail -n 3 <<<"$2" | tr '\n' ' ')")
-  if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|connection reset|network is unreachable|TLS handshake timeout|context deadline exceeded|unexpected EOF|broken pipe' <<<"$2"; then
+  if grep -qiE "connection refused|no such host|i/o timeout|dial tcp|connection reset|network is unreachable|TLS handshake timeout|context deadline exceeded|unexpected EOF|broken pipe|$R2_CURL_UNREACHABLE" <<<"$2"; then
     die "R2 unreachable at ${R2_ENDPOINT} while ${what} (${err}); nothing in R2 was deleted or overwritten. Check the network and --r2-endpoint, then re-run: objects already sent are kept and not sent again"
   fi
   die "R2 error while ${what}: ${err}"
@@ -641,7 +644,7 @@ COMFYUME_MD5_PARTS_PERL='
 # first); R2_HEAD_PART is 0 for a single-part object. One request (two if ?partNumber= is refused).
 r2_head_etag() {
   local bucket=$1 key=$2 size=$3 url head code len
-  url="${R2_ENDPOINT%/}/${bucket}/$(_uri_encode "$key" | sed 's/%2F/\//g')"
+  url=$(_r2_object_url "$bucket" "$key")
   R2_HEAD_ETAG='' R2_HEAD_PART=0 R2_HEAD_PART_HOW=''
   head=$(_r2_curl -I -o /dev/null -D - "${url}?partNumber=1" 2>/dev/null) || head=''
   code=$(awk '/^HTTP\// { c = $2 } END { print c }' <<<"${head//$'\r'/}")
@@ -663,24 +666,39 @@ r2_head_etag() {
   fi
 }
 
-# r2_stream_hash SRC PART [STAGED]: stream the object SRC (r2:bucket/key) once through sha256sum and,
-# with PART > 0, its multipart ETag (one perl: COMFYUME_MD5_PARTS_PERL), also into STAGED when given. Sets STREAM_SHA256 and
-# STREAM_ETAG; returns 1 when the download failed (its error in STREAM_ERR's file, appended).
+# r2_stream_hash SRC PART [STAGED]: stream the object SRC (r2:bucket/key) once through its SHA-256
+# (sha256_stream) and, with PART > 0, its multipart ETag (PART bytes a part), also into STAGED when
+# given. Sets STREAM_SHA256 and STREAM_ETAG; returns 1 when the download failed (its error in
+# STREAM_ERR's file, appended). The bytes come by curl (_r2_get) and pass two pipes: curl -> one
+# perl (writes STAGED, the part MD5s) -> openssl; rclone cat and split's md5sum per part cost
+# ~2x the CPU per GB here (docs/backups.md, "The morning restore at disk speed").
 r2_stream_hash() {
-  local src=$1 part=$2 staged=${3:-/dev/null} out line
+  local src=${1#r2:} part=$2 staged=${3:-/dev/null} out line
   STREAM_SHA256='' STREAM_ETAG=''
   if ((part > 0)) && md5_parts_perl; then
-    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | perl -MDigest::MD5 -e "$COMFYUME_MD5_PARTS_PERL" "$part" "$staged" 1 | sha256_stream; } 3>&1) || return 1
+    out=$({ _r2_get "${src%%/*}" "${src#*/}" 2>>"${STREAM_ERR:-/dev/null}" | perl -MDigest::MD5 -e "$COMFYUME_MD5_PARTS_PERL" "$part" "$staged" 1 | sha256_stream; } 3>&1) || return 1
   elif ((part > 0)); then
-    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" >(multipart_etag "$part" >&3) | sha256_stream; } 3>&1) || return 1
+    out=$({ _r2_get "${src%%/*}" "${src#*/}" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" >(multipart_etag "$part" >&3) | sha256_stream; } 3>&1) || return 1
   else
-    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" | sha256_stream; } 3>&1) || return 1
+    out=$({ _r2_get "${src%%/*}" "${src#*/}" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" | sha256_stream; } 3>&1) || return 1
   fi
   while read -r line; do
     line=${line%% *}
     if [[ $line =~ ^[0-9a-f]{64}$ ]]; then STREAM_SHA256=$line; elif [[ $line =~ ^[0-9a-f]{32}-[0-9]+$ ]]; then STREAM_ETAG=$line; fi
   done <<<"$out"
   [[ -n $STREAM_SHA256 ]] && { ((part == 0)) || [[ -n $STREAM_ETAG ]]; }
+}
+
+# _r2_object_url BUCKET KEY: the object's URL at R2_ENDPOINT (the key percent-encoded, slashes kept).
+_r2_object_url() { printf '%s/%s/%s' "${R2_ENDPOINT%/}" "$1" "$(_uri_encode "$2" | sed 's/%2F/\//g')"; }
+
+# _r2_get BUCKET KEY: the object's bytes on stdout (one signed GET by curl; the keys reach curl on
+# stdin: _r2_curl). No overall time limit (a 25 GB model takes minutes): a transfer that moves
+# under 1 KiB/s for 120 s is aborted, like rclone's --timeout 120s. No retry by curl: its retry
+# would append a second copy to the stream; a failed stream fails the object (named by the
+# caller) and a re-run fetches it again. HTTP errors fail it (curl: (22) ... error: 403).
+_r2_get() {
+  _r2_curl --fail --retry 0 --max-time 0 --speed-limit 1024 --speed-time 120 -o - "$(_r2_object_url "$1" "$2")"
 }
 
 # r2_read_checked BUCKET KEY SIZE FIX [STAGED]: read the object once (r2_stream_hash), its multipart
@@ -720,7 +738,7 @@ r2_hash_objects() {
     # --fast-list: one listing of the set (1,000 keys a request) instead of one per objects/xx/.
     if ! r2_rclone hashsum sha256 --download --fast-list --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
       # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
-      grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
+      grep -qiE "connection refused|no such host|i/o timeout|dial tcp|network is unreachable|$R2_CURL_UNREACHABLE" "$err" &&
         r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
       warn "read-back of r2:${bucket}/${prefix}: $(scrub "$(tail -n 2 "$err" | tr '\n' ' ')")"
     fi
@@ -747,7 +765,7 @@ r2_hash_objects() {
   if ((n > 0)); then
     cat "${list}".big.[0-9]* >>"$out" 2>/dev/null || true
     cat "${list}".bad.[0-9]* >>"${out}.etag" 2>/dev/null || true
-    if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "${list}".err.[0-9]* 2>/dev/null; then
+    if grep -qiE "connection refused|no such host|i/o timeout|dial tcp|network is unreachable|$R2_CURL_UNREACHABLE" "${list}".err.[0-9]* 2>/dev/null; then
       r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "${list}".err.[0-9]*)"
     fi
   fi
@@ -1459,8 +1477,22 @@ _r2_stream_one() {
     printf '%s\t%s\n' "$STREAM_SHA256" "$staged" >"$out"
     return 0
   fi
-  ((rc == 2)) || log "download of r2:${bucket}/${key} failed: $(scrub "$(tail -n 2 "$err" 2>/dev/null)")"
+  ((rc == 2)) || log "download of r2:${bucket}/${key} failed: $(_r2_get_failure "$err")"
   rm -f -- "$staged"
+}
+
+# _r2_get_failure ERR_FILE: the download's error, scrubbed, with the fix where the cause is known.
+_r2_get_failure() {
+  local text
+  text=$(scrub "$(tail -n 2 "$1" 2>/dev/null | tr '\n' ' ')")
+  if grep -qiE "$R2_CURL_UNREACHABLE|connection refused" <<<"$text"; then
+    text+=" (R2 unreachable at ${R2_ENDPOINT}, or it went away mid-download: check the network and --r2-endpoint, then re-run; verified files are kept and not fetched again)"
+  elif grep -qE 'error: 40[13]' <<<"$text"; then
+    text+=" (access denied: check R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY and that the token may read the bucket)"
+  elif grep -qE 'error: 404' <<<"$text"; then
+    text+=" (the object is not in the bucket)"
+  fi
+  printf '%s' "$text"
 }
 
 # _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon

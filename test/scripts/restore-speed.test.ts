@@ -135,7 +135,7 @@ describe("restore cost does not grow in processes with the number of files", () 
     s3.corruptObject(MODELS, `models/objects/${sha.slice(0, 2)}/${sha}`); // same size, bytes wrong
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
-    // Every object counts as large here: each goes through rclone cat | tee | sha256sum.
+    // Every object counts as large here: each streams through curl | tee | the SHA-256.
     const r = await seed(dst, mkey, { COMFYUME_R2_STREAM_MIN_BYTES: "1" });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`(${victim.slice("models/".length)})`);
