@@ -1378,25 +1378,17 @@ sha256_load() {
 
 # r2_fetch_hashed BUCKET PREFIX STAGING FETCH_TSV HASHES: download every object of FETCH_TSV
 # ("key under objects/<TAB>size") into STAGING and hash it in the same pass. Large objects
-# stream through sha256sum (_r2_stream_big); the others come in ONE rclone run (16 transfers),
-# each file hashed as soon as rclone reports it complete (its -v "Copied" line), in batches (sha256sum per
-# ~64 MiB or 500 files, two at a time): one pass, the bytes still in the page cache, hashing
-# overlapped with the downloads, the tail only the last batch. Output: HASHES.N files of
-# "sha256<TAB>path". The caller's SHA-256 check against the manifest is the one check of every
-# byte: rclone's MD5 check is off (--ignore-checksum), it was a second hash of every byte on the
-# same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
-# file of the right size (an interrupted run's) is hashed, not fetched again.
+# stream through their SHA-256 (_r2_stream_big); the others come in ONE curl run
+# (_r2_get_many, COMFYUME_R2_TRANSFERS at a time, default 16), each file hashed as soon as curl
+# reports it complete, in batches (one openssl per ~64 MiB or 500 files, two at a time): one
+# pass, the bytes still in the page cache, hashing overlapped with the downloads, the tail only
+# the last batch. Output: HASHES.N files of "sha256<TAB>path". The caller's SHA-256 check against
+# the manifest is the one check of every byte. (curl, not rclone: about half the CPU per GB here
+# and ~5 ms per start against ~40 ms; docs/backups.md.) A staged file of the right size (an
+# interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer='' setting
-  for setting in COMFYUME_R2_TRANSFERS COMFYUME_R2_MT_STREAMS; do
-    [[ ${!setting:-1} =~ ^[1-9][0-9]*$ ]] || die "${setting}='${!setting}' is not a whole number of at least 1; fix or unset it"
-  done
-  [[ ${COMFYUME_R2_MT_CUTOFF:-250M} =~ ^[0-9]+[KMG]?$ ]] || die "COMFYUME_R2_MT_CUTOFF='${COMFYUME_R2_MT_CUTOFF}' is not a size like 250M; fix or unset it"
-  # A GET per object, no HEAD before it (--files-from --no-traverse HEADs each one): half the
-  # requests for a scratch of thousands of small files. A missing object still fails its GET (named
-  # by the caller), and a short one fails its SHA-256.
-  local -a no_head=(--s3-no-head-object)
-  [[ ${COMFYUME_R2_HEAD_OBJECTS:-0} != 1 ]] || no_head=()
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer=''
+  [[ ${COMFYUME_R2_TRANSFERS:-1} =~ ^[1-9][0-9]*$ ]] || die "COMFYUME_R2_TRANSFERS='${COMFYUME_R2_TRANSFERS}' is not a whole number of at least 1; fix or unset it"
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
   # HASHES.have: already staged with the right size. Of the rest, objects of at least
   # COMFYUME_R2_STREAM_MIN_BYTES (200 MiB: rclone's upload cutoff, so every multipart object the
@@ -1428,12 +1420,8 @@ r2_fetch_hashed() {
   {
     cat "${hashes}.have"
     if [[ -s ${hashes}.get ]]; then
-      # Every line goes to HASHES.err; missing objects are named by the caller.
-      r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
-        --transfers "${COMFYUME_R2_TRANSFERS:-16}" --checkers 16 \
-        --multi-thread-cutoff "${COMFYUME_R2_MT_CUTOFF:-250M}" --multi-thread-streams "${COMFYUME_R2_MT_STREAMS:-4}" \
-        "${no_head[@]}" -v --stats 30s --stats-one-line --stats-log-level NOTICE \
-        "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
+      # Each object not fetched is logged with its cause (and named by the caller).
+      _r2_get_many "$bucket" "${prefix}/objects" "$staging" "${hashes}.get" || true
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
   if [[ -n ${streamer:-} ]]; then wait "$streamer" || true; fi
@@ -1495,17 +1483,36 @@ _r2_get_failure() {
   printf '%s' "$text"
 }
 
-# _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon
-# as rclone logs it complete; every other line but the per-file INFO ones goes to stderr.
-_r2_copied_keys() {
-  local line re='^.* INFO  : (.+): (Multi-thread )?Copied \('
-  while IFS= read -r line; do
-    if [[ $line =~ $re ]]; then
-      printf '%s\n' "${BASH_REMATCH[1]}"
-    elif [[ $line != *' INFO  : '* ]]; then
-      printf '%s\n' "$line" >&2
+# _r2_get_many BUCKET PREFIX STAGING KEYS: download every key of the file KEYS (one a line, under
+# PREFIX) to STAGING/<key> in ONE curl (--parallel, COMFYUME_R2_TRANSFERS at a time, default 16),
+# a GET per object and no HEAD; prints each key as soon as its transfer completed whole (stdout).
+# A transfer that failed is logged with its cause and fix (_r2_get_failure) and its partial file
+# removed. The keys reach curl on its stdin with the URLs (_r2_curl), never on a command line.
+_r2_get_many() {
+  local bucket=$1 prefix=$2 staging=$3 keys=$4 code http file msg key failed=0
+  local base="${R2_ENDPOINT%/}/${bucket}/${prefix}"
+  # curl's config: a url and an output per key (keys percent-encoded, slashes kept; quoted).
+  BASE=$base STAGING=$staging perl -ne '
+    chomp; next unless length;
+    (my $u = $_) =~ s/([^A-Za-z0-9\-._~\/])/sprintf("%%%02X", ord($1))/ge;
+    my $o = "$ENV{STAGING}/$_"; $o =~ s/(["\\])/\\$1/g; (my $b = "$ENV{BASE}/$u") =~ s/(["\\])/\\$1/g;
+    print "url = \"$b\"\noutput = \"$o\"\n";' "$keys" >"${keys}.curl"
+  while IFS=$'\t' read -r code http file msg; do
+    key=${file#"${staging}/"}
+    if [[ $code == 0 && $http == 2* ]]; then
+      printf '%s\n' "$key"
+    else
+      rm -f -- "$file"
+      failed=$((failed + 1))
+      # (five named with the cause; a bucket that is down does not print thousands of lines)
+      ((failed > 5)) && continue
+      printf '%s\n' "$msg" >"${keys}.err1"
+      log "download of r2:${bucket}/${prefix}/${key} failed: $(_r2_get_failure "${keys}.err1")"
     fi
-  done
+  done < <(_r2_curl --more-config "${keys}.curl" --parallel --parallel-max "${COMFYUME_R2_TRANSFERS:-16}" --create-dirs --fail \
+    --max-time 0 --speed-limit 1024 --speed-time 120 -w '%{exitcode}\t%{http_code}\t%{filename_effective}\t%{errormsg}\n' 2>/dev/null)
+  ((failed <= 5)) || log "... and $((failed - 5)) more download(s) from r2:${bucket}/${prefix} failed (the same way, or see above)"
+  rm -f "${keys}.curl" "${keys}.err1"
 }
 
 # _r2_hash_completed STAGING FETCH_TSV HASHES: hash the staged files whose keys arrive on stdin
@@ -1577,8 +1584,9 @@ r2_restore_tree() {
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
   staging="${dest}/.comfyume-staging"
-  if ! r2_rclone copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
-    die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
+  # (curl: a start costs ~5 ms of CPU, rclone's ~40 ms; one per set)
+  if ! _r2_get "$bucket" "$mkey" >"${work}/manifest.tsv" 2>"${work}/err"; then
+    die "cannot read manifest r2:${bucket}/${mkey}: $(_r2_get_failure "${work}/err")"
   fi
   validate_manifest_paths "${work}/manifest.tsv" "$dest" "r2:${bucket}/${mkey}"
   # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
@@ -2005,13 +2013,15 @@ _progress_human() {
 
 # _r2_curl ARGS...: one signed S3 request to R2_ENDPOINT (r2_setup first); bounded retries and timeouts.
 _r2_curl() {
-  local ca=() i
+  local ca=() i more=''
+  # --more-config FILE (first): more curl config after the keys (_r2_get_many: a url and output per object).
+  if [[ ${1:-} == --more-config ]]; then more=$2; shift 2; fi
   for ((i = 0; i < ${#R2_EXTRA_FLAGS[@]}; i++)); do
     [[ ${R2_EXTRA_FLAGS[i]} != --ca-cert ]] || ca=(--cacert "${R2_EXTRA_FLAGS[i + 1]}")
   done
   local user="${R2_ACCESS_KEY_ID}:${R2_SECRET_ACCESS_KEY}"
   user=${user//\\/\\\\}
-  printf 'user = "%s"\n' "${user//\"/\\\"}" |
+  { printf 'user = "%s"\n' "${user//\"/\\\"}"; if [[ -n $more ]]; then cat -- "$more"; fi; } |
     curl -K - -sS --aws-sigv4 "aws:amz:auto:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
       --retry "$RCLONE_RETRIES" --connect-timeout 10 --max-time 120 "${ca[@]}" "$@"
 }

@@ -69,15 +69,20 @@ async function cuttingRelay(victim: string): Promise<{ endpoint: string; cut: ()
   return { endpoint: `http://${HOST}:${port}`, cut: () => cut, close: () => (server.close(), [...sockets].forEach((s) => s.destroy())) };
 }
 
-function seed(dst: string, mkey: string, endpoint: string, secrets: string) {
+// The two downloaders: every object streamed (_r2_get, one curl each), or every object in the one
+// parallel curl run (_r2_get_many, files hashed as they complete).
+const PATHS = { stream: "1", batch: String(1 << 30) } as const;
+type Path = keyof typeof PATHS;
+
+function seed(dst: string, mkey: string, endpoint: string, secrets: string, path: Path) {
   return run("seed-sfs.sh", ["--r2-endpoint", endpoint, "--only", "models", "--manifest", `models=${mkey}`, "--min-free-mb", "1"], {
-    env: { COMFYUME_ROOT: dst, RCLONE_RETRIES: "1", COMFYUME_R2_STREAM_MIN_BYTES: "1" },
+    env: { COMFYUME_ROOT: dst, RCLONE_RETRIES: "1", COMFYUME_R2_STREAM_MIN_BYTES: PATHS[path] },
     input: secrets,
     timeoutMs: 120_000,
   });
 }
 
-describe("the restore's curl downloader under faults", () => {
+describe.each(Object.keys(PATHS) as Path[])("the restore's curl downloader under faults (%s)", (path) => {
   it("R2 gone mid-download: the restore fails naming the object, R2 unreachable and the fix; nothing unverified is installed; a re-run completes", async () => {
     const { mkey, files } = await backedUp();
     const big = files["models/a/big.safetensors"];
@@ -86,7 +91,7 @@ describe("the restore's curl downloader under faults", () => {
     write(join(dst, "mnt/sfs/.keep"), "");
     let r;
     try {
-      r = await seed(dst, mkey, relay.endpoint, r2Secrets(s3));
+      r = await seed(dst, mkey, relay.endpoint, r2Secrets(s3), path);
     } finally {
       relay.close();
     }
@@ -101,7 +106,7 @@ describe("the restore's curl downloader under faults", () => {
       if (existsSync(p)) expect(sha256(p)).toBe(sha256(bytes));
     }
     // R2 back: the re-run restores everything.
-    const again = await seed(dst, mkey, s3.endpoint, r2Secrets(s3));
+    const again = await seed(dst, mkey, s3.endpoint, r2Secrets(s3), path);
     expect(again.code, again.stderr).toBe(0);
     for (const [rel, bytes] of Object.entries(files)) expect(sha256(join(dst, "mnt/sfs", rel))).toBe(sha256(bytes));
   }, 300_000);
@@ -118,7 +123,7 @@ describe("the restore's curl downloader under faults", () => {
     writeFileSync(
       driver,
       `set -euo pipefail\nsource ${JSON.stringify(join(REPO, "scripts/lib/common.sh"))}\nread_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY\nR2_ENDPOINT=$1\nr2_setup\n` +
-        `COMFYUME_R2_STREAM_MIN_BYTES=1 r2_fetch_hashed ${MODELS} models "$2" "$3/fetch.tsv" "$3/hashes"\ncat "$3"/hashes.9s* 2>/dev/null || true\n`,
+        `COMFYUME_R2_STREAM_MIN_BYTES=${PATHS[path]} r2_fetch_hashed ${MODELS} models "$2" "$3/fetch.tsv" "$3/hashes"\ncat "$3"/hashes.[0-9]* 2>/dev/null || true\n`,
     );
     const r = await run(driver, [s3.endpoint, staging, work], { input: `R2_ACCESS_KEY_ID=${s3.keyId}\nR2_SECRET_ACCESS_KEY=not-the-secret\n` });
     expect(r.code, r.stderr).toBe(0);
@@ -129,13 +134,13 @@ describe("the restore's curl downloader under faults", () => {
     expect(mkey).toBeTruthy();
   }, 300_000);
 
-  it("an object altered on the S3 side (same size) is refused by its SHA-256 on the curl path; the others restore", async () => {
+  it("an object altered on the S3 side (same size) is refused by its SHA-256; the others restore", async () => {
     const { mkey, files } = await backedUp();
     const sha = sha256(files["models/b/other.safetensors"]);
     s3.corruptObject(MODELS, `models/objects/${sha.slice(0, 2)}/${sha}`);
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
-    const r = await seed(dst, mkey, s3.endpoint, r2Secrets(s3));
+    const r = await seed(dst, mkey, s3.endpoint, r2Secrets(s3), path);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/HASH MISMATCH: .*\(b\/other\.safetensors\) downloaded with sha256 \w+, manifest says/);
     expect(existsSync(join(dst, "mnt/sfs/models/b/other.safetensors"))).toBe(false);
