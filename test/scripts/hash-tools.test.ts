@@ -83,4 +83,13 @@ describe("hash_file: SHA-256 by openssl, MD5 beside it, one read", () => {
     expect(slow.out).toBe(want);
     expect(slow.starts.filter((t) => t === "sha256sum")).toHaveLength(1);
   });
+
+  it("a small file (SIZE under 1 MiB given) is hashed by sha256sum, whose start costs less than openssl's; same digests", () => {
+    const bytes = randomBytes(20_000);
+    const dir = tmp("hash-small");
+    write(join(dir, "f"), bytes);
+    const r = runRecorded(`hash_file ${JSON.stringify(join(dir, "f"))} ${bytes.length}; printf '%s %s\\n' "$HASHED_SHA256" "$HASHED_MD5"`);
+    expect(r.out).toBe(`${createHash("sha256").update(bytes).digest("hex")} ${createHash("md5").update(bytes).digest("hex")}`);
+    expect(r.starts.filter((t) => t === "openssl")).toEqual([]);
+  });
 });
