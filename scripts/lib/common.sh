@@ -1417,6 +1417,9 @@ r2_fetch_hashed() {
     streamer=$!
     set +m
     R2_STREAMER_PGID=$streamer
+    # (inside a set run by r2_restore_step_bg: the script's stop hook kills it too, at once, not
+    # only through the set's own hook, which a set busy in a pipeline runs late)
+    if [[ -n ${R2_BG_DIR:-} ]]; then printf '%s\n' "$streamer" >>"${R2_BG_DIR}/streamers"; fi
     if [[ -z ${R2_STREAMER_HOOKED:-} ]]; then
       R2_STREAMER_HOOKED=1
       on_exit _r2_stop_streamer
@@ -1758,7 +1761,9 @@ r2_restore_steps_wait() {
 _r2_restore_steps_stop() {
   local pgid tries left state
   ((${#R2_BG_PGIDS[@]})) || return 0
-  for pgid in "${R2_BG_PGIDS[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
+  local -a streamers=()
+  if [[ -n ${R2_BG_DIR:-} && -f ${R2_BG_DIR}/streamers ]]; then mapfile -t streamers <"${R2_BG_DIR}/streamers"; fi
+  for pgid in "${R2_BG_PGIDS[@]}" "${streamers[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
   # Wait for them (their hooks stop their downloads), so that nothing of this run holds the lock
   # once the script has exited; a set still running after 10 s is killed. (Polled: a watchdog
   # process would itself hold the lock's descriptor.)
@@ -1772,7 +1777,7 @@ _r2_restore_steps_stop() {
     ((left)) || break
     sleep 0.1
   done
-  for pgid in "${R2_BG_PGIDS[@]}"; do kill -KILL -- "-${pgid}" 2>/dev/null || true; done
+  for pgid in "${R2_BG_PGIDS[@]}" "${streamers[@]}"; do kill -KILL -- "-${pgid}" 2>/dev/null || true; done
   wait "${R2_BG_PGIDS[@]}" 2>/dev/null || true
   R2_BG_PGIDS=()
   if [[ -n ${R2_BG_DIR:-} ]]; then rm -rf -- "$R2_BG_DIR"; fi
