@@ -703,7 +703,11 @@ _r2_object_url() { printf '%s/%s/%s' "${R2_ENDPOINT%/}" "$1" "$(_uri_encode "$2"
 # would append a second copy to the stream; a failed stream fails the object (named by the
 # caller) and a re-run fetches it again. HTTP errors fail it (curl: (22) ... error: 403).
 _r2_get() {
-  _r2_curl --fail --retry 0 --max-time 0 --speed-limit 1024 --speed-time 120 -o - "$(_r2_object_url "$1" "$2")"
+  local url
+  url=$(_r2_object_url "$1" "$2")
+  url=${url//\\/\\\\}
+  # (the URL goes in curl's config on stdin too, as in _r2_get_many: one way for every download)
+  _r2_curl --more-config <(printf 'url = "%s"\n' "${url//\"/\\\"}") --fail --retry 0 --max-time 0 --speed-limit 1024 --speed-time 120 -o -
 }
 
 # r2_read_checked BUCKET KEY SIZE FIX [STAGED]: read the object once (r2_stream_hash), its multipart

@@ -53,12 +53,13 @@ describe("a stopped restore leaves no download running", () => {
     const mkey = await publish(files);
     const dir = tmp("slow");
     const pids = join(dir, "cat-pids");
-    // A download that takes its time (a 25 GB model): each large object's stream (curl's GET to
-    // stdout, `-o -`) waits a minute first.
+    // A download that takes its time (a 25 GB model): each large object's stream (curl's GET of an
+    // object to stdout, `-o -`) waits a minute first.
     const shims = join(dir, "bin");
     mkdirSync(shims);
     const realCurl = execFileSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).trim();
-    writeFileSync(join(shims, "curl"), `#!/bin/bash\nif [[ " $* " == *" -o - "*/objects/* ]]; then echo $$ >>${JSON.stringify(pids)}; sleep 60; fi\nexec ${realCurl} "$@"\n`);
+    // (the URL is in curl's config on its stdin, with the keys)
+    writeFileSync(join(shims, "curl"), `#!/bin/bash\ncfg=$(cat)\nif [[ " $* " == *" -o - "* && $cfg == *"/objects/"* ]]; then echo $$ >>${JSON.stringify(pids)}; sleep 60; fi\nexec ${realCurl} "$@" <<<"$cfg"\n`);
     chmodSync(join(shims, "curl"), 0o755);
     const root = tmp("dst");
     const sfs = join(root, "mnt/sfs");
