@@ -278,7 +278,7 @@ RCLONE_RETRIES=${RCLONE_RETRIES:-3}
 # from stdin. No rclone.conf is read or written.
 r2_setup() {
   [[ -z ${COMFYUME_R2_READY:-} ]] || return 0
-  require_cmd "$RCLONE_CMD" jq sha256sum md5sum
+  require_cmd "$RCLONE_CMD" jq sha256sum md5sum curl perl
   [[ -n ${R2_ENDPOINT:-} ]] || die "R2_ENDPOINT is not set: pass --r2-endpoint https://<account-id>.eu.r2.cloudflarestorage.com"
   [[ $R2_ENDPOINT =~ ^https?://[^/[:space:]]+/?$ ]] || die "R2_ENDPOINT '${R2_ENDPOINT}' is not a bare URL like https://<account-id>.eu.r2.cloudflarestorage.com"
   # Two endpoint typos seen in the old .env files; both fail silently with some clients.
