@@ -278,7 +278,7 @@ RCLONE_RETRIES=${RCLONE_RETRIES:-3}
 # from stdin. No rclone.conf is read or written.
 r2_setup() {
   [[ -z ${COMFYUME_R2_READY:-} ]] || return 0
-  require_cmd "$RCLONE_CMD" jq sha256sum md5sum
+  require_cmd "$RCLONE_CMD" jq sha256sum md5sum curl perl
   [[ -n ${R2_ENDPOINT:-} ]] || die "R2_ENDPOINT is not set: pass --r2-endpoint https://<account-id>.eu.r2.cloudflarestorage.com"
   [[ $R2_ENDPOINT =~ ^https?://[^/[:space:]]+/?$ ]] || die "R2_ENDPOINT '${R2_ENDPOINT}' is not a bare URL like https://<account-id>.eu.r2.cloudflarestorage.com"
   # Two endpoint typos seen in the old .env files; both fail silently with some clients.
@@ -415,13 +415,19 @@ hash_state_seed() {
   rm -f "$listing" "${listing}.seeded" "$merged"
 }
 
-# hash_file FILE: set HASHED_SHA256 and HASHED_MD5 of FILE from ONE read of it (a 25 GB model
-# does not fit the page cache: a second pass would read it from disk again). tee feeds md5sum and
-# sha256sum, which run on two cores; both print into the command substitution, which ends only
-# when both have exited, and the two digests are told apart by their length.
+# hash_file FILE [SIZE]: set HASHED_SHA256 and HASHED_MD5 of FILE from ONE read of it (a 25 GB
+# model does not fit the page cache: a second pass would read it from disk again). tee feeds md5sum
+# and the SHA-256, which run on two cores; both print into the command substitution, which ends
+# only when both have exited, and the two digests are told apart by their length. The SHA-256:
+# openssl (the CPU's SHA instructions: ~0.6 CPU-s per GB against ~1.9 for coreutils) from 1 MiB
+# on; below (SIZE given), coreutils' sha256sum, whose start costs ~1.5 ms less CPU than openssl's.
 hash_file() {
   local out line
-  out=$({ tee >(md5sum >&3) <"$1" | sha256sum; } 3>&1) || return 1
+  if [[ -n ${2:-} ]] && (($2 < 1048576)); then
+    out=$({ tee >(md5sum >&3) <"$1" | sha256sum; } 3>&1) || return 1
+  else
+    out=$({ tee >(md5sum >&3) <"$1" | sha256_stream; } 3>&1) || return 1
+  fi
   HASHED_SHA256=
   HASHED_MD5=
   while read -r line; do
@@ -477,7 +483,7 @@ build_manifest() {
         reused_bytes=$((reused_bytes + size))
       else
         progress_at $((hashed_files + reused_files)) $((hashed_bytes + reused_bytes)) "$rel"
-        hash_file "${base}/${rel}" || die "cannot read ${base}/${rel}"
+        hash_file "${base}/${rel}" "$size" || die "cannot read ${base}/${rel}"
         sha=$HASHED_SHA256
         md5=$HASHED_MD5
         hashed_files=$((hashed_files + 1))
@@ -554,12 +560,15 @@ _print_cause_last() {
   fi
 }
 
+# curl's words for an endpoint it could not reach or that went away mid-transfer (_r2_get).
+R2_CURL_UNREACHABLE="Failed to connect|Couldn't connect|Could not resolve host|Connection timed out|transfer closed with|Recv failure|Empty reply from server"
+
 # r2_fail WHAT ERROR_TEXT: die naming the cause; an R2 that cannot be reached says so and
 # how to go on (nothing in R2 was deleted or overwritten; a re-run sends only what is missing).
 r2_fail() {
   local what=$1 err
   err=$(scrub "$(tail -n 3 <<<"$2" | tr '\n' ' ')")
-  if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|connection reset|network is unreachable|TLS handshake timeout|context deadline exceeded|unexpected EOF|broken pipe' <<<"$2"; then
+  if grep -qiE "connection refused|no such host|i/o timeout|dial tcp|connection reset|network is unreachable|TLS handshake timeout|context deadline exceeded|unexpected EOF|broken pipe|$R2_CURL_UNREACHABLE" <<<"$2"; then
     die "R2 unreachable at ${R2_ENDPOINT} while ${what} (${err}); nothing in R2 was deleted or overwritten. Check the network and --r2-endpoint, then re-run: objects already sent are kept and not sent again"
   fi
   die "R2 error while ${what}: ${err}"
@@ -575,14 +584,64 @@ r2_fail() {
 R2_MULTIPART_MIN_BYTES=5242880
 
 # multipart_etag PART_SIZE: the ETag S3 gives the bytes on stdin uploaded in parts of PART_SIZE
-# bytes: md5(concatenated binary MD5 of each part)-<parts>. (split runs md5sum once per part:
-# coreutils only, no perl module needed.)
+# bytes: md5(concatenated binary MD5 of each part)-<parts>. One perl process (Digest::MD5) for all
+# parts where it is there; else split runs md5sum once per part (coreutils only), which cost
+# ~0.7 CPU-s per GB more in process starts and pipes (docs/backups.md).
 multipart_etag() {
+  if md5_parts_perl; then
+    perl -MDigest::MD5 -e "$COMFYUME_MD5_PARTS_PERL" "$1" /dev/null 0
+    return
+  fi
   local sums
   sums=$(split -b "$1" --filter='md5sum' | awk '{ print $1 }') || return 1
   [[ -n $sums ]] || return 1
   printf '%s-%s\n' "$(perl -ne 'print pack("H32", $1) if /^([0-9a-f]{32})$/' <<<"$sums" | md5sum | cut -d' ' -f1)" "$(wc -l <<<"$sums")"
 }
+
+# md5_parts_perl: true when perl has Digest::MD5 (Debian's libperl, on every stock Debian and
+# Ubuntu image; not in perl-base alone). COMFYUME_ETAG_TOOL=split forces the coreutils path.
+md5_parts_perl() {
+  if [[ -z ${COMFYUME_MD5_PARTS_OK:-} ]]; then
+    COMFYUME_MD5_PARTS_OK=no
+    if [[ ${COMFYUME_ETAG_TOOL:-perl} == perl ]] && perl -MDigest::MD5 -e 1 2>/dev/null; then COMFYUME_MD5_PARTS_OK=yes; fi
+  fi
+  [[ $COMFYUME_MD5_PARTS_OK == yes ]]
+}
+
+# The one pass over a stream for the multipart ETag: perl -e "$COMFYUME_MD5_PARTS_PERL" PART STAGED
+# PASS reads stdin, writes every byte to STAGED (unless /dev/null) and, with PASS=1, to stdout (the
+# SHA-256 hasher), and prints "<etag>-<parts>" last: on fd 3 with PASS=1, else on stdout. Nothing
+# printed and exit 1 for empty input. A write that fails (disk full, hasher gone) fails it.
+# shellcheck disable=SC2016  # perl code, expanded by perl
+COMFYUME_MD5_PARTS_PERL='
+  use strict;
+  my ($part, $staged, $pass) = @ARGV;
+  my ($out, $etag_fh, $buf);
+  if ($staged ne "/dev/null") { open($out, ">", $staged) or die "cannot write $staged: $!\n"; }
+  if ($pass) { open($etag_fh, ">&=", 3) or die "fd 3: $!\n"; } else { $etag_fh = \*STDOUT; }
+  sub put { my ($fh, $what) = @_; my $off = 0;
+    while ($off < length $_[2]) { my $w = syswrite($fh, $_[2], length($_[2]) - $off, $off);
+      die "write to $what failed: $!\n" unless defined $w; $off += $w; } }
+  my ($ctx, $left, $n, $sums) = (Digest::MD5->new, $part, 0, "");
+  while (1) {
+    my $r = sysread(STDIN, $buf, 1 << 20);
+    die "read failed: $!\n" unless defined $r;
+    last if $r == 0;
+    put($out, $staged, $buf) if $out;
+    put(\*STDOUT, "the hasher", $buf) if $pass;
+    my $off = 0;
+    while ($off < $r) {
+      my $take = $r - $off < $left ? $r - $off : $left;
+      $ctx->add($off == 0 && $take == $r ? $buf : substr($buf, $off, $take));
+      $off += $take; $left -= $take;
+      if ($left == 0) { $sums .= $ctx->digest; $n++; $left = $part; }
+    }
+  }
+  if ($left < $part) { $sums .= $ctx->digest; $n++; }
+  if ($out) { close($out) or die "cannot write $staged: $!\n"; }
+  exit 1 unless $n;
+  print $etag_fh Digest::MD5::md5_hex($sums), "-$n\n";
+'
 
 # r2_head_etag BUCKET KEY SIZE: R2's ETag of an object (R2_HEAD_ETAG, no quotes; empty when the HEAD
 # failed) and, for a multipart one, its part size (R2_HEAD_PART: part 1's length from HEAD
@@ -590,7 +649,7 @@ multipart_etag() {
 # first); R2_HEAD_PART is 0 for a single-part object. One request (two if ?partNumber= is refused).
 r2_head_etag() {
   local bucket=$1 key=$2 size=$3 url head code len
-  url="${R2_ENDPOINT%/}/${bucket}/$(_uri_encode "$key" | sed 's/%2F/\//g')"
+  url=$(_r2_object_url "$bucket" "$key")
   R2_HEAD_ETAG='' R2_HEAD_PART=0 R2_HEAD_PART_HOW=''
   head=$(_r2_curl -I -o /dev/null -D - "${url}?partNumber=1" 2>/dev/null) || head=''
   code=$(awk '/^HTTP\// { c = $2 } END { print c }' <<<"${head//$'\r'/}")
@@ -612,22 +671,43 @@ r2_head_etag() {
   fi
 }
 
-# r2_stream_hash SRC PART [STAGED]: stream the object SRC (r2:bucket/key) once through sha256sum and,
-# with PART > 0, multipart_etag PART (tee), also into STAGED when given. Sets STREAM_SHA256 and
-# STREAM_ETAG; returns 1 when the download failed (its error in STREAM_ERR's file, appended).
+# r2_stream_hash SRC PART [STAGED]: stream the object SRC (r2:bucket/key) once through its SHA-256
+# (sha256_stream) and, with PART > 0, its multipart ETag (PART bytes a part), also into STAGED when
+# given. Sets STREAM_SHA256 and STREAM_ETAG; returns 1 when the download failed (its error in
+# STREAM_ERR's file, appended). The bytes come by curl (_r2_get) and pass two pipes: curl -> one
+# perl (writes STAGED, the part MD5s) -> openssl; rclone cat and split's md5sum per part cost
+# ~2x the CPU per GB here (docs/backups.md, "The morning restore at disk speed").
 r2_stream_hash() {
-  local src=$1 part=$2 staged=${3:-/dev/null} out line
+  local src=${1#r2:} part=$2 staged=${3:-/dev/null} out line
   STREAM_SHA256='' STREAM_ETAG=''
-  if ((part > 0)); then
-    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" >(multipart_etag "$part" >&3) | sha256_stream; } 3>&1) || return 1
+  if ((part > 0)) && md5_parts_perl; then
+    out=$({ _r2_get "${src%%/*}" "${src#*/}" 2>>"${STREAM_ERR:-/dev/null}" | perl -MDigest::MD5 -e "$COMFYUME_MD5_PARTS_PERL" "$part" "$staged" 1 | sha256_stream; } 3>&1) || return 1
+  elif ((part > 0)); then
+    out=$({ _r2_get "${src%%/*}" "${src#*/}" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" >(multipart_etag "$part" >&3) | sha256_stream; } 3>&1) || return 1
   else
-    out=$({ r2_rclone cat "$src" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" | sha256_stream; } 3>&1) || return 1
+    out=$({ _r2_get "${src%%/*}" "${src#*/}" 2>>"${STREAM_ERR:-/dev/null}" | tee -- "$staged" | sha256_stream; } 3>&1) || return 1
   fi
   while read -r line; do
     line=${line%% *}
     if [[ $line =~ ^[0-9a-f]{64}$ ]]; then STREAM_SHA256=$line; elif [[ $line =~ ^[0-9a-f]{32}-[0-9]+$ ]]; then STREAM_ETAG=$line; fi
   done <<<"$out"
   [[ -n $STREAM_SHA256 ]] && { ((part == 0)) || [[ -n $STREAM_ETAG ]]; }
+}
+
+# _r2_object_url BUCKET KEY: the object's URL at R2_ENDPOINT (the key percent-encoded, slashes kept).
+_r2_object_url() { printf '%s/%s/%s' "${R2_ENDPOINT%/}" "$1" "$(_uri_encode "$2" | sed 's/%2F/\//g')"; }
+
+# _r2_get BUCKET KEY: the object's bytes on stdout (one signed GET by curl; the keys reach curl on
+# stdin: _r2_curl). No overall time limit (a 25 GB model takes minutes): a transfer that moves
+# under 1 KiB/s for 120 s is aborted, like rclone's --timeout 120s. No retry by curl: its retry
+# would append a second copy to the stream; a failed stream fails the object (named by the
+# caller) and a re-run fetches it again. HTTP errors fail it (curl: (22) ... error: 403).
+_r2_get() {
+  local url
+  url=$(_r2_object_url "$1" "$2")
+  url=${url//\\/\\\\}
+  # (the URL goes in curl's config on stdin too, as in _r2_get_many: one way for every download)
+  _r2_curl --more-config <(printf 'url = "%s"\n' "${url//\"/\\\"}") --fail --retry 0 --max-time 0 --speed-limit 1024 --speed-time 120 -o -
 }
 
 # r2_read_checked BUCKET KEY SIZE FIX [STAGED]: read the object once (r2_stream_hash), its multipart
@@ -667,7 +747,7 @@ r2_hash_objects() {
     # --fast-list: one listing of the set (1,000 keys a request) instead of one per objects/xx/.
     if ! r2_rclone hashsum sha256 --download --fast-list --files-from "$list" "r2:${bucket}/${prefix}/objects" >"${list}.out" 2>"$err"; then
       # Objects that could not be read are reported by the caller; an unreachable R2 stops here.
-      grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "$err" &&
+      grep -qiE "connection refused|no such host|i/o timeout|dial tcp|network is unreachable|$R2_CURL_UNREACHABLE" "$err" &&
         r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "$err")"
       warn "read-back of r2:${bucket}/${prefix}: $(scrub "$(tail -n 2 "$err" | tr '\n' ' ')")"
     fi
@@ -694,7 +774,7 @@ r2_hash_objects() {
   if ((n > 0)); then
     cat "${list}".big.[0-9]* >>"$out" 2>/dev/null || true
     cat "${list}".bad.[0-9]* >>"${out}.etag" 2>/dev/null || true
-    if grep -qiE 'connection refused|no such host|i/o timeout|dial tcp|network is unreachable' "${list}".err.[0-9]* 2>/dev/null; then
+    if grep -qiE "connection refused|no such host|i/o timeout|dial tcp|network is unreachable|$R2_CURL_UNREACHABLE" "${list}".err.[0-9]* 2>/dev/null; then
       r2_fail "reading back objects under r2:${bucket}/${prefix}" "$(cat "${list}".err.[0-9]*)"
     fi
   fi
@@ -1307,25 +1387,17 @@ sha256_load() {
 
 # r2_fetch_hashed BUCKET PREFIX STAGING FETCH_TSV HASHES: download every object of FETCH_TSV
 # ("key under objects/<TAB>size") into STAGING and hash it in the same pass. Large objects
-# stream through sha256sum (_r2_stream_big); the others come in ONE rclone run (16 transfers),
-# each file hashed as soon as rclone reports it complete (its -v "Copied" line), in batches (sha256sum per
-# ~64 MiB or 500 files, two at a time): one pass, the bytes still in the page cache, hashing
-# overlapped with the downloads, the tail only the last batch. Output: HASHES.N files of
-# "sha256<TAB>path". The caller's SHA-256 check against the manifest is the one check of every
-# byte: rclone's MD5 check is off (--ignore-checksum), it was a second hash of every byte on the
-# same cores (and after a multi-thread download rclone re-reads the whole file for it). A staged
-# file of the right size (an interrupted run's) is hashed, not fetched again.
+# stream through their SHA-256 (_r2_stream_big); the others come in ONE curl run
+# (_r2_get_many, COMFYUME_R2_TRANSFERS at a time, default 16), each file hashed as soon as curl
+# reports it complete, in batches (one openssl per ~64 MiB or 500 files, two at a time): one
+# pass, the bytes still in the page cache, hashing overlapped with the downloads, the tail only
+# the last batch. Output: HASHES.N files of "sha256<TAB>path". The caller's SHA-256 check against
+# the manifest is the one check of every byte. (curl, not rclone: about half the CPU per GB here
+# and ~5 ms per start against ~40 ms; docs/backups.md.) A staged file of the right size (an
+# interrupted run's) is hashed, not fetched again.
 r2_fetch_hashed() {
-  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer='' setting
-  for setting in COMFYUME_R2_TRANSFERS COMFYUME_R2_MT_STREAMS; do
-    [[ ${!setting:-1} =~ ^[1-9][0-9]*$ ]] || die "${setting}='${!setting}' is not a whole number of at least 1; fix or unset it"
-  done
-  [[ ${COMFYUME_R2_MT_CUTOFF:-250M} =~ ^[0-9]+[KMG]?$ ]] || die "COMFYUME_R2_MT_CUTOFF='${COMFYUME_R2_MT_CUTOFF}' is not a size like 250M; fix or unset it"
-  # A GET per object, no HEAD before it (--files-from --no-traverse HEADs each one): half the
-  # requests for a scratch of thousands of small files. A missing object still fails its GET (named
-  # by the caller), and a short one fails its SHA-256.
-  local -a no_head=(--s3-no-head-object)
-  [[ ${COMFYUME_R2_HEAD_OBJECTS:-0} != 1 ]] || no_head=()
+  local bucket=$1 prefix=$2 staging=$3 fetch=$4 hashes=$5 streamer=''
+  [[ ${COMFYUME_R2_TRANSFERS:-1} =~ ^[1-9][0-9]*$ ]] || die "COMFYUME_R2_TRANSFERS='${COMFYUME_R2_TRANSFERS}' is not a whole number of at least 1; fix or unset it"
   find "$staging" -type f -printf '%P\t%s\n' 2>/dev/null >"${hashes}.staged" || true
   # HASHES.have: already staged with the right size. Of the rest, objects of at least
   # COMFYUME_R2_STREAM_MIN_BYTES (200 MiB: rclone's upload cutoff, so every multipart object the
@@ -1349,6 +1421,9 @@ r2_fetch_hashed() {
     streamer=$!
     set +m
     R2_STREAMER_PGID=$streamer
+    # (inside a set run by r2_restore_step_bg: the script's stop hook kills it too, at once, not
+    # only through the set's own hook, which a set busy in a pipeline runs late)
+    if [[ -n ${R2_BG_DIR:-} ]]; then printf '%s\n' "$streamer" >>"${R2_BG_DIR}/streamers"; fi
     if [[ -z ${R2_STREAMER_HOOKED:-} ]]; then
       R2_STREAMER_HOOKED=1
       on_exit _r2_stop_streamer
@@ -1357,12 +1432,8 @@ r2_fetch_hashed() {
   {
     cat "${hashes}.have"
     if [[ -s ${hashes}.get ]]; then
-      # Every line goes to HASHES.err; missing objects are named by the caller.
-      r2_rclone copy --files-from "${hashes}.get" --no-traverse --no-check-dest --ignore-checksum \
-        --transfers "${COMFYUME_R2_TRANSFERS:-16}" --checkers 16 \
-        --multi-thread-cutoff "${COMFYUME_R2_MT_CUTOFF:-250M}" --multi-thread-streams "${COMFYUME_R2_MT_STREAMS:-4}" \
-        "${no_head[@]}" -v --stats 30s --stats-one-line --stats-log-level NOTICE \
-        "r2:${bucket}/${prefix}/objects" "$staging" 2>&1 | tee -a "${hashes}.err" | _r2_copied_keys || true
+      # Each object not fetched is logged with its cause (and named by the caller).
+      _r2_get_many "$bucket" "${prefix}/objects" "$staging" "${hashes}.get" || true
     fi
   } | _r2_hash_completed "$staging" "$fetch" "$hashes"
   if [[ -n ${streamer:-} ]]; then wait "$streamer" || true; fi
@@ -1406,21 +1477,54 @@ _r2_stream_one() {
     printf '%s\t%s\n' "$STREAM_SHA256" "$staged" >"$out"
     return 0
   fi
-  ((rc == 2)) || log "download of r2:${bucket}/${key} failed: $(scrub "$(tail -n 2 "$err" 2>/dev/null)")"
+  ((rc == 2)) || log "download of r2:${bucket}/${key} failed: $(_r2_get_failure "$err")"
   rm -f -- "$staged"
 }
 
-# _r2_copied_keys: from rclone -v output on stdin, the key of each object copied (stdout) as soon
-# as rclone logs it complete; every other line but the per-file INFO ones goes to stderr.
-_r2_copied_keys() {
-  local line re='^.* INFO  : (.+): (Multi-thread )?Copied \('
-  while IFS= read -r line; do
-    if [[ $line =~ $re ]]; then
-      printf '%s\n' "${BASH_REMATCH[1]}"
-    elif [[ $line != *' INFO  : '* ]]; then
-      printf '%s\n' "$line" >&2
+# _r2_get_failure ERR_FILE: the download's error, scrubbed, with the fix where the cause is known.
+_r2_get_failure() {
+  local text
+  text=$(scrub "$(tail -n 2 "$1" 2>/dev/null | tr '\n' ' ')")
+  if grep -qiE "$R2_CURL_UNREACHABLE|connection refused" <<<"$text"; then
+    text+=" (R2 unreachable at ${R2_ENDPOINT}, or it went away mid-download: check the network and --r2-endpoint, then re-run; verified files are kept and not fetched again)"
+  elif grep -qE 'error: 40[13]' <<<"$text"; then
+    text+=" (access denied: check R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY and that the token may read the bucket)"
+  elif grep -qE 'error: 404' <<<"$text"; then
+    text+=" (the object is not in the bucket)"
+  fi
+  printf '%s' "$text"
+}
+
+# _r2_get_many BUCKET PREFIX STAGING KEYS: download every key of the file KEYS (one a line, under
+# PREFIX) to STAGING/<key> in ONE curl (--parallel, COMFYUME_R2_TRANSFERS at a time, default 16),
+# a GET per object and no HEAD; prints each key as soon as its transfer completed whole (stdout).
+# A transfer that failed is logged with its cause and fix (_r2_get_failure) and its partial file
+# removed. The keys reach curl on its stdin with the URLs (_r2_curl), never on a command line.
+_r2_get_many() {
+  local bucket=$1 prefix=$2 staging=$3 keys=$4 code http file msg key failed=0
+  local base="${R2_ENDPOINT%/}/${bucket}/${prefix}"
+  # curl's config: a url and an output per key (keys percent-encoded, slashes kept; quoted).
+  BASE=$base STAGING=$staging perl -ne '
+    chomp; next unless length;
+    (my $u = $_) =~ s/([^A-Za-z0-9\-._~\/])/sprintf("%%%02X", ord($1))/ge;
+    my $o = "$ENV{STAGING}/$_"; $o =~ s/(["\\])/\\$1/g; (my $b = "$ENV{BASE}/$u") =~ s/(["\\])/\\$1/g;
+    print "url = \"$b\"\noutput = \"$o\"\n";' "$keys" >"${keys}.curl"
+  while IFS=$'\t' read -r code http file msg; do
+    key=${file#"${staging}/"}
+    if [[ $code == 0 && $http == 2* ]]; then
+      printf '%s\n' "$key"
+    else
+      rm -f -- "$file"
+      failed=$((failed + 1))
+      # (five named with the cause; a bucket that is down does not print thousands of lines)
+      ((failed > 5)) && continue
+      printf '%s\n' "$msg" >"${keys}.err1"
+      log "download of r2:${bucket}/${prefix}/${key} failed: $(_r2_get_failure "${keys}.err1")"
     fi
-  done
+  done < <(_r2_curl --more-config "${keys}.curl" --parallel --parallel-max "${COMFYUME_R2_TRANSFERS:-16}" --create-dirs --fail \
+    --max-time 0 --speed-limit 1024 --speed-time 120 -w '%{exitcode}\t%{http_code}\t%{filename_effective}\t%{errormsg}\n' 2>/dev/null)
+  ((failed <= 5)) || log "... and $((failed - 5)) more download(s) from r2:${bucket}/${prefix} failed (the same way, or see above)"
+  rm -f "${keys}.curl" "${keys}.err1"
 }
 
 # _r2_hash_completed STAGING FETCH_TSV HASHES: hash the staged files whose keys arrive on stdin
@@ -1492,8 +1596,9 @@ r2_restore_tree() {
   work=$(mktemp -d)
   prefix=${mkey%/manifests/*}
   staging="${dest}/.comfyume-staging"
-  if ! r2_rclone copyto "r2:${bucket}/${mkey}" "${work}/manifest.tsv" 2>"${work}/err"; then
-    die "cannot read manifest r2:${bucket}/${mkey}: $(scrub "$(tail -n 2 "${work}/err")")"
+  # (curl: a start costs ~5 ms of CPU, rclone's ~40 ms; one per set)
+  if ! _r2_get "$bucket" "$mkey" >"${work}/manifest.tsv" 2>"${work}/err"; then
+    die "cannot read manifest r2:${bucket}/${mkey}: $(_r2_get_failure "${work}/err")"
   fi
   validate_manifest_paths "${work}/manifest.tsv" "$dest" "r2:${bucket}/${mkey}"
   # Each entry's bytes are read from the key its manifest names (v2), or its content key (v1).
@@ -1660,7 +1765,9 @@ r2_restore_steps_wait() {
 _r2_restore_steps_stop() {
   local pgid tries left state
   ((${#R2_BG_PGIDS[@]})) || return 0
-  for pgid in "${R2_BG_PGIDS[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
+  local -a streamers=()
+  if [[ -n ${R2_BG_DIR:-} && -f ${R2_BG_DIR}/streamers ]]; then mapfile -t streamers <"${R2_BG_DIR}/streamers"; fi
+  for pgid in "${R2_BG_PGIDS[@]}" "${streamers[@]}"; do kill -TERM -- "-${pgid}" 2>/dev/null || true; done
   # Wait for them (their hooks stop their downloads), so that nothing of this run holds the lock
   # once the script has exited; a set still running after 10 s is killed. (Polled: a watchdog
   # process would itself hold the lock's descriptor.)
@@ -1674,7 +1781,7 @@ _r2_restore_steps_stop() {
     ((left)) || break
     sleep 0.1
   done
-  for pgid in "${R2_BG_PGIDS[@]}"; do kill -KILL -- "-${pgid}" 2>/dev/null || true; done
+  for pgid in "${R2_BG_PGIDS[@]}" "${streamers[@]}"; do kill -KILL -- "-${pgid}" 2>/dev/null || true; done
   wait "${R2_BG_PGIDS[@]}" 2>/dev/null || true
   R2_BG_PGIDS=()
   if [[ -n ${R2_BG_DIR:-} ]]; then rm -rf -- "$R2_BG_DIR"; fi
@@ -1920,13 +2027,15 @@ _progress_human() {
 
 # _r2_curl ARGS...: one signed S3 request to R2_ENDPOINT (r2_setup first); bounded retries and timeouts.
 _r2_curl() {
-  local ca=() i
+  local ca=() i more=''
+  # --more-config FILE (first): more curl config after the keys (_r2_get_many: a url and output per object).
+  if [[ ${1:-} == --more-config ]]; then more=$2; shift 2; fi
   for ((i = 0; i < ${#R2_EXTRA_FLAGS[@]}; i++)); do
     [[ ${R2_EXTRA_FLAGS[i]} != --ca-cert ]] || ca=(--cacert "${R2_EXTRA_FLAGS[i + 1]}")
   done
   local user="${R2_ACCESS_KEY_ID}:${R2_SECRET_ACCESS_KEY}"
   user=${user//\\/\\\\}
-  printf 'user = "%s"\n' "${user//\"/\\\"}" |
+  { printf 'user = "%s"\n' "${user//\"/\\\"}"; if [[ -n $more ]]; then cat -- "$more"; fi; } |
     curl -K - -sS --aws-sigv4 "aws:amz:auto:s3" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
       --retry "$RCLONE_RETRIES" --connect-timeout 10 --max-time 120 "${ca[@]}" "$@"
 }

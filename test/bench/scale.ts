@@ -1,5 +1,5 @@
 // Benchmark: the backup engine at workshop shape (issue 13). Not a test: it prints a table.
-//   npm run bench:scale -- [--gb 1] [--scripts DIR] [--legacy-hook] [--keep] [--nights 1|2|3]
+//   npm run bench:scale -- [--gb 3] [--scripts DIR] [--legacy-hook] [--keep] [--nights 1|2|3]
 //     [--restore-rounds N] [--restore-via-proxy]
 //     [--engine project|restic|rclone-checksum --s3-server PATH] [--json]   (engines/runner.ts)
 // Generates incompressible data shaped like the workshop (SFS: a few large models, config
@@ -25,7 +25,7 @@ const REPO = resolve(__dirname, "../..");
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
 const option = (name: string, dflt: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const GB = Number(option("--gb", "1"));
+const GB = Number(option("--gb", "3"));
 const SCRIPTS = resolve(option("--scripts", join(REPO, "scripts")));
 const LEGACY_HOOK = flag("--legacy-hook");
 // --nights 1: only night 1 (the full backup the morning restore needs), for restore work.
@@ -201,16 +201,17 @@ async function main(): Promise<void> {
   say(`scripts: ${SCRIPTS}${LEGACY_HOOK ? " (scratch backup with the pre-issue-13 hook arguments)" : ""}`);
   if (ENGINE !== "project" || S3_SERVER || flag("--json")) {
     await runEngines(shape);
-    if (!flag("--keep")) rmSync(work, { recursive: true, force: true });
-    return;
-  }
-  const s3 = await startEndpoint();
-  try {
-    await runAll(shape, s3);
-  } finally {
-    s3.stop();
+  } else {
+    const s3 = await startEndpoint();
+    try {
+      await runAll(shape, s3);
+    } finally {
+      s3.stop();
+    }
   }
   if (!flag("--keep")) rmSync(work, { recursive: true, force: true });
+  // (stderr with --json: stdout holds the one JSON document)
+  say(`bench:scale: the run took ${((Date.now() - tg) / 1000).toFixed(0)} s (load ${loadAverage()} at the end)`);
 }
 
 async function runAll(shape: { sfsBytes: number; scratchBytes: number }, s3: { url: string; secret: string; dataDir: string }): Promise<void> {

@@ -3,6 +3,7 @@
 // the JSON progress file that `npm run status` reads, and names a step that stopped moving.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
+import { createServer, connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { r2Secrets, run, tmp, useS3, write } from "./helpers";
@@ -42,6 +43,29 @@ function progressLines(stderr: string): Line[] {
     bytesTotal: Number(m[5]),
     final: m[0].endsWith("[done]"),
   }));
+}
+
+/** A TCP relay to ENDPOINT passing at most RATE bytes per second from the server (all connections together). */
+async function slowRelay(endpoint: string, rate: number): Promise<{ endpoint: string; close: () => void }> {
+  const target = new URL(endpoint);
+  const sockets = new Set<Socket>();
+  let budgetAt = Date.now();
+  const server = createServer((client) => {
+    const up = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(up);
+    client.pipe(up);
+    up.on("data", (d: Buffer) => {
+      // Each chunk is released when the shared budget allows it: the link's rate.
+      budgetAt = Math.max(budgetAt, Date.now()) + (d.length / rate) * 1000;
+      up.pause();
+      setTimeout(() => (client.write(d), up.resume()), budgetAt - Date.now());
+    });
+    client.on("error", () => undefined).on("close", () => up.destroy());
+    // (the server's side closes once the chunks still held back have gone out)
+    up.on("error", () => undefined).on("close", () => setTimeout(() => client.end(), Math.max(0, budgetAt - Date.now()) + 10));
+  });
+  const port = await new Promise<number>((res) => server.listen(0, target.hostname, () => res((server.address() as { port: number }).port)));
+  return { endpoint: `http://${target.hostname}:${port}`, close: () => (server.close(), [...sockets].forEach((s) => s.destroy())) };
 }
 
 describe("progress of long steps", () => {
@@ -117,12 +141,18 @@ describe("progress of long steps", () => {
     const mkey = /r2:comfyume-model-vault-backups\/(models\/manifests\/\S+\.tsv)/.exec(backup.stderr)![1];
     const dst = tmp("progress-seed");
     mkdirSync(join(dst, "mnt/sfs"), { recursive: true });
-    // rclone's bandwidth limit (its own RCLONE_BWLIMIT setting) makes the 12 MiB fetch last several periods.
-    const r = await run("seed-sfs.sh", ["--r2-endpoint", s3.endpoint, "--only", "models", "--manifest", `models=${mkey}`], {
-      env: { COMFYUME_ROOT: dst, RCLONE_RETRIES: "1", COMFYUME_PROGRESS_SECONDS: "1", RCLONE_BWLIMIT: "3M" },
-      input: r2Secrets(s3),
-      timeoutMs: 120_000,
-    });
+    // A slow link (a relay passing ~3 MB/s) makes the 12 MiB fetch last several periods.
+    const slow = await slowRelay(s3.endpoint, 3 * 1024 * 1024);
+    let r;
+    try {
+      r = await run("seed-sfs.sh", ["--r2-endpoint", slow.endpoint, "--only", "models", "--manifest", `models=${mkey}`], {
+        env: { COMFYUME_ROOT: dst, RCLONE_RETRIES: "1", COMFYUME_PROGRESS_SECONDS: "1" },
+        input: r2Secrets(s3),
+        timeoutMs: 120_000,
+      });
+    } finally {
+      slow.close();
+    }
     expect(r.code, r.stderr).toBe(0);
     console.log(`[sample] restore progress lines:\n${r.stderr.split("\n").filter((l) => l.includes("PROGRESS")).join("\n")}`);
     const fetching = progressLines(r.stderr).filter((l) => l.phase === "models: fetching");

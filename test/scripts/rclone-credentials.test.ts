@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { r2Secrets, run, tmp, useS3, write } from "./helpers";
 
 const s3 = useS3();
-const SPIED = ["sha256sum", "md5sum", "jq", "find", "sort", "awk", "stat", "mktemp", "cat", "date", "tail", "head", "du", "wc"];
+const SPIED = ["sha256sum", "openssl", "md5sum", "perl", "curl", "jq", "find", "sort", "awk", "stat", "mktemp", "cat", "date", "tail", "head", "du", "wc"];
 
 /** A PATH directory of wrappers that append their environment to DIR/<tool>.env and exec the real tool. */
 function spyingPath(root: string, dumps: string): string {
@@ -53,7 +53,8 @@ describe("rclone credentials", () => {
     const others = dumped.filter((f) => !f.startsWith("rclone."));
     // The spies did watch: rclone and the hashing/parsing tools all ran.
     expect(rcloneRuns.length).toBeGreaterThan(0);
-    for (const tool of ["sha256sum", "jq", "find"]) expect(others.some((f) => f.startsWith(`${tool}.`)), tool).toBe(true);
+    // (the SHA-256: sha256sum for files under 1 MiB, openssl above: hash_file)
+    for (const tool of ["sha256sum", "md5sum", "jq", "find"]) expect(others.some((f) => f.startsWith(`${tool}.`)), tool).toBe(true);
     for (const file of rcloneRuns) expect(envOf(file), file).toContain(`RCLONE_CONFIG_R2_SECRET_ACCESS_KEY=${s3.secret}`);
 
     const leaks = others.flatMap((file) =>

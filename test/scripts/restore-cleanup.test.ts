@@ -1,9 +1,10 @@
 // A restore that fails or is stopped leaves nothing running behind it: the background download of
-// large objects (rclone cat | tee | sha256sum) is stopped by the exit hook, so it neither keeps
+// large objects (curl | perl | openssl) is stopped by the exit hook, so it neither keeps
 // writing into the staging directory nor holds the lock, and an immediate re-run proceeds.
 // Real bash, real rclone, a real S3 endpoint on loopback.
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { r2Secrets, rclone, run, sha256, tmp, useS3, write } from "./helpers";
@@ -52,17 +53,21 @@ describe("a stopped restore leaves no download running", () => {
     const mkey = await publish(files);
     const dir = tmp("slow");
     const pids = join(dir, "cat-pids");
-    const slow = join(dir, "rclone-slow");
-    // A download that takes its time (a 25 GB model): each `rclone cat` waits a minute first.
-    writeFileSync(slow, `#!/bin/bash\nif [[ " $* " == *" cat "* ]]; then echo $$ >>${JSON.stringify(pids)}; sleep 60; fi\nexec rclone "$@"\n`);
-    chmodSync(slow, 0o755);
+    // A download that takes its time (a 25 GB model): each large object's stream (curl's GET of an
+    // object to stdout, `-o -`) waits a minute first.
+    const shims = join(dir, "bin");
+    mkdirSync(shims);
+    const realCurl = execFileSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).trim();
+    // (the URL is in curl's config on its stdin, with the keys)
+    writeFileSync(join(shims, "curl"), `#!/bin/bash\ncfg=$(cat)\nif [[ " $* " == *" -o - "* && $cfg == *"/objects/"* ]]; then echo $$ >>${JSON.stringify(pids)}; sleep 60; fi\nexec ${realCurl} "$@" <<<"$cfg"\n`);
+    chmodSync(join(shims, "curl"), 0o755);
     const root = tmp("dst");
     const sfs = join(root, "mnt/sfs");
     write(join(sfs, ".keep"), "");
     const args = ["--r2-endpoint", s3.endpoint, "--only", "models", "--manifest", `models=${mkey}`, "--min-free-mb", "1"];
     const env = { COMFYUME_ROOT: root, RCLONE_RETRIES: "1", COMFYUME_R2_STREAM_MIN_BYTES: "100000" };
     let pid = 0;
-    const first = run("seed-sfs.sh", args, { env: { ...env, RCLONE_CMD: slow }, input: r2Secrets(s3), timeoutMs: 120_000, onSpawn: (p) => (pid = p) });
+    const first = run("seed-sfs.sh", args, { env: { ...env, PATH: `${shims}:${process.env.PATH}` }, input: r2Secrets(s3), timeoutMs: 120_000, onSpawn: (p) => (pid = p) });
     let ended = "";
     void first.then((r) => (ended = r.stderr || "(ended)"));
     await until("both large objects to start streaming", () => {
@@ -77,7 +82,7 @@ describe("a stopped restore leaves no download running", () => {
     const leftover = streamers.filter(alive);
     const stopped = await first;
     expect(stopped.code, stopped.stderr).toBe(143);
-    expect(again.stderr).not.toMatch(/holds the lock/);
+    expect(again.stderr, `stopped run:\n${stopped.stderr}\nps:\n${execFileSync("ps", ["-eo", "pid,pgid,ppid,args"], { encoding: "utf8" }).split("\n").filter((l) => /curl|sleep|seed|perl|openssl/.test(l)).join("\n")}`).not.toMatch(/holds the lock/);
     expect(leftover, "downloads still running after the restore stopped").toEqual([]);
     expect(again.code, again.stderr).toBe(0);
     for (const [path, data] of Object.entries(files)) expect(sha256(join(sfs, "models", path))).toBe(createHash("sha256").update(data).digest("hex"));

@@ -4,6 +4,8 @@
 // wrong byte still fails the restore naming the file, and nothing lands under a final name unchecked.
 // Real bash, real rclone, a real S3 endpoint on loopback; speed itself is in `npm run bench:scale`.
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createServer, connect } from "node:net";
 import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -95,19 +97,35 @@ describe("restore cost does not grow in processes with the number of files", () 
 
   it("each object costs one request: a GET, no HEAD before it (R2 bills both; latency per request)", async () => {
     const { mkey } = await backedUpModels();
-    const dir = tmp("dump");
-    const log = join(dir, "requests.log");
-    const dumping = join(dir, "rclone-dumping");
-    // rclone's own record of the HTTP requests of its copy run, the restore's output left as it is.
-    writeFileSync(dumping, `#!/bin/bash\n[[ " $* " == *" copy "* ]] || exec rclone "$@"\nrclone "$@" --dump headers 2> >(tee -a ${JSON.stringify(log)} >&2)\n`);
-    chmodSync(dumping, 0o755);
+    // Every request line the restore sends, seen by a relay in front of the S3 endpoint.
+    const requests: string[] = [];
+    const target = new URL(s3.endpoint);
+    const relay = createServer((client) => {
+      const up = connect(Number(target.port), target.hostname);
+      client.on("data", (d: Buffer) => {
+        for (const m of d.toString("latin1").matchAll(/^(GET|HEAD|PUT|POST) (\S+) HTTP/gm)) requests.push(`${m[1]} ${m[2]}`);
+        up.write(d);
+      });
+      up.pipe(client);
+      for (const s of [client, up]) s.on("error", () => undefined).on("close", () => (client.destroy(), up.destroy()));
+    });
+    const port = await new Promise<number>((res) => relay.listen(0, target.hostname, () => res((relay.address() as { port: number }).port)));
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
-    const r = await seed(dst, mkey, { RCLONE_CMD: dumping });
+    let r;
+    try {
+      r = await run("seed-sfs.sh", ["--r2-endpoint", `http://${target.hostname}:${port}`, "--only", "models", "--manifest", `models=${mkey}`, "--min-free-mb", "1"], {
+        env: { COMFYUME_ROOT: dst, RCLONE_RETRIES: "1" },
+        input: r2Secrets(s3),
+        timeoutMs: 120_000,
+      });
+    } finally {
+      relay.close();
+    }
     expect(r.code, r.stderr).toBe(0);
-    const requests = [...readFileSync(log, "utf8").matchAll(/DEBUG : (GET|HEAD) (\/\S*\/objects\/\S+) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
-    expect(requests.filter((l) => l.startsWith("GET")).length).toBe(FILES);
-    expect(requests.filter((l) => l.startsWith("HEAD"))).toEqual([]);
+    const objects = requests.filter((l) => l.includes("/objects/"));
+    expect(objects.filter((l) => l.startsWith("GET")).length, objects.join("\n")).toBe(FILES);
+    expect(objects.filter((l) => l.startsWith("HEAD"))).toEqual([]);
   }, 300_000);
 
   it("a wrong byte in one object fails the restore naming the file; nothing lands under its final name", async () => {
@@ -135,7 +153,7 @@ describe("restore cost does not grow in processes with the number of files", () 
     s3.corruptObject(MODELS, `models/objects/${sha.slice(0, 2)}/${sha}`); // same size, bytes wrong
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
-    // Every object counts as large here: each goes through rclone cat | tee | sha256sum.
+    // Every object counts as large here: each streams through curl | tee | the SHA-256.
     const r = await seed(dst, mkey, { COMFYUME_R2_STREAM_MIN_BYTES: "1" });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`(${victim.slice("models/".length)})`);
@@ -144,23 +162,24 @@ describe("restore cost does not grow in processes with the number of files", () 
     for (const rel of files.filter((f) => f !== victim)) expect(sha256(join(dst, "mnt/sfs", rel))).toBe(sha256(join(src, rel)));
   }, 300_000);
 
-  it("a download whose bytes differ from the manifest's SHA-256 (rclone's MD5 check passed) is named and never installed", async () => {
+  it("a download whose bytes differ from the manifest's SHA-256 (the downloader reported success) is named and never installed", async () => {
     const { sfs: src, mkey, files } = await backedUpModels();
     const victim = files[3];
     const sha = sha256(join(src, victim));
-    // After the download, one staged object is altered in place (same size): only our SHA-256 check can see it.
-    const dir = tmp("lying");
-    const wrapper = join(dir, "rclone-lying");
-    writeFileSync(
-      wrapper,
-      // The lie happens before rclone reports the copy done (its log is held back until then):
-      // the restore hashes each file as soon as rclone says it is complete.
-      `#!/bin/bash\n[[ " $* " == *" copy "* ]] || exec rclone "$@"\nout=$(rclone "$@" 2>&1); rc=$?\nstaged="\${@: -1}/${sha.slice(0, 2)}/${sha}"\nif [[ -f $staged ]]; then printf CORRUPTED-BY-TEST | dd of="$staged" bs=1 seek=5 conv=notrunc status=none; fi\nprintf '%s\\n' "$out" >&2\nexit $rc\n`,
-    );
-    chmodSync(wrapper, 0o755);
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
-    const r = await seed(dst, mkey, { RCLONE_CMD: wrapper });
+    // After the download, one staged object is altered in place (same size): only our SHA-256 check can see it.
+    const dir = tmp("lying");
+    const staged = join(dst, "mnt/sfs/models/.comfyume-staging", sha.slice(0, 2), sha);
+    const realCurl = execFileSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).trim();
+    writeFileSync(
+      join(dir, "curl"),
+      // The lie happens before curl reports the transfers done (its output is held back until then):
+      // the restore hashes each file as soon as curl says it is complete.
+      `#!/bin/bash\n[[ " $* " == *" --parallel "* ]] || exec ${realCurl} "$@"\nout=$(${realCurl} "$@"); rc=$?\nstaged=${JSON.stringify(staged)}\nif [[ -f $staged ]]; then printf CORRUPTED-BY-TEST | dd of="$staged" bs=1 seek=5 conv=notrunc status=none; fi\nprintf '%s\\n' "$out"\nexit $rc\n`,
+    );
+    chmodSync(join(dir, "curl"), 0o755);
+    const r = await seed(dst, mkey, { PATH: `${dir}:${process.env.PATH}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`HASH MISMATCH: \\S+/${sha} \\(${victim.slice("models/".length)}\\) downloaded with sha256 [0-9a-f]{64}, manifest says ${sha}; not installed`));
     expect(existsSync(join(dst, "mnt/sfs", victim))).toBe(false);
