@@ -1451,10 +1451,13 @@ _r2_stop_streamer() {
 }
 
 # _r2_stream_big BUCKET PREFIX STAGING HASHES: each key of HASHES.big, four at a time, streamed
-# through `rclone cat | tee STAGED | sha256sum` (one pass over the bytes, nothing re-read), a
-# multipart object's ETag computed in the same pass and compared with R2's (r2_read_checked).
-# Writes HASHES.9sN ("sha256<TAB>path"); a failed stream or an ETag mismatch leaves no staged file
-# (the ETag mismatch is logged with the fix; the caller names the file not restored).
+# through curl into STAGED and its SHA-256 (r2_stream_hash: one pass over the bytes, nothing
+# re-read). Writes HASHES.9sN ("sha256<TAB>path"); a failed stream leaves no staged file (the
+# caller names the file not restored, and compares the SHA-256 with the manifest's).
+# No multipart-ETag compare here: the restore's proof is the SHA-256 against the manifest, and bytes
+# that pass it are the ones the backup hashed whatever R2's record says; refusing them failed a
+# morning for metadata alone, and the ETag's MD5s cost ~1.3 CPU-s per GB (docs/backups.md). The
+# nightly read-back (r2_hash_objects) keeps the compare and heals a bad record under a new key.
 _r2_stream_big() {
   local bucket=$1 prefix=$2 staging=$3 hashes=$4 key size running=0 n=0
   # (no job control inside: every download stays in this process group)
@@ -1470,14 +1473,12 @@ _r2_stream_big() {
 _r2_stream_one() {
   local bucket=$1 key=$2 size=$3 staged=$4 out=$5 err=$6 rc=0
   mkdir -p -- "${staged%/*}"
-  STREAM_ERR=$err r2_read_checked "$bucket" "$key" "$size" \
-    "Restore from an older manifest (seed-sfs.sh --manifest SET=KEY), or run a backup from a machine that still has the file: it uploads a fresh copy under a new key" \
-    "$staged" || rc=$?
+  STREAM_ERR=$err r2_stream_hash "r2:${bucket}/${key}" 0 "$staged" || rc=$?
   if ((rc == 0)); then
     printf '%s\t%s\n' "$STREAM_SHA256" "$staged" >"$out"
     return 0
   fi
-  ((rc == 2)) || log "download of r2:${bucket}/${key} failed: $(_r2_get_failure "$err")"
+  log "download of r2:${bucket}/${key} failed: $(_r2_get_failure "$err")"
   rm -f -- "$staged"
 }
 
