@@ -37,7 +37,8 @@ const isRoutine = (s: Step) => s.op === "same" || (s.op === "read" && typeOf(s.u
  */
 function preSplitProgram(dir: string): string {
   const root = path.join(dir, "pre-split");
-  for (const entry of ["index.ts", "infra", "components", "scripts", "package.json", "tsconfig.json"]) {
+  // (policy/: the day's pre-flight, infra/phases/preflight.ts, runs the backup-hook rule from it)
+  for (const entry of ["index.ts", "infra", "components", "policy", "scripts", "package.json", "tsconfig.json"]) {
     fs.cpSync(path.join(REPO_ROOT, entry), path.join(root, entry), { recursive: true });
   }
   fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules"));
