@@ -51,17 +51,25 @@ validate() {
   [[ $(basename "$CRON_FILE") != *.* ]] || die "CRON_FILE '${CRON_FILE}': cron.d file names must not contain dots"
 }
 
+# One install + one rename per changed file (each file replaced atomically), nothing forked for an
+# unchanged one but cmp: this step sits at the end of every day-up, and per-file mktemp/chmod/dirname
+# forks made it ~1 s on a busy host.
 copy_scripts() {
-  local src_root dest_root changed=0 f rel result tmp
+  local src_root dest_root changed=0 f dest tmp stamp
   src_root=$(cd "${here}/.." && pwd)
   dest_root="${ROOT}${INSTALL_DIR}"
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  mkdir -p "${dest_root}/host" "${dest_root}/lib"
   for f in "${src_root}"/host/*.sh "${src_root}"/lib/common.sh; do
-    rel=${f#"${src_root}"/}
-    mkdir -p "$(dirname "${dest_root}/${rel}")"
-    tmp=$(mktemp "${dest_root}/${rel}.XXXXXX")
-    cp "$f" "$tmp"
-    result=$(replace_if_changed "$tmp" "${dest_root}/${rel}" 0755)
-    [[ $result == changed ]] && changed=$((changed + 1))
+    dest=${dest_root}/${f#"${src_root}"/}
+    if [[ -f $dest ]]; then
+      cmp -s "$f" "$dest" && continue
+      cp -p "$dest" "${dest}.comfyume-${stamp}.bak"
+    fi
+    tmp="${dest}.new.$$"
+    install -m 0755 "$f" "$tmp"
+    mv -f "$tmp" "$dest"
+    changed=$((changed + 1))
   done
   COMFYUME_STEP_RESULT=$([[ $changed -gt 0 ]] && echo "changed (${changed} files)" || echo unchanged)
 }

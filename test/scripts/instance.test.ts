@@ -19,6 +19,7 @@ import {
   treeHashes,
   write,
   cleanupTmp,
+  HOST,
 } from "./helpers";
 
 const TS_IP = "100.101.102.103";
@@ -134,6 +135,19 @@ describe("backup-instance", () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(statSync(cronFile).mtimeMs).toBe(mtime);
     expect(r2.stderr).toMatch(/cron-file\s+\d+\s+unchanged/);
+    expect(r2.stderr).toMatch(/copy-scripts\s+\d+\s+unchanged/);
+    // An installed script that differs is replaced (mode 0755), the old copy kept beside it, no temporary left.
+    const installed = join(root, "usr/local/lib/comfyume/host");
+    write(join(installed, "backup-to-r2.sh"), "#!/bin/bash\necho stale\n");
+    const r3 = await run("install-backup-cron.sh", ["--", "--sfs", sfs, "--min-free-mb", "1"], { env: { COMFYUME_ROOT: root } });
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(r3.stderr).toMatch(/copy-scripts\s+\d+\s+changed \(1 files\)/);
+    expect(readFileSync(join(installed, "backup-to-r2.sh"), "utf8")).toBe(readFileSync(join(HOST, "backup-to-r2.sh"), "utf8"));
+    expect(statSync(join(installed, "backup-to-r2.sh")).mode & 0o777).toBe(0o755);
+    const leftovers = readdirSync(installed).filter((f) => f.startsWith("backup-to-r2.sh."));
+    expect(leftovers).toHaveLength(1);
+    expect(leftovers[0]).toMatch(/^backup-to-r2\.sh\.comfyume-\d{8}T\d{6}Z\.bak$/);
+    expect(readFileSync(join(installed, leftovers[0]), "utf8")).toContain("echo stale");
     // Run the job line the way cron would (the installed copy lives under the root prefix).
     const command = job.replace(/^(\S+\s+){5}root /, "").replace("/usr/local/lib/comfyume", join(root, "usr/local/lib/comfyume"));
     const c = spawn("bash", ["-c", command]);
