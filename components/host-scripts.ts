@@ -8,9 +8,10 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteFiles } from "../infra/remote";
 import { connectionArgs, type SshTarget } from "./remote";
+import { repoPath } from "../infra/repo-root";
 
 /** The repository's scripts/ directory. */
-export const LOCAL_SCRIPTS_DIR = path.resolve(__dirname, "..", "scripts");
+export const LOCAL_SCRIPTS_DIR = repoPath("scripts");
 
 /** Scripts are run with `bash <file>`, but executable bits make them usable by hand on the host too. */
 export const SCRIPT_MODE = 0o755;

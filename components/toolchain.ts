@@ -4,10 +4,10 @@
 // the SFS toolchain cache when there is one (a day's worker downloads nothing), else from the
 // distribution's archive. On a host that has everything it returns at once (docs/toolchain.md).
 import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type ConnectionArgs } from "../infra/remote";
 import { chain, commandDeadline, scriptCommand } from "./remote";
+import { repoPath } from "../infra/repo-root";
 
 /** Files the bootstrap needs next to the other host scripts (upload them with every HostScripts). */
 export const BOOTSTRAP_FILES = ["bootstrap-host.sh", "toolchain.lock"];
@@ -16,7 +16,7 @@ export const BOOTSTRAP_FILES = ["bootstrap-host.sh", "toolchain.lock"];
 export const BOOTSTRAP_SECONDS = 900;
 
 /** The pinned tool list next to the bootstrap (scripts/host/toolchain.lock). */
-const LOCK_FILE = path.resolve(__dirname, "..", "scripts", "host", "toolchain.lock");
+const LOCK_FILE = repoPath("scripts", "host", "toolchain.lock");
 
 /** Where a first-boot install of the pre-mount tools holds its lock (bootstrap-host.sh waits on it; under COMFYUME_ROOT in tests). */
 export const FIRST_BOOT_LOCK = "/var/lib/comfyume/first-boot-toolchain.lock";

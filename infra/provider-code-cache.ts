@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { REPO_ROOT } from "./repo-root";
 
 export interface SerializedFunction {
   text: string;
@@ -18,7 +19,7 @@ export interface SerializedFunction {
 }
 export type SerializeFunction = (func: () => unknown, args?: Record<string, unknown>) => Promise<SerializedFunction>;
 
-const REPO_ROOT = path.resolve(__dirname, "..");
+
 /** What a provider's serialized code can be built from (production code never imports sim/ or test/). */
 const CODE_DIRS = ["infra", "components"];
 const CODE_FILES = ["package-lock.json", "tsconfig.json"];
@@ -44,9 +45,30 @@ function pulumiSdkVersion(): string {
   return (require("@pulumi/pulumi/package.json") as { version: string }).version;
 }
 
-/** "<module path relative to root>#<export name>" of a provider exported by one of the repository's code modules. */
+const NAMED = Symbol.for("comfyume.providerCodeNames");
+function namedProviders(): WeakMap<object, string> {
+  const holder = globalThis as { [NAMED]?: WeakMap<object, string> };
+  return (holder[NAMED] ??= new WeakMap());
+}
+
+/**
+ * Names a provider for the cache at its definition ("<module path>#<export name>"). `pulumi up` starts the
+ * program from one bundle (infra/start/bundle.cjs), where no module of the repository is in require.cache for
+ * providerName to find: without this name every provider would be serialized again in every run. Returns it.
+ */
+export function cacheableProvider<T extends object>(name: string, provider: T): T {
+  namedProviders().set(provider, name);
+  return provider;
+}
+
+/**
+ * The name a provider was given with cacheableProvider, else "<module path relative to root>#<export name>" of a
+ * provider exported by one of the repository's code modules (found in require.cache).
+ */
 export function providerName(provider: unknown, root: string = REPO_ROOT, modules: NodeJS.Dict<NodeModule> = require.cache): string | undefined {
   if (!provider || typeof provider !== "object") return undefined;
+  const given = namedProviders().get(provider);
+  if (given) return given;
   for (const mod of Object.values(modules)) {
     if (!mod?.filename || !CODE_DIRS.some((d) => mod.filename.startsWith(path.join(root, d) + path.sep))) continue;
     const exported = mod.exports as Record<string, unknown> | undefined;

@@ -3,10 +3,11 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { REPO_ROOT } from "../repo-root";
 
 export type CliRun = (args: string[]) => { status: number; stdout: string; stderr: string };
 
-const repoRoot = path.resolve(__dirname, "../..");
+const repoRoot = REPO_ROOT;
 
 export const pulumiCli: CliRun = (args) => {
   const r = spawnSync(path.join(repoRoot, "scripts/pulumi"), [...args, "--non-interactive"], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });

@@ -12,6 +12,7 @@ import { validateDeployment } from "./container-validation";
 import { configureFromPulumi } from "./runtime";
 import { changedKeys, containsUnknown, pick, plain } from "./shared";
 import { keepProviderVersion, PROVIDER_VERSION, providerVersionChanged, withProviderVersion } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export type { ContainerInput, MountInput, ScalingInput } from "./container-shape";
 
@@ -80,7 +81,7 @@ async function adoptExisting(found: LiveDeployment, inputs: ContainerDeploymentI
   return { id: inputs.name, outs: outputsFrom(live, inputs) };
 }
 
-export const containerDeploymentProvider: pulumi.dynamic.ResourceProvider<ContainerDeploymentInputs, ContainerDeploymentOutputs> = {
+export const containerDeploymentProvider: pulumi.dynamic.ResourceProvider<ContainerDeploymentInputs, ContainerDeploymentOutputs> = cacheableProvider("infra/providers/container-deployment.ts#containerDeploymentProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -151,7 +152,7 @@ export const containerDeploymentProvider: pulumi.dynamic.ResourceProvider<Contai
   async delete(id) {
     await makeClient().serverless.deleteDeployment(id);
   },
-};
+});
 
 /** An input whose nested values may also be outputs (e.g. `secretEnv: { HF_TOKEN: secret.verdaName }`). */
 type DeepInput<T> = T extends (infer U)[] ? pulumi.Input<DeepInput<U>[]> : T extends object ? pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }> : pulumi.Input<T>;

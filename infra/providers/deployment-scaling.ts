@@ -10,6 +10,7 @@ import { normalize, scalingFromApi, scalingToApi, type DeploymentShape, type Sca
 import { configureFromPulumi } from "./runtime";
 import { changedKeys, type CheckFailure, containsUnknown, pick, plain, UNKNOWN } from "./shared";
 import { keepProviderVersion, PROVIDER_VERSION, providerVersionChanged, withProviderVersion } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface DeploymentScalingInputs {
   /** Set by the class (PROVIDER_VERSION). */
@@ -40,7 +41,7 @@ function checkScaling(property: string, s: ScalingInput | undefined, failures: C
   }
 }
 
-export const deploymentScalingProvider: pulumi.dynamic.ResourceProvider<DeploymentScalingInputs, DeploymentScalingInputs> = {
+export const deploymentScalingProvider: pulumi.dynamic.ResourceProvider<DeploymentScalingInputs, DeploymentScalingInputs> = cacheableProvider("infra/providers/deployment-scaling.ts#deploymentScalingProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -95,7 +96,7 @@ export const deploymentScalingProvider: pulumi.dynamic.ResourceProvider<Deployme
       if (!isVerdaApiError(e, 404)) throw e;
     }
   },
-};
+});
 
 export interface DeploymentScalingArgs {
   /** The deployment's name (owned by another stack). */

@@ -20,6 +20,7 @@ import { changedKeys, type CheckFailure, pick, plain } from "./shared";
 import { requireText } from "./validation";
 import { PROVIDER_VERSION } from "./version";
 import { instanceGone } from "../verda/statuses";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface InstanceGuardInputs {
   /** The Verda instance the backup hook runs on. */
@@ -70,7 +71,7 @@ export function unverifiedMessage(g: InstanceGuardInputs, error: unknown): strin
   return `Destroy stopped: could not ask Verda whether the worker instance ${g.instanceId} is running (${reason}), so its backup was not attempted. ${NOTHING_DELETED(g)} Fix: run the destroy again once the Verda API answers (check verda:clientId/clientSecret if it refused the credentials).`;
 }
 
-export const instanceGuardProvider: pulumi.dynamic.ResourceProvider<InstanceGuardInputs, InstanceGuardOutputs> = {
+export const instanceGuardProvider: pulumi.dynamic.ResourceProvider<InstanceGuardInputs, InstanceGuardOutputs> = cacheableProvider("infra/providers/instance-guard.ts#instanceGuardProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -106,7 +107,7 @@ export const instanceGuardProvider: pulumi.dynamic.ResourceProvider<InstanceGuar
     const refusal = refusalFor(guard, status);
     if (refusal) throw new Error(refusal);
   },
-};
+});
 
 /** Stops a destroy before the backup hook when the instance cannot be backed up (see the header). */
 export class InstanceGuard extends pulumi.dynamic.Resource {

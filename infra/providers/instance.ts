@@ -10,6 +10,7 @@ import { adoptionFailures, type AdoptInput, differences, findAdopted, hasAdopt, 
 import { catalogueFailures, checkHostname, checkOneOf, checkTags, requirePositiveSize, requireText } from "./validation";
 import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
 import { INSTANCE_FAILED_STATUSES, instanceEnded, instanceGone } from "../verda/statuses";
+import { cacheableProvider } from "../provider-code-cache";
 
 export const CONTRACTS = ["LONG_TERM", "PAY_AS_YOU_GO", "SPOT"] as const;
 
@@ -228,7 +229,7 @@ async function waitUntilRunning(client: VerdaClient, id: string, inputs: Instanc
   return instance as VerdaInstance;
 }
 
-export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = {
+export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = cacheableProvider("infra/providers/instance.ts#instanceProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -354,7 +355,7 @@ export const instanceProvider: pulumi.dynamic.ResourceProvider<InstanceInputs, I
     const settings = providerSettings();
     await deleteInstance(makeClient(settings), id, props.osVolumeId, settings);
   },
-};
+});
 
 /** The old outputs with the new inputs (an input removed from the program is removed from state too). */
 export function recordInputs(olds: InstanceOutputs, news: InstanceInputs): InstanceOutputs {

@@ -7,6 +7,7 @@ import { type CheckFailure, UNKNOWN } from "./shared";
 import { storeProvider, type StoreOutputs } from "./secret-store";
 import { checkOneOf } from "./validation";
 import { PROVIDER_VERSION } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export const REGISTRY_TYPES = ["verda", "gcr", "dockerhub", "ghcr", "aws-ecr", "scaleway", "custom"] as const satisfies readonly RegistryCredentialsBody["type"][];
 
@@ -54,7 +55,7 @@ const REQUIRED: Partial<Record<RegistryCredentialsBody["type"], (keyof typeof FI
   custom: ["dockerConfigJson"],
 };
 
-export const registryCredentialsProvider = storeProvider<RegistryCredentialsInputs>({
+export const registryCredentialsProvider = cacheableProvider("infra/providers/registry-credentials.ts#registryCredentialsProvider", storeProvider<RegistryCredentialsInputs>({
   kind: "registry-credentials",
   keys: ["name", "type", ...(Object.keys(FIELD_MAP) as (keyof typeof FIELD_MAP)[])],
   validate(inputs: RegistryCredentialsInputs, failures: CheckFailure[]) {
@@ -74,7 +75,7 @@ export const registryCredentialsProvider = storeProvider<RegistryCredentialsInpu
     }
     await client.serverless.createInStore("registry-credentials", body);
   },
-});
+}));
 
 export type RegistryCredentialsArgs = { [K in keyof Omit<RegistryCredentialsInputs, "providerVersion">]: pulumi.Input<RegistryCredentialsInputs[K]> };
 

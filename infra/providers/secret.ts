@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type CheckFailure, UNKNOWN } from "./shared";
 import { storeProvider, type StoreOutputs } from "./secret-store";
 import { PROVIDER_VERSION } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface SecretInputs {
   /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
@@ -16,7 +17,7 @@ export interface SecretInputs {
 }
 export type SecretOutputs = SecretInputs & StoreOutputs;
 
-export const secretProvider = storeProvider<SecretInputs>({
+export const secretProvider = cacheableProvider("infra/providers/secret.ts#secretProvider", storeProvider<SecretInputs>({
   kind: "secret",
   keys: ["name", "value"],
   validate(inputs: SecretInputs, failures: CheckFailure[]) {
@@ -27,7 +28,7 @@ export const secretProvider = storeProvider<SecretInputs>({
   async create(client, verdaName, inputs) {
     await client.serverless.createInStore("secret", { name: verdaName, value: inputs.value });
   },
-});
+}));
 
 export interface SecretArgs {
   /** Base name, 1-56 lowercase letters, digits or '-'. */
@@ -55,7 +56,7 @@ export interface FileSecretInputs {
 }
 export type FileSecretOutputs = FileSecretInputs & StoreOutputs;
 
-export const fileSecretProvider = storeProvider<FileSecretInputs>({
+export const fileSecretProvider = cacheableProvider("infra/providers/secret.ts#fileSecretProvider", storeProvider<FileSecretInputs>({
   kind: "file-secret",
   keys: ["name", "files"],
   validate(inputs: FileSecretInputs, failures: CheckFailure[]) {
@@ -79,7 +80,7 @@ export const fileSecretProvider = storeProvider<FileSecretInputs>({
     // Contents cannot be read back: files changed at Verda show with empty contents.
     return { ...stored, files: Object.fromEntries(live.map((fileName) => [fileName, stored.files?.[fileName] ?? ""])) };
   },
-});
+}));
 
 export interface FileSecretArgs {
   name: pulumi.Input<string>;

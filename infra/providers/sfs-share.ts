@@ -16,6 +16,7 @@ import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil
 import { requireText } from "./validation";
 import { PROVIDER_VERSION, providerVersionChanged } from "./version";
 import { aliveVolume, attachedInstanceIds } from "./volume";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface SfsShareInputs {
   /** The SFS (NVMe_Shared volume) id. */
@@ -44,7 +45,7 @@ export function consoleStep(sfs: { id: string; name?: string | null }, instance:
   );
 }
 
-export const sfsShareProvider: pulumi.dynamic.ResourceProvider<SfsShareInputs, SfsShareOutputs> = {
+export const sfsShareProvider: pulumi.dynamic.ResourceProvider<SfsShareInputs, SfsShareOutputs> = cacheableProvider("infra/providers/sfs-share.ts#sfsShareProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -104,7 +105,7 @@ export const sfsShareProvider: pulumi.dynamic.ResourceProvider<SfsShareInputs, S
   async delete() {
     // Never revoke (see the header): nothing to do.
   },
-};
+});
 
 /** The instance is allowed on the SFS (Verda "share settings") before anything mounts it. */
 export class SfsShare extends pulumi.dynamic.Resource {

@@ -6,6 +6,7 @@ import { configureFromPulumi } from "./runtime";
 import { changedKeys, type CheckFailure, pick, plain, UNKNOWN } from "./shared";
 import { requireText } from "./validation";
 import { keepProviderVersion, PROVIDER_VERSION, providerVersionChanged, withProviderVersion } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface SshKeyInputs {
   /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
@@ -38,7 +39,7 @@ export function validateSshKeyInputs(news: SshKeyInputs): CheckFailure[] {
   return failures;
 }
 
-export const sshKeyProvider: pulumi.dynamic.ResourceProvider<SshKeyInputs, SshKeyOutputs> = {
+export const sshKeyProvider: pulumi.dynamic.ResourceProvider<SshKeyInputs, SshKeyOutputs> = cacheableProvider("infra/providers/ssh-key.ts#sshKeyProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -76,7 +77,7 @@ export const sshKeyProvider: pulumi.dynamic.ResourceProvider<SshKeyInputs, SshKe
   async delete(id) {
     await makeClient().deleteSshKey(id);
   },
-};
+});
 
 export class SshKey extends pulumi.dynamic.Resource {
   declare readonly keyId: pulumi.Output<string>;

@@ -6,6 +6,7 @@ import { configureFromPulumi } from "./runtime";
 import { changedKeys, type CheckFailure, pick, plain } from "./shared";
 import { requireText } from "./validation";
 import { keepProviderVersion, PROVIDER_VERSION, providerVersionChanged, withProviderVersion } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface StartupScriptInputs {
   /** Set by the class (PROVIDER_VERSION); a new version is an in-place update that calls no API. */
@@ -29,7 +30,7 @@ export function validateStartupScriptInputs(news: StartupScriptInputs): CheckFai
   return failures;
 }
 
-export const startupScriptProvider: pulumi.dynamic.ResourceProvider<StartupScriptInputs, StartupScriptOutputs> = {
+export const startupScriptProvider: pulumi.dynamic.ResourceProvider<StartupScriptInputs, StartupScriptOutputs> = cacheableProvider("infra/providers/startup-script.ts#startupScriptProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -64,7 +65,7 @@ export const startupScriptProvider: pulumi.dynamic.ResourceProvider<StartupScrip
   async delete(id) {
     await makeClient().deleteStartupScript(id);
   },
-};
+});
 
 export class StartupScript extends pulumi.dynamic.Resource {
   declare readonly scriptId: pulumi.Output<string>;

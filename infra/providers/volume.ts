@@ -10,6 +10,7 @@ import { changedKeys, type CheckFailure, containsUnknown, pick, plain, pollUntil
 import { adoptionFailures, type AdoptInput, differences, findAdopted, hasAdopt, reportAdoptedDifferences, validateAdopt } from "./adopt";
 import { catalogueFailures, checkOneOf, requirePositiveSize, requireText } from "./validation";
 import { PROVIDER_VERSION, PROVIDER_VERSION_KEY, providerVersionChanged, withProviderVersion } from "./version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export const VOLUME_TYPES = ["NVMe", "NVMe_Shared"] as const;
 export type VolumeKind = (typeof VOLUME_TYPES)[number];
@@ -189,7 +190,7 @@ export async function detach(client: VerdaClient, volume: VerdaVolume, kind: Vol
   await waitFor(client, volume.id, settings, "to detach", (v) => SETTLED.includes(String(v.status)) && !attached.some((i) => attachedInstanceIds(v).includes(i)));
 }
 
-export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, VolumeOutputs> = {
+export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, VolumeOutputs> = cacheableProvider("infra/providers/volume.ts#volumeProvider", {
   async configure(req) {
     await configureFromPulumi(req);
   },
@@ -308,7 +309,7 @@ export const volumeProvider: pulumi.dynamic.ResourceProvider<VolumeInputs, Volum
     }
     await client.deleteVolume(id, permanent);
   },
-};
+});
 
 /** A Verda volume: block storage (`NVMe`) or a shared file system (`NVMe_Shared`). Delete detaches first. */
 export class Volume extends pulumi.dynamic.Resource {

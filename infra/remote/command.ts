@@ -12,6 +12,7 @@ import { REMOTE_KILL_AFTER_SECONDS, sudoRefusal, sudoRefusedMessage } from "./re
 import { execShared } from "./pool";
 import type { ExecResult } from "./ssh";
 import { PROVIDER_VERSION } from "../providers/version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export type { Logging } from "./output";
 /** Every remote command starts with `export PATH=<REMOTE_PATH>` (docs/remote-commands.md). */
@@ -184,7 +185,7 @@ function emptyRunOutputs(): Pick<RemoteCommandOutputs, "stdout" | "stderr" | "pr
   return { stdout: "", stderr: "", presentedHostKey: "" };
 }
 
-export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<RemoteCommandInputs, RemoteCommandOutputs> = {
+export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<RemoteCommandInputs, RemoteCommandOutputs> = cacheableProvider("infra/remote/command.ts#remoteCommandProvider", {
   async check(_olds, news) {
     return { inputs: news, failures: validateCommandInputs(news) };
   },
@@ -220,7 +221,7 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider<RemoteComman
   async read(id, props) {
     return { id, props };
   },
-};
+});
 
 /**
  * Runs `create` on the host at creation, `update` (or `create`) when inputs change, `delete` at destroy.

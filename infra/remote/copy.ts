@@ -8,6 +8,7 @@ import { lastLines } from "./output";
 import { execShared } from "./pool";
 import { sudoRefusal, sudoRefusedMessage } from "./remote-shell";
 import { PROVIDER_VERSION } from "../providers/version";
+import { cacheableProvider } from "../provider-code-cache";
 
 export interface RemoteFilesInputs {
   connection: SshConnection;
@@ -128,7 +129,7 @@ function outputsFor(inputs: RemoteFilesInputs, presentedHostKey: string): Remote
   return outputs;
 }
 
-export const remoteFilesProvider: pulumi.dynamic.ResourceProvider<RemoteFilesInputs, RemoteFilesOutputs> = {
+export const remoteFilesProvider: pulumi.dynamic.ResourceProvider<RemoteFilesInputs, RemoteFilesOutputs> = cacheableProvider("infra/remote/copy.ts#remoteFilesProvider", {
   async check(_olds, news) {
     return { inputs: news, failures: validateFilesInputs(news) };
   },
@@ -156,7 +157,7 @@ export const remoteFilesProvider: pulumi.dynamic.ResourceProvider<RemoteFilesInp
   async read(id, props) {
     return { id, props };
   },
-};
+});
 
 /**
  * Uploads text files (scripts, unit files, configs) with parent directories created. Re-uploads only files

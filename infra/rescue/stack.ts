@@ -8,10 +8,11 @@ import { parseConfigJson } from "../money/stack-io";
 import type { RescuePaths } from "./remote";
 import { planRemovals, removeResources, type Removal } from "./state-edit";
 import { parseExport, resourcesOf, revealSecrets, type StackExport } from "./state";
+import { REPO_ROOT } from "../repo-root";
 
 export type PulumiCli = (args: string[], stdin?: string) => { status: number; stdout: string; stderr: string };
 
-const REPO_ROOT = path.resolve(__dirname, "../..");
+
 
 /** scripts/pulumi, optionally in another project directory (-C), never interactive. */
 export function pulumiCli(projectDir?: string, env: NodeJS.ProcessEnv = process.env): PulumiCli {

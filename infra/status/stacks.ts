@@ -7,10 +7,11 @@ import { idsInStackExport } from "../money/owned";
 import { parseConfigJson } from "../money/stack-io";
 import { failure } from "./probe";
 import type { Layer } from "../money/types";
+import { REPO_ROOT } from "../repo-root";
 
 export type AsyncCli = (args: string[]) => Promise<{ status: number; stdout: string; stderr: string }>;
 
-const REPO_ROOT = path.resolve(__dirname, "../..");
+
 
 /** scripts/pulumi, optionally for another project directory (-C), never interactive, killed after `timeoutMs`. */
 export function pulumiCliAsync(projectDir?: string, timeoutMs = 60_000): AsyncCli {

@@ -13,6 +13,7 @@ import { startLocalCloud, type LocalCloud } from "../../sim/local-cloud";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "../../sim/rehearsal/pulumi-runner";
 import { dayStack, idleStack, monthStack, stackFile } from "../../sim/rehearsal/stack-files";
 import { pulumiToolchainReady } from "../support/pulumi-cli";
+import { useTsxMain } from "../support/tsx-entry";
 
 const MONTH = "testing-month";
 const DAY = "workshop-day";
@@ -54,9 +55,10 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
   let projectDir: string;
   let oldMain: string;
 
-  /** Points the throwaway project at a program's index.ts. */
+  /** Points the throwaway project at a program: the repository's start file, or a copy's index.ts (through tsx). */
   const useProgram = (main: string) => {
     const file = path.join(projectDir, "Pulumi.yaml");
+    if (main.endsWith(".ts")) return useTsxMain(file, main);
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/^main: .+$/m, `main: ${main}`));
   };
   const writeStack = (stack: string, config: object) => {
@@ -116,7 +118,7 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     useProgram(oldMain);
     await pulumi.run("day up (pre-split code)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);
     const before = liveInstances().map((i) => i.id);
-    useProgram(path.join(REPO_ROOT, "index.ts"));
+    useProgram(path.join(REPO_ROOT, "infra/start/program.cjs"));
     const { steps } = await preview();
     // Only the new part components appear; every resource keeps its URN (through its alias) and state.
     // (and the InstanceGuard, new since the split).
@@ -153,7 +155,7 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
   }, 900_000);
 
   it("keeps the placement a capacity fallback gave: the next up changes nothing once the first choice is back", async () => {
-    useProgram(path.join(REPO_ROOT, "index.ts"));
+    useProgram(path.join(REPO_ROOT, "infra/start/program.cjs"));
     writeStack(DAY, dayConfig([{ instanceType: FALLBACK }]));
     cloud.verda.setFaults({ type: "no_capacity", instance_type: FIRST_CHOICE });
     await pulumi.run("day up (fallback)", ["up", "--stack", DAY, "--yes", "--skip-preview"]);

@@ -13,6 +13,7 @@ import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiRun, type Pul
 import type { SshHost } from "../support/ssh-host";
 import { clientKey, startHost } from "../remote/fixtures";
 import { SECRETS } from "../support/fixtures";
+import { useTsxMain } from "../support/tsx-entry";
 
 const STACK = "testing-day";
 
@@ -23,6 +24,7 @@ function projectFixture(): string {
     fs.symlinkSync(path.join(repoRoot, entry), path.join(dir, entry));
   }
   fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  useTsxMain(path.join(dir, "Pulumi.yaml")); // its own index.ts
   fs.mkdirSync(path.join(dir, "stacks"));
   fs.writeFileSync(
     path.join(dir, "index.ts"),

@@ -13,8 +13,8 @@ const OLD_VERSION = "0.0.0-old";
 
 /** A copy of the provider sources whose RemoteCommand delete ignores the state's script and records "old-code". */
 function oldProviderCode(into: string): string {
-  for (const dir of ["remote", "providers", "verda"]) {
-    fs.cpSync(path.join(repoRoot, "infra", dir), path.join(into, "infra", dir), { recursive: true });
+  for (const entry of ["remote", "providers", "verda", "start", "provider-code-cache.ts", "repo-root.ts"]) {
+    fs.cpSync(path.join(repoRoot, "infra", entry), path.join(into, "infra", entry), { recursive: true });
   }
   const versionFile = path.join(into, "infra/providers/version.ts");
   const version = fs.readFileSync(versionFile, "utf8");

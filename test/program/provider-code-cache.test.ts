@@ -10,6 +10,7 @@ import { cachingSerializer, codeFingerprint, installProviderCodeCache, providerN
 import { startupScriptProvider } from "../../infra/providers/startup-script";
 import { fileSecretProvider, secretProvider } from "../../infra/providers/secret";
 
+const REPO = path.resolve(__dirname, "../..");
 const dirs: string[] = [];
 const tempDir = () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "provider-code-"));
@@ -102,6 +103,22 @@ describe("the provider code cache", () => {
     const loading = { filename: "/repo/infra/loading.ts", exports: Object.defineProperty({}, "x", { enumerable: true, get: () => { throw new ReferenceError("x is not initialized"); } }) };
     expect(providerName(provider, root, { loading, b: modules.b } as unknown as NodeJS.Dict<NodeModule>)).toBe("infra/providers/thing.ts#thingProvider");
   });
+
+  it("names every dynamic provider of the repository without require.cache, as in the bundle `pulumi up` starts", async () => {
+    // Every export of infra/ and components/ that is a dynamic provider, with the names it is exported under.
+    const exportedAs = new Map<object, string[]>();
+    const files = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []));
+    for (const file of [...files(path.join(REPO, "infra")), ...files(path.join(REPO, "components"))]) {
+      const mod = (await import(file)) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(mod)) {
+        const isProvider = !!value && typeof value === "object" && typeof (value as { create?: unknown }).create === "function" && typeof (value as { diff?: unknown }).diff === "function";
+        if (isProvider) exportedAs.set(value as object, [...(exportedAs.get(value as object) ?? []), `${path.relative(REPO, file)}#${name}`]);
+      }
+    }
+    expect(exportedAs.size).toBeGreaterThanOrEqual(12);
+    for (const [provider, exported] of exportedAs) expect(exported, `providerName(${exported[0]}) with no module to scan`).toContain(providerName(provider, REPO, {}));
+  }, 60_000);
 
   it("changes the fingerprint with any edit to the code the providers are built from", () => {
     const root = tempDir();

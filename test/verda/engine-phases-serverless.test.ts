@@ -10,6 +10,7 @@ import { startSimulator, type RunningSimulator } from "../../sim/simulator";
 import { validateExchanges } from "../support/openapi";
 import { pulumiSandbox, pulumiToolchainReady, repoRoot, type PulumiRun, type PulumiSandbox } from "../support/pulumi-cli";
 import { run } from "../scripts/helpers";
+import { useTsxMain } from "../support/tsx-entry";
 
 const HF_TOKEN = "hf_phaseEngineToken_5e4d3c2b1a";
 const SPOT = "comfyume-testing-worker-h200-spot";
@@ -21,6 +22,7 @@ function projectFixture(): string {
   // .comfyume: scripts/pulumi, run from the checkout by the watchdog, finds the toolchain there.
   for (const entry of ["infra", "components", "scripts", "package.json", "tsconfig.json", ".comfyume"]) fs.symlinkSync(path.join(repoRoot, entry), path.join(dir, entry));
   fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+  useTsxMain(path.join(dir, "Pulumi.yaml")); // its own index.ts
   fs.mkdirSync(path.join(dir, "stacks"));
   fs.writeFileSync(path.join(dir, "index.ts"), `import { buildProgram } from "./infra/program";\nexport = process.env.FAKE_IDLE === "1" ? {} : buildProgram();\n`);
   return dir;
