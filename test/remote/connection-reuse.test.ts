@@ -248,6 +248,8 @@ describe.runIf(openSshAvailable())("one SSH connection per host (real OpenSSH ss
       await commands.create({ connection: via, create: "true" });
       relay.cutAfterNextRequest();
       const outcome = await commands.create({ connection: via, create: `echo run >> ${counter}` }).then(() => "succeeded", (e: Error) => e.message);
+      // The command runs on the host after the cut: wait (bounded) until it has, then long enough for a second run to show.
+      for (const started = Date.now(); !existsSync(counter) && Date.now() - started < 15_000; ) await new Promise((resolve) => setTimeout(resolve, 50));
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(readFileSync(counter, "utf8")).toBe("run\n");
       expect(outcome).toMatch(/lost its connection \(connection closed\) after the command was sent: it may have run, and is not run again/);
