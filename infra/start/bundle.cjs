@@ -2,8 +2,8 @@
 // Starts a TypeScript entry (the Pulumi program, the policy pack) from one esbuild bundle instead of through tsx.
 //
 // Every `pulumi up` starts the policy pack, then the program, one after the other, before anything is created.
-// Through tsx each spent ~1.0 s and ~1.5 s loading (tsx's resolve hooks sit in front of every require, the SDK's
-// hundreds of files included); from one bundle, 0.5 s and 0.7 s on this machine (docs/day-up.md). The bundle is
+// Through tsx each spent ~1.0 s and ~1.4 s loading (tsx's resolve hooks sit in front of every require, the SDK's
+// hundreds of files included); from one bundle, 0.5 s and 0.65 s (docs/rehearsal.md, session 22). The bundle is
 // built on first use into <repo>/.comfyume/bundles/ and used while every file it was built from (recorded with
 // its SHA-256) is unchanged; any edit rebuilds it (~0.2 s). Packages stay external: node_modules is required as
 // usual, so the closures Pulumi serializes still name them. If esbuild cannot build (or COMFYUME_BUNDLE=off),
