@@ -19,7 +19,6 @@ export interface SerializedFunction {
 }
 export type SerializeFunction = (func: () => unknown, args?: Record<string, unknown>) => Promise<SerializedFunction>;
 
-
 /** What a provider's serialized code can be built from (production code never imports sim/ or test/). */
 const CODE_DIRS = ["infra", "components"];
 const CODE_FILES = ["package-lock.json", "tsconfig.json"];
