@@ -1,8 +1,9 @@
 // The host toolchain bootstrap (scripts/host/bootstrap-host.sh, pinned tools in toolchain.lock): the
 // first command on every host the project touches, before any other host script. Stock cloud images
 // (Verda's Ubuntu) ship no rclone, jq or nfs-common; the bootstrap installs and verifies them, from
-// the SFS toolchain cache when there is one (a day's worker downloads nothing), else from the
-// distribution's archive. On a host that has everything it returns at once (docs/toolchain.md).
+// the SFS toolchain cache when there is one, else from the distribution's archive. A day's worker
+// normally has them already: its first-boot script installs them in the background (below). On a
+// host that has everything it returns at once (docs/host-scripts.md).
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type ConnectionArgs } from "../infra/remote";
@@ -20,49 +21,72 @@ const LOCK_FILE = repoPath("scripts", "host", "toolchain.lock");
 
 /** Where a first-boot install of the pre-mount tools holds its lock (bootstrap-host.sh waits on it; under COMFYUME_ROOT in tests). */
 export const FIRST_BOOT_LOCK = "/var/lib/comfyume/first-boot-toolchain.lock";
+/** Where the first boot's install of the rest of the toolchain (rclone, jq, ...) holds its lock, after the pre-mount one. */
+export const FIRST_BOOT_REST_LOCK = "/var/lib/comfyume/first-boot-toolchain-rest.lock";
 /** Its log on the instance. */
 export const FIRST_BOOT_LOG = "/var/log/comfyume-first-boot-toolchain.log";
 
-/** [tool, package] of every scope pre-mount line of toolchain.lock (what mounting the SFS needs). */
-export function preMountTools(lock = fs.readFileSync(LOCK_FILE, "utf8")): [tool: string, pkg: string][] {
+/** [tool, package] of the toolchain.lock lines of one scope: pre-mount (what mounting the SFS needs) or all (the rest). */
+export function lockedTools(scope: "pre-mount" | "all", lock = fs.readFileSync(LOCK_FILE, "utf8")): [tool: string, pkg: string][] {
   return lock
     .split("\n")
     .map((line) => line.trim().split(/\s+/))
-    .filter((w) => w.length >= 6 && !w[0].startsWith("#") && w[4] === "pre-mount")
+    .filter((w) => w.length >= 6 && !w[0].startsWith("#") && w[4] === scope)
     .map((w) => [w[0], w[1]]);
 }
 
+/** The bash lines that collect into \`var\` the packages of the tools that are not on the PATH. */
+function missingChecks(variable: string, tools: [string, string][]): string {
+  return tools.map(([tool, pkg]) => `command -v ${tool} >/dev/null 2>&1 || ${variable}+=(${pkg})`).join("\n  ");
+}
+
 /**
- * The worker's first-boot script when no identity is pinned: starts installing the pre-mount tools (nfs-common) in
- * the background and returns, so the install runs while the machine finishes booting, SSH comes up and the scripts
- * are uploaded. It holds FIRST_BOOT_LOCK until done; `bootstrap-host.sh --pre-mount` waits for that lock, then checks
- * the tools as usual (and installs them itself, or fails naming them, when this install did not succeed). Holds no
- * secrets; apt runs without the lock's descriptor, so a daemon a package starts cannot keep it held.
+ * The worker's first-boot script when no identity is pinned: installs the toolchain in the background and returns, so
+ * the install runs while the machine finishes booting, SSH comes up and the scripts are uploaded. Two parts, each under
+ * its own lock: first what mounting the SFS needs (nfs-common, FIRST_BOOT_LOCK), then the rest (rclone, jq, ...;
+ * FIRST_BOOT_REST_LOCK) with the package lists already fetched. `bootstrap-host.sh --pre-mount` waits only for the
+ * first, the full bootstrap for both; each then checks the tools as usual and installs (from the SFS cache) or names
+ * whatever this install did not manage. Holds no secrets; apt runs without the locks' descriptors, so a daemon a
+ * package starts cannot keep them held.
  */
-export function preMountFirstBootScript(tools = preMountTools()): string {
-  const checks = tools.map(([tool, pkg]) => `command -v ${tool} >/dev/null 2>&1 || missing+=(${pkg})`).join("\n  ");
+export function toolchainFirstBootScript(preMount = lockedTools("pre-mount"), rest = lockedTools("all")): string {
   return `#!/bin/bash
-# comfyume first boot: install what mounting the SFS needs (${tools.map(([, p]) => p).join(", ")}) in the background.
+# comfyume first boot: install the toolchain in the background: first what mounting the SFS needs
+# (${preMount.map(([, p]) => p).join(", ")}), then the rest where missing (${rest.map(([, p]) => p).join(", ")}).
 set -euo pipefail
 lock=\${COMFYUME_ROOT:-}${FIRST_BOOT_LOCK}
+rest_lock=\${COMFYUME_ROOT:-}${FIRST_BOOT_REST_LOCK}
 log=\${COMFYUME_ROOT:-}${FIRST_BOOT_LOG}
 mkdir -p "$(dirname "$lock")" "$(dirname "$log")"
-exec 9>"$lock"
-chmod 644 "$lock"
+exec 9>"$lock" 8>"$rest_lock"
+chmod 644 "$lock" "$rest_lock"
 flock -n 9 || exit 0
+flock -n 8 || exit 0
+updated=false
+# install_now PKG...: apt-get update (once) and install; a failure is logged, never fatal (the bootstrap takes over).
+install_now() {
+  local started
+  started=$(date +%s)
+  echo "comfyume-first-boot: installing $* ($(date -u +%FT%TZ))"
+  if ! $updated; then
+    apt-get update -qq 8>&- 9>&- || { echo "comfyume-first-boot: apt-get update failed; bootstrap-host.sh installs them (from the SFS cache) or names them"; return 0; }
+    updated=true
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >/dev/null 8>&- 9>&- ||
+    { echo "comfyume-first-boot: installing $* failed; bootstrap-host.sh installs them (from the SFS cache) or names them"; return 0; }
+  echo "comfyume-first-boot: installed $* in $(($(date +%s) - started))s"
+}
 (
   missing=()
-  ${checks}
-  if ((\${#missing[@]})); then
-    echo "comfyume-first-boot: installing \${missing[*]} ($(date -u +%FT%TZ))"
-    started=$(date +%s)
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      -o DPkg::Lock::Timeout=300 "\${missing[@]}" >/dev/null; } 9>&- ||
-      echo "comfyume-first-boot: installing \${missing[*]} failed; bootstrap-host.sh --pre-mount installs or names them"
-    echo "comfyume-first-boot: done in $(($(date +%s) - started))s"
-  fi
+  ${missingChecks("missing", preMount)}
+  if ((\${#missing[@]})); then install_now "\${missing[@]}"; fi
+  exec 9>&-
+  rest=()
+  ${missingChecks("rest", rest)}
+  if ((\${#rest[@]})); then install_now "\${rest[@]}"; fi
+  echo "comfyume-first-boot: done"
 ) </dev/null >>"$log" 2>&1 &
-echo "comfyume-first-boot: pre-mount tools installing in the background (pid $!, log $log)"
+echo "comfyume-first-boot: toolchain installing in the background (pid $!, log $log)"
 `;
 }
 

@@ -12,7 +12,7 @@ import { SfsShare } from "../infra/providers/sfs-share";
 import { adoptedOptions, adoptInput, type AdoptRef } from "./adoption";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
 import type { SshTarget } from "./remote";
-import { preMountFirstBootScript } from "./toolchain";
+import { toolchainFirstBootScript } from "./toolchain";
 
 export type ScratchArgs =
   | {
@@ -140,14 +140,14 @@ export class WorkerInstance extends pulumi.ComponentResource {
     }
 
     // 2. First-boot script: the pinned identity (it installs nfs-common itself, then mounts the SFS), else the
-    // pre-mount tools installed in the background while the machine boots (the chain's --pre-mount step waits for it).
+    // toolchain installed in the background while the machine boots (the chain's bootstraps wait for their part of it).
     const firstBoot = new StartupScript(
       `${name}-first-boot`,
       {
         name: `${a.instance.hostname}-first-boot`,
         script: a.hostPublicKey
           ? pulumi.output(a.sfs.mountTarget).apply((t) => firstBootScript({ sfsMountTarget: t, sfsMount: a.sfsMount, backupSet: a.backupSetName }))
-          : preMountFirstBootScript(),
+          : toolchainFirstBootScript(),
       },
       moved(),
     );

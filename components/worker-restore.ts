@@ -1,7 +1,7 @@
 // The worker's restore chain: upload the host scripts -> toolchain bootstrap --pre-mount (nfs-common; the
-// first-boot script normally installed it already) -> mount-sfs -> toolchain bootstrap from the SFS cache
-// (rclone, jq, ...), with prepare-scratch beside them -> restore-instance (from the SFS cache) -> read back its
-// step table, and install the hourly backup cron.
+// first-boot script normally installed it already) -> mount-sfs -> toolchain bootstrap (rclone, jq, ...: the first
+// boot normally installed them too, else from the SFS cache), with prepare-scratch beside them -> restore-instance
+// (from the SFS cache) -> read back its step table, and install the hourly backup cron.
 // A replaced instance starts empty: everything here runs again (the instance id is a trigger).
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type RemoteFiles } from "../infra/remote";
@@ -124,7 +124,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
       },
       { ...moved(), dependsOn: [scripts.files, toolchainPreMount, ...a.sfsShared] },
     );
-    // The rest of the toolchain (rclone, jq, ...) from the month's cache on the SFS: no download.
+    // The rest of the toolchain (rclone, jq, ...): waits for the first boot's install of it, else from the month's cache on the SFS.
     this.toolchain = toolchainCommand(
       `${name}-toolchain`,
       { connection, triggers: perInstance, bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, cacheDir: toolchainCacheDir(a.paths.sfsMount) })] },

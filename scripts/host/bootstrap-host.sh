@@ -15,9 +15,9 @@
 #   --lock FILE     the pinned tool list (default: toolchain.lock next to this script)
 #   --help          this text
 #
-# First, when the instance's first-boot script is still installing the pre-mount tools in the background
-# (its lock /var/lib/comfyume/first-boot-toolchain.lock is held), wait for it (COMFYUME_FIRST_BOOT_WAIT_SECONDS,
-# default 600). Order: (a) every tool present at its pinned minimum: exit 0 at once (the fast path); (b) else the
+# First, when the instance's first-boot script is still installing the toolchain in the background (the pre-mount
+# tools under /var/lib/comfyume/first-boot-toolchain.lock, then the rest under first-boot-toolchain-rest.lock), wait
+# for the part this run checks (COMFYUME_FIRST_BOOT_WAIT_SECONDS each, default 600). Order: (a) every tool present at its pinned minimum: exit 0 at once (the fast path); (b) else the
 # cache, verified, installed with no network (apt-get with no package source but the cached files); (c) else apt-get
 # update + install --no-install-recommends from the host's configured sources, then the cache is
 # written. After an install every tool must run and report a version >= its pin.
@@ -301,20 +301,29 @@ tc_write_cache() {
   log "toolchain cache written: ${dir}/${TC_KEY} -> $(basename "$staging") ($(wc -l <"${staging}/SHA256SUMS") package(s))"
   COMFYUME_STEP_RESULT=written
 }
-# tc_wait_first_boot: the worker's first-boot script may still be installing the pre-mount tools in the
-# background (components/toolchain.ts, preMountFirstBootScript), holding FIRST_BOOT_LOCK: wait for it to finish
-# rather than start a second apt run beside it. What it installed is then checked like anything else.
+# tc_wait_first_boot: the worker's first-boot script may still be installing the toolchain in the background
+# (components/toolchain.ts, toolchainFirstBootScript): the pre-mount tools under FIRST_BOOT_LOCK, then the rest under
+# FIRST_BOOT_REST_LOCK. Wait for the part this run checks (--pre-mount: the first only) rather than start a second apt
+# run beside it. What it installed is then checked like anything else.
 tc_wait_first_boot() {
-  local lock="${COMFYUME_ROOT:-}${FIRST_BOOT_LOCK}" log="${COMFYUME_ROOT:-}${FIRST_BOOT_LOG}"
-  if [[ ! -e $lock ]]; then COMFYUME_STEP_RESULT="none"; return 0; fi
-  if ! flock -s -w "$FIRST_BOOT_WAIT_SECONDS" "$lock" true; then
-    die "the first-boot install of the pre-mount tools still holds ${lock} after ${FIRST_BOOT_WAIT_SECONDS}s (log: ${log}: $(tail -n 2 "$log" 2>/dev/null | paste -sd ' ' -)). Fix: see why apt hangs on the host (ps, that log), stop it, then run the up again"
-  fi
-  COMFYUME_STEP_RESULT=waited
+  local locks=("${COMFYUME_ROOT:-}${FIRST_BOOT_LOCK}") lock log="${COMFYUME_ROOT:-}${FIRST_BOOT_LOG}" waited=() started
+  [[ $PRE_MOUNT == true ]] || locks+=("${COMFYUME_ROOT:-}${FIRST_BOOT_REST_LOCK}")
+  for lock in "${locks[@]}"; do
+    [[ -e $lock ]] || continue
+    started=$SECONDS
+    if ! flock -s -w "$FIRST_BOOT_WAIT_SECONDS" "$lock" true; then
+      die "the first-boot install of the toolchain still holds ${lock} after ${FIRST_BOOT_WAIT_SECONDS}s (log: ${log}: $(tail -n 2 "$log" 2>/dev/null | paste -sd ' ' -)). Fix: see why apt hangs on the host (ps, that log), stop it, then run the up again"
+    fi
+    log "waited for ${lock} ($((SECONDS - started))s)"
+    waited+=("$(basename "$lock")")
+  done
+  COMFYUME_STEP_RESULT="waited for ${#waited[@]} lock(s)"
+  ((${#waited[@]})) || COMFYUME_STEP_RESULT=none
 }
 # ---------------------------------------------------------------------------
 
 FIRST_BOOT_LOCK=/var/lib/comfyume/first-boot-toolchain.lock
+FIRST_BOOT_REST_LOCK=/var/lib/comfyume/first-boot-toolchain-rest.lock
 FIRST_BOOT_LOG=/var/log/comfyume-first-boot-toolchain.log
 FIRST_BOOT_WAIT_SECONDS=${COMFYUME_FIRST_BOOT_WAIT_SECONDS:-600}
 export DEBIAN_FRONTEND=noninteractive

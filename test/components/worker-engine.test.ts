@@ -139,7 +139,7 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
       "create comfyume:verda:WorkerInstance worker",
       "create comfyume:verda:WorkerRestore worker",
       "create pulumi-nodejs:dynamic/verda:InstanceGuard worker-instance-guard",
-      // Issue 13: an unpinned worker's first-boot script (pre-mount tools in the background). The running
+      // Issue 13: an unpinned worker's first-boot script (the toolchain installed in the background). The running
       // instance ignores its startup script (startupScriptId in ignoreChanges): no replace.
       "create pulumi-nodejs:dynamic/verda:StartupScript worker-first-boot",
     ]);

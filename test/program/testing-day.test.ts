@@ -47,7 +47,7 @@ describe("testing-day", () => {
   });
 
   it("without a configured identity, records the host key at first contact and pins it everywhere", async () => {
-    // No identity to install at first boot: the first-boot script only starts the pre-mount tools' install.
+    // No identity to install at first boot: the first-boot script only starts the toolchain's install.
     const firstBoot = String(run.byName("worker-first-boot").inputs.script);
     expect(firstBoot).toContain("installing in the background");
     expect(firstBoot).not.toContain("ssh_host");

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firstBootScript } from "../../components/host-identity";
-import { FIRST_BOOT_LOCK, FIRST_BOOT_LOG, preMountFirstBootScript } from "../../components/toolchain";
+import { FIRST_BOOT_LOCK, FIRST_BOOT_LOG, FIRST_BOOT_REST_LOCK, toolchainFirstBootScript } from "../../components/toolchain";
 import { startPackageMirror, type PackageMirror } from "../../sim/local-cloud/package-mirror";
 import { bootstrapCommand, bootstrapResult, stockMachine, type StockMachine } from "./bootstrap-machine";
 
@@ -222,21 +222,48 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     expect((await hostG.run("command -v mount.nfs")).code).toBe(0);
   }, 600_000);
 
-  it("no pinned identity: first boot installs nfs-common in the background; bootstrap --pre-mount waits for it, then takes the fast path", async () => {
-    const hostH = machine("host-h");
+  it("no pinned identity: first boot installs nfs-common, then the rest of the toolchain, in the background; each bootstrap waits only for its part, then takes the fast path", async () => {
+    const hostH = machine("host-h", path.join(dir, "sfs-h"));
     mkdirSync(path.join(hostH.upper, "root"), { recursive: true });
-    writeFileSync(path.join(hostH.upper, "root/first-boot.sh"), preMountFirstBootScript(), { mode: 0o755 });
+    writeFileSync(path.join(hostH.upper, "root/first-boot.sh"), toolchainFirstBootScript(), { mode: 0o755 });
     const served = mirror.requests().length;
-    // One command: each run is its own pid namespace, which would end the background install with it.
-    const r = await hostH.run(`bash /root/first-boot.sh && ${bootstrapCommand("--pre-mount")}`);
+    // One command: each run is its own pid namespace, which would end the background install with it. Between the
+    // two bootstraps, which lock is still held: the rest's is while rclone and jq install (the pre-mount one is not).
+    const held = (lock: string) => `(flock -n ${lock} true && echo "${path.basename(lock)}: free" || echo "${path.basename(lock)}: held")`;
+    const r = await hostH.run(
+      `bash /root/first-boot.sh && ${bootstrapCommand("--pre-mount")} && ${held(FIRST_BOOT_LOCK)} && ${bootstrapCommand("--cache", IN_MACHINE_CACHE)} && ${BACKUP_TOOLS_RUN}`,
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/comfyume-first-boot: pre-mount tools installing in the background \(pid \d+/);
-    expect(r.stderr).toContain("step first-boot: start");
-    expect(bootstrapResult(r.stdout)?.how).toBe("ok");
-    expect(Object.keys(bootstrapResult(r.stdout)?.tools ?? {})).toEqual(["mount.nfs"]);
-    // Downloaded once, by the first-boot install: the bootstrap fetched nothing itself.
-    expect(mirror.requests().slice(served).filter((p) => p.startsWith("/nfs-common_"))).toHaveLength(1);
-    expect(readFileSync(path.join(hostH.upper, FIRST_BOOT_LOG.slice(1)), "utf8")).toMatch(/installing nfs-common[\s\S]*done in \d+s/);
+    expect(r.stdout).toMatch(/comfyume-first-boot: toolchain installing in the background \(pid \d+/);
+    expect(r.stdout).toContain(`${path.basename(FIRST_BOOT_LOCK)}: free`);
+    const results = r.stdout.split("\n").filter((l) => l.startsWith("bootstrap: "));
+    expect(results.map((l) => l.split(" ")[1])).toEqual(["ok", "ok"]);
+    expect(bootstrapResult(results[1])?.tools).toMatchObject({ rclone: expect.any(String), jq: expect.any(String) });
+    // Both waited on their own lock, not on each other's.
+    expect(r.stderr).toContain(`waited for ${FIRST_BOOT_LOCK}`);
+    expect(r.stderr).toContain(`waited for ${FIRST_BOOT_REST_LOCK}`);
+    // Downloaded once each, by the first-boot install: the bootstraps fetched nothing themselves.
+    const fetched = mirror.requests().slice(served);
+    for (const pkg of ["nfs-common", "rclone", "jq"]) expect(fetched.filter((p) => p.startsWith(`/${pkg}_`))).toHaveLength(1);
+    // nfs-common first, alone: mounting the SFS never waits for rclone.
+    const log = readFileSync(path.join(hostH.upper, FIRST_BOOT_LOG.slice(1)), "utf8");
+    expect(log).toMatch(/installing nfs-common \(.*\)\n[\s\S]*installed nfs-common in \d+s[\s\S]*installing rclone jq \(.*\)\n[\s\S]*installed rclone jq in \d+s/);
+  }, 600_000);
+
+  it("the first boot cannot reach the archive: it logs each failed part, and the full bootstrap installs from the SFS cache (filled by host-a above)", async () => {
+    const hostJ = machine("host-j", sfs);
+    mkdirSync(path.join(hostJ.upper, "root"), { recursive: true });
+    writeFileSync(path.join(hostJ.upper, "root/first-boot.sh"), toolchainFirstBootScript(), { mode: 0o755 });
+    // The archive unreachable for this host only (its sources point at a closed port).
+    const sources = path.join(hostJ.upper, "etc/apt/sources.list.d/comfyume-sim-mirror.list");
+    writeFileSync(sources, "deb [trusted=yes] http://127.91.0.3:9/ ./\n");
+    const r = await hostJ.run(`bash /root/first-boot.sh && ${bootstrapCommand("--cache", IN_MACHINE_CACHE)}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(bootstrapResult(r.stdout)?.how).toBe("installed-from-cache");
+    const log = readFileSync(path.join(hostJ.upper, FIRST_BOOT_LOG.slice(1)), "utf8");
+    // apt-get update only warns about a source it cannot reach: the installs are what fail, each named.
+    expect(log).toContain("installing nfs-common failed; bootstrap-host.sh installs them (from the SFS cache) or names them");
+    expect(log).toContain("installing rclone jq failed; bootstrap-host.sh installs them (from the SFS cache) or names them");
   }, 600_000);
 
   it("a first-boot install that never finishes: bootstrap --pre-mount gives up naming the lock, its log and the fix", async () => {
@@ -245,7 +272,7 @@ describe.runIf(ready)("bootstrap-host.sh on a stock image", () => {
     const r = await hostI.run(`${held}COMFYUME_FIRST_BOOT_WAIT_SECONDS=1 ${bootstrapCommand("--pre-mount")} 9>&-`);
     expect(r.code).toBe(1);
     const last = r.stderr.trimEnd().split("\n").pop() ?? "";
-    expect(last).toContain(`the first-boot install of the pre-mount tools still holds ${FIRST_BOOT_LOCK} after 1s`);
+    expect(last).toContain(`the first-boot install of the toolchain still holds ${FIRST_BOOT_LOCK} after 1s`);
     expect(last).toContain("Fix: see why apt hangs on the host");
   }, 120_000);
 });
