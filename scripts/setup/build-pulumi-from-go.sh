@@ -165,9 +165,15 @@ else
 fi
 # The dynamic-provider launcher is "bundled" next to the CLI, as in Pulumi's own tarball;
 # it resolves @pulumi/pulumi from the program's directory, so one copy serves every project.
+# One change: the program's own node_modules is looked at first, without starting Node just to
+# resolve the path (~0.13 s on the way to the first create; the package has no "exports" map, so
+# Node would resolve the same file).
 cat >"${pulumi_dir}/bin/pulumi-resource-pulumi-nodejs" <<'SH'
 #!/bin/sh
-PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))")
+PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH=./node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js
+if [ ! -f "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" ]; then
+    PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))")
+fi
 if [ -n "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" ]; then
     exec node "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" "$@"
 fi
