@@ -1,5 +1,5 @@
-// The worker's restore chain: upload the host scripts -> toolchain bootstrap --pre-mount (nfs-common; the
-// first-boot script normally installed it already) -> mount-sfs -> toolchain bootstrap (rclone, jq, ...: the first
+// The worker's restore chain: upload the host scripts -> mount-sfs (after toolchain bootstrap --pre-mount: nfs-common,
+// which the first-boot script normally installed already) -> toolchain bootstrap (rclone, jq, ...: the first
 // boot normally installed them too, else from the SFS cache), with prepare-scratch beside them -> restore-instance
 // (from the SFS cache) -> read back its step table, and install the hourly backup cron.
 // A replaced instance starts empty: everything here runs again (the instance id is a trigger).
@@ -105,24 +105,24 @@ export class WorkerRestore extends pulumi.ComponentResource {
     );
     this.scriptFiles = scripts.files;
 
-    // First on the host: what mounting the SFS needs (nfs-common). Fast path when first boot installed it.
-    const toolchainPreMount = toolchainCommand(
-      `${name}-toolchain-pre-mount`,
-      { connection, triggers: perInstance, bootstrapRuns: 1, commands: [bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, preMount: true })] },
-      { ...moved(), dependsOn: [scripts.files] },
-    );
-    // The mount target is an input: when the SFS pseudo path changes, this re-runs and re-mounts.
-    const mountSfs = new RemoteCommand(
+    // First on the host: what mounting the SFS needs (nfs-common: the fast path when the first boot installed it), then
+    // the mount, in one command (one step less on the way to the restore). The mount target is an input: when the SFS
+    // pseudo path changes, this re-runs and re-mounts.
+    const mountSfs = toolchainCommand(
       `${name}-mount-sfs`,
       {
         connection,
         triggers: perInstance,
-        create: pulumi
-          .all([a.sfsMountTarget, a.sfsVolumeId])
-          .apply(([t, id]) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount], ["--sfs-id", id]], a.timeouts.mountSeconds)),
-        timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
+        bootstrapRuns: 1,
+        otherSeconds: [a.timeouts.mountSeconds],
+        commands: [
+          bootstrapCommand({ scriptsDir: a.paths.scriptsDir, env: a.hostEnv, preMount: true }),
+          pulumi
+            .all([a.sfsMountTarget, a.sfsVolumeId])
+            .apply(([t, id]) => run("mount-sfs.sh", [["--target", t], ["--mount-point", a.paths.sfsMount], ["--sfs-id", id]], a.timeouts.mountSeconds)),
+        ],
       },
-      { ...moved(), dependsOn: [scripts.files, toolchainPreMount, ...a.sfsShared] },
+      { ...moved(), dependsOn: [scripts.files, ...a.sfsShared] },
     );
     // The rest of the toolchain (rclone, jq, ...): waits for the first boot's install of it, else from the month's cache on the SFS.
     this.toolchain = toolchainCommand(

@@ -17,13 +17,13 @@ function waitsFor(name: string): string[] {
 }
 
 describe("the day's steps wait only for what they need", () => {
-  it("the worker's chain: upload, then bootstrap, mount, toolchain beside prepare-scratch, restore, then report and cron side by side", () => {
+  it("the worker's chain: upload, then bootstrap --pre-mount with the mount, toolchain beside prepare-scratch, restore, then report and cron side by side", () => {
     // On the HostScripts component (its upload inherits it): the upload needs the instance and its scratch, not the
     // SFS share; the mount does (Verda's share settings).
     expect(waitsFor("worker-scripts")).toEqual(["worker-instance", "worker-scratch"]);
     expect(waitsFor("worker-sfs-share")).toEqual(["worker-instance"]);
-    expect(waitsFor("worker-toolchain-pre-mount")).toEqual(["worker-scripts-files"]);
-    expect(waitsFor("worker-mount-sfs")).toEqual(["worker-scripts-files", "worker-sfs-share", "worker-toolchain-pre-mount"]);
+    // The mount (its command runs bootstrap --pre-mount first) needs the scripts and the share.
+    expect(waitsFor("worker-mount-sfs")).toEqual(["worker-scripts-files", "worker-sfs-share"]);
     expect(waitsFor("worker-toolchain")).toEqual(["worker-mount-sfs"]);
     // A day-scoped scratch needs neither the SFS nor the toolchain (only the image's util-linux and e2fsprogs).
     expect(waitsFor("worker-prepare-scratch")).toEqual(["worker-scripts-files"]);

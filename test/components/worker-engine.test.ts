@@ -125,9 +125,10 @@ describe.runIf(pulumiToolchainReady())("the day worker under the real engine", (
     // The hooks' delete commands gained flags since the fixture was written (--fresh-volume, the shrink
     // tolerance): recorded in place (an update that runs nothing), never a replace.
     const hookUpdates = ["worker-backup-before-delete", "worker-backup-mello-before-delete"].map((n) => `update pulumi-nodejs:dynamic/remote:Command ${n}`);
-    // The toolchain bootstrap came later too: its three commands are created (they run on the live hosts,
-    // where everything is present), and the two script uploads gain its files (an update in place).
-    const toolchainCreates = ["worker-toolchain-pre-mount", "worker-toolchain", "worker-mello-toolchain"].map((n) => `create pulumi-nodejs:dynamic/remote:Command ${n}`);
+    // The toolchain bootstrap came later too: its two commands are created (they run on the live hosts, where
+    // everything is present; --pre-mount runs inside mount-sfs), and the two script uploads gain its files (an
+    // update in place).
+    const toolchainCreates = ["worker-toolchain", "worker-mello-toolchain"].map((n) => `create pulumi-nodejs:dynamic/remote:Command ${n}`);
     const isUploadUpdate = (s: string) => /^update pulumi-nodejs:dynamic\/remote:Files worker-(mello-)?scripts-files\b/.test(s);
     expect(changed(steps)).toEqual(expect.arrayContaining(toolchainCreates));
     // Issue 14 added the SFS share check (no call: the worker got the SFS at creation) and the SFS identity

@@ -66,8 +66,8 @@ describe("testing-day", () => {
     const pinned = run.resources.filter(
       (r) => (r.type === REMOTE_COMMAND || r.type === REMOTE_FILES) && r.name.startsWith("worker-") && !r.name.includes("mello") && r !== firstContact,
     );
-    // 7 + the toolchain bootstrap (worker-toolchain-pre-mount, worker-toolchain).
-    expect(pinned.length).toBe(9);
+    // 7 + the toolchain bootstrap (worker-toolchain; --pre-mount runs inside worker-mount-sfs).
+    expect(pinned.length).toBe(8);
     for (const c of pinned) expect(unwrap(c.inputs.connection).hostKey, c.name).toBe(firstContactKey);
     expect(await promiseOf(run.outputs.instanceHostKey)).toBe(firstContactKey);
   });

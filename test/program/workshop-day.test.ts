@@ -98,9 +98,11 @@ describe("restore", () => {
   });
 
   it("mounts the SFS with the target from its API outputs, checking its identity marker against the month's SFS id", () => {
-    expect(String(run.byName("worker-mount-sfs").inputs.create)).toBe(
+    // After the bootstrap of what mounting needs (nfs-common), in the same command.
+    expect(String(run.byName("worker-mount-sfs").inputs.create).split("\n").slice(1)).toEqual([
+      "timeout -k 30 900 bash '/opt/comfyume/host/bootstrap-host.sh' --pre-mount </dev/null",
       `timeout -k 30 600 bash '/opt/comfyume/host/mount-sfs.sh' --target '${SFS_TARGET}' --mount-point '/mnt/sfs' --sfs-id '${STACK_OUTPUTS.month.sfsId}' </dev/null`,
-    );
+    ]);
   });
 
   it("prepares the scratch by volume id (the script formats blank devices only)", () => {
@@ -202,8 +204,8 @@ describe("backup before delete", () => {
 describe("every remote command", () => {
   it("pins the host key, keeps the private key secret and wraps each script in timeout", () => {
     const commands = remoteCommands();
-    // 7 + the toolchain bootstrap: worker-toolchain-pre-mount, worker-toolchain, worker-mello-toolchain.
-    expect(commands.length).toBe(10);
+    // 7 + the toolchain bootstrap: worker-toolchain, worker-mello-toolchain (--pre-mount runs inside worker-mount-sfs).
+    expect(commands.length).toBe(9);
     for (const c of commands) {
       // The resource's own deadline comes after every script's `timeout -k 30 <secs>` could fire.
       const scriptSeconds = [c.inputs.create, c.inputs.delete].flatMap((s) => [...String(s ?? "").matchAll(/timeout -k 30 (\d+) /g)].map((m) => Number(m[1])));

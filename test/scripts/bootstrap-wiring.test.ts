@@ -22,19 +22,21 @@ describe("the day: worker and mello", () => {
     expect(uploaded(run, "worker-mello-scripts-files")).toEqual(expect.arrayContaining([`${MELLO_DIR}/host/bootstrap-host.sh`, `${MELLO_DIR}/host/toolchain.lock`]));
   });
 
-  it("worker: scripts -> bootstrap --pre-mount -> mount-sfs -> bootstrap --cache on the SFS -> restore (prepare-scratch beside them)", () => {
-    const [files, preMount, mount, toolchain, scratch, restore] = ["worker-scripts-files", "worker-toolchain-pre-mount", "worker-mount-sfs", "worker-toolchain", "worker-prepare-scratch", "worker-restore"].map(run.byName);
-    expect(preMount.type).toBe(REMOTE_COMMAND);
-    expect(String(preMount.inputs.create)).toBe(`timeout -k 30 900 ${BOOTSTRAP} --pre-mount </dev/null`);
-    expect(dependsOn(preMount)).toEqual([files.resource]);
-    expect(dependsOn(mount)).toContain(preMount.resource);
+  it("worker: scripts -> bootstrap --pre-mount, then mount-sfs (one command) -> bootstrap --cache on the SFS -> restore (prepare-scratch beside them)", () => {
+    const [files, mount, toolchain, scratch, restore] = ["worker-scripts-files", "worker-mount-sfs", "worker-toolchain", "worker-prepare-scratch", "worker-restore"].map(run.byName);
+    expect(mount.type).toBe(REMOTE_COMMAND);
+    const lines = String(mount.inputs.create).split("\n");
+    expect(lines[0]).toBe("set -e");
+    expect(lines[1]).toBe(`timeout -k 30 900 ${BOOTSTRAP} --pre-mount </dev/null`);
+    expect(lines[2]).toContain("bash '/opt/comfyume/host/mount-sfs.sh' --target ");
+    expect(dependsOn(mount)).toContain(files.resource);
     expect(String(toolchain.inputs.create)).toBe(`timeout -k 30 900 ${BOOTSTRAP} --cache '/mnt/sfs/.comfyume/toolchain' </dev/null`);
     expect(dependsOn(toolchain)).toEqual([mount.resource]);
     // prepare-scratch runs no project tool (docs/toolchain.md): it waits for its script only; the restore for both.
     expect(dependsOn(scratch)).toEqual([files.resource]);
     expect(dependsOn(restore)).toEqual(expect.arrayContaining([scratch.resource, toolchain.resource]));
     // A replaced instance starts from the image again: both run again with it.
-    expect(preMount.inputs.triggers).toEqual(["inst-worker-instance"]);
+    expect(mount.inputs.triggers).toEqual(["inst-worker-instance"]);
     expect(toolchain.inputs.triggers).toEqual(["inst-worker-instance"]);
     expect(unwrap(toolchain.inputs.connection)).toMatchObject({ host: "203.0.113.10" });
   });
