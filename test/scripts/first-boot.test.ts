@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { firstBootScript } from "../../components/host-identity";
+import { toolchainFirstBootScript } from "../../components/toolchain";
 import { cleanupTmp, makeInstanceRoot, makeShims, run, tmp, write } from "./helpers";
 
 afterAll(() => cleanupTmp());
@@ -107,6 +108,17 @@ describe("first-boot script", () => {
     // No KEY=value for a secret, no auth key (the program tests also check the planted secrets).
     expect(script).not.toMatch(/PASSWORD=|SECRET|AUTH_KEY|tskey-/);
     const file = join(tmp("fb-sc"), "first-boot.sh");
+    writeFileSync(file, script);
+    const sc = spawnSync("shellcheck", ["--severity=style", file], { encoding: "utf8" });
+    expect(sc.error).toBeUndefined();
+    expect(sc.stdout + sc.stderr).toBe("");
+  });
+
+  it("the unpinned worker's toolchain first boot is ASCII, holds no secret and passes shellcheck too", () => {
+    const script = toolchainFirstBootScript();
+    expect(script).toMatch(/^[\x00-\x7f]*$/);
+    expect(script).not.toMatch(/PASSWORD=|SECRET|AUTH_KEY|tskey-/);
+    const file = join(tmp("fb-tc-sc"), "first-boot.sh");
     writeFileSync(file, script);
     const sc = spawnSync("shellcheck", ["--severity=style", file], { encoding: "utf8" });
     expect(sc.error).toBeUndefined();
