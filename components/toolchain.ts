@@ -35,7 +35,7 @@ export function lockedTools(scope: "pre-mount" | "all", lock = fs.readFileSync(L
     .map((w) => [w[0], w[1]]);
 }
 
-/** The bash lines that collect into \`var\` the packages of the tools that are not on the PATH. */
+/** The bash lines that add to the array `variable` the package of each tool that is not on the PATH. */
 function missingChecks(variable: string, tools: [string, string][]): string {
   return tools.map(([tool, pkg]) => `command -v ${tool} >/dev/null 2>&1 || ${variable}+=(${pkg})`).join("\n  ");
 }

@@ -17,8 +17,9 @@
 #
 # First, when the instance's first-boot script is still installing the toolchain in the background (the pre-mount
 # tools under /var/lib/comfyume/first-boot-toolchain.lock, then the rest under first-boot-toolchain-rest.lock), wait
-# for the part this run checks (COMFYUME_FIRST_BOOT_WAIT_SECONDS each, default 600). Order: (a) every tool present at its pinned minimum: exit 0 at once (the fast path); (b) else the
-# cache, verified, installed with no network (apt-get with no package source but the cached files); (c) else apt-get
+# for the part this run checks (COMFYUME_FIRST_BOOT_WAIT_SECONDS each, default 600). Order: (a) every tool present
+# at its pinned minimum: exit 0 at once (the fast path); (b) else the cache, verified, installed with no network
+# (apt-get with no package source but the cached files); (c) else apt-get
 # update + install --no-install-recommends from the host's configured sources, then the cache is
 # written. After an install every tool must run and report a version >= its pin.
 # Installing needs root: re-runs itself through `sudo -n` when not root.
