@@ -140,9 +140,9 @@ describe.runIf(pulumiToolchainReady())("the program under the real engine", () =
     const types = dayPreview.steps.map((s) => s.newState?.type ?? "");
     expect(types.filter((t) => t.startsWith("command:"))).toEqual([]);
     const count = (type: string) => types.filter((t) => t === type).length;
-    // mount-sfs, prepare-scratch, restore, restore-report, backup-cron, two backup hooks, first contact,
-    // and the toolchain bootstrap (worker pre-mount, worker with the SFS cache, mello).
-    expect(count(REMOTE_COMMAND)).toBe(11);
+    // mount-sfs (after the bootstrap --pre-mount, in one command), prepare-scratch, restore, restore-report,
+    // backup-cron, two backup hooks, first contact, and the toolchain bootstrap (worker with the SFS cache, mello).
+    expect(count(REMOTE_COMMAND)).toBe(10);
     expect(count(REMOTE_FILES)).toBe(2);
     expect(count("pulumi-nodejs:dynamic/verda:Instance")).toBe(1);
     expect(count("pulumi-nodejs:dynamic/verda:Volume")).toBe(1);
