@@ -6,9 +6,10 @@
 // create of an `up` (policy pack, program, dynamic-provider host). The policy pack and the provider host never
 // serialize a function, and the program does only when a provider's code is not in the provider-code cache
 // (infra/provider-code-cache.ts). So the shim's place in require.cache gets a stand-in that loads the real shim on
-// first use and forwards everything to it. Loaded first by the program's and the policy pack's entries, and through
-// NODE_OPTIONS (scripts/pulumi) by the provider host. COMFYUME_DEFER_TYPESCRIPT=off leaves the SDK as it is; any
-// failure here does too (the SDK then loads TypeScript itself, as before).
+// first use and forwards everything to it. scripts/pulumi preloads it (NODE_OPTIONS --require) in every Node process
+// the CLI starts: the program's runner loads the SDK before the program's own entry, so only a preload is early
+// enough. COMFYUME_DEFER_TYPESCRIPT=off leaves the SDK as it is; so does an SDK this cannot find (it then loads
+// TypeScript itself, as before).
 const Module = require("node:module");
 const path = require("node:path");
 

@@ -11,6 +11,18 @@ import { cleanupTmp, makeInstanceRoot, makeShims, run, tmp, write } from "./help
 
 afterAll(() => cleanupTmp());
 
+/** A startup script Verda stores in plaintext: ASCII, no secret-looking value, shellcheck-clean. */
+function expectCleanStartupScript(script: string, dirName: string): void {
+  expect(script).toMatch(/^[\x00-\x7f]*$/);
+  // No KEY=value for a secret, no auth key (the program tests also check the planted secrets).
+  expect(script).not.toMatch(/PASSWORD=|SECRET|AUTH_KEY|tskey-/);
+  const file = join(tmp(dirName), "first-boot.sh");
+  writeFileSync(file, script);
+  const sc = spawnSync("shellcheck", ["--severity=style", file], { encoding: "utf8" });
+  expect(sc.error).toBeUndefined();
+  expect(sc.stdout + sc.stderr).toBe("");
+}
+
 const SET = "comfyume-workshop-day";
 const NFS_HOST = "nfs.fin-01.datacrunch.io";
 const PSEUDO = "SFS-comfyume-workshop-month-4xR2NHBi";
@@ -103,25 +115,10 @@ describe("first-boot script", () => {
   });
 
   it("is ASCII, holds no secret-looking value and passes shellcheck", async () => {
-    const script = firstBootScript({ sfsMountTarget: `${NFS_HOST}:/${PSEUDO}`, sfsMount: "/mnt/sfs", backupSet: SET });
-    expect(script).toMatch(/^[\x00-\x7f]*$/);
-    // No KEY=value for a secret, no auth key (the program tests also check the planted secrets).
-    expect(script).not.toMatch(/PASSWORD=|SECRET|AUTH_KEY|tskey-/);
-    const file = join(tmp("fb-sc"), "first-boot.sh");
-    writeFileSync(file, script);
-    const sc = spawnSync("shellcheck", ["--severity=style", file], { encoding: "utf8" });
-    expect(sc.error).toBeUndefined();
-    expect(sc.stdout + sc.stderr).toBe("");
+    expectCleanStartupScript(firstBootScript({ sfsMountTarget: `${NFS_HOST}:/${PSEUDO}`, sfsMount: "/mnt/sfs", backupSet: SET }), "fb-sc");
   });
 
   it("the unpinned worker's toolchain first boot is ASCII, holds no secret and passes shellcheck too", () => {
-    const script = toolchainFirstBootScript();
-    expect(script).toMatch(/^[\x00-\x7f]*$/);
-    expect(script).not.toMatch(/PASSWORD=|SECRET|AUTH_KEY|tskey-/);
-    const file = join(tmp("fb-tc-sc"), "first-boot.sh");
-    writeFileSync(file, script);
-    const sc = spawnSync("shellcheck", ["--severity=style", file], { encoding: "utf8" });
-    expect(sc.error).toBeUndefined();
-    expect(sc.stdout + sc.stderr).toBe("");
+    expectCleanStartupScript(toolchainFirstBootScript(), "fb-tc-sc");
   });
 });
