@@ -109,7 +109,7 @@ const UNREACHABLE_ON_DELETE_HINT =
   "run `npm run rescue -- --stack <stack>` (docs/rescue.md): it backs up the orphaned scratch and verifies it, then the destroy can complete";
 
 /**
- * The host scripts' progress and stall lines (scripts/lib/common.sh: "PROGRESS ...", "STALLED: ...") go to the
+ * The host scripts' progress and stall lines (scripts/lib/progress.sh: "PROGRESS ...", "STALLED: ...") go to the
  * provider's stderr as they arrive, redacted: the engine shows a dynamic provider's stderr during `pulumi up` and
  * `destroy`, so a long backup or restore is not silent until it ends. Every other line stays in the outputs.
  */

@@ -60,7 +60,7 @@ copy_scripts() {
   dest_root="${ROOT}${INSTALL_DIR}"
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   mkdir -p "${dest_root}/host" "${dest_root}/lib"
-  for f in "${src_root}"/host/*.sh "${src_root}"/lib/common.sh; do
+  for f in "${src_root}"/host/*.sh "${src_root}"/lib/*.sh; do
     dest=${dest_root}/${f#"${src_root}"/}
     if [[ -f $dest ]]; then
       cmp -s "$f" "$dest" && continue

@@ -83,7 +83,7 @@ copy_scripts() {
   local src_root dest_root f rel tmp before=$CHANGED
   src_root=$(cd "${here}/.." && pwd)
   dest_root="${ROOT}${INSTALL_DIR}"
-  for f in "${src_root}"/host/*.sh "${src_root}"/lib/common.sh; do
+  for f in "${src_root}"/host/*.sh "${src_root}"/lib/*.sh; do
     rel=${f#"${src_root}"/}
     mkdir -p "$(dirname "${dest_root}/${rel}")"
     tmp=$(mktemp "${dest_root}/${rel}.XXXXXX")

@@ -3,46 +3,14 @@
 // as such, a night heals it (a fresh copy under a new key); called "R2 unreachable", every night
 // failed on it with the wrong cause and fix (seen in the fault rehearsal after curl replaced rclone).
 import { createHash, randomBytes } from "node:crypto";
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { r2Secrets, run, tmp, useS3, write } from "./helpers";
+import { cuttingRelay } from "../support/cutting-relay";
 
 const HOST = "127.0.102.31";
 const s3 = useS3(HOST);
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-/** A relay to the S3 server that cuts the answer to the first GET naming `victim` after ~64 KiB; it keeps listening. */
-async function shortAnswerRelay(victim: string): Promise<{ endpoint: string; cuts: () => number; close: () => void }> {
-  const target = new URL(s3.endpoint);
-  let cuts = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const up = connect(Number(target.port), target.hostname);
-    sockets.add(client).add(up);
-    let watching = false;
-    let passed = 0;
-    client.on("data", (d: Buffer) => {
-      const head = d.toString("latin1", 0, Math.min(d.length, 400));
-      if (cuts === 0 && head.startsWith("GET ") && head.split(" ")[1].includes(victim)) watching = true;
-      up.write(d);
-    });
-    up.on("data", (d: Buffer) => {
-      if (!watching) return void client.write(d);
-      passed += d.length;
-      client.write(d.subarray(0, Math.max(0, Math.min(d.length, 64 * 1024 - (passed - d.length)))));
-      if (passed >= 64 * 1024) {
-        cuts += 1;
-        watching = false;
-        client.destroy();
-        up.destroy();
-      }
-    });
-    for (const s of [client, up]) s.on("error", () => undefined).on("close", () => (client.destroy(), up.destroy()));
-  });
-  const port = await new Promise<number>((res) => server.listen(0, HOST, () => res((server.address() as { port: number }).port)));
-  return { endpoint: `http://${HOST}:${port}`, cuts: () => cuts, close: () => (server.close(), [...sockets].forEach((s) => s.destroy())) };
-}
 
 describe("the read-back of a large object that arrives short, R2 up", () => {
   it("names the object as unreadable, never 'R2 unreachable'; the next run verifies", async () => {
@@ -57,7 +25,7 @@ describe("the read-back of a large object that arrives short, R2 up", () => {
     const night = await run("backup-mello.sh", args(s3.endpoint), { env, input: r2Secrets(s3) });
     expect(night.code, night.stderr).toBe(0);
 
-    const relay = await shortAnswerRelay(sha256(video));
+    const relay = await cuttingRelay({ upstream: s3.endpoint, host: HOST, victim: sha256(video), afterBytes: 64 * 1024, then: "answer-short" });
     let r;
     try {
       r = await run("backup-mello.sh", [...args(relay.endpoint), "--verify-only"], { env, input: r2Secrets(s3), timeoutMs: 120_000 });

@@ -6,10 +6,10 @@
 // stream in"; a falsified multipart ETag: multipart-etag.test.ts.)
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO, r2Secrets, run, sha256 as fileSha256, tmp, useS3, write } from "./helpers";
+import { cuttingRelay } from "../support/cutting-relay";
 
 const s3 = useS3("127.0.102.21");
 const MODELS = "comfyume-model-vault-backups";
@@ -34,41 +34,6 @@ async function backedUp(): Promise<{ sfs: string; mkey: string; files: Record<st
   return { sfs, mkey: new RegExp(`r2:${MODELS}/(models/manifests/\\S+\\.tsv)`).exec(b.stderr)![1], files };
 }
 
-/**
- * A TCP relay to the S3 server that, on the first GET of an object whose path contains `victim`,
- * passes ~256 KiB of the answer, then drops the connection and stops listening (the server gone).
- */
-async function cuttingRelay(victim: string): Promise<{ endpoint: string; cut: () => boolean; close: () => void }> {
-  const target = new URL(s3.endpoint);
-  let cut = false;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    sockets.add(client);
-    const up = connect(Number(target.port), target.hostname);
-    sockets.add(up);
-    let watching = false;
-    let passed = 0;
-    client.on("data", (d: Buffer) => {
-      const head = d.toString("latin1", 0, Math.min(d.length, 400));
-      if (!cut && head.startsWith("GET ") && head.split(" ")[1].includes(victim)) watching = true;
-      up.write(d);
-    });
-    up.on("data", (d: Buffer) => {
-      if (!watching) return void client.write(d);
-      passed += d.length;
-      client.write(d.subarray(0, Math.min(d.length, 256 * 1024)));
-      if (passed >= 256 * 1024) {
-        cut = true;
-        server.close();
-        for (const s of sockets) s.destroy();
-      }
-    });
-    for (const s of [client, up]) s.on("error", () => undefined).on("close", () => (client.destroy(), up.destroy()));
-  });
-  const port = await new Promise<number>((res) => server.listen(0, HOST, () => res((server.address() as { port: number }).port)));
-  return { endpoint: `http://${HOST}:${port}`, cut: () => cut, close: () => (server.close(), [...sockets].forEach((s) => s.destroy())) };
-}
-
 // The two downloaders: every object streamed (_r2_get, one curl each), or every object in the one
 // parallel curl run (_r2_get_many, files hashed as they complete).
 const PATHS = { stream: "1", batch: String(1 << 30) } as const;
@@ -86,7 +51,7 @@ describe.each(Object.keys(PATHS) as Path[])("the restore's curl downloader under
   it("R2 gone mid-download: the restore fails naming the object, R2 unreachable and the fix; nothing unverified is installed; a re-run completes", async () => {
     const { mkey, files } = await backedUp();
     const big = files["models/a/big.safetensors"];
-    const relay = await cuttingRelay(sha256(big));
+    const relay = await cuttingRelay({ upstream: s3.endpoint, host: HOST, victim: sha256(big), afterBytes: 256 * 1024, then: "server-gone" });
     const dst = tmp("dst");
     write(join(dst, "mnt/sfs/.keep"), "");
     let r;
@@ -95,7 +60,7 @@ describe.each(Object.keys(PATHS) as Path[])("the restore's curl downloader under
     } finally {
       relay.close();
     }
-    expect(relay.cut(), "the relay never saw the object's GET").toBe(true);
+    expect(relay.cuts(), "the relay never saw the object's GET").toBe(1);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`download of r2:${MODELS}/models/objects/\\S+/${sha256(big)} failed: .*R2 unreachable at .*went away mid-download: check the network and --r2-endpoint, then re-run`));
     expect(r.stderr).toContain("(a/big.safetensors)");

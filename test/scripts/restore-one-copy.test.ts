@@ -1,7 +1,7 @@
 // The restore's checks live in one place each (review of issue 13): one function hashes a list of
 // files in batches (sha256_batch), one function links verified staged files into place. Two
-// near-copies drift apart (a fix lands in one of them); this reads scripts/lib/common.sh and
-// names every function that does either job.
+// near-copies drift apart (a fix lands in one of them); this reads the whole shared library
+// (scripts/lib/*.sh) and names every function that does either job.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -30,7 +30,8 @@ function functions(file: string): Map<string, string> {
 }
 
 afterAll(cleanupTmp);
-const lib = functions(join(REPO, "scripts/lib/common.sh"));
+const LIB = join(REPO, "scripts/lib");
+const lib = new Map(readdirSync(LIB).filter((f) => f.endsWith(".sh")).sort().flatMap((f) => [...functions(join(LIB, f))]));
 const doing = (re: RegExp) => [...lib].filter(([, body]) => re.test(body)).map(([n]) => n);
 
 describe("the restore's hashing and installing exist once", () => {

@@ -8,7 +8,7 @@ import { HOST, REPO, run } from "./helpers";
 
 const scripts = [
   ...readdirSync(HOST).filter((f) => f.endsWith(".sh")).map((f) => join(HOST, f)),
-  join(REPO, "scripts/lib/common.sh"),
+  ...readdirSync(join(REPO, "scripts/lib")).filter((f) => f.endsWith(".sh")).map((f) => join(REPO, "scripts/lib", f)),
   ...readdirSync(join(REPO, "scripts/setup")).filter((f) => f.endsWith(".sh")).map((f) => join(REPO, "scripts/setup", f)),
 ];
 

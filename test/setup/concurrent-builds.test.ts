@@ -50,7 +50,7 @@ function makeRepo(stubs: (root: string) => Stubs): { root: string; copy: string;
   mkdirSync(join(copy, "sim/image"), { recursive: true });
   mkdirSync(join(copy, "node_modules"), { recursive: true });
   for (const f of ["setup.sh", "concurrent.sh", "versions.sh"]) cpSync(join(repo, "scripts/setup", f), join(copy, "scripts/setup", f));
-  cpSync(join(repo, "scripts/lib/common.sh"), join(copy, "scripts/lib/common.sh"));
+  cpSync(join(repo, "scripts/lib"), join(copy, "scripts/lib"), { recursive: true });
   writeFileSync(join(copy, "scripts/setup/system-packages.sh"), "exit 0\n");
   const s = stubs(root);
   writeFileSync(join(copy, "scripts/setup/build-pulumi-from-go.sh"), s.pulumi);
