@@ -40,6 +40,20 @@ export function appFilesArgs(endpoint: string, bucket: string, dataDir: string, 
   return [["--r2-endpoint", endpoint], ["--data-dir", dataDir], ["--dirs", dataDirs.join(",")], ["--bucket", bucket], ["--prefix", APP_FILES_PREFIX], ...shrink];
 }
 
+/**
+ * How long a nightly backup of the app host's users' files waits for an hourly R2 copy (app-r2-hourly.sh) that
+ * holds the lock when the night starts: up to 15 minutes, and never more than half the backup's deadline, so the
+ * backup itself keeps the other half. Without it, a night that began at :30 failed at once.
+ */
+export function nightlyLockWaitSeconds(backupSeconds: number): number {
+  return Math.min(900, Math.floor(backupSeconds / 2));
+}
+
+/** appFilesArgs for a nightly run: it waits for an hourly copy that holds the lock (the hourly never waits). */
+function nightlyAppFilesArgs(endpoint: string, bucket: string, dataDir: string, dataDirs: string[], shrink: ScriptArgs, backupSeconds: number): ScriptArgs {
+  return [...appFilesArgs(endpoint, bucket, dataDir, dataDirs, shrink), ["--lock-wait", String(nightlyLockWaitSeconds(backupSeconds))]];
+}
+
 /** The delete's script: three verified backups from one stdin (the secrets stay in a shell variable). */
 export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets: BucketNames): string {
   const run = scriptRunner(a.paths.scriptsDir, a.hostEnv);
@@ -55,7 +69,7 @@ export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets
       a.backupSeconds,
       true,
     )}`,
-    `printf '%s\\n' "$secrets" | ${run("backup-mello.sh", appFilesArgs(endpoint, bucket, a.paths.dataDir, a.dataDirs, shrink), a.backupSeconds, true)}`,
+    `printf '%s\\n' "$secrets" | ${run("backup-mello.sh", nightlyAppFilesArgs(endpoint, bucket, a.paths.dataDir, a.dataDirs, shrink, a.backupSeconds), a.backupSeconds, true)}`,
   ]);
 }
 
@@ -104,7 +118,7 @@ export function appFilesNightlyHook(name: string, a: AppFilesNightlyArgs, opts: 
       create: preflightCommand(run, "backup-mello.sh"),
       delete: pulumi
         .all([a.r2.endpoint, a.r2.bucket, a.dataDir, a.dataDirs])
-        .apply(([endpoint, bucket, dataDir, dirs]) => run("backup-mello.sh", appFilesArgs(endpoint, bucket, dataDir, dirs, shrink), a.backupSeconds, true)),
+        .apply(([endpoint, bucket, dataDir, dirs]) => run("backup-mello.sh", nightlyAppFilesArgs(endpoint, bucket, dataDir, dirs, shrink, a.backupSeconds), a.backupSeconds, true)),
       stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
       logging: "none",
       timeoutSeconds: commandDeadline(a.backupSeconds),

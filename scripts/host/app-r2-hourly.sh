@@ -20,8 +20,9 @@
 # backup-mello.sh on its stdin: never a command line, the cron file or the environment.
 #
 # No overlap: a run holds the lock backup-mello.sh takes (${COMFYUME_ROOT}/run/lock/comfyume-backup-mello.lock),
-# so an hourly run never runs beside another one or the nightly backup; the one that finds it held fails at
-# once, naming the holder (logged; the next hour tries again).
+# so an hourly run never runs beside another one or the nightly backup. An hourly run that finds it held fails
+# at once, naming the holder (logged; the next hour tries again); the nightly waits for an hourly run
+# (backup-mello.sh --lock-wait).
 # Exit codes: 0 installed / backed up and verified; 1 any failure.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -29,6 +29,10 @@
 #                       mello's own disk). Keep it where it outlives the data's host: a scratch
 #                       backed up from an instance passes <scratch>/.comfyume/backup-state
 #   --log FILE          (env BACKUP_LOG; default ${COMFYUME_ROOT}/var/log/comfyume/backup-mello.log)
+#   --lock-wait SECONDS when another backup of these files holds the lock (an app host's hourly R2
+#                       copy, app-r2-hourly.sh), wait up to SECONDS for it to finish (env
+#                       BACKUP_LOCK_WAIT; default 0: fail at once, naming the holder). The nightly
+#                       backup-before-delete waits; the hourly job never does (the next hour retries)
 #   --help
 # Secrets, on stdin only (KEY=value lines): R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY.
 #
@@ -51,6 +55,7 @@ R2_PREFIX=${R2_PREFIX:-mello}
 STATE_DIR=${STATE_DIR:-${ROOT}/var/lib/comfyume/r2}
 BACKUP_LOG=${BACKUP_LOG:-${ROOT}/var/log/comfyume/backup-mello.log}
 BACKUP_LOCK=${BACKUP_LOCK:-${ROOT}/run/lock/comfyume-backup-mello.lock}
+BACKUP_LOCK_WAIT=${BACKUP_LOCK_WAIT:-0}
 R2_DEEP_VERIFY=${R2_DEEP_VERIFY:-0}
 VERIFY_ONLY=false
 QUICK=false
@@ -74,6 +79,7 @@ while (($#)); do
     --accept-shrink) need_value "$@"; BACKUP_ACCEPT_SHRINK+=("$2"); shift 2 ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --log) need_value "$@"; BACKUP_LOG=$2; shift 2 ;;
+    --lock-wait) need_value "$@"; BACKUP_LOCK_WAIT=$2; shift 2 ;;
     -h | --help) print_help "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -83,6 +89,7 @@ cause_last_on_exit
 validate_shrink_options
 validate_sample_options
 [[ $R2_PREFIX =~ ^[A-Za-z0-9._/-]+$ && $R2_PREFIX != /* && $R2_PREFIX != */ ]] || die "R2_PREFIX '${R2_PREFIX}' must be a relative key prefix like mello"
+[[ $BACKUP_LOCK_WAIT =~ ^[0-9]+$ ]] || die "--lock-wait '${BACKUP_LOCK_WAIT}' is not a whole number of seconds (0: do not wait)"
 
 TOTAL_SENT=0
 TOTAL_DATA=0
@@ -90,7 +97,7 @@ TOTAL_DATA=0
 prepare() {
   read_secrets R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY
   r2_setup
-  take_lock "$BACKUP_LOCK"
+  take_lock "$BACKUP_LOCK" "$BACKUP_LOCK_WAIT" "another backup of these files (an app host's hourly R2 copy?)"
   [[ $VERIFY_ONLY == true || -d $DATA_DIR ]] || die "DATA_DIR ${DATA_DIR} does not exist; pass --data-dir"
   if [[ $VERIFY_ONLY != true && $REQUIRE_MOUNT == true ]] && ! "$MOUNTPOINT_CMD" -q "$DATA_DIR"; then
     die "${DATA_DIR} is not a mount point: the scratch volume is not mounted, so its files would be missed; mount it (prepare-scratch.sh) and re-run"

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appBackupCommand, type AppBackupHookArgs } from "../../components/app-host-backup";
+import { appBackupCommand, nightlyLockWaitSeconds, type AppBackupHookArgs } from "../../components/app-host-backup";
 import { startS3Server, type S3Server } from "../../sim/local-cloud/s3-server";
 import { BUCKETS, REPO, makeInstanceRoot, tmp, write } from "../scripts/helpers";
 
@@ -61,11 +61,14 @@ function hookArgs(root: string, dataDirs = ["user_data", "outputs", "inputs"]): 
   };
 }
 
-function runHook(command: string, secrets: string): Promise<{ code: number; stderr: string }> {
+function runHook(command: string, secrets: string, onStderr?: (text: string) => void): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn("bash", ["-c", command], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LANG: "C.UTF-8" }, stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      onStderr?.(stderr);
+    });
     const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
     child.on("error", reject);
     child.on("close", (code) => {
@@ -102,6 +105,26 @@ describe("the app host's backup-before-delete", () => {
       expect(entry?.sha256, rel).toBe(sha(content));
       expect(sha(readFileSync(join(s3.dataDir, USERS, "app", dir, entry!.key)))).toBe(sha(content));
     }
+  }, 300_000);
+
+  it("waits for an hourly R2 copy that holds the lock when the night starts (half the deadline, at most 15 min)", async () => {
+    const { root, files } = appHostRoot();
+    expect(appBackupCommand(hookArgs(root), s3.endpoint, BUCKET_NAMES)).toMatch(/backup-mello\.sh' .*--lock-wait '60'$/);
+    expect(nightlyLockWaitSeconds(7200)).toBe(900);
+    const lock = join(root, "run/lock/comfyume-backup-mello.lock");
+    // The hourly job holds the lock until the night is seen waiting for it, then finishes.
+    const hourly = spawn("bash", ["-c", 'source "$1"; take_lock "$2"; echo held; exec sleep 600', "_", join(REPO, "scripts/lib/common.sh"), lock], {
+      env: { PATH: process.env.PATH ?? "", COMFYUME_SCRIPT_NAME: "app-r2-hourly.sh" },
+    });
+    await new Promise((r) => hourly.stdout.once("data", r));
+    const r = await runHook(appBackupCommand(hookArgs(root), s3.endpoint, BUCKET_NAMES), secrets(), (text) => {
+      if (/waiting up to 60s for the lock/.test(text)) hourly.kill();
+    }).finally(() => hourly.kill());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/waiting up to 60s for the lock .*\(app-r2-hourly\.sh, pid \d+/);
+    const [rel, content] = Object.entries(files)[0];
+    const [dir, ...rest] = rel.split("/");
+    expect(newestManifest(dir).get(rest.join("/"))?.sha256).toBe(sha(content));
   }, 300_000);
 
   it("exits non-zero, naming the cause, when R2 is down", async () => {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { r2Secrets, rclone, run, tmp, useS3, write } from "./helpers";
+import { REPO, r2Secrets, rclone, run, tmp, useS3, write } from "./helpers";
 
 const s3 = useS3("127.0.103.4");
 const BUCKET = "comfyume-user-files-backups";
@@ -114,6 +114,47 @@ describe("app-r2-hourly.sh: the app host's users' files to R2 every hour", () =>
       holder.kill();
     }
   }, 60_000);
+
+  it("the nightly backup waits for an hourly copy holding the lock (--lock-wait), and names it when the wait runs out", async () => {
+    const { root, data } = appHost();
+    const lock = join(root, "run/lock/comfyume-backup-mello.lock");
+    /** An hourly job holding the lock as app-r2-hourly.sh does (take_lock records script and pid) for SECONDS. */
+    const hourly = (seconds: number) =>
+      spawn("bash", ["-c", `source "$1"; take_lock "$2"; echo held; exec sleep ${seconds}`, "_", join(REPO, "scripts/lib/common.sh"), lock], {
+        env: { PATH: process.env.PATH ?? "", COMFYUME_SCRIPT_NAME: "app-r2-hourly.sh" },
+      });
+    const held = (c: ReturnType<typeof hourly>) => new Promise((r) => c.stdout.once("data", r));
+    const nightly = (wait: string) => run("backup-mello.sh", [...backupArgs(data), "--lock-wait", wait], { env: { COMFYUME_ROOT: root, RCLONE_RETRIES: "1" }, input: r2Secrets(s3) });
+
+    const long = hourly(60);
+    try {
+      await held(long);
+      const before = await manifests("inputs");
+      const refused = await nightly("1");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/waiting up to 1s for the lock \S+comfyume-backup-mello\.lock, held by another backup of these files \(an app host's hourly R2 copy\?\) \(app-r2-hourly\.sh, pid \d+, since /);
+      expect(refused.stderr).toMatch(/FAILED: lock held by another backup of these files .*\(app-r2-hourly\.sh, pid \d+.*waited 1s for .*Let it finish and re-run/);
+      expect(await manifests("inputs")).toEqual(before);
+    } finally {
+      long.kill();
+    }
+
+    // Held until the night is seen waiting (its log), then let go: the night then takes the lock.
+    const short = hourly(600);
+    await held(short);
+    const log = join(root, "var/log/comfyume/backup-mello.log");
+    const release = setInterval(() => {
+      if (existsSync(log) && readFileSync(log, "utf8").includes("waiting up to 60s for the lock")) short.kill();
+    }, 100);
+    const waited = await nightly("60").finally(() => (clearInterval(release), short.kill()));
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stderr).toMatch(/waiting up to 60s for the lock .*\(app-r2-hourly\.sh, pid \d+/);
+    expect((await manifests("inputs")).length).toBeGreaterThan(0);
+
+    const bad = await nightly("soon");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--lock-wait 'soon' is not a whole number of seconds/);
+  }, 120_000);
 
   it("refuses a missing or readable keys file, and an install without the keys, naming the fix", async () => {
     const { root, data } = appHost();
