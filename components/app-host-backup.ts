@@ -49,9 +49,9 @@ export function nightlyLockWaitSeconds(backupSeconds: number): number {
   return Math.min(900, Math.floor(backupSeconds / 2));
 }
 
-/** appFilesArgs for a nightly run: it waits for an hourly copy that holds the lock (the hourly never waits). */
-function nightlyAppFilesArgs(endpoint: string, bucket: string, dataDir: string, dataDirs: string[], shrink: ScriptArgs, backupSeconds: number): ScriptArgs {
-  return [...appFilesArgs(endpoint, bucket, dataDir, dataDirs, shrink), ["--lock-wait", String(nightlyLockWaitSeconds(backupSeconds))]];
+/** A nightly backup-mello.sh's `--lock-wait`: it waits for an hourly copy that holds the lock (the hourly never waits). */
+function nightlyLockWait(backupSeconds: number): ScriptArgs {
+  return [["--lock-wait", String(nightlyLockWaitSeconds(backupSeconds))]];
 }
 
 /** The delete's script: three verified backups from one stdin (the secrets stay in a shell variable). */
@@ -69,7 +69,7 @@ export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets
       a.backupSeconds,
       true,
     )}`,
-    `printf '%s\\n' "$secrets" | ${run("backup-mello.sh", nightlyAppFilesArgs(endpoint, bucket, a.paths.dataDir, a.dataDirs, shrink, a.backupSeconds), a.backupSeconds, true)}`,
+    `printf '%s\\n' "$secrets" | ${run("backup-mello.sh", [...appFilesArgs(endpoint, bucket, a.paths.dataDir, a.dataDirs, shrink), ...nightlyLockWait(a.backupSeconds)], a.backupSeconds, true)}`,
   ]);
 }
 
@@ -118,7 +118,7 @@ export function appFilesNightlyHook(name: string, a: AppFilesNightlyArgs, opts: 
       create: preflightCommand(run, "backup-mello.sh"),
       delete: pulumi
         .all([a.r2.endpoint, a.r2.bucket, a.dataDir, a.dataDirs])
-        .apply(([endpoint, bucket, dataDir, dirs]) => run("backup-mello.sh", nightlyAppFilesArgs(endpoint, bucket, dataDir, dirs, shrink, a.backupSeconds), a.backupSeconds, true)),
+        .apply(([endpoint, bucket, dataDir, dirs]) => run("backup-mello.sh", [...appFilesArgs(endpoint, bucket, dataDir, dirs, shrink), ...nightlyLockWait(a.backupSeconds)], a.backupSeconds, true)),
       stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
       logging: "none",
       timeoutSeconds: commandDeadline(a.backupSeconds),
@@ -181,7 +181,7 @@ export function sfsOutputsNightlyHook(name: string, a: SfsOutputsNightlyArgs, op
     {
       connection: connectionArgs(a.target),
       create: pulumi.output(a.sfsId).apply((id) => sfsOutputsPreflight(a, id)),
-      delete: pulumi.all([a.r2.endpoint, a.r2.bucket]).apply(([endpoint, bucket]) => run("backup-mello.sh", sfsOutputsArgs(endpoint, bucket, a.sfsMount, shrink), a.backupSeconds, true)),
+      delete: pulumi.all([a.r2.endpoint, a.r2.bucket]).apply(([endpoint, bucket]) => run("backup-mello.sh", [...sfsOutputsArgs(endpoint, bucket, a.sfsMount, shrink), ...nightlyLockWait(a.backupSeconds)], a.backupSeconds, true)),
       stdin: secretStdin({ R2_ACCESS_KEY_ID: a.r2.accessKeyId, R2_SECRET_ACCESS_KEY: a.r2.secretAccessKey }),
       logging: "none",
       timeoutSeconds: commandDeadline(a.backupSeconds),

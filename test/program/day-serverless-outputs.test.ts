@@ -61,6 +61,15 @@ describe("serverless day with the app on the month's app host", () => {
     expect(String(run.byName("app-files-backup-before-delete").inputs.delete)).toContain("--prefix 'app'");
   });
 
+  it("each nightly backup waits for an hourly R2 copy holding the app host's lock (half its deadline, at most 15 min)", () => {
+    for (const name of ["sfs-outputs-backup-before-delete", "app-files-backup-before-delete"]) {
+      expect(String(run.byName(name).inputs.delete), name).toMatch(/backup-mello\.sh' .* --lock-wait '(\d+)'$/);
+      const wait = Number(/--lock-wait '(\d+)'$/.exec(String(run.byName(name).inputs.delete))![1]);
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(900);
+    }
+  });
+
   it("runs the two backups on the app host one after the other (backup-mello.sh holds one lock per host)", () => {
     // Destroy deletes dependents first: the app files, then <sfs>/outputs; never both at once.
     const outputs = run.byName("sfs-outputs-backup-before-delete").resource;
