@@ -10,7 +10,7 @@ import { moneyGate } from "./money/phase-gate";
 import { redactSdkDebugLog } from "./config/debug-redaction";
 import { checkEnvironment, idleReference } from "./phases/environment";
 import { installProviderCodeCache } from "./provider-code-cache";
-import { requireLayerOutputs, requiredDayOutputs } from "./phases/layer-outputs";
+import { requireLayerOutputs, requiredDayOutputs, requiredServerlessDayOutputs } from "./phases/layer-outputs";
 import { DayPreflight } from "./phases/preflight";
 
 export const DESTROY_NOTE =
@@ -46,8 +46,8 @@ export async function buildProgram(raw?: RawConfig, command: string | undefined 
   // A stack that would take another environment's identity (or hold the wrong login key) stops before the money gate.
   const idle = idleReference(cfg.stackRefs.idle);
   // One read of each layer below (the engine reads each StackReference once), checked together: the environment,
-  // and every output the instance day requires, so a layer that is not up fails here, not after the instance exists.
-  const required = cfg.layer === "day" && cfg.inference !== "serverless" ? requiredDayOutputs(cfg) : undefined;
+  // and every output the day requires, so a layer that is not up fails here, not after the instance exists.
+  const required = cfg.layer !== "day" ? undefined : cfg.inference === "serverless" ? requiredServerlessDayOutputs(cfg) : requiredDayOutputs(cfg);
   const layersUp =
     cfg.layer === "day" && required
       ? requireLayerOutputs([

@@ -36,6 +36,20 @@ describe("the outputs a day stack requires from the layers below", () => {
     expect(verda.month).toEqual(["sfsId", "sfsMountTarget", "sfsLocation", "scratchVolumeId", "appIp", "appHostKey", "appDataDir", "appDataDirs"]);
   });
 
+  it("a serverless day whose month has no app host fails before anything, naming app.host as the fix", async () => {
+    STACK_OUTPUTS.month.serverlessDeployments = ["comfyume-workshop-worker-h200-spot"];
+    const values = {
+      ...dayValues("workshop"),
+      "comfyume:inference": "serverless",
+      "comfyume:serverless": { image: "ghcr.io/ahelme/comfyume-worker:v1", deployments: [{ gpu: "H200", spot: true }] },
+      "comfyume:app": { host: "verda" },
+    };
+    const { error, registered } = await failingRun(values);
+    expect(error?.message).toContain("nothing was created");
+    expect(error?.message).toMatch(/stack 'organization\/comfyume\/workshop-month' exports no appIp, appHostKey, appDataDir, appDataDirs: it declares no app host\. Set comfyume:app\.host: verda in its stack file too \(as in this one\), then run 'scripts\/pulumi up --stack workshop-month'/);
+    expect(registered).toEqual(["pulumi:pulumi:StackReference", "pulumi:pulumi:StackReference"]);
+  });
+
   it("passes with every output present (the program declares the worker)", async () => {
     const run = await runProgram("workshop-day", dayValues("workshop"), DAY_SECRET_KEYS);
     expect(run.byName("worker-instance").type).toBe("pulumi-nodejs:dynamic/verda:Instance");
@@ -43,9 +57,9 @@ describe("the outputs a day stack requires from the layers below", () => {
 });
 
 /** Builds the day program under bare mocks reading STACK_OUTPUTS; returns its error and the types it registered. */
-async function failingRun(): Promise<{ error?: Error; registered: string[] }> {
+async function failingRun(config: Record<string, unknown> = dayValues("workshop")): Promise<{ error?: Error; registered: string[] }> {
   const values: Record<string, string> = {};
-  for (const [k, v] of Object.entries(dayValues("workshop"))) values[k] = typeof v === "string" ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(config)) values[k] = typeof v === "string" ? v : JSON.stringify(v);
   pulumi.runtime.setAllConfig(values, DAY_SECRET_KEYS);
   const registered: string[] = [];
   await pulumi.runtime.setMocks(
