@@ -105,8 +105,10 @@ export function pickCommandInputs(values: Partial<RemoteCommandInputs>): RemoteC
  * was never backed up. The rescue backs the orphaned scratch up first (docs/rescue.md).
  */
 const UNREACHABLE_ON_DELETE_HINT =
-  ". Nothing was deleted and the resource stays in state. If the host is gone for good (instance deleted, evicted or out of credit), " +
-  "run `npm run rescue -- --stack <stack>` (docs/rescue.md): it backs up the orphaned scratch and verifies it, then the destroy can complete";
+  ". Nothing was deleted and the resource stays in state. If the host is a day's GPU instance that is gone for good (deleted, evicted or " +
+  "out of credit), run `npm run rescue -- --stack <stack>` (docs/rescue.md): it backs up the orphaned scratch and verifies it, then the " +
+  "destroy can complete. If it is the month's app host (the rescue does not handle it), start it again (Verda console) or bring it back " +
+  "with `scripts/pulumi up --stack <env>-month`, then run the destroy again";
 
 /**
  * The host scripts' progress and stall lines (scripts/lib/progress.sh: "PROGRESS ...", "STALLED: ...") go to the

@@ -80,6 +80,8 @@ describe("a delete that cannot reach its host", () => {
     expect(message).toMatch(/^remote delete command on 127\.0\.0\.1: could not connect to root@127\.0\.0\.1:1 after 1 attempt\(s\)/);
     expect(message).toContain("npm run rescue -- --stack <stack>");
     expect(message).toContain("docs/rescue.md");
+    // The rescue handles a deleted instance's scratch; a hook on the month's app host needs the host back.
+    expect(message).toMatch(/the month's app host .*start it again .*then run the destroy again/);
     expect(message).not.toContain("state delete");
   });
 });
