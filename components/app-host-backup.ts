@@ -30,6 +30,8 @@ export interface AppBackupHookArgs {
   dataDirs: string[];
   /** The app host's backup set in the SFS cache. */
   backupSetName: string;
+  /** What backup-instance leaves out (`tailscale`: the host has no Tailscale identity, app.restoreSkip). */
+  backupSkip?: string[];
   hostEnv: Record<string, string>;
   backupSeconds: number;
   shrink: { tolerance?: number; accept: string[] };
@@ -62,7 +64,7 @@ export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets
   if (!bucket) throw new Error("the app host's backup has no user-files bucket: set comfyume:app.backupBucket, or the idle stack's backups.buckets.userFiles");
   return chain([
     "secrets=$(cat)",
-    run("backup-instance.sh", [["--name", a.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.paths.projectDir]], a.backupSeconds),
+    run("backup-instance.sh", [["--name", a.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.paths.projectDir], ...(a.backupSkip ?? []).map((item) => ["--skip", item] as [string, string])], a.backupSeconds),
     `printf '%s\\n' "$secrets" | ${run(
       "backup-to-r2.sh",
       [["--r2-endpoint", endpoint], ["--sfs", a.paths.sfsMount], ["--only", "cache"], ["--cache-bucket", buckets.cache], ...shrink],

@@ -162,6 +162,7 @@ export class AppHost extends pulumi.ComponentResource {
         paths: { sfsMount: a.paths.sfsMount, scriptsDir: a.paths.scriptsDir, projectDir: a.app.projectDir, dataDir: a.app.dataDir },
         dataDirs: a.app.dataDirs,
         backupSetName: a.app.backupSetName,
+        backupSkip: backupSkip(a.app),
         hostEnv: a.hostEnv,
         backupSeconds: a.timeouts.backupSeconds,
         shrink: { tolerance: a.backup.shrinkTolerance, accept: a.backup.acceptShrink ?? [] },
@@ -213,7 +214,7 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
       triggers: perInstance,
       create: run(
         "install-backup-cron.sh",
-        [["--schedule", a.backup.cronSchedule], "--", ["--name", a.app.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.app.projectDir]],
+        [["--schedule", a.backup.cronSchedule], "--", ["--name", a.app.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.app.projectDir], ...backupSkip(a.app).map((item) => ["--skip", item] as [string, string])],
         a.timeouts.mountSeconds,
       ),
       timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
@@ -314,6 +315,11 @@ export function restoreCommand(a: AppHostArgs, endpoint: string, cacheBucket: st
   // The log holds the last run only (restore-instance appends to RESTORE_LOG).
   const log = shellQuote(a.paths.restoreLog);
   return chain([`mkdir -p "$(dirname ${log})"`, `: >${log}`, run("restore-instance.sh", args, a.timeouts.restoreSeconds, true)]);
+}
+
+/** What backup-instance leaves out on the app host: a host restored without Tailscale (restoreSkip) has no identity to save. */
+export function backupSkip(app: Pick<AppSettings, "restoreSkip">): string[] {
+  return app.restoreSkip.includes("tailscale") ? ["tailscale"] : [];
 }
 
 /** start-app.sh's arguments from the app's settings. */

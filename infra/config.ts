@@ -437,7 +437,8 @@ function appChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Setti
   if (!app.instanceType.startsWith("CPU.")) {
     add(`${NAMESPACE}:app.instanceType`, `is the GPU type '${app.instanceType}': the app host is a CPU instance kept for the month`, `scripts/pulumi config set --path '${NAMESPACE}:app.instanceType' CPU.8V.32G --stack ${stack}`);
   }
-  if (!app.restoreSkip.includes("tailscale") && !app.expectedTailscaleIp) {
+  // An adopted host keeps its own identity (nothing is restored over it): the address is then only Redis's, below.
+  if (!app.adopt && !app.restoreSkip.includes("tailscale") && !app.expectedTailscaleIp) {
     add(`${NAMESPACE}:app.expectedTailscaleIp`, "is missing: the tailnet address the app host must come back with (its restored Tailscale identity)", setCommand("app.expectedTailscaleIp", stack));
   } else if (app.redisReach === "tailnet" && !app.redisHost && !app.expectedTailscaleIp) {
     add(`${NAMESPACE}:app.redisHost`, "is missing: the workers reach Redis over the tailnet, but no app.expectedTailscaleIp is set", `${setCommand("app.redisHost", stack)}   (or set app.redisReach instance-ip)`);

@@ -127,6 +127,17 @@ describe("the app host's backup-before-delete", () => {
     expect(newestManifest(dir).get(rest.join("/"))?.sha256).toBe(sha(content));
   }, 300_000);
 
+  it("a host without Tailscale (restoreSkip tailscale) is backed up without it; with Tailscale expected, its absence fails", async () => {
+    const { root } = appHostRoot();
+    rmSync(join(root, "var/lib/tailscale"), { recursive: true, force: true });
+    const expected = await runHook(appBackupCommand(hookArgs(root), s3.endpoint, BUCKET_NAMES), secrets());
+    expect(expected.code).not.toBe(0);
+    expect(expected.stderr).toMatch(/var\/lib\/tailscale is missing.*--skip tailscale/);
+    const without = await runHook(appBackupCommand({ ...hookArgs(root), backupSkip: ["tailscale"] }, s3.endpoint, BUCKET_NAMES), secrets());
+    expect(without.code, without.stderr).toBe(0);
+    expect(without.stderr).toMatch(/verified r2:comfyume-user-files-backups\/app\/user_data\/manifests\//);
+  }, 300_000);
+
   it("exits non-zero, naming the cause, when R2 is down", async () => {
     const { root } = appHostRoot();
     const r = await runHook(appBackupCommand(hookArgs(root), `http://${NET}.6:9`, BUCKET_NAMES), secrets());

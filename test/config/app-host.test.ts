@@ -77,6 +77,14 @@ describe("comfyume:app", () => {
     expect(keys).toEqual(expect.arrayContaining(["comfyume:redisPassword", "comfyume:tailscaleAuthKey", "comfyume:app.expectedTailscaleIp"]));
   });
 
+  it("an adopted app host is only checked, never restored: no tailnet address needed unless Redis is reached over the tailnet", () => {
+    const adopted = { adopt: { id: "app-inst-1" }, expectedTailscaleIp: undefined };
+    const ok = loadConfig(verdaMonth({ ...adopted, redisReach: "instance-ip" })) as MonthConfig;
+    expect(ok.app.host === "verda" && ok.app.expectedTailscaleIp).toBeFalsy();
+    expect(ok.app.host).toBe("verda");
+    expect(issueFor(verdaMonth(adopted), "comfyume:app.redisHost").problem).toMatch(/over the tailnet, but no app\.expectedTailscaleIp/);
+  });
+
   it("refuses app-host settings while the app stays on mello", () => {
     const r = raw("workshop-month", { ...monthValues(), "comfyume:app": { instanceType: "CPU.8V.32G" } }, MONTH_SECRET_KEYS);
     const issue = issueFor(r, "comfyume:app.instanceType");

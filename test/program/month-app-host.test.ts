@@ -99,6 +99,28 @@ describe("month with the app on a Verda CPU instance", () => {
   });
 });
 
+describe("month with an app host that has no Tailscale (app.restoreSkip: tailscale)", () => {
+  it("restores, snapshots hourly and backs up before delete without a Tailscale identity", async () => {
+    const noTailnet = await runProgram(
+      "workshop-month",
+      {
+        ...monthValues("workshop", false),
+        "comfyume:redisPassword": SECRETS.redisPassword,
+        "comfyume:tailscaleAuthKey": SECRETS.tailscaleAuthKey,
+        "comfyume:app": { host: "verda", restoreSkip: ["tailscale"], redisReach: "instance-ip", redisHost: "10.0.0.5" },
+      },
+      [...MONTH_SECRET_KEYS, "comfyume:redisPassword", "comfyume:tailscaleAuthKey"],
+    );
+    const input = (name: string, key: "create" | "delete") => String((noTailnet.byName(name).inputs as Record<string, unknown>)[key]);
+    expect(input("app-host-restore", "create")).toContain("--skip 'tailscale'");
+    expect(input("app-host-backup-cron", "create")).toMatch(/install-backup-cron\.sh' .* -- .*--skip 'tailscale'/);
+    expect(input("app-host-backup-before-delete", "delete")).toMatch(/backup-instance\.sh' .*--skip 'tailscale'/);
+    // With Tailscale (the default), the identity is saved: no skip anywhere.
+    expect(command("app-host-backup-before-delete").delete).not.toContain("--skip 'tailscale'");
+    expect(command("app-host-backup-cron").create).not.toContain("--skip 'tailscale'");
+  });
+});
+
 describe("month with the app on mello (default)", () => {
   it("declares no app host", async () => {
     const mello = await runProgram("workshop-month", monthValues("workshop", false), MONTH_SECRET_KEYS);
