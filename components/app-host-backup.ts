@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand } from "../infra/remote";
 import type { BucketNames } from "./backups";
-import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, shellQuote, type ScriptArgs, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, preflightCommand, repeated, scriptRunner, secretStdin, shellQuote, type ScriptArgs, type SshTarget } from "./remote";
 import { shrinkArgs } from "./worker-backup-hooks";
 
 /** The R2 key prefix of the app host's user files in the user-files bucket (sets `app/<dir>`). */
@@ -64,7 +64,7 @@ export function appBackupCommand(a: AppBackupHookArgs, endpoint: string, buckets
   if (!bucket) throw new Error("the app host's backup has no user-files bucket: set comfyume:app.backupBucket, or the idle stack's backups.buckets.userFiles");
   return chain([
     "secrets=$(cat)",
-    run("backup-instance.sh", [["--name", a.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.paths.projectDir], ...(a.backupSkip ?? []).map((item) => ["--skip", item] as [string, string])], a.backupSeconds),
+    run("backup-instance.sh", [["--name", a.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.paths.projectDir], ...repeated("--skip", a.backupSkip ?? [])], a.backupSeconds),
     `printf '%s\\n' "$secrets" | ${run(
       "backup-to-r2.sh",
       [["--r2-endpoint", endpoint], ["--sfs", a.paths.sfsMount], ["--only", "cache"], ["--cache-bucket", buckets.cache], ...shrink],

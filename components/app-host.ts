@@ -19,7 +19,7 @@ import { appBackupHook, appFilesArgs } from "./app-host-backup";
 import type { BucketNames } from "./backups";
 import { firstBootScript, firstContactHostKey } from "./host-identity";
 import { HostScripts } from "./host-scripts";
-import { chain, commandDeadline, connectionArgs, scriptRunner, secretStdin, shellQuote, type ScriptArgs, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, repeated, scriptRunner, secretStdin, shellQuote, type ScriptArgs, type SshTarget } from "./remote";
 import { bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 import { INSTANCE_SCRIPTS } from "./worker-restore";
 import { PLACEMENT_KEYS } from "./worker-instance";
@@ -214,7 +214,7 @@ function restoreChain(name: string, a: AppHostArgs, target: SshTarget, instance:
       triggers: perInstance,
       create: run(
         "install-backup-cron.sh",
-        [["--schedule", a.backup.cronSchedule], "--", ["--name", a.app.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.app.projectDir], ...backupSkip(a.app).map((item) => ["--skip", item] as [string, string])],
+        [["--schedule", a.backup.cronSchedule], "--", ["--name", a.app.backupSetName], ["--sfs", a.paths.sfsMount], ["--project-dir", a.app.projectDir], ...repeated("--skip", backupSkip(a.app))],
         a.timeouts.mountSeconds,
       ),
       timeoutSeconds: commandDeadline(a.timeouts.mountSeconds),
@@ -310,7 +310,7 @@ export function restoreCommand(a: AppHostArgs, endpoint: string, cacheBucket: st
     ["--health-timeout", String(a.app.healthTimeoutSeconds)],
     ["--r2-endpoint", endpoint],
     ["--cache-bucket", cacheBucket],
-    ...[...skips].map((s) => ["--skip", s] as [string, string]),
+    ...repeated("--skip", skips),
   ];
   // The log holds the last run only (restore-instance appends to RESTORE_LOG).
   const log = shellQuote(a.paths.restoreLog);
@@ -326,10 +326,10 @@ export function backupSkip(app: Pick<AppSettings, "restoreSkip">): string[] {
 export function startAppArgs(app: AppSettings, redisHost: string): ScriptArgs {
   return [
     ["--project-dir", app.projectDir],
-    ...app.composeFiles.map((f) => ["--compose-file", f] as [string, string]),
-    ...app.composeProfiles.map((p) => ["--profile", p] as [string, string]),
-    ...app.services.map((s) => ["--service", s] as [string, string]),
-    ...app.imageTarballs.map((t) => ["--image-tarball", t] as [string, string]),
+    ...repeated("--compose-file", app.composeFiles),
+    ...repeated("--profile", app.composeProfiles),
+    ...repeated("--service", app.services),
+    ...repeated("--image-tarball", app.imageTarballs),
     ["--redis-host", redisHost],
     ["--redis-port", String(app.redisPort)],
     ["--health-timeout", String(app.healthTimeoutSeconds)],

@@ -102,6 +102,11 @@ export function secretStdin(values: Record<string, pulumi.Input<string>>): pulum
 /** A script's arguments: bare flags, or [flag, value] pairs (values are quoted). */
 export type ScriptArgs = NonNullable<ScriptCall["args"]>;
 
+/** A repeatable option: `flag value` once per value (none for an empty list). */
+export function repeated(flag: string, values: Iterable<string>): ScriptArgs {
+  return [...values].map((value): [string, string] => [flag, value]);
+}
+
 /** Script calls for one host: its scripts directory and non-secret environment are fixed. */
 export function scriptRunner(scriptsDir: string, env: Record<string, string>) {
   return (script: string, args: ScriptArgs, timeoutSeconds: number, readsStdin = false): string =>

@@ -13,7 +13,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { InstanceGuard } from "../infra/providers/instance-guard";
 import { RemoteCommand } from "../infra/remote";
 import { HostScripts } from "./host-scripts";
-import { chain, commandDeadline, connectionArgs, preflightCommand, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, preflightCommand, repeated, scriptRunner, secretStdin, type ScriptArgs, type SshTarget } from "./remote";
 import type { BucketNames } from "./backups";
 import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCommand } from "./toolchain";
 
@@ -21,7 +21,7 @@ import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCommand } from "./toolchain
 export function shrinkArgs(tolerance: number | undefined, accept: string[]): ScriptArgs {
   return [
     ...(tolerance === undefined ? [] : [["--shrink-tolerance", String(tolerance)] as [string, string]]),
-    ...accept.map((set) => ["--accept-shrink", set] as [string, string]),
+    ...repeated("--accept-shrink", accept),
   ];
 }
 

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand, type RemoteFiles } from "../infra/remote";
 import { HostScripts } from "./host-scripts";
-import { chain, commandDeadline, connectionArgs, scriptRunner, secretStdin, shellQuote, type SshTarget } from "./remote";
+import { chain, commandDeadline, connectionArgs, repeated, scriptRunner, secretStdin, shellQuote, type SshTarget } from "./remote";
 import { BOOTSTRAP_FILES, bootstrapCommand, toolchainCacheDir, toolchainCommand } from "./toolchain";
 import type { BucketNames } from "./backups";
 
@@ -165,7 +165,7 @@ export class WorkerRestore extends pulumi.ComponentResource {
             ...flatRestoreArgs(a.restore, buckets.workerContainer),
             // First-contact mode pins the instance's own key: restoring another identity would break it.
             ...(a.identityPinned ? [] : [["--skip", "ssh-host-keys"] as [string, string]]),
-            ...a.restore.skip.map((s) => ["--skip", s] as [string, string]),
+            ...repeated("--skip", a.restore.skip),
           ],
           a.timeouts.restoreSeconds,
           true,
