@@ -15,6 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RemoteCommand } from "../infra/remote";
 import { shellQuote, type SshTarget } from "./remote";
+import { FIRST_BOOT_CLOCK } from "./toolchain";
 
 export interface FirstBootArgs {
   sfsMountTarget: string;
@@ -54,16 +55,17 @@ give_up() {
   log "$*; keeping this instance's own keys"
   exit 1
 }
+${FIRST_BOOT_CLOCK}
 # The toolchain's pre-mount step (bootstrap-host.sh --pre-mount, not uploaded yet at first boot):
 # stock images lack mount.nfs; this one install downloads, before the SFS (and its cache) is mounted.
 if ! command -v mount.nfs >/dev/null 2>&1; then
   log "mount.nfs missing: installing nfs-common (apt-get update + install)"
-  started=$(date +%s)
+  started=$(tenths)
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o DPkg::Lock::Timeout=300 nfs-common >/dev/null; } ||
     give_up "cannot install nfs-common from the apt sources (network? apt-get update?)"
   command -v mount.nfs >/dev/null 2>&1 || give_up "nfs-common installed but mount.nfs is still missing"
-  log "installed nfs-common (mount.nfs) in $(($(date +%s) - started))s"
+  log "installed nfs-common (mount.nfs) in $(since "$started")s"
 fi
 mkdir -p "$mnt"
 for attempt in $(seq 1 30); do

@@ -41,6 +41,21 @@ function missingChecks(variable: string, tools: [string, string][]): string {
 }
 
 /**
+ * Bash for the first-boot scripts' timings, in tenths of a second from bash's own clock (EPOCHREALTIME; `date` on a
+ * bash older than 5): `started=$(tenths)` ... `$(since "$started")s` prints e.g. "3.4s".
+ */
+export const FIRST_BOOT_CLOCK = `tenths() {
+  local us=\${EPOCHREALTIME:-}
+  us=\${us//[!0-9]/}
+  [[ \${#us} -gt 6 ]] || us=$(date +%s%6N)
+  echo "\${us:0:\${#us}-5}"
+}
+since() {
+  local d=$(($(tenths) - $1))
+  echo "$((d / 10)).$((d % 10))"
+}`;
+
+/**
  * The worker's first-boot script when no identity is pinned: installs the toolchain in the background and returns, so
  * the install runs while the machine finishes booting, SSH comes up and the scripts are uploaded. Two parts, each under
  * its own lock: first what mounting the SFS needs (nfs-common, FIRST_BOOT_LOCK), then the rest (rclone, jq, ...;
@@ -63,18 +78,21 @@ chmod 644 "$lock" "$rest_lock"
 flock -n 9 || exit 0
 flock -n 8 || exit 0
 updated=false
+${FIRST_BOOT_CLOCK}
 # install_now PKG...: apt-get update (once) and install; a failure is logged, never fatal (the bootstrap takes over).
 install_now() {
   local started
-  started=$(date +%s)
+  started=$(tenths)
   echo "comfyume-first-boot: installing $* ($(date -u +%FT%TZ))"
   if ! $updated; then
     apt-get update -qq 8>&- 9>&- || { echo "comfyume-first-boot: apt-get update failed; bootstrap-host.sh installs them (from the SFS cache) or names them"; return 0; }
     updated=true
+    echo "comfyume-first-boot: apt-get update in $(since "$started")s"
+    started=$(tenths)
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >/dev/null 8>&- 9>&- ||
     { echo "comfyume-first-boot: installing $* failed; bootstrap-host.sh installs them (from the SFS cache) or names them"; return 0; }
-  echo "comfyume-first-boot: installed $* in $(($(date +%s) - started))s"
+  echo "comfyume-first-boot: installed $* in $(since "$started")s"
 }
 (
   missing=()

@@ -80,6 +80,11 @@ async function main(): Promise<number> {
   );
   const overheadS = (b.dayUpMs - b.provisioningMs - b.restoreCopyMs) / 1000;
   console.log(`  overhead: wall - (provisioning + restore copy) = ${overheadS.toFixed(1)} s (target <= 5 s); the update itself ${b.timeline.updateS ?? "?"} s, the rest is the CLI (and the preview, when the day was up); the first create at ${firstCreateS(b.timeline) ?? "?"} s of the update (load ${loadavg()[0].toFixed(1)})`);
+  if (b.floorMs) {
+    const floorS = b.floorMs / 1000;
+    console.log(`  of which the engine's floor: ${floorS.toFixed(1)} s, a second 'pulumi up' of the running day with nothing to change (CLI, policy pack, program, providers' checks); the other ${(overheadS - floorS).toFixed(1)} s are the host's work and the steps between`);
+  }
+  if (b.firstBoot?.length) console.log(`  the worker's first boot (stock image): ${b.firstBoot.join("; ")}`);
   console.log(`  slowest day-up steps: ${b.slowest.map((t) => `${t.resource} ${(t.ms / 1000).toFixed(1)} s`).join(", ")}`);
   console.log(`\nday-up timeline (engine events):\n${timelineTable(b.timeline)}`);
   console.log(`rehearsal ${result.ok ? "passed" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -93,7 +93,7 @@ export async function rescueScratch(target: RescueTarget, api: RescueVerda, o: R
     };
     const out = await runRemote(host, "backup-mello.sh (scratch inputs,outputs)", backupCommand(o.paths, backup), { stdin: backup.secretsStdin, timeoutSeconds: o.timeouts.backupSeconds + 60 });
     // The script logs to stderr and ends with its step table (set, seconds, "verified <manifest>").
-    backupSummary = `${out.stderr}\n${out.stdout}`.trim().split("\n").filter((l) => /BYTES_SENT|^STEP |verified|^\S+\s+\d+\s+\S/.test(l)).slice(-8).join("\n");
+    backupSummary = `${out.stderr}\n${out.stdout}`.trim().split("\n").filter((l) => /BYTES_SENT|^STEP |verified|^\S+\s+[\d.]+\s+\S/.test(l)).slice(-8).join("\n");
     await runRemote(host, "unmounting the scratch", unmountCommand(o.paths), { timeoutSeconds: 60 }).catch((e: Error) => log(`    (unmount: ${e.message})`));
   } catch (e) {
     failure = e as Error;

@@ -15,13 +15,26 @@ COMFYUME_CURRENT_STEP=${COMFYUME_CURRENT_STEP:-startup}
 # Summary rows "step<TAB>seconds<TAB>result", printed by step_summary.
 COMFYUME_STEP_ROWS=()
 
-_ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# Time stamps and step durations come from bash itself (printf's %(...)T, EPOCHREALTIME), not a forked
+# `date`: a script logs dozens of lines, and on a busy first boot every fork counts.
+_ts() { TZ=UTC0 printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
+
+# _clock VAR: VAR = tenths of a second since the epoch (bash 5's EPOCHREALTIME; `date` on an older bash).
+_clock() {
+  local us=${EPOCHREALTIME:-}
+  us=${us//[!0-9]/}
+  [[ ${#us} -gt 6 ]] || us=$(date +%s%6N)
+  printf -v "$1" '%s' "${us:0:${#us}-5}"
+}
+
+# _tenths VAR N: VAR = N tenths of a second as seconds with one decimal ("12.3").
+_tenths() { printf -v "$1" '%d.%d' "$(($2 / 10))" "$(($2 % 10))"; }
 
 # Log lines go to stderr, and also to COMFYUME_LOG_FILE when a script sets one (log_to_file).
 # The file is written first: when stderr is gone (SSH connection dropped), the file still has it.
 log() {
   local line
-  line="$(_ts) [${COMFYUME_SCRIPT_NAME}] $*"
+  TZ=UTC0 printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T [%s] %s' -1 "$COMFYUME_SCRIPT_NAME" "$*"
   if [[ -n ${COMFYUME_LOG_FILE:-} ]]; then printf '%s\n' "$line" >>"$COMFYUME_LOG_FILE" || true; fi
   printf '%s\n' "$line" >&2 || true
 }
@@ -48,17 +61,18 @@ trap _on_err ERR
 step() {
   local name=$1
   shift
-  local previous=$COMFYUME_CURRENT_STEP end
+  local previous=$COMFYUME_CURRENT_STEP end took
   COMFYUME_CURRENT_STEP=$name
-  COMFYUME_STEP_START=$(date +%s)
+  _clock COMFYUME_STEP_START
   COMFYUME_STEP_RESULT=ok
   COMFYUME_IN_STEP=1
   log "step ${name}: start"
   "$@"
   COMFYUME_IN_STEP=
-  end=$(date +%s)
-  COMFYUME_STEP_ROWS+=("${name}	$((end - COMFYUME_STEP_START))	${COMFYUME_STEP_RESULT}")
-  log "step ${name}: done in $((end - COMFYUME_STEP_START))s (${COMFYUME_STEP_RESULT})"
+  _clock end
+  _tenths took "$((end - COMFYUME_STEP_START))"
+  COMFYUME_STEP_ROWS+=("${name}	${took}	${COMFYUME_STEP_RESULT}")
+  log "step ${name}: done in ${took}s (${COMFYUME_STEP_RESULT})"
   COMFYUME_CURRENT_STEP=$previous
 }
 
@@ -70,7 +84,9 @@ _on_exit() {
   local rc=$? hook
   if ((rc != 0)) && [[ -n ${COMFYUME_IN_STEP:-} ]]; then
     COMFYUME_IN_STEP=
-    local took=$(($(date +%s) - ${COMFYUME_STEP_START:-$(date +%s)}))
+    local now took
+    _clock now
+    _tenths took "$((now - ${COMFYUME_STEP_START:-$now}))"
     COMFYUME_STEP_ROWS+=("${COMFYUME_CURRENT_STEP}	${took}	FAILED")
     log "step ${COMFYUME_CURRENT_STEP}: FAILED after ${took}s (exit ${rc})"
     step_summary

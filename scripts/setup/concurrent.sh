@@ -26,7 +26,9 @@ start_step() {
   COMFYUME_BG_PIDS+=("$!")
   COMFYUME_BG_NAMES+=("$name")
   COMFYUME_BG_OUTS+=("$out")
-  COMFYUME_BG_STARTS+=("$(date +%s)")
+  local started
+  _clock started
+  COMFYUME_BG_STARTS+=("$started")
   COMFYUME_BG_SHOWN+=(0)
 }
 
@@ -64,10 +66,11 @@ on_exit stop_background_steps
 
 # Records step I as finished with status RC; dies (after stopping the others) when RC is not 0.
 _finish_step() {
-  local i=$1 rc=$2 took name=${COMFYUME_BG_NAMES[$1]}
+  local i=$1 rc=$2 took now name=${COMFYUME_BG_NAMES[$1]}
   COMFYUME_BG_PIDS[i]=""
   _forward_step_log "$i"
-  took=$(($(date +%s) - COMFYUME_BG_STARTS[i]))
+  _clock now
+  _tenths took "$((now - COMFYUME_BG_STARTS[i]))"
   if ((rc == 0)); then
     COMFYUME_STEP_ROWS+=("${name}	${took}	ok (concurrent)")
     log "step ${name}: done in ${took}s"

@@ -10,13 +10,14 @@ import { melloDataDir, simulateUsers, verifyInR2, verifyOnHosts, verifyWork, typ
 import { APP_BACKUP_SET, appHost, appIdentity, appSets, checkAppBackedUp, checkAppHostUp, checkWorkerUsedAppRedis } from "./app-host";
 import { measureDiskBytesPerSecond, restoreBytes } from "./disk-speed";
 import { slowestSteps, type StepTime, timeline, type TimelineRow } from "./event-log";
-import type { SshHost } from "./hosts";
+import { sshRun, type SshHost } from "./hosts";
 import { pulumiRunner, REPO_ROOT, type PulumiRunner } from "./pulumi-runner";
 import { latestManifest, latestManifestKey, manifestProblems, manifestTable, nightlySets, type BackupSet, type SetManifest } from "./r2-readback";
 import { phaseTable, type PhaseRecord } from "./report";
 import { APP_DATA_DIR, dayStack, idleStack, monthStack, type AppOnVerda } from "./stack-files";
 import { rehearseServerless } from "./serverless";
 import { initStack, runPhase, writeStack } from "./phase";
+import { FIRST_BOOT_LOG } from "../../components/toolchain";
 
 export interface RehearsalOptions {
   /** Simulated provisioning (ordered + provisioning) in ms. */
@@ -47,6 +48,10 @@ export interface RehearsalResult {
     slowest: StepTime[];
     /** The day up's resources, start and end (whole seconds), and the update's duration without the preview. */
     timeline: { rows: TimelineRow[]; updateS?: number };
+    /** A second `up` of the same day with nothing to change, in ms: what the CLI, the policy pack, the program and the providers' checks take alone. */
+    floorMs?: number;
+    /** The worker's first-boot log lines that time its installs (apt-get update, each install). */
+    firstBoot?: string[];
   };
   ok: boolean;
 }
@@ -216,6 +221,7 @@ class Context {
     };
     let dayUpMs = 0;
     let restoreSourceBytes = 0;
+    let firstBoot: string[] = [];
     const dayUpEvents = path.join(this.cloud.dir, "day-up.events.jsonl");
     await this.phase(`${DAY} up (restored)`, async () => {
       await this.initStack(DAY, dayStack(env, DAY, MONTH, Boolean(this.app)), daySecrets);
@@ -225,10 +231,20 @@ class Context {
       fs.writeFileSync(dayUpEvents, up.stdout);
       dayUpMs = Date.now() - started;
       const w = this.worker();
+      firstBoot = await firstBootTimes(this.cloud.dir, this.keyFile, w);
       const sfs = this.liveVolumes().find((v) => v.type === "NVMe_Shared");
       restoreSourceBytes = sfs ? restoreBytes(this.cloud.sfsDir(sfs.id)) : 0;
       if (this.app) return [`instance ${w.id.slice(0, 8)} running`, "restore-instance health checks passed (ComfyUI, Redis)", await checkWorkerUsedAppRedis(this.cloud, w.id)];
       return [`instance ${w.id.slice(0, 8)} running`, "restore-instance health checks passed (ComfyUI, Redis over the tailnet)"];
+    });
+
+    // The same day again with nothing to change: the part of the day up that no host work can remove.
+    let floorMs = 0;
+    await this.phase(`${DAY} up, nothing to change`, async () => {
+      const started = Date.now();
+      await this.pulumi.run("day up, nothing to change", ["up", "--stack", DAY, "--yes", "--skip-preview", "--expect-no-changes"]);
+      floorMs = Date.now() - started;
+      return [`a second 'pulumi up' of the running day changed nothing (--expect-no-changes) in ${(floorMs / 1000).toFixed(1)} s`];
     });
 
     await this.phase("user activity", async () => {
@@ -303,7 +319,18 @@ class Context {
       restoreBytes: bytes,
       slowest: slowestSteps(dayUpEvents),
       timeline: timeline(dayUpEvents),
+      floorMs,
+      firstBoot,
     };
   }
 
+}
+
+/** The timing lines of the worker's first-boot install log ("apt-get update in 0.3s", "installed nfs-common in 3.1s", ...). */
+async function firstBootTimes(dir: string, keyFile: string, worker: SshHost): Promise<string[]> {
+  const log = await sshRun(dir, keyFile, worker, `cat ${FIRST_BOOT_LOG} 2>/dev/null || true`).catch(() => "");
+  return log
+    .split("\n")
+    .filter((l) => / in [0-9.]+s$/.test(l))
+    .map((l) => l.replace(/^comfyume-first-boot: /, ""));
 }

@@ -105,14 +105,14 @@ describe("local cloud: an instance host", () => {
     expect(dev.stdout.trim()).toBe("../../vdb");
     const scratch = await ssh(cloud, host, "bash /opt/comfyume/host/prepare-scratch.sh --target vdb --mount-point /mnt/scratch");
     expect(scratch.code, scratch.stderr).toBe(0);
-    expect(scratch.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
+    expect(scratch.stderr).toMatch(/format-if-blank\s+[\d.]+\s+formatted/);
     const blkid = spawnSync("blkid", ["-p", "-o", "value", "-s", "UUID", cloud.scratchImage(scratchId)], { encoding: "utf8" });
     expect(blkid.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
     const mounted = await cloud.exec(instanceId, "awk '$2 == \"/mnt/scratch\" { print $1, $3 }' /proc/mounts; blkid -o value -s UUID /dev/vdb");
     expect(mounted.out.trim().split("\n")).toEqual(["/dev/vdb ext4", blkid.stdout.trim()]);
     const again = await ssh(cloud, host, "bash /opt/comfyume/host/prepare-scratch.sh --target vdb --mount-point /mnt/scratch");
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
+    expect(again.stderr).toMatch(/format-if-blank\s+[\d.]+\s+kept/);
 
     const keys = `R2_ACCESS_KEY_ID=${cloud.s3.accessKeyId}\nR2_SECRET_ACCESS_KEY=${cloud.s3.secretAccessKey}\n`;
     const seed = await ssh(cloud, host, `bash /opt/comfyume/host/seed-sfs.sh --r2-endpoint '${cloud.s3.endpoint}' --sfs /mnt/sfs --min-free-mb 1`, keys);
@@ -138,8 +138,8 @@ describe("local cloud: an instance host", () => {
     ].join(" ");
     const r = await ssh(cloud, host, `bash /opt/comfyume/host/restore-instance.sh ${args}`, secrets);
     expect(r.code, r.stderr).toBe(0);
-    for (const step of ["tailscale-up", "worker-image", "worker-start"]) expect(r.stderr).toMatch(new RegExp(`${step}\\s+\\d+\\s+changed`));
-    for (const step of ["health-comfyui", "health-redis"]) expect(r.stderr).toMatch(new RegExp(`${step}\\s+\\d+\\s+ok`));
+    for (const step of ["tailscale-up", "worker-image", "worker-start"]) expect(r.stderr).toMatch(new RegExp(`${step}\\s+[\\d.]+\\s+changed`));
+    for (const step of ["health-comfyui", "health-redis"]) expect(r.stderr).toMatch(new RegExp(`${step}\\s+[\\d.]+\\s+ok`));
     const calls = readFileSync(path.join(host.state, "calls.log"), "utf8");
     expect(calls).toContain(`docker load -i /mnt/sfs/worker-image.tar.gz`);
     expect(readFileSync(path.join(host.state, "docker/images"), "utf8").trim()).toBe(cloud.seed.workerImageId);

@@ -196,8 +196,8 @@ describe("install-watchdog.sh", () => {
 
     const second = await install();
     expect(second.code).toBe(0);
-    expect(second.stderr).toMatch(/step units: done in \d+s \(unchanged\)/);
-    expect(second.stderr).toMatch(/step env-file: done in \d+s \(unchanged\)/);
+    expect(second.stderr).toMatch(/step units: done in [\d.]+s \(unchanged\)/);
+    expect(second.stderr).toMatch(/step env-file: done in [\d.]+s \(unchanged\)/);
     expect(readFileSync(calls, "utf8").trim().split("\n").filter((l) => l === "daemon-reload")).toHaveLength(1);
   });
 });

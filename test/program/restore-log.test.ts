@@ -55,7 +55,7 @@ describe("the restore log", () => {
     const log = readFileSync(restoreLog, "utf8");
     expect(log).not.toContain("stale line");
     expect(log).toMatch(/\[restore-instance\.sh\] step validate: start/);
-    expect(log).toMatch(/^snapshot\s+\d+\s+FAILED$/m);
+    expect(log).toMatch(/^snapshot\s+[\d.]+\s+FAILED$/m);
     // Nothing at the script's built-in default or at the overridden hostEnv path.
     expect(existsSync(path.join(root, "var/log/comfyume/restore-instance.log"))).toBe(false);
     expect(existsSync(path.join(box, "ignored.log"))).toBe(false);
@@ -64,8 +64,8 @@ describe("the restore log", () => {
     expect(report.status).toBe(0);
     expect(report.stdout.split("\n").filter(Boolean)).toEqual([
       expect.stringMatching(/^STEP\s+SECONDS\s+RESULT$/),
-      expect.stringMatching(/^validate\s+\d+\s+ok$/),
-      expect.stringMatching(/^snapshot\s+\d+\s+FAILED$/),
+      expect.stringMatching(/^validate\s+[\d.]+\s+ok$/),
+      expect.stringMatching(/^snapshot\s+[\d.]+\s+FAILED$/),
     ]);
   });
 });

@@ -95,7 +95,7 @@ exec rclone "$@"
     expect(r.code, r.stderr).toBe(0);
     // Both sets' lines, each set's together, and the summary names both steps.
     expect(r.stderr).toMatch(/step inputs: done[\s\S]*step outputs: done/);
-    expect(r.stderr).toMatch(/inputs\s+\d+\s+sent \d+ of 2000 bytes/);
-    expect(r.stderr).toMatch(/outputs\s+\d+\s+sent \d+ of 3000 bytes/);
+    expect(r.stderr).toMatch(/inputs\s+[\d.]+\s+sent \d+ of 2000 bytes/);
+    expect(r.stderr).toMatch(/outputs\s+[\d.]+\s+sent \d+ of 3000 bytes/);
   }, 120_000);
 });

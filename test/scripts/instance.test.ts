@@ -134,14 +134,14 @@ describe("backup-instance", () => {
     const r2 = await run("install-backup-cron.sh", ["--", "--sfs", sfs, "--min-free-mb", "1"], { env: { COMFYUME_ROOT: root } });
     expect(r2.code, r2.stderr).toBe(0);
     expect(statSync(cronFile).mtimeMs).toBe(mtime);
-    expect(r2.stderr).toMatch(/cron-file\s+\d+\s+unchanged/);
-    expect(r2.stderr).toMatch(/copy-scripts\s+\d+\s+unchanged/);
+    expect(r2.stderr).toMatch(/cron-file\s+[\d.]+\s+unchanged/);
+    expect(r2.stderr).toMatch(/copy-scripts\s+[\d.]+\s+unchanged/);
     // An installed script that differs is replaced (mode 0755), the old copy kept beside it, no temporary left.
     const installed = join(root, "usr/local/lib/comfyume/host");
     write(join(installed, "backup-to-r2.sh"), "#!/bin/bash\necho stale\n");
     const r3 = await run("install-backup-cron.sh", ["--", "--sfs", sfs, "--min-free-mb", "1"], { env: { COMFYUME_ROOT: root } });
     expect(r3.code, r3.stderr).toBe(0);
-    expect(r3.stderr).toMatch(/copy-scripts\s+\d+\s+changed \(1 files\)/);
+    expect(r3.stderr).toMatch(/copy-scripts\s+[\d.]+\s+changed \(1 files\)/);
     expect(readFileSync(join(installed, "backup-to-r2.sh"), "utf8")).toBe(readFileSync(join(HOST, "backup-to-r2.sh"), "utf8"));
     expect(statSync(join(installed, "backup-to-r2.sh")).mode & 0o777).toBe(0o755);
     const leftovers = readdirSync(installed).filter((f) => f.startsWith("backup-to-r2.sh."));
@@ -192,7 +192,7 @@ describe("restore-instance", () => {
 
     // Summary table with every step.
     for (const s of ["snapshot", "tailscale-identity", "tailscale-up", "ssh-host-keys", "project", "config-env", "worker-image", "worker-start", "health-comfyui", "health-redis"]) {
-      expect(r1.stderr).toMatch(new RegExp(`^${s}\\s+\\d+\\s+\\S+`, "m"));
+      expect(r1.stderr).toMatch(new RegExp(`^${s}\\s+[\\d.]+\\s+\\S+`, "m"));
     }
 
     // Secrets appear in no log line, no recorded argv.
@@ -211,7 +211,7 @@ describe("restore-instance", () => {
     const newCalls = shims.calls().slice(nCalls);
     expect(newCalls.filter((c) => /^(systemctl (stop|start|restart)|tailscale up|docker load|docker compose .* up)/.test(c))).toEqual([]);
     for (const s of ["tailscale-identity", "tailscale-up", "ssh-host-keys", "project", "config-env", "worker-image", "worker-start"]) {
-      expect(r2.stderr).toMatch(new RegExp(`^${s}\\s+\\d+\\s+unchanged`, "m"));
+      expect(r2.stderr).toMatch(new RegExp(`^${s}\\s+[\\d.]+\\s+unchanged`, "m"));
     }
     expect(r2.stderr).toMatch(/restore complete: 0 step\(s\) changed something/);
   });
@@ -227,7 +227,7 @@ describe("restore-instance", () => {
     });
     expect(r1.code).toBe(1);
     expect(r1.stderr).toMatch(/FAILED in step 'tailscale-up'.*came up as '100\.101\.102\.103', expected 100\.64\.7\.7/);
-    expect(r1.stderr).toMatch(/^tailscale-up\s+\d+\s+FAILED/m);
+    expect(r1.stderr).toMatch(/^tailscale-up\s+[\d.]+\s+FAILED/m);
 
     const hostC = tmp("hostC");
     const shims2 = makeShims();
@@ -260,7 +260,7 @@ describe("restore-instance", () => {
     expect(b1.code, b1.stderr).toBe(0);
     const b2 = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--sfs", sfs], { env: { COMFYUME_ROOT: hostB, RCLONE_RETRIES: "1" }, input: r2Secrets(s3) });
     expect(b2.code, b2.stderr).toBe(0);
-    const manifests = [...b2.stderr.matchAll(/done in \d+s \(sent \d+ of \d+ bytes; r2:([^/]+)\/(\S+\.tsv)\)/g)].map(([, b, k]) => ({ b, k }));
+    const manifests = [...b2.stderr.matchAll(/done in [\d.]+s \(sent \d+ of \d+ bytes; r2:([^/]+)\/(\S+\.tsv)\)/g)].map(([, b, k]) => ({ b, k }));
     const pick = (part: string) => manifests.find((m) => m.b.includes(part))!.k;
 
     // Next month: a brand-new SFS seeded from R2, a brand-new host restored from it.

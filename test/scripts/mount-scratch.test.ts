@@ -43,8 +43,8 @@ describe("mount-sfs", () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(readFileSync(join(root, "etc/fstab"), "utf8")).toBe(fstab);
     expect(shims.calls().filter((c) => c.startsWith("mount "))).toHaveLength(1);
-    expect(r2.stderr).toMatch(/mount\s+\d+\s+unchanged/);
-    expect(r2.stderr).toMatch(/fstab\s+\d+\s+unchanged/);
+    expect(r2.stderr).toMatch(/mount\s+[\d.]+\s+unchanged/);
+    expect(r2.stderr).toMatch(/fstab\s+[\d.]+\s+unchanged/);
   });
 
   it("replaces the fstab line of an old pseudo path (keeping a .bak)", async () => {
@@ -97,7 +97,7 @@ describe("prepare-scratch", () => {
     const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims) });
     expect(r.code, r.stderr).toBe(0);
     expect(blkidType(dev)).toBe("ext4");
-    expect(r.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
+    expect(r.stderr).toMatch(/format-if-blank\s+[\d.]+\s+formatted/);
     for (const d of ["inputs", "outputs", "temp"]) expect(existsSync(join(root, "mnt/scratch", d))).toBe(true);
     expect((statSync(join(root, "mnt/scratch/outputs")).mode & 0o7777).toString(8)).toBe("1777");
     // A stable id, never the /dev/vdX name that can change between boots.
@@ -119,7 +119,7 @@ describe("prepare-scratch", () => {
     for (let i = 0; i < 2; i++) {
       const r = await run("prepare-scratch.sh", ["--device", dev], { env: env(root, shims) });
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
+      expect(r.stderr).toMatch(/format-if-blank\s+[\d.]+\s+kept/);
     }
     expect(blkidUuid(dev)).toBe(uuid);
     const cat = spawnSync("debugfs", ["-R", "cat precious.txt", dev], { encoding: "utf8" });
@@ -366,7 +366,7 @@ describe("prepare-scratch: probe safety", () => {
     const uuid = blkidUuid(dev);
     const ok = await run("prepare-scratch.sh", ["--device", dev, "--expect-data"], { env: env(root, shims) });
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stderr).toMatch(/format-if-blank\s+\d+\s+kept/);
+    expect(ok.stderr).toMatch(/format-if-blank\s+[\d.]+\s+kept/);
     expect(blkidUuid(dev)).toBe(uuid);
     expect(readFileSync(join(root, "etc/fstab"), "utf8")).toContain(`UUID=${uuid} ${root}/mnt/scratch ext4 defaults,nofail 0 2`);
   });
@@ -378,7 +378,7 @@ describe("prepare-scratch: probe safety", () => {
     const marker = join(root, "mnt/sfs/.comfyume/scratch-formatted/vdb");
     const day1 = await run("prepare-scratch.sh", ["--device", dev, "--formatted-marker", marker], { env: env(root, shims) });
     expect(day1.code, day1.stderr).toBe(0);
-    expect(day1.stderr).toMatch(/format-if-blank\s+\d+\s+formatted/);
+    expect(day1.stderr).toMatch(/format-if-blank\s+[\d.]+\s+formatted/);
     const uuid = blkidUuid(dev);
     expect(readFileSync(marker, "utf8")).toContain(`UUID=${uuid}`);
 

@@ -118,7 +118,7 @@ describe("restore-instance --layout flat: the R2 fallback reads the workshop's f
     const again = await restore(sfs, root, shims.env, ["--worker-image-name", "comfyui-worker", ...SNAPSHOT_STEPS, ...NO_WORKER]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).not.toMatch(/fetching/);
-    expect(again.stderr).toMatch(/^worker-image\s+\d+\s+unchanged/m);
+    expect(again.stderr).toMatch(/^worker-image\s+[\d.]+\s+unchanged/m);
   });
 
   it("names the fixes: several images without --worker-image-name; snapshot steps with no snapshot anywhere", async () => {
