@@ -71,6 +71,6 @@ describe("flat buckets in the local cloud", () => {
     const second = await seed(sfs, userData);
     expect(second.code, second.stderr).toBe(0);
     expect(objectReads()).toBe(before);
-    expect(second.stderr).toMatch(/models +\d+ +0 fetched, 7 unchanged, 0 adopted/);
+    expect(second.stderr).toMatch(/models +[\d.]+ +0 fetched, 7 unchanged, 0 adopted/);
   });
 });
