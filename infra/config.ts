@@ -4,8 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { buildSchemas, type Settings, type SettingKey } from "./config/schema";
-import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES, looksLikePhase, phaseOfStackName, ENVIRONMENT_NAME_RULE } from "./config/phase";
-import { registryConflicts, type Environments } from "./config/environments";
+import { isPhase, layerOf, environmentOf, monthPhaseFor, stackMatchesPhase, PHASES, looksLikePhase, ENVIRONMENT_NAME_RULE } from "./config/phase";
 import type { Phase, Layer, Environment } from "./config/phase";
 import {
   secretSpecs,
@@ -18,12 +17,17 @@ import {
 import { setCommand, secretSetCommand, removeCommand } from "./config/hints";
 import { MONEY_KEYS } from "./money/settings";
 import { parseInference, serverlessChecks, type Inference } from "./config/serverless";
+import { NAMESPACE, describeIssue, splitKey, tryJson, plaintextFix, guessPhase, type ConfigIssue } from "./config/issues";
+import { crossChecks } from "./config/cross-checks";
+import type { AppConfig, DayConfig, ComfyumeConfig, ValidationResult } from "./config/types";
 
 export { SecretValue } from "./config/secrets";
 export type { Phase, Layer, Environment } from "./config/phase";
 export type { Settings, MelloSettings, BackupsSettings } from "./config/schema";
-
-export const NAMESPACE = "comfyume";
+export { NAMESPACE } from "./config/issues";
+export type { Inference } from "./config/serverless";
+export type { IdleConfig, AppConfig, AppHostConfig, MonthConfig, AdoptSettings, GpuConfig, DayConfig, ComfyumeConfig, ValidationResult, ServerlessConfig } from "./config/types";
+export type { ConfigIssue } from "./config/issues";
 
 /** Raw configuration as the engine hands it to the program. */
 export interface RawConfig {
@@ -34,12 +38,6 @@ export interface RawConfig {
   secretKeys: ReadonlySet<string>;
   /** Environment variables that can stand in for provider credentials. */
   env?: Record<string, string | undefined>;
-}
-
-export interface ConfigIssue {
-  key: string;
-  problem: string;
-  fix: string;
 }
 
 export class ConfigError extends Error {
@@ -57,112 +55,6 @@ export function formatIssues(stack: string, issues: ConfigIssue[]): string {
   const lines = issues.map((i) => `  - ${i.key}: ${i.problem}\n      fix: ${i.fix}`);
   return [head, ...lines].join("\n");
 }
-
-interface CommonConfig {
-  stack: string;
-  phase: Phase;
-  layer: Layer;
-  environment?: Environment;
-  /** Full StackReference names (`organization/comfyume/<stack>`) of the layers below. */
-  stackRefs: { idle: string; month?: string };
-  verda: Settings["verda"];
-  ssh: Settings["ssh"];
-  /** melloScriptsDir always set: the configured one or defaultMelloScriptsDir(stack). */
-  paths: Settings["paths"] & { melloScriptsDir: string };
-  timeouts: Settings["timeouts"];
-  hostEnv: Settings["hostEnv"];
-  melloHostEnv: Settings["melloHostEnv"];
-  scratch: Settings["scratch"];
-  backup: Settings["backup"];
-  /** Where the day's GPU work runs: a Verda instance (default) or serverless container deployments. */
-  inference: Inference;
-  /** The serverless block, names resolved (used when inference = serverless; month and day layers). */
-  serverless: ServerlessConfig;
-  /** Serverless secrets (month layer, inference = serverless). */
-  hfToken?: SecretValue;
-  registryToken?: SecretValue;
-  /** Cost guards; absent settings take their defaults (infra/money). */
-  money: Partial<Pick<Settings, (typeof MONEY_KEYS)[number]>>;
-}
-
-export type { Inference } from "./config/serverless";
-
-export type ServerlessConfig = Settings["serverless"] & { namePrefix: string };
-
-export interface IdleConfig extends CommonConfig {
-  layer: "idle";
-  mello: Settings["mello"];
-  backups: Settings["backups"];
-  sshKeys: Settings["sshKeys"];
-  /** Each environment's own login key and Tailscale identity (docs/configuration.md, Environments). */
-  environments: Environments;
-  /** Only for backups.mode = existing. */
-  r2Credentials?: { accessKeyId: SecretValue; secretAccessKey: SecretValue };
-  /** Only when watchdog.enabled: the idle stack installs the watchdog on mello over SSH. */
-  sshPrivateKey?: SecretValue;
-  redisPassword?: SecretValue;
-}
-
-/** Where the app runs (config `app`; docs/configuration.md, "Where the app runs"). */
-export type AppConfig = { host: "mello" } | AppHostConfig;
-
-/** The app on a Verda CPU instance the month stack owns: every default resolved. */
-export type AppHostConfig = Omit<Settings["app"], "host" | "location" | "hostname" | "backupSetName" | "dataDir"> & {
-  host: "verda";
-  location: string;
-  hostname: string;
-  backupSetName: string;
-  dataDir: string;
-};
-
-export interface MonthConfig extends CommonConfig {
-  layer: "month";
-  environment: Environment;
-  app: AppConfig;
-  /** Only for app.host = verda: the app host's restore and health check. */
-  redisPassword?: SecretValue;
-  tailscaleAuthKey?: SecretValue;
-  /** `adopt`: an existing SFS taken as it is (docs/adopting.md). */
-  sfs: { name: string; sizeGb: number; location: string; protect: boolean; adopt?: AdoptSettings };
-  seed: Settings["seed"];
-  /** Needed only while the seeding loader runs. */
-  sshPrivateKey?: SecretValue;
-}
-
-/** `adopt: { id?, name? }` under a resource's config block (docs/adopting.md). */
-export type AdoptSettings = { id?: string; name?: string };
-
-export interface GpuConfig {
-  instanceType: string;
-  image: string;
-  spot: boolean;
-  hostname: string;
-  description: string;
-  osVolumeSizeGb: number;
-  location: string;
-  hostPublicKey?: string;
-  /** An existing instance taken as the worker (docs/adopting.md). */
-  adopt?: AdoptSettings;
-}
-
-export interface DayConfig extends CommonConfig {
-  layer: "day";
-  environment: Environment;
-  stackRefs: { idle: string; month: string };
-  gpu: GpuConfig;
-  /** verda: the workers take Redis's address from the month's app host (output appRedisHost). */
-  app: { host: "mello" | "verda" };
-  restore: Settings["restore"] & { expectedTailscaleIp: string; redisHost: string };
-  /** How the buckets the restore's R2 fallback reads are laid out (the day's own `seed.layout`, `seed.workerImageName`). */
-  seed: Pick<Settings["seed"], "layout" | "workerImageName">;
-  sshPrivateKey: SecretValue;
-  redisPassword: SecretValue;
-  tailscaleAuthKey: SecretValue;
-}
-
-export type ComfyumeConfig = IdleConfig | MonthConfig | DayConfig;
-
-export type ValidationResult = { ok: true; config: ComfyumeConfig } | { ok: false; issues: ConfigIssue[] };
 
 const OBJECT_KEYS: readonly SettingKey[] = [
   "stackRefs",
@@ -332,119 +224,6 @@ export function validateConfig(raw: RawConfig): ValidationResult {
   return { ok: true, config: assemble(stack, phase, layer, environment, settings as Settings, secrets, inference) };
 }
 
-function crossChecks(
-  phase: Phase,
-  stack: string,
-  raw: RawConfig,
-  s: Partial<Settings>,
-  add: (key: string, problem: string, fix: string) => void,
-  inference: Inference = "instance",
-): void {
-  const layer = layerOf(phase);
-  const env = raw.env ?? {};
-  const has = (fullKey: string, envName: string) => raw.values[fullKey] !== undefined || !!env[envName];
-
-  // Every layer declares Verda resources (idle: SSH keys); the providers read these settings.
-  if (!has("verda:clientId", "VERDA_CLIENT_ID")) {
-    add("verda:clientId", "is missing: the Verda API client id (console -> Keys -> API keys)", `scripts/pulumi config set verda:clientId <client-id> --stack ${stack}   (or export VERDA_CLIENT_ID)`);
-  }
-  if (!has("verda:clientSecret", "VERDA_CLIENT_SECRET")) {
-    add("verda:clientSecret", "is missing: the Verda API client secret", `scripts/pulumi config set --secret verda:clientSecret --stack ${stack} < verda-client-secret.txt   (or export VERDA_CLIENT_SECRET)`);
-  }
-  if (layer === "idle" && s.mello?.mode === "hetzner" && !has("hcloud:token", "HCLOUD_TOKEN")) {
-    add("hcloud:token", "is missing: mello.mode=hetzner manages the Hetzner server", `scripts/pulumi config set --secret hcloud:token --stack ${stack} < hcloud-token.txt   (or export HCLOUD_TOKEN)`);
-  }
-  const needsCloudflare = layer === "idle" && (s.backups?.mode === "managed" || (s.mello?.mode === "hetzner" && s.mello.dns !== undefined));
-  if (needsCloudflare && !has("cloudflare:apiToken", "CLOUDFLARE_API_TOKEN")) {
-    add("cloudflare:apiToken", "is missing: managed R2 buckets and the DNS record need a Cloudflare API token", `scripts/pulumi config set --secret cloudflare:apiToken --stack ${stack} < cloudflare-token.txt   (or export CLOUDFLARE_API_TOKEN)`);
-  }
-  if (layer === "idle" && s.backups?.mode === "existing" && !s.backups.accountId && !s.backups.endpoint) {
-    add(`${NAMESPACE}:backups.endpoint`, "is missing: existing buckets need the R2 endpoint or the account id", setCommand("backups.endpoint", stack));
-  }
-  if (s.scratch?.adopt && s.scratch.lifetime !== "month") {
-    add(
-      `${NAMESPACE}:scratch.adopt`,
-      "adopts an existing scratch, but scratch.lifetime is 'day' (a fresh scratch each day, deleted at night)",
-      `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (in the month and the day stack; the month stack adopts it)`,
-    );
-  }
-  if (inference === "serverless") return; // no instance: the gpu/restore rules below do not apply
-  if (layer === "day" && s.gpu?.adopt && s.scratch?.lifetime !== "month") {
-    add(
-      `${NAMESPACE}:gpu.adopt`,
-      "adopts an existing instance, which cannot get a fresh day scratch: Verda attaches block volumes only at creation or to a shut-down instance",
-      `scripts/pulumi config set --path '${NAMESPACE}:scratch.lifetime' month --stack ${stack}   (and in the month stack, which owns or adopts the scratch attached to that instance: scratch.adopt)`,
-    );
-  }
-  environmentChecks(layer, stack, raw, s, add);
-  appChecks(layer, stack, raw, s, add);
-  if (layer === "day" && s.gpu) {
-    // Only testing rehearses on the CPU defaults; every other environment names its instance and image.
-    const environment = environmentOf(phase);
-    const whose = environment === "workshop" ? "the workshop day's" : `the ${environment} day's`;
-    if (environment !== "testing" && !s.gpu.instanceType) {
-      add(`${NAMESPACE}:gpu.instanceType`, `is missing: ${whose} Verda instance type`, setCommand("gpu.instanceType", stack));
-    }
-    if (environment !== "testing" && !s.gpu.image) {
-      add(`${NAMESPACE}:gpu.image`, `is missing: the ${environment} worker's OS image (with CUDA and Docker)`, setCommand("gpu.image", stack));
-    }
-    if (s.restore && !s.restore.expectedTailscaleIp) {
-      add(`${NAMESPACE}:restore.expectedTailscaleIp`, "is missing: the Tailscale address the worker must come back with", setCommand("restore.expectedTailscaleIp", stack));
-    }
-    if (s.restore && !s.restore.redisHost && s.app?.host !== "verda") {
-      add(`${NAMESPACE}:restore.redisHost`, "is missing: mello's Tailscale address, where the worker reaches Redis", setCommand("restore.redisHost", stack));
-    }
-    if (s.restore?.redisHost && s.app?.host === "verda") {
-      add(
-        `${NAMESPACE}:restore.redisHost`,
-        "is set, but app.host is 'verda': the workers take Redis's address from the month's app host (its output appRedisHost)",
-        `${removeCommand(`${NAMESPACE}:restore.redisHost`, stack)}   (the address comes from app.redisReach / app.redisHost in the month stack)`,
-      );
-    }
-    const type = s.gpu.instanceType;
-    if (environment === "testing" && type && !type.startsWith("CPU.") && !s.gpu.allowGpuForTesting) {
-      add(
-        `${NAMESPACE}:gpu.instanceType`,
-        `is the GPU type '${type}' on ${phase}, which rehearses on a cheap CPU instance`,
-        `${setCommand("gpu.instanceType", stack)}   (or set gpu.allowGpuForTesting true)`,
-      );
-    }
-  }
-}
-
-/** The environment registry lives in the idle stack only, and never shares an identity between environments. */
-function environmentChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
-  const key = `${NAMESPACE}:environments`;
-  if (layer !== "idle" && raw.values[key] !== undefined) {
-    const moveTo = "scripts/pulumi config set --path 'comfyume:environments.<env>.<field>' <value> --stack idle";
-    add(key, "is the idle stack's setting (the registry of every environment)", `${removeCommand(key, stack)} && ${moveTo}`);
-  }
-  if (layer === "idle" && s.environments) for (const i of registryConflicts(s.environments, stack)) add(i.key, i.problem, i.fix);
-}
-
-/** `comfyume:app`: the app host's settings belong to the month stack, and only with app.host = verda. */
-function appChecks(layer: Layer, stack: string, raw: RawConfig, s: Partial<Settings>, add: (key: string, problem: string, fix: string) => void): void {
-  const parsed = tryJson(raw.values[`${NAMESPACE}:app`] ?? "");
-  const given = parsed.ok && parsed.value && typeof parsed.value === "object" ? Object.keys(parsed.value).filter((k) => k !== "host") : [];
-  const app = s.app;
-  if (!app) return;
-  for (const k of given) {
-    const key = `${NAMESPACE}:app.${k}`;
-    if (layer === "day") add(key, "is a month stack setting (the month owns the app host); a day stack reads only app.host", removeCommand(key, stack));
-    else if (app.host === "mello") add(key, "configures the app host, but app.host is 'mello' (the app runs on mello)", `scripts/pulumi config set --path '${NAMESPACE}:app.host' verda --stack ${stack}   (or ${removeCommand(key, stack)})`);
-  }
-  if (layer !== "month" || app.host !== "verda") return;
-  if (!app.instanceType.startsWith("CPU.")) {
-    add(`${NAMESPACE}:app.instanceType`, `is the GPU type '${app.instanceType}': the app host is a CPU instance kept for the month`, `scripts/pulumi config set --path '${NAMESPACE}:app.instanceType' CPU.8V.32G --stack ${stack}`);
-  }
-  // An adopted host keeps its own identity (nothing is restored over it): the address is then only Redis's, below.
-  if (!app.adopt && !app.restoreSkip.includes("tailscale") && !app.expectedTailscaleIp) {
-    add(`${NAMESPACE}:app.expectedTailscaleIp`, "is missing: the tailnet address the app host must come back with (its restored Tailscale identity)", setCommand("app.expectedTailscaleIp", stack));
-  } else if (app.redisReach === "tailnet" && !app.redisHost && !app.expectedTailscaleIp) {
-    add(`${NAMESPACE}:app.redisHost`, "is missing: the workers reach Redis over the tailnet, but no app.expectedTailscaleIp is set", `${setCommand("app.redisHost", stack)}   (or set app.redisReach instance-ip)`);
-  }
-}
-
 /**
  * Each stack's scripts on mello live in their own directory: the idle stack's watchdog and every day stack
  * used to share /opt/comfyume/lib, so the last `up` decided which library the nightly backup ran with.
@@ -548,66 +327,6 @@ function resolveApp(s: Settings, env: Environment): AppConfig {
     backupSetName: a.backupSetName ?? hostname,
     dataDir: a.dataDir ?? `${a.projectDir}/data`,
   };
-}
-
-function describeIssue(key: SettingKey, issue: z.core.$ZodIssue, input: unknown, stack: string): ConfigIssue[] {
-  const segments = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
-  const path = `${key}${segments}`;
-  const fullKey = `${NAMESPACE}:${path}`;
-  if (issue.code === "unrecognized_keys") {
-    return issue.keys.map((k) => ({
-      key: `${fullKey}.${k}`,
-      problem: "is not a known setting",
-      fix: removeCommand(`${fullKey}.${k}`, stack),
-    }));
-  }
-  if (issue.code === "invalid_union" && issue.path.length === 0) {
-    return [{ key: `${fullKey}.mode`, problem: issue.message, fix: setCommand(`${key}.mode`, stack) }];
-  }
-  if (issue.code === "invalid_key") {
-    const inner = issue.issues[0]?.message ?? issue.message;
-    return [{ key: fullKey, problem: inner, fix: removeCommand(fullKey, stack) }];
-  }
-  const missing = issue.code === "invalid_type" && valueAt(input, issue.path) === undefined;
-  if (issue.code === "invalid_type" && issue.expected === "array" && !missing) {
-    // A list is set element by element; the wrong value must go first.
-    return [{ key: fullKey, problem: issue.message, fix: `${removeCommand(fullKey, stack)} && ${setCommand(`${path}[0]`, stack)}` }];
-  }
-  const detail = /\(([^)]+)\)$/.exec(issue.message)?.[1];
-  const problem = missing ? `is missing${detail ? ` (${detail})` : ""}` : issue.message;
-  return [{ key: fullKey, problem, fix: setCommand(path, stack) }];
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = input;
-  for (const p of path) {
-    if (v === null || typeof v !== "object") return undefined;
-    v = (v as Record<PropertyKey, unknown>)[p];
-  }
-  return v;
-}
-
-function splitKey(fullKey: string): [string, string | undefined] {
-  const i = fullKey.indexOf(":");
-  return i < 0 ? [fullKey, undefined] : [fullKey.slice(0, i), fullKey.slice(i + 1)];
-}
-
-function tryJson(value: string): { ok: true; value: unknown } | { ok: false } {
-  const t = value.trim();
-  if (!t.startsWith("{") && !t.startsWith("[")) return { ok: false };
-  try {
-    return { ok: true, value: JSON.parse(t) };
-  } catch {
-    return { ok: false };
-  }
-}
-
-function plaintextFix(fullKey: string, stack: string): string {
-  return `${removeCommand(fullKey, stack)} && scripts/pulumi config set --secret '${fullKey}' --stack ${stack} < value-file`;
-}
-
-function guessPhase(stack: string): string {
-  return phaseOfStackName(stack) ?? "workshop-day";
 }
 
 /** Reads the engine's configuration: values plus which keys were set with --secret. */

@@ -3,8 +3,7 @@
 import type { Settings } from "./schema";
 import type { Layer } from "./phase";
 import { removeCommand, setCommand } from "./hints";
-
-const NAMESPACE = "comfyume";
+import { NAMESPACE } from "./issues";
 
 export type Inference = "instance" | "serverless";
 export const INFERENCE_MODES: readonly Inference[] = ["instance", "serverless"];
