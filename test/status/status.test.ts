@@ -79,7 +79,7 @@ describe("npm run status against the simulated cloud", () => {
 
     const text = await s.status();
     expect(text.code).toBe(0);
-    expect(row(text.stdout, "workshop-day")).toMatch(/workshop\s+day\s+workshop-day\s+up\s+[\d.]+\s+\$3\.\d+\/h/);
+    expect(row(text.stdout, "workshop-day")).toMatch(/workshop\s+day\s+workshop-day\s+up\s+\d+\s+\$3\.\d+\/h/);
     expect(row(text.stdout, "workshop-day")).toContain("of $400.00");
     // The screen and --json carry the same numbers.
     expect(row(text.stdout, "workshop-day")).toContain(formatPerHour(rows["workshop-day"].perHour, "usd"));
@@ -122,7 +122,7 @@ describe("npm run status against the simulated cloud", () => {
       const r = await s.status();
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/Verda billing now: unknown \(.*500.*; fix: check VERDA_BASE_URL/);
-      expect(row(r.stdout, "workshop-month")).toMatch(/up\s+[\d.]+\s+unknown/);
+      expect(row(r.stdout, "workshop-month")).toMatch(/up\s+\d+\s+unknown/);
       expect(r.stdout).toMatch(/models\s+\d{4}-\d\d-\d\d/); // backups still read
       expect(r.stdout).toContain("next cutoff");
       expect(r.stdout).toMatch(/needs attention \(\d+\):\n {2}- Verda: unknown/);
@@ -153,7 +153,7 @@ describe("npm run status against the simulated cloud", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/backups: unknown \(rclone lsf r2:comfyume-\S+: .+; fix: /);
     expect(r.stdout).toMatch(/Verda billing now: \$\d/);
-    expect(row(r.stdout, "workshop-month")).toMatch(/up\s+[\d.]+\s+\$0\.\d+\/h/);
+    expect(row(r.stdout, "workshop-month")).toMatch(/up\s+\d+\s+\$0\.\d+\/h/);
     expect(r.stdout).toMatch(/needs attention \(1\):\n {2}- backups: unknown/);
     expectNoSecrets(s, r);
   }, 180_000);
