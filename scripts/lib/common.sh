@@ -17,7 +17,8 @@ COMFYUME_STEP_ROWS=()
 
 # Time stamps and step durations come from bash itself (printf's %(...)T, EPOCHREALTIME), not a forked
 # `date`: a script logs dozens of lines, and on a busy first boot every fork counts.
-_ts() { TZ=UTC0 printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
+COMFYUME_TS_FORMAT='%Y-%m-%dT%H:%M:%SZ'
+_ts() { TZ=UTC0 printf "%(${COMFYUME_TS_FORMAT})T" -1; }
 
 # _clock VAR: VAR = tenths of a second since the epoch (bash 5's EPOCHREALTIME; `date` on an older bash).
 _clock() {
@@ -34,7 +35,7 @@ _tenths() { printf -v "$1" '%d.%d' "$(($2 / 10))" "$(($2 % 10))"; }
 # The file is written first: when stderr is gone (SSH connection dropped), the file still has it.
 log() {
   local line
-  TZ=UTC0 printf -v line '%(%Y-%m-%dT%H:%M:%SZ)T [%s] %s' -1 "$COMFYUME_SCRIPT_NAME" "$*"
+  TZ=UTC0 printf -v line "%(${COMFYUME_TS_FORMAT})T [%s] %s" -1 "$COMFYUME_SCRIPT_NAME" "$*"
   if [[ -n ${COMFYUME_LOG_FILE:-} ]]; then printf '%s\n' "$line" >>"$COMFYUME_LOG_FILE" || true; fi
   printf '%s\n' "$line" >&2 || true
 }

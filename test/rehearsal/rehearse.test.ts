@@ -21,7 +21,7 @@ describe.runIf(ready)("npm run rehearse", () => {
     fs.mkdirSync(path.join(repo, ".comfyume"), { recursive: true });
     fs.writeFileSync(path.join(repo, ".comfyume/rehearse.test.out"), output);
     expect(run.status, output).toBe(0);
-    for (const phase of ["idle up", "testing-month up (seeded)", "workshop-day up (restored)", "user activity", "workshop-day destroy", "workshop-day up again", "workshop-day destroy again", "testing-month destroy"]) {
+    for (const phase of ["idle up", "testing-month up (seeded)", "workshop-day up (restored)", "workshop-day up, nothing to change", "user activity", "workshop-day destroy", "workshop-day up again", "workshop-day destroy again", "testing-month destroy"]) {
       expect(output).toMatch(new RegExp(`✔ ${phase.replace(/[()]/g, "\\$&")}\\s`));
     }
     expect(output).toMatch(/files back byte for byte/);
@@ -33,6 +33,9 @@ describe.runIf(ready)("npm run rehearse", () => {
       }
     }
     expect(output).toMatch(/day-up benchmark: .* = \d+\.\d\d \(target <= 1\.10\)/);
+    // The engine's floor (the second up changed nothing) and the first boot's installs, to a tenth of a second.
+    expect(output).toMatch(/of which the engine's floor: \d+\.\d s, a second 'pulumi up' of the running day with nothing to change/);
+    expect(output).toMatch(/the worker's first boot \(stock image\): apt-get update in \d+\.\ds; installed nfs-common in \d+\.\ds; installed rclone jq in \d+\.\ds/);
     expect(output).toMatch(/rehearsal passed/);
     expect(written, `the rehearsal wrote on this machine, outside the simulated machines (${BUILD_MACHINE_DIRS.join(", ")}):\n${written.join("\n")}`).toEqual([]);
   }, 900_000);
