@@ -25,6 +25,7 @@ progress_begin() {
   COMFYUME_PROGRESS_PHASE="${COMFYUME_CURRENT_STEP}: $1"
   COMFYUME_PROGRESS_TOTALS="$2 $3"
   COMFYUME_PROGRESS_START=$(date +%s)
+  COMFYUME_PROGRESS_LAST=
   COMFYUME_PROGRESS_START_US=${EPOCHREALTIME/./}
   COMFYUME_PROGRESS_BEAT=$(mktemp)
   COMFYUME_PROGRESS_DIR=${4:-}
@@ -122,7 +123,13 @@ _progress_measure_dir() {
 _progress_report() {
   local state=$1 stuck=$2 files bytes current ftotal btotal elapsed rate eta pct
   IFS=$'\t' read -r files bytes current <"$COMFYUME_PROGRESS_BEAT" 2>/dev/null || true
-  [[ ${files:-} =~ ^[0-9]+$ && ${bytes:-} =~ ^[0-9]+$ ]] || { files=0; bytes=0; }
+  # progress_at rewrites the file in place: a read between its truncate and its write finds it empty. The last
+  # counts read stand in then, so a report never goes back to 0.
+  if [[ ${files:-} =~ ^[0-9]+$ && ${bytes:-} =~ ^[0-9]+$ ]]; then
+    COMFYUME_PROGRESS_LAST="${files}	${bytes}	${current:-}"
+  else
+    IFS=$'\t' read -r files bytes current <<<"${COMFYUME_PROGRESS_LAST:-0	0	}"
+  fi
   read -r ftotal btotal <<<"$COMFYUME_PROGRESS_TOTALS"
   # (milliseconds: a short phase still gets a rate)
   elapsed=$(((${EPOCHREALTIME/./} - COMFYUME_PROGRESS_START_US) / 1000))

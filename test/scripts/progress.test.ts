@@ -1,12 +1,13 @@
 // Progress of long steps (issue 16 item 4): backup-to-r2.sh, with real bash, rclone and the local S3,
 // logs "PROGRESS <step>: <phase>: files a/b bytes c/d ..." lines while it hashes and sends, writes
 // the JSON progress file that `npm run status` reads, and names a step that stopped moving.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { r2Secrets, run, tmp, useS3, write } from "./helpers";
+import { r2Secrets, REPO, run, tmp, useS3, write } from "./helpers";
 
 const s3 = useS3();
 
@@ -69,6 +70,18 @@ async function slowRelay(endpoint: string, rate: number): Promise<{ endpoint: st
 }
 
 describe("progress of long steps", () => {
+  it("a report that reads the counts while progress_at rewrites them (an empty file) keeps the last counts, never 0", () => {
+    const file = join(tmp("progress-race"), "p.json");
+    const script = 'progress_begin hashing 10 1000; progress_at 5 500 f5; _progress_report running 0; : >"$COMFYUME_PROGRESS_BEAT"; _progress_report running 0; progress_end';
+    const r = spawnSync("bash", ["-c", `set -euo pipefail; source "$1"; ${script}`, "_", join(REPO, "scripts/lib/common.sh")], {
+      encoding: "utf8",
+      env: { ...process.env, COMFYUME_PROGRESS_SECONDS: "0", COMFYUME_PROGRESS_FILE: file },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const counts = [...r.stderr.matchAll(/PROGRESS \S+: hashing: files (\d+)\/10 bytes (\d+)\/1000/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(counts, r.stderr).toEqual(["5 500", "5 500", "5 500"]);
+  });
+
   it("backup-to-r2 logs increasing counts against the data's totals, and the JSON file holds the final state", async () => {
     const { root, bin } = setUp();
     const r = await run("backup-to-r2.sh", ["--r2-endpoint", s3.endpoint, "--only", "models"], {
